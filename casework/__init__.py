@@ -1,0 +1,81 @@
+"""casework: a workflow engine for e-commerce after-sales cases.
+
+Refunds, returns/exchanges, order-amount disputes and complaints are explicit state machines whose
+transitions are guarded by YAML policies; every change and every refused attempt is stored with a
+tamper-evident audit trail.
+
+>>> from casework import Engine, Actor
+>>> engine = Engine("sqlite:///:memory:")
+>>> case = engine.open("refund", {"order_id": "A1", "amount": "59.00", "paid": "59.00"},
+...                    actor=Actor("c-1", "customer"))
+>>> case.state
+'submitted'
+"""
+
+from casework.clock import Clock, FixedClock, system_clock
+from casework.domain import (
+    Actor,
+    AuditEntry,
+    Case,
+    CaseProblem,
+    Decision,
+    PolicyRef,
+    Verdict,
+    VerifyReport,
+)
+from casework.engine import DEFAULT_DB, Engine, database_url
+from casework.errors import (
+    CaseNotFound,
+    CaseworkError,
+    ConcurrentUpdate,
+    IdempotencyConflict,
+    InvalidInput,
+    PolicyError,
+    PolicyProblem,
+    Refused,
+    SchemaOutOfDate,
+    StoreError,
+    TransitionDenied,
+)
+from casework.machines import KINDS, KindSpec
+from casework.policies import PolicySet, load_policy, parse_policy
+from casework.values import parse_evidence, parse_instant, parse_money
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_DB",
+    "KINDS",
+    "Actor",
+    "AuditEntry",
+    "Case",
+    "CaseNotFound",
+    "CaseProblem",
+    "CaseworkError",
+    "Clock",
+    "ConcurrentUpdate",
+    "Decision",
+    "Engine",
+    "FixedClock",
+    "IdempotencyConflict",
+    "InvalidInput",
+    "KindSpec",
+    "PolicyError",
+    "PolicyProblem",
+    "PolicyRef",
+    "PolicySet",
+    "Refused",
+    "SchemaOutOfDate",
+    "StoreError",
+    "TransitionDenied",
+    "Verdict",
+    "VerifyReport",
+    "__version__",
+    "database_url",
+    "load_policy",
+    "parse_evidence",
+    "parse_instant",
+    "parse_money",
+    "parse_policy",
+    "system_clock",
+]

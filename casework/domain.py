@@ -1,0 +1,278 @@
+"""Plain domain values: who acts, what a case is, what the rules decided, what the trail holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+ROLES = ("customer", "agent", "supervisor", "system")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who fires an event: an id (a person, a service account) and the role they act in.
+
+    >>> Actor("alice", "agent")
+    Actor(id='alice', role='agent')
+    """
+
+    id: str
+    role: str
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("system", "system")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRef:
+    """A policy version: its human label and its content hash."""
+
+    label: str
+    hash: str
+
+    @property
+    def short(self) -> str:
+        return self.hash[:12]
+
+    def to_json(self) -> dict[str, str]:
+        return {"label": self.label, "hash": self.hash}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One guard's answer. ``code`` is stable and machine-readable; ``message`` is for people.
+
+    ``details`` carries the observed and the required values; ``source`` is where in the policy
+    file the guard is written (``policies.yaml:42``).
+    """
+
+    guard: str
+    passed: bool
+    code: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "guard": self.guard,
+            "passed": self.passed,
+            "code": self.code,
+            "message": self.message,
+            "details": self.details,
+        }
+        if self.source:
+            out["source"] = self.source
+        return out
+
+    def reason_json(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Whether ``event`` may happen to a case now, and every guard's verdict on it."""
+
+    kind: str
+    event: str
+    from_state: str
+    to_state: str | None
+    verdicts: tuple[Verdict, ...]
+    policy: PolicyRef | None
+
+    @property
+    def allowed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+    @property
+    def reasons(self) -> list[Verdict]:
+        """The failed verdicts: why the event is refused (empty when allowed)."""
+        return [v for v in self.verdicts if not v.passed]
+
+    @property
+    def codes(self) -> list[str]:
+        return [v.code for v in self.reasons]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "event": self.event,
+            "allowed": self.allowed,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "reasons": [r.reason_json() for r in self.reasons],
+            "verdicts": [v.to_json() for v in self.verdicts],
+            "policy": self.policy.to_json() if self.policy else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """A snapshot of one after-sales case as stored.
+
+    ``facts`` is JSON-shaped: money as decimal strings, dates as ISO strings, ``evidence`` as a
+    list of ``{"type": ..., "ref": ...}``. Use :mod:`casework.facts` to read typed values.
+    """
+
+    number: str
+    kind: str
+    state: str
+    version: int
+    facts: dict[str, Any]
+    policy: PolicyRef
+    opened_at: datetime
+    updated_at: datetime
+    first_response_due: datetime | None = None
+    responded_at: datetime | None = None
+    due_at: datetime | None = None
+    closed: bool = False
+
+    @property
+    def order_id(self) -> str | None:
+        v = self.facts.get("order_id")
+        return str(v) if v is not None else None
+
+    @property
+    def customer(self) -> str | None:
+        v = self.facts.get("customer")
+        return str(v) if v is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "kind": self.kind,
+            "state": self.state,
+            "version": self.version,
+            "facts": self.facts,
+            "policy": self.policy.to_json(),
+            "opened_at": self.opened_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "first_response_due": _iso(self.first_response_due),
+            "responded_at": _iso(self.responded_at),
+            "due_at": _iso(self.due_at),
+            "closed": self.closed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of a case's audit trail: an applied transition or a refused attempt."""
+
+    number: str
+    seq: int
+    at: datetime
+    event: str
+    from_state: str | None
+    to_state: str | None
+    outcome: str  # "applied" or "refused"
+    actor: str
+    role: str
+    channel: str | None
+    verdicts: list[dict[str, Any]]
+    data: dict[str, Any]
+    policy: PolicyRef
+    prev_hash: str
+    hash: str
+
+    @property
+    def reasons(self) -> list[dict[str, Any]]:
+        return [
+            {"code": v["code"], "message": v["message"], "details": v.get("details", {})}
+            for v in self.verdicts
+            if not v.get("passed", False)
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "event": self.event,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "outcome": self.outcome,
+            "actor": self.actor,
+            "role": self.role,
+            "channel": self.channel,
+            "reasons": self.reasons,
+            "verdicts": self.verdicts,
+            "data": self.data,
+            "policy": self.policy.to_json(),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CaseProblem:
+    """Something ``verify`` found wrong with one case."""
+
+    number: str
+    seq: int | None
+    problem: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"number": self.number, "seq": self.seq, "problem": self.problem}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of checking every case's hash chain and replaying its trail."""
+
+    cases_checked: int
+    entries_checked: int
+    problems: tuple[CaseProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def broken_cases(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for p in self.problems:
+            seen.setdefault(p.number, None)
+        return list(seen)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "cases_checked": self.cases_checked,
+            "entries_checked": self.entries_checked,
+            "broken": self.broken_cases,
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def verdict_from_json(d: dict[str, Any]) -> Verdict:
+    return Verdict(d["guard"], bool(d["passed"]), d["code"], d["message"], dict(d.get("details", {})),
+                   d.get("source"))
+
+
+def decision_from_json(d: dict[str, Any]) -> Decision:
+    pol = d.get("policy")
+    return Decision(
+        kind=d["kind"], event=d["event"], from_state=d["from_state"], to_state=d.get("to_state"),
+        verdicts=tuple(verdict_from_json(v) for v in d["verdicts"]),
+        policy=PolicyRef(pol["label"], pol["hash"]) if pol else None,
+    )
+
+
+def case_from_json(d: dict[str, Any]) -> Case:
+    def when(key: str) -> datetime | None:
+        v = d.get(key)
+        return datetime.fromisoformat(v) if v else None
+
+    opened, updated = when("opened_at"), when("updated_at")
+    assert opened is not None and updated is not None
+    return Case(
+        number=d["number"], kind=d["kind"], state=d["state"], version=int(d["version"]),
+        facts=dict(d["facts"]), policy=PolicyRef(d["policy"]["label"], d["policy"]["hash"]),
+        opened_at=opened, updated_at=updated, first_response_due=when("first_response_due"),
+        responded_at=when("responded_at"), due_at=when("due_at"), closed=bool(d.get("closed", False)),
+    )

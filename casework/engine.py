@@ -1,0 +1,383 @@
+"""The engine: the service layer that turns one command into one decision and one transaction.
+
+>>> from casework import Engine, Actor, FixedClock
+>>> engine = Engine("sqlite:///:memory:", clock=FixedClock("2026-11-22T10:00:00+08:00"))
+>>> case = engine.open("refund", {"order_id": "A1", "amount": "59.00", "paid": "59.00"},
+...                    actor=Actor("c-1", "customer"))
+>>> engine.fire(case.number, "approve", actor=Actor("alice", "agent")).state
+'approved'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from casework import facts as F
+from casework.audit import GENESIS, canonical, check_case, entry_hash
+from casework.clock import Clock, system_clock
+from casework.domain import (
+    Actor,
+    AuditEntry,
+    Case,
+    CaseProblem,
+    Decision,
+    Verdict,
+    VerifyReport,
+    case_from_json,
+    decision_from_json,
+)
+from casework.errors import (
+    CaseNotFound,
+    ConcurrentUpdate,
+    IdempotencyConflict,
+    InvalidInput,
+    TransitionDenied,
+)
+from casework.machines import KINDS, spec
+from casework.policies import GuardContext, PolicySet, load_policy, parse_policy
+from casework.store import Lost, Store, StoredCase, is_unique_violation
+from casework.values import did_you_mean, one_of, suggest
+
+DEFAULT_DB = "sqlite:///casework.db"
+
+
+def database_url(db: str | None) -> str:
+    """A SQLAlchemy URL from a URL or a plain file path (``cases.db`` means an SQLite file)."""
+    if not db:
+        return DEFAULT_DB
+    if "://" in db:
+        return db
+    return f"sqlite:///{db}"
+
+
+class Engine:
+    """Opens cases, decides and applies events, and answers questions about cases.
+
+    ``db`` is a SQLAlchemy URL (``sqlite:///casework.db``, ``postgresql+psycopg://user@host/db``) or
+    an SQLite file path. ``policies`` is a policy file, a loaded :class:`PolicySet`, or ``None`` for
+    the packaged default. ``clock`` returns the current time (inject a FixedClock in tests).
+    """
+
+    def __init__(self, db: str | None = None, *, policies: str | Path | PolicySet | None = None,
+                 clock: Clock = system_clock, create: bool = True) -> None:
+        self.clock = clock
+        self.policy = policies if isinstance(policies, PolicySet) else load_policy(policies)
+        self.store = Store(database_url(db), create=create)
+        self._policies: dict[str, PolicySet] = {self.policy.hash: self.policy}
+        self.store.save_policy(self.policy.ref, self.policy.name, self.policy.source, self._now(),
+                               _chain_hash)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- public API --------------------------------------------------------------------------------
+    def open(self, kind: str, facts: Mapping[str, Any], *, actor: Actor, channel: str | None = None,
+             key: str | None = None) -> Case:
+        """Open a case of ``kind`` with ``facts``; returns it with its new after-sales number."""
+        ks = spec(kind)
+        policy = self.policy
+        if kind not in policy.document.kinds:
+            raise InvalidInput(f"the policy {policy.label!r} has no rules for {kind} cases", field="kind")
+        self._check_actor(actor, policy)
+        clean = F.normalize(facts)
+        if channel is not None:
+            clean["channel"] = channel
+        if actor.role == "customer" and "customer" not in clean:
+            clean["customer"] = actor.id
+        self._check_vocabulary(kind, clean, policy)
+        missing = [f for f in policy.kind(kind).required if f not in clean]
+        if missing:
+            raise InvalidInput(f"a {kind} case needs {', '.join(missing)}; missing: {', '.join(missing)}",
+                               field=missing[0])
+        kp = policy.kind(kind)
+        role_ok = any(policy.roles.acts_as(actor.role, r) for r in kp.open_roles)
+        verdict = Verdict("open_roles", role_ok, "role_not_permitted",
+                          f"role {actor.role} {'may' if role_ok else 'may not'} open a {kind}"
+                          + ("" if role_ok else f"; allowed: {', '.join(kp.open_roles)}"),
+                          {"role": actor.role, "allowed": list(kp.open_roles)})
+        if not role_ok:
+            raise TransitionDenied(Decision(kind, "open", "", None, (verdict,), policy.ref))
+
+        request = _fingerprint({"op": "open", "kind": kind, "facts": clean, "actor": actor.id,
+                                "role": actor.role})
+        if key is not None:
+            replay = self._replay(key, request)
+            if replay is not None:
+                return replay
+
+        now = self._now()
+        responded = None
+        case = Case(number="", kind=kind, state=ks.initial, version=1, facts=clean, policy=policy.ref,
+                    opened_at=now, updated_at=now,
+                    first_response_due=now + policy.first_response(kind), responded_at=responded,
+                    due_at=now + policy.first_response(kind), closed=False)
+        try:
+            with self.store.transaction() as tx:
+                day = now.astimezone(policy.tz).strftime("%Y%m%d")
+                n = tx.next_number(f"{ks.prefix}-{day}")
+                case = replace(case, number=f"{ks.prefix}-{day}-{n:06d}")
+                entry = self._entry(case.number, 1, GENESIS, now, "open", None, ks.initial, "applied",
+                                    actor, clean.get("channel"), (verdict,), clean, policy)
+                tx.insert_case(case, last_hash=entry.hash)
+                stored = tx.get(case.number)
+                assert stored is not None
+                tx.append(stored.id, entry)
+                if key is not None:
+                    tx.remember(key, request, f"open {kind}", case.number,
+                                {"outcome": "applied", "case": case.to_json()}, now)
+        except Exception as exc:
+            if key is not None and is_unique_violation(exc):
+                replay = self._replay(key, request)
+                if replay is not None:
+                    return replay
+            raise
+        return case
+
+    def get(self, number: str) -> Case:
+        """The case with this number; raises :class:`CaseNotFound` (with suggestions)."""
+        return self._get(number).case
+
+    def check(self, number: str, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None) -> Decision:
+        """Dry run: would ``event`` be allowed now? Every guard's verdict; nothing is written."""
+        stored = self._get(number)
+        clean = self._event_data(stored.case, event, data, actor)
+        return self._decide(stored.case, event, actor, clean)
+
+    def fire(self, number: str, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None,
+             key: str | None = None, expected_version: int | None = None, retries: int = 0) -> Case:
+        """Apply ``event`` to the case if the policy allows it; record the attempt either way.
+
+        Raises :class:`TransitionDenied` (carrying the Decision) when refused, and
+        :class:`ConcurrentUpdate` when another writer changed the case first (after ``retries``
+        fresh re-reads and re-evaluations) or when ``expected_version`` is stale.
+        """
+        stored = self._get(number)
+        clean = self._event_data(stored.case, event, data, actor)
+        request = _fingerprint({"op": "fire", "number": number, "event": event, "actor": actor.id,
+                                "role": actor.role, "data": clean})
+        if key is not None:
+            replay = self._replay(key, request)
+            if replay is not None:
+                return replay
+        attempts = max(0, retries) + 1
+        for attempt in range(attempts):
+            try:
+                return self._fire_once(number, event, actor, clean, key, request, expected_version)
+            except Lost:
+                if attempt + 1 >= attempts:
+                    current = self.store.get(number)
+                    raise ConcurrentUpdate(number, stored.case.version,
+                                           current.case.version if current else None) from None
+            except Exception as exc:
+                if key is not None and is_unique_violation(exc):
+                    replay = self._replay(key, request)
+                    if replay is not None:
+                        return replay
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def next_events(self, number: str, *, actor: Actor) -> list[Decision]:
+        """Every event possible from the case's current state, each with its decision for ``actor``."""
+        stored = self._get(number)
+        self._check_actor(actor, self.policy_for(stored.case.policy.hash))
+        ks = spec(stored.case.kind)
+        return [self._decide(stored.case, e, actor, {}) for e in ks.available(stored.case.state)]
+
+    def history(self, number: str) -> list[AuditEntry]:
+        """The case's audit trail, oldest first (applied transitions and refused attempts)."""
+        self._get(number)
+        return self.store.history(number)
+
+    def find(self, *, kind: str | None = None, state: str | None = None, order_id: str | None = None,
+             customer: str | None = None, overdue: bool = False, due_before: datetime | None = None,
+             limit: int | None = 100, offset: int = 0) -> list[Case]:
+        """Cases matching every given filter, newest first."""
+        if kind is not None:
+            spec(kind)
+        if state is not None:
+            states = sorted({s for k in ([KINDS[kind]] if kind else KINDS.values()) for s in k.states})
+            one_of(state, states, "state")
+        if overdue:
+            due_before = self._now() if due_before is None else min(due_before, self._now())
+        return self.store.find(kind=kind, state=state, order_id=order_id, customer=customer,
+                               due_before=due_before, limit=limit, offset=offset)
+
+    def verify(self) -> VerifyReport:
+        """Check every case's hash chain and replay its trail against the stored case."""
+        problems: list[CaseProblem] = []
+        cases = entries = 0
+        for stored, trail in self.store.iter_all():
+            cases += 1
+            entries += len(trail)
+            problems.extend(check_case(stored.case, trail, stored.last_seq, stored.last_hash))
+        prev = GENESIS
+        for seq, h, prev_hash, chain in self.store.policy_chain():
+            if prev_hash != prev or chain != _chain_hash(prev_hash, h):
+                problems.append(CaseProblem("(policy versions)", seq, f"policy chain broken at version {h[:12]}"))
+                break
+            prev = chain
+        return VerifyReport(cases, entries, tuple(problems))
+
+    def policy_for(self, policy_hash: str) -> PolicySet:
+        """The policy version with this hash (loaded from the database if not in memory)."""
+        policy = self._policies.get(policy_hash)
+        if policy is None:
+            found = self.store.policy_source(policy_hash)
+            if found is None:
+                raise InvalidInput(f"policy version {policy_hash[:12]} is not in the database", field="policy")
+            name, source = found
+            policy = parse_policy(source, name)
+            self._policies[policy_hash] = policy
+        return policy
+
+    # ---- internals -----------------------------------------------------------------------------------
+    def _now(self) -> datetime:
+        now = self.clock()
+        if now.tzinfo is None:
+            raise InvalidInput(f"the engine clock returned a naive time {now!r}; it must be timezone-aware")
+        return now.astimezone(UTC)
+
+    def _get(self, number: str) -> StoredCase:
+        stored = self.store.get(number)
+        if stored is None:
+            raise CaseNotFound(number, suggest(number, self.store.numbers_like(number), 3))
+        return stored
+
+    def _check_actor(self, actor: Actor, policy: PolicySet) -> None:
+        if not isinstance(actor, Actor) or not actor.id:
+            raise InvalidInput(f"actor {actor!r} needs an id and a role", field="actor")
+        one_of(actor.role, policy.document.roles, "role", field="role")
+
+    def _check_vocabulary(self, kind: str, facts: Mapping[str, Any], policy: PolicySet) -> None:
+        vocab = policy.document.vocabulary
+        reasons = policy.kind(kind).reasons if kind in policy.document.kinds else None
+        if "reason" in facts and reasons is not None:
+            one_of(facts["reason"], reasons, f"{kind} reason", field="reason")
+        if "condition" in facts:
+            one_of(facts["condition"], vocab.conditions, "item condition", field="condition")
+        if "channel" in facts:
+            one_of(facts["channel"], vocab.channels, "channel", field="channel")
+        for item in facts.get("evidence", []):
+            one_of(item["type"], vocab.evidence, "evidence type", field="evidence")
+        for flag in facts.get("flags", []):
+            one_of(flag, vocab.flags, "customer flag", field="flags")
+
+    def _event_data(self, case: Case, event: str, data: Mapping[str, Any] | None, actor: Actor) -> dict[str, Any]:
+        ks = spec(case.kind)
+        if event not in ks.events:
+            raise InvalidInput(
+                f"unknown {case.kind} event {event!r}{did_you_mean(event, ks.events)}; "
+                f"{case.kind} events: {', '.join(ks.events)}", field="event", value=event)
+        policy = self.policy_for(case.policy.hash)
+        self._check_actor(actor, policy)
+        clean = F.normalize(data or {})
+        self._check_vocabulary(case.kind, clean, policy)
+        return clean
+
+    def _decide(self, case: Case, event: str, actor: Actor, data: Mapping[str, Any]) -> Decision:
+        ks = spec(case.kind)
+        policy = self.policy_for(case.policy.hash)
+        target = ks.target(case.state, event)
+        if target is None:
+            possible = ks.available(case.state)
+            listed = ", ".join(possible) if possible else "none (the case is finished)"
+            verdict = Verdict("machine", False, "not_available",
+                              f"{event} is not available from state {case.state}; possible: {listed}",
+                              {"state": case.state, "available": list(possible)})
+            return Decision(case.kind, event, case.state, None, (verdict,), policy.ref)
+        ctx = GuardContext(kind=case.kind, event=event, state=case.state, facts=F.merge(case.facts, data),
+                           data=data, actor=actor, now=self._now(), tz=policy.tz, roles=policy.roles,
+                           responded=case.responded_at is not None)
+        verdicts = policy.evaluate(ctx)
+        owner = case.customer
+        if actor.role == "customer" and owner is not None and owner != actor.id:
+            verdicts = (Verdict("owner", False, "role_not_permitted",
+                                f"customer {actor.id} may act only on their own cases; this case is "
+                                f"customer {owner}'s", {"actor": actor.id, "customer": owner}), *verdicts)
+        return Decision(case.kind, event, case.state, target, verdicts, policy.ref)
+
+    def _fire_once(self, number: str, event: str, actor: Actor, data: dict[str, Any], key: str | None,
+                   request: str, expected_version: int | None) -> Case:
+        with self.store.transaction() as tx:
+            stored = tx.get(number)
+            if stored is None:  # pragma: no cover - cases are never deleted
+                raise CaseNotFound(number)
+            case = stored.case
+            if expected_version is not None and case.version != expected_version:
+                raise ConcurrentUpdate(number, expected_version, case.version)
+            decision = self._decide(case, event, actor, data)
+            now = self._now()
+            policy = self.policy_for(case.policy.hash)
+            outcome = "applied" if decision.allowed else "refused"
+            entry = self._entry(number, stored.last_seq + 1, stored.last_hash, now, event, case.state,
+                                decision.to_state if decision.allowed else None, outcome, actor,
+                                data.get("channel") or case.facts.get("channel"), decision.verdicts, data, policy)
+            if decision.allowed:
+                assert decision.to_state is not None
+                new = self._advance(case, event, decision.to_state, data, now, policy)
+                tx.apply(stored, new, entry)
+                result: dict[str, Any] = {"outcome": "applied", "case": new.to_json()}
+            else:
+                tx.refuse(stored, entry)
+                result = {"outcome": "refused", "decision": decision.to_json()}
+            if key is not None:
+                tx.remember(key, request, f"{event} {number}", number, result, now)
+        if not decision.allowed:
+            raise TransitionDenied(decision, number)
+        return new
+
+    def _advance(self, case: Case, event: str, to_state: str, data: Mapping[str, Any], now: datetime,
+                 policy: PolicySet) -> Case:
+        ks = spec(case.kind)
+        responded = case.responded_at
+        if responded is None and (policy.counts_as_response(case.kind, event) or to_state in ks.settled):
+            responded = now
+        closed = to_state in ks.final
+        due = None if (responded is not None or closed) else case.first_response_due
+        return replace(case, state=to_state, version=case.version + 1, facts=F.merge(case.facts, data),
+                       updated_at=now, responded_at=responded, due_at=due, closed=closed)
+
+    def _entry(self, number: str, seq: int, prev: str, at: datetime, event: str, from_state: str | None,
+               to_state: str | None, outcome: str, actor: Actor, channel: str | None,
+               verdicts: tuple[Verdict, ...], data: Mapping[str, Any], policy: PolicySet) -> AuditEntry:
+        verdict_json = [v.to_json() for v in verdicts]
+        data_json = json.loads(canonical(dict(data)))
+        h = entry_hash(number=number, seq=seq, at=at.isoformat(), event=event, from_state=from_state,
+                       to_state=to_state, outcome=outcome, actor=actor.id, role=actor.role, channel=channel,
+                       verdicts=verdict_json, data=data_json, policy_hash=policy.hash, prev_hash=prev)
+        return AuditEntry(number=number, seq=seq, at=at, event=event, from_state=from_state, to_state=to_state,
+                          outcome=outcome, actor=actor.id, role=actor.role, channel=channel,
+                          verdicts=verdict_json, data=data_json, policy=policy.ref, prev_hash=prev, hash=h)
+
+    def _replay(self, key: str, request: str) -> Case | None:
+        found = self.store.idempotent_result(key)
+        if found is None:
+            return None
+        original, description, result_json = found
+        if original != request:
+            raise IdempotencyConflict(key, description)
+        result = json.loads(result_json)
+        if result["outcome"] == "refused":
+            decision = decision_from_json(result["decision"])
+            raise TransitionDenied(decision, None)
+        return case_from_json(result["case"])
+
+
+def _fingerprint(request: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(dict(request)).encode("utf-8")).hexdigest()
+
+
+def _chain_hash(prev: str, policy_hash: str) -> str:
+    return hashlib.sha256(f"{prev}:{policy_hash}".encode()).hexdigest()

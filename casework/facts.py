@@ -1,0 +1,127 @@
+"""Case facts: the open-ended, JSON-shaped record of what is known about a case.
+
+Known keys are typed and normalised on the way in (money to canonical decimal strings, dates to
+ISO text, evidence to ``{"type", "ref"}`` items); any other key is kept as given if it is a JSON
+scalar. Reading helpers give typed values back (``Decimal``, aware ``datetime``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from casework.errors import InvalidInput
+from casework.values import normalize_date_text, parse_evidence, parse_instant, parse_money
+
+MONEY_FACTS = frozenset({"amount", "paid", "adjustment"})
+DATE_FACTS = frozenset({"purchased", "delivered", "shipped"})
+INT_FACTS = frozenset({"refunds_last_30_days", "returns_last_30_days", "score", "priority"})
+LIST_FACTS = frozenset({"flags"})
+TEXT_FACTS = frozenset(
+    {"order_id", "currency", "category", "reason", "condition", "customer", "channel", "note",
+     "resolution", "locale", "comment"}
+)
+KNOWN_FACTS = MONEY_FACTS | DATE_FACTS | INT_FACTS | LIST_FACTS | TEXT_FACTS | {"evidence"}
+
+
+def normalize(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and normalise facts given by a caller; raise :class:`InvalidInput` on a bad value."""
+    out: dict[str, Any] = {}
+    for key, value in facts.items():
+        if not isinstance(key, str) or not key or not key.replace("_", "").isalnum():
+            raise InvalidInput(
+                f"fact name {key!r} is not valid; use letters, digits and underscores", field="fact", value=key
+            )
+        if value is None:
+            continue
+        out[key] = normalize_value(key, value)
+    return out
+
+
+def normalize_value(key: str, value: Any) -> Any:
+    if key in MONEY_FACTS:
+        return str(parse_money(value, key))
+    if key in DATE_FACTS:
+        return normalize_date_text(value, key)
+    if key in INT_FACTS:
+        text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+        if not text.isdigit():
+            raise InvalidInput(f"{key} {value!r} is not a non-negative whole number", field=key, value=value)
+        return int(text)
+    if key in LIST_FACTS:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple | set | frozenset):
+            raise InvalidInput(f"{key} {value!r} is not a list", field=key, value=value)
+        return sorted({str(i).strip() for i in items if str(i).strip()})
+    if key == "evidence":
+        return normalize_evidence(value)
+    if key == "currency":
+        text = str(value).strip().upper()
+        if len(text) != 3 or not text.isalpha():
+            raise InvalidInput(f"currency {value!r} is not a 3-letter ISO code like CNY or USD", field=key)
+        return text
+    if key in TEXT_FACTS:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise InvalidInput(f"{key} {value!r} is not text", field=key, value=value)
+        text = str(value).strip()
+        if not text:
+            raise InvalidInput(f"{key} is empty", field=key, value=value)
+        return text
+    if isinstance(value, float):
+        raise InvalidInput(f"fact {key} {value!r}: floats are not accepted; pass a string", field=key)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, str | int | bool):
+        return value
+    raise InvalidInput(f"fact {key} {value!r} is not a text, number or boolean", field=key, value=value)
+
+
+def normalize_evidence(value: Any) -> list[dict[str, str | None]]:
+    items = value if isinstance(value, list | tuple) else [value]
+    out: list[dict[str, str | None]] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(parse_evidence(item))
+        elif isinstance(item, Mapping) and isinstance(item.get("type"), str) and item["type"]:
+            ref = item.get("ref")
+            out.append({"type": item["type"], "ref": None if ref is None else str(ref)})
+        else:
+            raise InvalidInput(
+                f"evidence {item!r} is malformed; expected TYPE or TYPE=REFERENCE", field="evidence", value=item
+            )
+    return out
+
+
+def merge(facts: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """Facts after an event: ``data`` overrides keys, except evidence, which accumulates."""
+    out = dict(facts)
+    for key, value in data.items():
+        if key == "evidence":
+            seen = {(e["type"], e.get("ref")) for e in out.get("evidence", [])}
+            merged = list(out.get("evidence", []))
+            for item in value:
+                if (item["type"], item.get("ref")) not in seen:
+                    merged.append(item)
+                    seen.add((item["type"], item.get("ref")))
+            out["evidence"] = merged
+        elif key == "flags":
+            out["flags"] = sorted(set(out.get("flags", [])) | set(value))
+        else:
+            out[key] = value
+    return out
+
+
+def money(facts: Mapping[str, Any], key: str) -> Decimal | None:
+    value = facts.get(key)
+    return None if value is None else Decimal(str(value))
+
+
+def instant(facts: Mapping[str, Any], key: str, tz: tzinfo) -> datetime | None:
+    value = facts.get(key)
+    return None if value is None else parse_instant(value, key, tz)
+
+
+def evidence_types(facts: Mapping[str, Any]) -> set[str]:
+    return {e["type"] for e in facts.get("evidence", [])}

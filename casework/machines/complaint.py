@@ -1,0 +1,23 @@
+"""Complaint (投诉): slow handling or poor service; acknowledged, investigated, maybe escalated."""
+
+from casework.machines.base import KindSpec, Move
+
+SPEC = KindSpec(
+    kind="complaint",
+    prefix="CP",
+    title="Complaint",
+    initial="submitted",
+    states=("submitted", "acknowledged", "investigating", "escalated", "resolved", "cancelled",
+            "closed"),
+    moves=(
+        Move("acknowledge", ("submitted",), "acknowledged"),
+        Move("investigate", ("acknowledged", "escalated"), "investigating"),
+        Move("escalate", ("submitted", "acknowledged", "investigating"), "escalated"),
+        Move("resolve", ("acknowledged", "investigating", "escalated"), "resolved"),
+        Move("reopen", ("resolved",), "investigating"),
+        Move("cancel", ("submitted", "acknowledged", "investigating", "escalated"), "cancelled"),
+        Move("close", ("resolved", "cancelled"), "closed"),
+    ),
+    final=frozenset({"closed"}),
+    settled=frozenset({"resolved", "cancelled", "closed"}),
+)

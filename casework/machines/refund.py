@@ -1,0 +1,25 @@
+"""Refund (退款): the customer asks for money back on an order; an agent reviews and decides."""
+
+from casework.machines.base import KindSpec, Move
+
+SPEC = KindSpec(
+    kind="refund",
+    prefix="RF",
+    title="Refund",
+    initial="submitted",
+    states=("submitted", "under_review", "awaiting_evidence", "approved", "refunded", "rejected",
+            "cancelled", "closed"),
+    moves=(
+        Move("review", ("submitted",), "under_review"),
+        Move("request_evidence", ("submitted", "under_review"), "awaiting_evidence"),
+        Move("provide_evidence", ("awaiting_evidence",), "under_review"),
+        Move("provide_evidence", ("submitted", "under_review"), None),
+        Move("approve", ("submitted", "under_review"), "approved"),
+        Move("reject", ("submitted", "under_review", "awaiting_evidence"), "rejected"),
+        Move("pay", ("approved",), "refunded"),
+        Move("cancel", ("submitted", "under_review", "awaiting_evidence"), "cancelled"),
+        Move("close", ("refunded", "rejected", "cancelled"), "closed"),
+    ),
+    final=frozenset({"closed"}),
+    settled=frozenset({"refunded", "rejected", "cancelled", "closed"}),
+)

@@ -1,0 +1,54 @@
+"""What a guard sees when it judges an event: the case, the event's data, the actor, the time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from casework.domain import Actor
+
+
+@dataclass(frozen=True)
+class RoleBook:
+    """Roles as the policy defines them: who inherits from whom, and approval limits."""
+
+    inherits: Mapping[str, tuple[str, ...]]
+    limits: Mapping[str, Decimal | None]  # None: no limit; a role missing here has no authority
+
+    def lineage(self, role: str) -> set[str]:
+        """``role`` and every role it inherits from, transitively."""
+        seen: set[str] = set()
+        todo = [role]
+        while todo:
+            r = todo.pop()
+            if r not in seen:
+                seen.add(r)
+                todo.extend(self.inherits.get(r, ()))
+        return seen
+
+    def acts_as(self, role: str, wanted: str) -> bool:
+        return wanted in self.lineage(role)
+
+    def limit(self, role: str) -> tuple[bool, Decimal | None]:
+        """``(has_authority, limit)``; a limit of None means unlimited."""
+        if role not in self.limits:
+            return False, Decimal("0")
+        return True, self.limits[role]
+
+
+@dataclass(frozen=True)
+class GuardContext:
+    kind: str
+    event: str
+    state: str
+    facts: Mapping[str, Any]  # the case facts with the event's data merged in
+    data: Mapping[str, Any]  # the event's own data
+    actor: Actor
+    now: datetime
+    tz: ZoneInfo
+    roles: RoleBook
+    responded: bool = False

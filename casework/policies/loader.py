@@ -1,0 +1,246 @@
+"""Read a policy file into a :class:`PolicySet`, reporting every problem as FILE:LINE:COL.
+
+YAML is read safely with a YAML 1.2 view of booleans (``on``/``off``/``yes``/``no`` stay text),
+duplicate keys are errors, and every value keeps the line and column it came from, so that schema
+errors, cross-reference errors and guard explanations can all point into the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import typing
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from casework.errors import InvalidInput, PolicyError, PolicyProblem
+from casework.policies.schema import PolicyDocument
+from casework.values import suggest
+
+Path_ = tuple[str | int, ...]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false are booleans."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+class _Positions:
+    """Where each value (and each mapping key) sits in the file."""
+
+    def __init__(self) -> None:
+        self.values: dict[Path_, tuple[int, int]] = {}
+        self.keys: dict[Path_, tuple[int, int]] = {}
+
+
+def _to_python(node: yaml.Node, path: Path_, pos: _Positions, loader: _Loader,
+               problems: list[tuple[Path_, str, bool]]) -> Any:
+    pos.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int):
+                key = str(key)
+            sub = (*path, key)
+            pos.keys[sub] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in out:
+                problems.append((sub, f"duplicate key {key!r}", True))
+            out[key] = _to_python(value_node, sub, pos, loader, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, (*path, i), pos, loader, problems) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+class SourceMap:
+    """Maps a path inside the document to ``(line, column)`` in the file."""
+
+    def __init__(self, name: str, pos: _Positions, data: Any) -> None:
+        self.name = name
+        self._pos = pos
+        self._data = data
+
+    def locate(self, loc: Iterable[str | int], key: bool = False) -> tuple[int, int]:
+        """Best position for a pydantic-style ``loc`` (tag names in unions are skipped)."""
+        node = self._data
+        path: list[str | int] = []
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+                path.append(part)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+                path.append(part)
+            # else: a union tag or a field that is absent: stay on the parent
+        p = tuple(path)
+        if key and p in self._pos.keys:
+            return self._pos.keys[p]
+        return self._pos.values.get(p) or self._pos.keys.get(p) or (1, 1)
+
+    def at(self, loc: Iterable[str | int]) -> str:
+        line, _ = self.locate(loc)
+        return f"{self.name}:{line}"
+
+
+def read_document(text: str, name: str) -> tuple[Any, SourceMap]:
+    """Parse YAML text into plain Python data and a source map; raise PolicyError if malformed."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise PolicyError([PolicyProblem(name, line, col, f"malformed YAML: {exc.problem or exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError([PolicyProblem(name, 1, 1, f"malformed YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise PolicyError([PolicyProblem(name, 1, 1, "the policy file is empty")])
+    pos = _Positions()
+    dupes: list[tuple[Path_, str, bool]] = []
+    try:
+        data = _to_python(node, (), pos, _Loader(""), dupes)
+    except yaml.YAMLError as exc:
+        raise PolicyError([PolicyProblem(name, 1, 1, f"malformed YAML: {exc}")]) from None
+    smap = SourceMap(name, pos, data)
+    if dupes:
+        raise PolicyError([PolicyProblem(name, *smap.locate(p, key=True), msg) for p, msg, _ in dupes])
+    if not isinstance(data, dict):
+        raise PolicyError([PolicyProblem(name, 1, 1, "a policy must be a mapping with label, vocabulary, "
+                                         "roles, service and kinds")])
+    return data, smap
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The pydantic model whose field list applies at ``loc`` (for "did you mean")."""
+    current: Any = PolicyDocument
+    for part in loc:
+        current = _unwrap(current, part)
+        if current is None:
+            return None
+    current = _unwrap(current, None)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(tp: Any, part: str | int | None) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0], part)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        for m in members:
+            if isinstance(m, type) and issubclass(m, BaseModel):
+                tag = m.model_fields.get("guard")
+                if tag is not None and part in typing.get_args(tag.annotation):
+                    return m
+        return _unwrap(members[0], part) if len(members) == 1 else None
+    if part is None:
+        return tp
+    if origin in (list, tuple):
+        return typing.get_args(tp)[0] if isinstance(part, int) else None
+    if origin is dict:
+        return typing.get_args(tp)[1]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        field = tp.model_fields.get(str(part))
+        if field is None:
+            field = next((f for f in tp.model_fields.values() if f.alias == part), None)
+        return field.annotation if field is not None else None
+    return None
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items() if name != "code"]
+
+
+def _pydantic_problems(exc: ValidationError, smap: SourceMap) -> list[PolicyProblem]:
+    problems: list[PolicyProblem] = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) for p in loc) or "(top)"
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            model = _model_at(loc[:-1])
+            options = _field_names(model) if model else []
+            close = suggest(key, options, 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else (
+                f"; expected one of: {', '.join(options)}" if options else "")
+            line, col = smap.locate(loc, key=True)
+            problems.append(PolicyProblem(smap.name, line, col, f"unknown key {key!r} in {where}{hint}"))
+            continue
+        if kind == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            tag = str(ctx.get("tag", ""))
+            options = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+            line, col = smap.locate((*loc, "guard"))
+            problems.append(PolicyProblem(
+                smap.name, line, col, f"unknown guard {tag!r} in {where}"
+                f"{_hint(tag, options)}; guards: {', '.join(options)}"))
+            continue
+        if kind == "union_tag_not_found":
+            line, col = smap.locate(loc)
+            problems.append(PolicyProblem(smap.name, line, col, f"{where}: a guard needs a 'guard:' key "
+                                          "naming its type"))
+            continue
+        line, col = smap.locate(loc)
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        got = err.get("input")
+        shown = "" if kind == "missing" or isinstance(got, dict | list) else f" (got {got!r})"
+        if kind == "missing":
+            msg = f"missing required key {str(loc[-1])!r}"
+            where = ".".join(str(p) for p in loc[:-1]) or "(top)"
+        if isinstance(got, float) and not isinstance(got, bool):
+            msg += "; write money and amounts as quoted decimal strings, like \"2000.00\""
+        problems.append(PolicyProblem(smap.name, line, col, f"{where}: {msg}{shown}"))
+    return problems
+
+
+def parse_document(text: str, name: str = "policies.yaml") -> tuple[PolicyDocument, SourceMap]:
+    """Validate the shape of a policy document (no cross-reference checks)."""
+    data, smap = read_document(text, name)
+    try:
+        doc = PolicyDocument.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(_pydantic_problems(exc, smap)) from None
+    except InvalidInput as exc:  # pragma: no cover - validators raise ValueError subclasses
+        raise PolicyError([PolicyProblem(name, 1, 1, str(exc))]) from None
+    return doc, smap
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def default_policy_path() -> Path:
+    """The default ``policies.yaml`` shipped inside the package (or at the checkout's root)."""
+    packaged = resources.files("casework").joinpath("policies.yaml")
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent.parent / "policies.yaml"
+
+
+def read_policy_text(path: str | Path) -> str:
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError([PolicyProblem(str(path), 1, 1, "policy file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError([PolicyProblem(str(path), 1, 1, f"cannot read policy file: {exc}")]) from None

@@ -1,0 +1,255 @@
+"""A loaded, cross-checked policy version, and the evaluation of an event against it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from casework.domain import Actor, PolicyRef, Verdict
+from casework.errors import PolicyError, PolicyProblem
+from casework.machines import KINDS
+from casework.policies.context import GuardContext, RoleBook
+from casework.policies.guards import (
+    CategoryGuard,
+    Condition,
+    ConditionGuard,
+    EvidenceGuard,
+    FraudCounterGuard,
+    FraudFlagGuard,
+    GuardBase,
+    WindowGuard,
+)
+from casework.policies.loader import (
+    SourceMap,
+    content_hash,
+    default_policy_path,
+    parse_document,
+    read_policy_text,
+)
+from casework.policies.schema import EventPolicy, KindPolicy, PolicyDocument
+from casework.values import suggest
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """One version of the rules: the validated document, its source, and where each rule stands."""
+
+    document: PolicyDocument
+    source: str
+    name: str
+    ref: PolicyRef
+    tz: ZoneInfo
+    roles: RoleBook
+    warnings: tuple[PolicyProblem, ...] = ()
+    _sources: Mapping[tuple[str, str, int], str] = field(default_factory=dict)
+    _event_sources: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    # ---- reading -------------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        return self.ref.label
+
+    @property
+    def hash(self) -> str:
+        return self.ref.hash
+
+    def kind(self, kind: str) -> KindPolicy:
+        return self.document.kinds[kind]
+
+    def event(self, kind: str, event: str) -> EventPolicy | None:
+        kp = self.document.kinds.get(kind)
+        return kp.events.get(event) if kp else None
+
+    def first_response(self, kind: str) -> timedelta:
+        kp = self.document.kinds.get(kind)
+        if kp is not None and kp.first_response is not None:
+            return kp.first_response
+        return self.document.service.first_response
+
+    def counts_as_response(self, kind: str, event: str) -> bool:
+        kp = self.document.kinds.get(kind)
+        return kp is not None and event in kp.responses
+
+    def guard_source(self, kind: str, event: str, index: int) -> str | None:
+        return self._sources.get((kind, event, index))
+
+    # ---- deciding ------------------------------------------------------------------------------
+    def role_verdict(self, kind: str, event: str, actor: Actor) -> Verdict:
+        ep = self.event(kind, event)
+        allowed = list(ep.roles) if ep else []
+        passed = any(self.roles.acts_as(actor.role, r) for r in allowed)
+        who = ", ".join(allowed) if allowed else "no role"
+        message = (f"role {actor.role} may {event} a {kind}" if passed
+                   else f"role {actor.role} may not {event} a {kind}; allowed: {who}")
+        return Verdict("roles", passed, "role_not_permitted", message,
+                       {"role": actor.role, "allowed": allowed}, self._event_sources.get((kind, event)))
+
+    def evaluate(self, ctx: GuardContext) -> tuple[Verdict, ...]:
+        """Every applicable guard's verdict for ``ctx.event`` (role check first); never stops early."""
+        verdicts = [self.role_verdict(ctx.kind, ctx.event, ctx.actor)]
+        ep = self.event(ctx.kind, ctx.event)
+        if ep is not None:
+            for i, guard in enumerate(ep.guards):
+                if guard.applies(ctx):
+                    v = guard.evaluate(ctx)
+                    src = self._sources.get((ctx.kind, ctx.event, i))
+                    verdicts.append(Verdict(v.guard, v.passed, v.code, v.message, v.details, src))
+        return tuple(verdicts)
+
+
+# ---- loading -----------------------------------------------------------------------------------
+def load_policy(path: str | Path | None = None) -> PolicySet:
+    """Load and check a policy file (the packaged default when ``path`` is None)."""
+    p = Path(path) if path is not None else default_policy_path()
+    return parse_policy(read_policy_text(p), str(path) if path is not None else "policies.yaml")
+
+
+def parse_policy(text: str, name: str = "policies.yaml") -> PolicySet:
+    """Validate policy text and build a :class:`PolicySet`; raise PolicyError listing every problem."""
+    doc, smap = parse_document(text, name)
+    problems, warnings = _cross_check(doc, smap)
+    if problems:
+        raise PolicyError(problems)
+    tz = ZoneInfo(doc.timezone)
+    roles = RoleBook(
+        inherits={name: tuple(r.inherits) for name, r in doc.roles.items()},
+        limits=_limits(doc),
+    )
+    sources: dict[tuple[str, str, int], str] = {}
+    event_sources: dict[tuple[str, str], str] = {}
+    for kind, kp in doc.kinds.items():
+        for event, ep in kp.events.items():
+            event_sources[(kind, event)] = smap.at(("kinds", kind, "events", event))
+            for i in range(len(ep.guards)):
+                sources[(kind, event, i)] = smap.at(("kinds", kind, "events", event, "guards", i))
+    return PolicySet(
+        document=doc, source=text, name=name, ref=PolicyRef(doc.label, content_hash(text)), tz=tz,
+        roles=roles, warnings=tuple(warnings), _sources=sources, _event_sources=event_sources,
+    )
+
+
+def _limits(doc: PolicyDocument) -> dict[str, Any]:
+    """Approval limits; a role without its own limit takes the highest it inherits."""
+    limits: dict[str, Any] = {}
+    book = RoleBook({n: tuple(r.inherits) for n, r in doc.roles.items()}, {})
+    for name, role in doc.roles.items():
+        if "approval_limit" in role.model_fields_set:
+            limits[name] = role.approval_limit
+            continue
+        inherited = [doc.roles[r] for r in book.lineage(name) - {name} if r in doc.roles
+                     and "approval_limit" in doc.roles[r].model_fields_set]
+        if inherited:
+            values = [r.approval_limit for r in inherited]
+            limits[name] = None if any(v is None for v in values) else max(v for v in values if v is not None)
+    return limits
+
+
+def _cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProblem], list[PolicyProblem]]:
+    errors: list[PolicyProblem] = []
+    warnings: list[PolicyProblem] = []
+
+    def err(loc: tuple[str | int, ...], message: str, key: bool = False) -> None:
+        errors.append(PolicyProblem(smap.name, *smap.locate(loc, key=key), message))
+
+    def warn(loc: tuple[str | int, ...], message: str, key: bool = False) -> None:
+        warnings.append(PolicyProblem(smap.name, *smap.locate(loc, key=key), message, "warning"))
+
+    def check_names(loc: tuple[str | int, ...], values: Iterable[str], known: Iterable[str], what: str) -> None:
+        known = list(known)
+        for i, value in enumerate(values):
+            if value not in known:
+                close = suggest(value, known, 1)
+                hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(known) or '(none)'}"
+                err((*loc, i), f"unknown {what} {value!r}{hint}")
+
+    try:
+        ZoneInfo(doc.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        err(("timezone",), f"unknown time zone {doc.timezone!r}; use an IANA name like Asia/Shanghai or UTC")
+
+    roles = list(doc.roles)
+    for name, role in doc.roles.items():
+        check_names(("roles", name, "inherits"), role.inherits, roles, "role")
+    vocab = doc.vocabulary
+
+    if doc.service.first_response <= timedelta(0):
+        err(("service", "first_response"), "first_response must be longer than zero")
+
+    for kind, kp in doc.kinds.items():
+        if kind not in KINDS:
+            close = suggest(kind, KINDS, 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; kinds: {', '.join(KINDS)}"
+            err(("kinds", kind), f"unknown case kind {kind!r}{hint}", key=True)
+            continue
+        spec = KINDS[kind]
+        check_names(("kinds", kind, "open_roles"), kp.open_roles, roles, "role")
+        check_names(("kinds", kind, "responses"), kp.responses, spec.events, f"{kind} event")
+        for event, ep in kp.events.items():
+            loc: tuple[str | int, ...] = ("kinds", kind, "events", event)
+            if event not in spec.events:
+                close = suggest(event, spec.events, 1)
+                hint = f" (did you mean {close[0]!r}?)" if close else f"; {kind} events: {', '.join(spec.events)}"
+                err(loc, f"unknown {kind} event {event!r}{hint}", key=True)
+                continue
+            check_names((*loc, "roles"), ep.roles, roles, "role")
+            if not ep.roles:
+                warn((*loc, "roles"), f"no role may fire {kind}.{event}")
+            for i, guard in enumerate(ep.guards):
+                _check_guard(guard, (*loc, "guards", i), doc, kind, check_names, err, warn)
+        for event in spec.events:
+            if event not in kp.events:
+                warn(("kinds", kind, "events"), f"{kind}.{event} has no entry, so no role may fire it")
+    for kind in KINDS:
+        if kind not in doc.kinds:
+            warn(("kinds",), f"kind {kind!r} has no policy, so no case of that kind can be opened")
+    del vocab
+    return errors, warnings
+
+
+def _check_guard(guard: GuardBase, loc: tuple[str | int, ...], doc: PolicyDocument, kind: str,
+                 check_names: Any, err: Any, warn: Any) -> None:
+    vocab = doc.vocabulary
+    reasons = doc.kinds[kind].reasons
+    if guard.when is not None:
+        _check_condition(guard.when, (*loc, "when"), doc, reasons, check_names)
+    if isinstance(guard, WindowGuard):
+        if guard.within <= timedelta(0):
+            err((*loc, "within"), "a window must be longer than zero (a window of 0 refuses everything)")
+        for r, d in guard.by_reason.items():
+            if reasons is not None and r not in reasons:
+                check_names((*loc, "by_reason"), [r], reasons, "reason")
+            if d <= timedelta(0):
+                err((*loc, "by_reason", r), "a window must be longer than zero")
+        for d in guard.by_category.values():
+            if d <= timedelta(0):
+                err((*loc, "by_category"), "a window must be longer than zero")
+    elif isinstance(guard, CategoryGuard):
+        check_names((*loc, "categories"), guard.categories, vocab.categories, "category")
+    elif isinstance(guard, ConditionGuard):
+        check_names((*loc, "allowed"), guard.allowed, vocab.conditions, "condition")
+    elif isinstance(guard, EvidenceGuard):
+        check_names((*loc, "all_of"), guard.all_of, vocab.evidence, "evidence type")
+        check_names((*loc, "any_of"), guard.any_of, vocab.evidence, "evidence type")
+        if not guard.all_of and not guard.any_of:
+            err(loc, "an evidence guard needs all_of or any_of")
+    elif isinstance(guard, FraudFlagGuard):
+        check_names((*loc, "flags"), guard.flags, vocab.flags, "flag")
+    elif isinstance(guard, FraudCounterGuard) and guard.unless_role is not None:
+        check_names(loc, [guard.unless_role], list(doc.roles), "role")
+
+
+def _check_condition(cond: Condition, loc: tuple[str | int, ...], doc: PolicyDocument,
+                     reasons: list[str] | None, check_names: Any) -> None:
+    vocab = doc.vocabulary
+    if cond.reason is not None and reasons is not None:
+        check_names((*loc, "reason"), cond.reason, reasons, "reason")
+    if cond.condition is not None:
+        check_names((*loc, "condition"), cond.condition, vocab.conditions, "condition")
+    if cond.channel is not None:
+        check_names((*loc, "channel"), cond.channel, vocab.channels, "channel")
+    if cond.role is not None:
+        check_names((*loc, "role"), cond.role, list(doc.roles), "role")

@@ -1,0 +1,113 @@
+"""The shape of a policy document (``policies.yaml``), as pydantic models.
+
+Validation is strict about shape (unknown keys are errors) and about money (decimal strings, never
+floats). Cross-references (kinds, events, roles, vocabulary) are checked by the loader, which knows
+where in the file each value came from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from casework.policies.guards import Duration, Guard, _money
+
+
+def _limit(value: Any) -> Decimal | None:
+    if value == "unlimited":
+        return None
+    return _money(value)
+
+
+def _clock_time(value: Any) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 09:00 as the sexagesimal number 540.
+        return dt.time(value // 60, value % 60)
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a time of day; write it like \"09:00\"")
+    try:
+        hh, mm = value.split(":")
+        if value == "24:00":
+            return dt.time(23, 59, 59, 999999)
+        return dt.time(int(hh), int(mm))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time of day; write it like \"09:00\"") from None
+
+
+ApprovalLimit = Annotated[Decimal | None, BeforeValidator(_limit)]
+ClockTime = Annotated[dt.time, BeforeValidator(_clock_time)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Vocabulary(Strict):
+    """The values the policy treats specially; facts are checked against them."""
+
+    conditions: list[str] = Field(description="item conditions, e.g. unopened, unused, used, damaged")
+    evidence: list[str] = Field(description="evidence types, e.g. order_record, photo, payment_voucher")
+    channels: list[str] = Field(description="channels a request can arrive through")
+    categories: list[str] = Field(default_factory=list,
+                                  description="special categories; any other category is ordinary")
+    flags: list[str] = Field(default_factory=list, description="customer flags, e.g. fraud_confirmed")
+
+
+class RoleDef(Strict):
+    """A role: what it inherits, and how much it may approve ("unlimited", or a decimal string)."""
+
+    inherits: list[str] = Field(default_factory=list)
+    approval_limit: ApprovalLimit = Field(Decimal("0"), description='"2000.00" or "unlimited"')
+    description: str | None = None
+
+
+class Hours(Strict):
+    open: ClockTime
+    close: ClockTime
+
+
+class SpecialDay(Strict):
+    date: dt.date
+    hours: Hours | None = Field(None, description="other opening hours that day; omit for closed")
+    name: str | None = None
+
+
+class Service(Strict):
+    """When the desk works, and how long the first response may take."""
+
+    first_response: Duration = Field(description="e.g. 24h")
+    hours: Hours | None = Field(None, description="daily service hours, e.g. 09:00-21:00")
+    holidays: list[dt.date] = Field(default_factory=list)
+    special_days: list[SpecialDay] = Field(default_factory=list)
+
+
+class EventPolicy(Strict):
+    roles: list[str] = Field(description="roles that may fire this event (a role also covers those that inherit it)")
+    guards: list[Guard] = Field(default_factory=list)
+    description: str | None = None
+
+
+class KindPolicy(Strict):
+    reasons: list[str] | None = Field(None, description="the reasons a case of this kind may give")
+    required: list[str] = Field(default_factory=list, description="facts that must be given at opening")
+    open_roles: list[str] = Field(default_factory=lambda: ["customer", "agent", "supervisor"])
+    responses: list[str] = Field(default_factory=list,
+                                 description="events that count as the first response")
+    first_response: Duration | None = None
+    events: dict[str, EventPolicy]
+
+
+class PolicyDocument(Strict):
+    schema_: str | None = Field(None, alias="$schema")
+    label: str = Field(description="a human name for this version of the rules")
+    timezone: str = Field("UTC", description="IANA time zone of the service desk, e.g. Asia/Shanghai")
+    vocabulary: Vocabulary
+    roles: dict[str, RoleDef]
+    service: Service
+    kinds: dict[str, KindPolicy]
+    version: Literal[1] = 1

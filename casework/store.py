@@ -1,0 +1,515 @@
+"""Persistence: the only module that speaks SQL.
+
+Tables are declared with SQLModel; the hot path (read a case, compare-and-set it, append an audit
+entry) runs as prebuilt SQLAlchemy Core statements on one long-lived connection, so a transition
+costs one short transaction and no ORM or pool overhead. SQLite (WAL) is the embedded default;
+PostgreSQL is used by giving a ``postgresql+psycopg://`` URL.
+
+Concurrency: every write is a compare-and-set on ``cases.version`` (applied transitions) or on
+``cases.last_seq`` (refused attempts, which only extend the audit trail). On SQLite a write
+transaction starts with ``BEGIN IMMEDIATE`` so two writers queue on the database lock instead of
+deadlocking on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
+from sqlmodel import Column, Field, SQLModel
+
+from casework.domain import AuditEntry, Case, PolicyRef
+from casework.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every backend."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: casework stores only timezone-aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _dt(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "casework_meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class PolicyVersionRow(SQLModel, table=True):
+    __tablename__ = "policy_versions"
+    hash: str = Field(primary_key=True, max_length=64)
+    label: str
+    name: str
+    source: str
+    loaded_at: datetime = _dt()
+    seq: int = Field(index=True, unique=True)
+    prev_hash: str = Field(max_length=64)
+    chain_hash: str = Field(max_length=64)
+
+
+class CaseRow(SQLModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (
+        sa.Index("ix_cases_kind_state", "kind", "state"),
+        sa.Index("ix_cases_state_due", "state", "due_at"),
+        sa.Index("ix_cases_open_due", "is_open", "due_at"),
+        sa.Index("ix_cases_opened", "opened_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, max_length=40)
+    kind: str = Field(max_length=20)
+    state: str = Field(max_length=40)
+    version: int
+    facts: str
+    policy_hash: str = Field(max_length=64)
+    order_id: str | None = Field(default=None, index=True, max_length=200)
+    customer: str | None = Field(default=None, index=True, max_length=200)
+    channel: str | None = Field(default=None, max_length=40)
+    opened_at: datetime = _dt()
+    updated_at: datetime = _dt()
+    first_response_due: datetime | None = _dt(nullable=True)
+    responded_at: datetime | None = _dt(nullable=True)
+    due_at: datetime | None = _dt(nullable=True)
+    is_open: bool = Field(default=True)
+    last_seq: int
+    last_hash: str = Field(max_length=64)
+
+
+class AuditRow(SQLModel, table=True):
+    __tablename__ = "audit_entries"
+    __table_args__ = (sa.UniqueConstraint("case_id", "seq", name="uq_audit_case_seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    number: str = Field(max_length=40)
+    seq: int
+    at: datetime = _dt()
+    event: str = Field(max_length=40)
+    from_state: str | None = Field(default=None, max_length=40)
+    to_state: str | None = Field(default=None, max_length=40)
+    outcome: str = Field(max_length=10)
+    actor: str = Field(max_length=200)
+    role: str = Field(max_length=40)
+    channel: str | None = Field(default=None, max_length=40)
+    verdicts: str
+    data: str
+    policy_hash: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class IdempotencyRow(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+    key: str = Field(primary_key=True, max_length=200)
+    request: str = Field(max_length=64)
+    description: str
+    number: str = Field(max_length=40)
+    result: str
+    created_at: datetime = _dt()
+
+
+class CounterRow(SQLModel, table=True):
+    __tablename__ = "counters"
+    name: str = Field(primary_key=True, max_length=40)
+    value: int
+
+
+cases = CaseRow.__table__  # type: ignore[attr-defined]
+audit = AuditRow.__table__  # type: ignore[attr-defined]
+policies = PolicyVersionRow.__table__  # type: ignore[attr-defined]
+idem = IdempotencyRow.__table__  # type: ignore[attr-defined]
+counters = CounterRow.__table__  # type: ignore[attr-defined]
+meta = Meta.__table__  # type: ignore[attr-defined]
+
+_GET_CASE = sa.select(cases).where(cases.c.number == sa.bindparam("number"))
+_CAS_APPLY = (
+    cases.update()
+    .where(cases.c.id == sa.bindparam("b_id"))
+    .where(cases.c.version == sa.bindparam("b_version"))
+    .where(cases.c.last_seq == sa.bindparam("b_last_seq"))
+)
+_CAS_REFUSE = (
+    cases.update()
+    .where(cases.c.id == sa.bindparam("b_id"))
+    .where(cases.c.last_seq == sa.bindparam("b_last_seq"))
+)
+_INSERT_AUDIT = audit.insert()
+
+
+@dataclass(frozen=True)
+class StoredCase:
+    """A case row with the bookkeeping the engine needs to write it back."""
+
+    id: int
+    case: Case
+    last_seq: int
+    last_hash: str
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _row_to_case(row: Any, labels: dict[str, str]) -> StoredCase:
+    case = Case(
+        number=row.number, kind=row.kind, state=row.state, version=row.version,
+        facts=json.loads(row.facts), policy=PolicyRef(labels.get(row.policy_hash, "?"), row.policy_hash),
+        opened_at=row.opened_at, updated_at=row.updated_at, first_response_due=row.first_response_due,
+        responded_at=row.responded_at, due_at=row.due_at, closed=not row.is_open,
+    )
+    return StoredCase(row.id, case, row.last_seq, row.last_hash)
+
+
+def _row_to_entry(row: Any, labels: dict[str, str]) -> AuditEntry:
+    return AuditEntry(
+        number=row.number, seq=row.seq, at=row.at, event=row.event, from_state=row.from_state,
+        to_state=row.to_state, outcome=row.outcome, actor=row.actor, role=row.role, channel=row.channel,
+        verdicts=json.loads(row.verdicts), data=json.loads(row.data),
+        policy=PolicyRef(labels.get(row.policy_hash, "?"), row.policy_hash),
+        prev_hash=row.prev_hash, hash=row.hash,
+    )
+
+
+class Lost(Exception):
+    """A compare-and-set found the row changed (internal; the engine turns it into ConcurrentUpdate)."""
+
+
+def describe_url(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only used for display
+        return url
+
+
+class Store:
+    """Cases, audit entries and policy versions in one database.
+
+    One long-lived connection serves every call (guarded by a lock, so a Store may be shared by
+    threads; for parallel writes use one Store per process or thread).
+    """
+
+    def __init__(self, url: str, *, create: bool = True, synchronous: str = "NORMAL") -> None:
+        self.url = url
+        self._lock = threading.RLock()
+        self._write_intent = False
+        self._labels: dict[str, str] = {}
+        try:
+            self.engine: Engine = sa.create_engine(url, poolclass=NullPool)
+        except Exception as exc:  # noqa: BLE001 - any malformed URL or missing driver
+            raise StoreError(f"cannot use database {describe_url(url)}: {exc}", url=url) from None
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            self._setup_sqlite(synchronous.upper())
+        try:
+            self._conn: Connection = self.engine.connect()
+        except (OperationalError, DBAPIError) as exc:
+            raise StoreError(f"cannot open database {describe_url(url)}: {_one_line(exc)}", url=url) from None
+        if create:
+            self.create_schema()
+        self._check_schema()
+
+    # ---- connection setup ------------------------------------------------------------------------
+    def _setup_sqlite(self, synchronous: str) -> None:
+        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise StoreError(f"synchronous {synchronous!r}: expected NORMAL, FULL or EXTRA", url=self.url)
+
+        @sa.event.listens_for(self.engine, "connect")
+        def _connect(dbapi_conn: Any, _rec: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout = 30000")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute(f"PRAGMA synchronous = {synchronous}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @sa.event.listens_for(self.engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if self._write_intent else "BEGIN")
+
+    def create_schema(self) -> None:
+        """Create the tables if they do not exist (cheap when they do)."""
+        with self._lock:
+            try:
+                insp = sa.inspect(self._conn)
+                if insp.has_table("cases") and insp.has_table("casework_meta"):
+                    if self._conn.in_transaction():
+                        self._conn.rollback()
+                    return
+                if self._conn.in_transaction():
+                    self._conn.rollback()
+                with self._write():
+                    SQLModel.metadata.create_all(self._conn)
+                    if self._conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).first() is None:
+                        self._conn.execute(meta.insert().values(key="schema", value=str(SCHEMA_VERSION)))
+            except (OperationalError, DBAPIError) as exc:
+                raise StoreError(f"cannot create tables in {describe_url(self.url)}: {_one_line(exc)}",
+                                 url=self.url) from None
+
+    def _check_schema(self) -> None:
+        try:
+            with self._read() as conn:
+                row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).first()
+        except (OperationalError, DBAPIError) as exc:
+            raise StoreError(f"{describe_url(self.url)} is not a casework database: {_one_line(exc)}",
+                             url=self.url) from None
+        if row is None:
+            raise StoreError(f"{describe_url(self.url)} is not a casework database (no schema version)",
+                             url=self.url)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+            self.engine.dispose()
+
+    # ---- transactions ----------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._lock:
+            self._write_intent = True
+            try:
+                with self._conn.begin():
+                    self._write_intent = False
+                    yield self._conn
+            finally:
+                self._write_intent = False
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._lock:
+            if self._conn.in_transaction():
+                yield self._conn
+                return
+            with self._conn.begin():
+                yield self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One write transaction: everything inside commits together or not at all."""
+        try:
+            with self._write() as conn:
+                yield Transaction(self, conn)
+        except (OperationalError,) as exc:
+            raise StoreError(f"database error on {describe_url(self.url)}: {_one_line(exc)}",
+                             url=self.url) from None
+
+    # ---- policy versions -------------------------------------------------------------------------
+    def label_of(self, policy_hash: str) -> str:
+        label = self._labels.get(policy_hash)
+        if label is None:
+            with self._read() as conn:
+                row = conn.execute(sa.select(policies.c.label).where(policies.c.hash == policy_hash)).first()
+            label = row.label if row else "?"
+            self._labels[policy_hash] = label
+        return label
+
+    def policy_source(self, policy_hash: str) -> tuple[str, str] | None:
+        """``(name, source text)`` of a stored policy version."""
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(policies.c.name, policies.c.source).where(policies.c.hash == policy_hash)).first()
+        return (row.name, row.source) if row else None
+
+    def save_policy(self, ref: PolicyRef, name: str, source: str, now: datetime,
+                    chain: Any) -> None:
+        """Store a policy version once (by content hash), chained to the previous version."""
+        with self._read() as conn:
+            exists = conn.execute(sa.select(policies.c.hash).where(policies.c.hash == ref.hash)).first()
+        if exists:
+            self._labels[ref.hash] = ref.label
+            return
+        try:
+            with self._write() as conn:
+                if conn.execute(sa.select(policies.c.hash).where(policies.c.hash == ref.hash)).first():
+                    return
+                last = conn.execute(sa.select(policies.c.seq, policies.c.chain_hash)
+                                    .order_by(policies.c.seq.desc()).limit(1)).first()
+                seq = (last.seq + 1) if last else 1
+                prev = last.chain_hash if last else "0" * 64
+                conn.execute(policies.insert().values(
+                    hash=ref.hash, label=ref.label, name=name, source=source, loaded_at=now, seq=seq,
+                    prev_hash=prev, chain_hash=chain(prev, ref.hash)))
+        except IntegrityError:
+            pass  # another process stored the same version (or took the same seq) first
+        self._labels[ref.hash] = ref.label
+
+    def policy_chain(self) -> list[tuple[int, str, str, str]]:
+        """``(seq, hash, prev_hash, chain_hash)`` of every stored version, in order."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(policies.c.seq, policies.c.hash, policies.c.prev_hash,
+                                          policies.c.chain_hash).order_by(policies.c.seq)).all()
+        return [(r.seq, r.hash, r.prev_hash, r.chain_hash) for r in rows]
+
+    # ---- reads ------------------------------------------------------------------------------------
+    def get(self, number: str) -> StoredCase | None:
+        with self._read() as conn:
+            row = conn.execute(_GET_CASE, {"number": number}).first()
+            if row is None:
+                return None
+            return _row_to_case(row, {row.policy_hash: self.label_of(row.policy_hash)})
+
+    def numbers_like(self, number: str, limit: int = 200) -> list[str]:
+        """Case numbers sharing a prefix with ``number`` (candidates for "did you mean")."""
+        stem = number[:3]
+        with self._read() as conn:
+            rows = conn.execute(sa.select(cases.c.number).where(cases.c.number.like(f"{stem}%"))
+                                .order_by(cases.c.id.desc()).limit(limit)).all()
+        return [r.number for r in rows]
+
+    def history(self, number: str) -> list[AuditEntry]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(audit).where(audit.c.number == number).order_by(audit.c.seq)).all()
+        return [_row_to_entry(r, {r.policy_hash: self.label_of(r.policy_hash)}) for r in rows]
+
+    def find(self, *, kind: str | None = None, state: str | None = None, order_id: str | None = None,
+             customer: str | None = None, open_only: bool = False, due_before: datetime | None = None,
+             limit: int | None = 100, offset: int = 0) -> list[Case]:
+        q = sa.select(cases)
+        if kind:
+            q = q.where(cases.c.kind == kind)
+        if state:
+            q = q.where(cases.c.state == state)
+        if order_id:
+            q = q.where(cases.c.order_id == order_id)
+        if customer:
+            q = q.where(cases.c.customer == customer)
+        if open_only or due_before is not None:
+            q = q.where(cases.c.is_open.is_(True))
+        if due_before is not None:
+            q = q.where(cases.c.due_at.is_not(None)).where(cases.c.due_at <= due_before)
+        q = q.order_by(cases.c.id.desc()).offset(offset)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        return [_row_to_case(r, {r.policy_hash: self.label_of(r.policy_hash)}).case for r in rows]
+
+    def iter_all(self, batch: int = 500) -> Iterator[tuple[StoredCase, list[AuditEntry]]]:
+        """Every case with its whole audit trail, in batches (for verify)."""
+        last_id = 0
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(sa.select(cases).where(cases.c.id > last_id)
+                                    .order_by(cases.c.id).limit(batch)).all()
+                if not rows:
+                    return
+                ids = [r.id for r in rows]
+                entries = conn.execute(sa.select(audit).where(audit.c.case_id.in_(ids))
+                                       .order_by(audit.c.case_id, audit.c.seq)).all()
+            by_case: dict[int, list[AuditEntry]] = {i: [] for i in ids}
+            for e in entries:
+                by_case[e.case_id].append(_row_to_entry(e, {e.policy_hash: self.label_of(e.policy_hash)}))
+            for r in rows:
+                yield _row_to_case(r, {r.policy_hash: self.label_of(r.policy_hash)}), by_case[r.id]
+            last_id = ids[-1]
+
+    def idempotent_result(self, key: str) -> tuple[str, str, str] | None:
+        """``(request fingerprint, description, result JSON)`` stored for an idempotency key."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(idem.c.request, idem.c.description, idem.c.result)
+                               .where(idem.c.key == key)).first()
+        return (row.request, row.description, row.result) if row else None
+
+
+class Transaction:
+    """The writes of one engine command, inside one database transaction."""
+
+    def __init__(self, store: Store, conn: Connection) -> None:
+        self.store = store
+        self.conn = conn
+
+    def get(self, number: str) -> StoredCase | None:
+        row = self.conn.execute(_GET_CASE, {"number": number}).first()
+        if row is None:
+            return None
+        return _row_to_case(row, {row.policy_hash: self.store.label_of(row.policy_hash)})
+
+    def next_number(self, name: str) -> int:
+        """The next value of a named counter; safe across processes sharing the database."""
+        row = self.conn.execute(
+            sa.text("INSERT INTO counters (name, value) VALUES (:name, 1) "
+                    "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value"),
+            {"name": name},
+        ).first()
+        assert row is not None
+        return int(row[0])
+
+    def insert_case(self, case: Case, *, last_hash: str) -> int:
+        result = self.conn.execute(cases.insert().values(
+            number=case.number, kind=case.kind, state=case.state, version=case.version,
+            facts=_dumps(case.facts), policy_hash=case.policy.hash, order_id=case.order_id,
+            customer=case.customer, channel=case.facts.get("channel"), opened_at=case.opened_at,
+            updated_at=case.updated_at, first_response_due=case.first_response_due,
+            responded_at=case.responded_at, due_at=case.due_at, is_open=not case.closed,
+            last_seq=1, last_hash=last_hash))
+        pk = result.inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+    def apply(self, stored: StoredCase, new: Case, entry: AuditEntry) -> None:
+        """Compare-and-set the case row on its version and append the entry; raise Lost if beaten."""
+        res = self.conn.execute(_CAS_APPLY, {
+            "b_id": stored.id, "b_version": stored.case.version, "b_last_seq": stored.last_seq,
+            "state": new.state, "version": new.version, "facts": _dumps(new.facts),
+            "updated_at": new.updated_at, "first_response_due": new.first_response_due,
+            "responded_at": new.responded_at, "due_at": new.due_at, "is_open": not new.closed,
+            "last_seq": entry.seq, "last_hash": entry.hash,
+        })
+        if res.rowcount != 1:
+            raise Lost()
+        self.append(stored.id, entry)
+
+    def refuse(self, stored: StoredCase, entry: AuditEntry) -> None:
+        """Record a refused attempt: extend the trail, leave the case itself untouched."""
+        res = self.conn.execute(_CAS_REFUSE, {"b_id": stored.id, "b_last_seq": stored.last_seq,
+                                              "last_seq": entry.seq, "last_hash": entry.hash})
+        if res.rowcount != 1:
+            raise Lost()
+        self.append(stored.id, entry)
+
+    def append(self, case_id: int, e: AuditEntry) -> None:
+        self.conn.execute(_INSERT_AUDIT, {
+            "case_id": case_id, "number": e.number, "seq": e.seq, "at": e.at, "event": e.event,
+            "from_state": e.from_state, "to_state": e.to_state, "outcome": e.outcome, "actor": e.actor,
+            "role": e.role, "channel": e.channel, "verdicts": _dumps(e.verdicts), "data": _dumps(e.data),
+            "policy_hash": e.policy.hash, "prev_hash": e.prev_hash, "hash": e.hash,
+        })
+
+    def remember(self, key: str, request: str, description: str, number: str, result: Any,
+                 now: datetime) -> None:
+        self.conn.execute(idem.insert().values(key=key, request=request, description=description,
+                                               number=number, result=_dumps(result), created_at=now))
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    return isinstance(exc, IntegrityError)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
