@@ -67,11 +67,25 @@ class Engine:
     def __init__(self, db: str | None = None, *, policies: str | Path | PolicySet | None = None,
                  clock: Clock = system_clock, create: bool = True) -> None:
         self.clock = clock
-        self.policy = policies if isinstance(policies, PolicySet) else load_policy(policies)
+        self._policy_source = policies
+        self._policy: PolicySet | None = policies if isinstance(policies, PolicySet) else None
+        self._policies: dict[str, PolicySet] = {}
         self.store = Store(database_url(db), create=create)
-        self._policies: dict[str, PolicySet] = {self.policy.hash: self.policy}
-        self.store.save_policy(self.policy.ref, self.policy.name, self.policy.source, self._now(),
-                               _chain_hash)
+        if self._policy is not None:
+            self._adopt(self._policy)
+
+    @property
+    def policy(self) -> PolicySet:
+        """The policy in force for new cases (loaded, checked and stored on first use)."""
+        if self._policy is None:
+            assert not isinstance(self._policy_source, PolicySet)
+            self._policy = load_policy(self._policy_source)
+            self._adopt(self._policy)
+        return self._policy
+
+    def _adopt(self, policy: PolicySet) -> None:
+        self._policies[policy.hash] = policy
+        self.store.save_policy(policy.ref, policy.name, policy.source, self._now(), _chain_hash)
 
     def close(self) -> None:
         self.store.close()

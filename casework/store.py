@@ -202,7 +202,7 @@ def describe_url(url: str) -> str:
     """The URL with any password hidden, for messages."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - only used for display
+    except Exception:
         return url
 
 
@@ -220,7 +220,7 @@ class Store:
         self._labels: dict[str, str] = {}
         try:
             self.engine: Engine = sa.create_engine(url, poolclass=NullPool)
-        except Exception as exc:  # noqa: BLE001 - any malformed URL or missing driver
+        except Exception as exc:
             raise StoreError(f"cannot use database {describe_url(url)}: {exc}", url=url) from None
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
@@ -314,7 +314,7 @@ class Store:
         try:
             with self._write() as conn:
                 yield Transaction(self, conn)
-        except (OperationalError,) as exc:
+        except OperationalError as exc:
             raise StoreError(f"database error on {describe_url(self.url)}: {_one_line(exc)}",
                              url=self.url) from None
 

@@ -48,7 +48,7 @@ def parse_money(value: object, field: str = "amount") -> Decimal:
     """
     if isinstance(value, Decimal):
         text = format(value, "f")
-    elif isinstance(value, bool) or isinstance(value, float):
+    elif isinstance(value, bool | float):
         raise InvalidInput(
             f"{field} {value!r} is not a decimal string; write money as a string like \"59.00\"",
             field=field,

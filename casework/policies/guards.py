@@ -223,7 +223,7 @@ class FraudCounterGuard(GuardBase):
         count = int(ctx.facts.get(self.counter, 0) or 0)
         over = count >= self.at_least
         exempt = self.unless_role is not None and ctx.roles.acts_as(ctx.actor.role, self.unless_role)
-        details = {"counter": self.counter, "observed": count, "threshold": self.at_least,
+        details: dict[str, Any] = {"counter": self.counter, "observed": count, "threshold": self.at_least,
                    "required_role": self.unless_role}
         if not over:
             return self.verdict(True, f"{self.counter} is {count}, below {self.at_least}", **details)

@@ -79,12 +79,12 @@ class SourceMap:
         node = self._data
         path: list[str | int] = []
         for part in loc:
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-                path.append(part)
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-                node = node[part]
-                path.append(part)
+            in_dict = isinstance(node, dict) and part in node
+            in_list = isinstance(node, list) and type(part) is int and 0 <= part < len(node)
+            if not (in_dict or in_list):
+                continue  # a union tag or an absent field: stay on the parent
+            node = node[part]
+            path.append(part)
             # else: a union tag or a field that is absent: stay on the parent
         p = tuple(path)
         if key and p in self._pos.keys:
@@ -141,7 +141,7 @@ def _unwrap(tp: Any, part: str | int | None) -> Any:
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
         return _unwrap(typing.get_args(tp)[0], part)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+    if origin in (typing.Union, __import__("types").UnionType):
         members = [a for a in typing.get_args(tp) if a is not type(None)]
         for m in members:
             if isinstance(m, type) and issubclass(m, BaseModel):
@@ -161,6 +161,11 @@ def _unwrap(tp: Any, part: str | int | None) -> Any:
             field = next((f for f in tp.model_fields.values() if f.alias == part), None)
         return field.annotation if field is not None else None
     return None
+
+
+def _hint(word: str, options: list[str]) -> str:
+    close = suggest(word, options, 1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _field_names(model: type[BaseModel]) -> list[str]:
