@@ -12,6 +12,8 @@ tamper-evident audit trail.
 'submitted'
 """
 
+from typing import TYPE_CHECKING, Any
+
 from casework.clock import Clock, FixedClock, system_clock
 from casework.domain import (
     Actor,
@@ -38,10 +40,25 @@ from casework.errors import (
     TransitionDenied,
 )
 from casework.machines import KINDS, KindSpec
-from casework.policies import PolicySet, load_policy, parse_policy
 from casework.values import parse_evidence, parse_instant, parse_money
 
 __version__ = "0.1.0"
+
+_LAZY = {"PolicySet", "load_policy", "parse_policy"}
+
+
+def __getattr__(name: str) -> Any:
+    # The policy machinery (pydantic models of the policy schema) loads on first use, so commands
+    # that only read cases start faster.
+    if name in _LAZY:
+        from casework import policies
+
+        return getattr(policies, name)
+    raise AttributeError(f"module 'casework' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from casework.policies import PolicySet, load_policy, parse_policy
 
 __all__ = [
     "DEFAULT_DB",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
 from casework.audit import GENESIS, canonical, check_case, entry_hash
@@ -40,9 +40,11 @@ from casework.errors import (
     TransitionDenied,
 )
 from casework.machines import KINDS, spec
-from casework.policies import GuardContext, PolicySet, load_policy, parse_policy
 from casework.store import Lost, Store, StoredCase, is_unique_violation
 from casework.values import did_you_mean, one_of, suggest
+
+if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework show` never needs it
+    from casework.policies import PolicySet
 
 DEFAULT_DB = "sqlite:///casework.db"
 
@@ -62,15 +64,16 @@ class Engine:
     ``db`` is a SQLAlchemy URL (``sqlite:///casework.db``, ``postgresql+psycopg://user@host/db``) or
     an SQLite file path. ``policies`` is a policy file, a loaded :class:`PolicySet`, or ``None`` for
     the packaged default. ``clock`` returns the current time (inject a FixedClock in tests).
+    ``synchronous`` (SQLite only): ``"NORMAL"`` survives a process crash; ``"FULL"`` also a power loss.
     """
 
     def __init__(self, db: str | None = None, *, policies: str | Path | PolicySet | None = None,
-                 clock: Clock = system_clock, create: bool = True) -> None:
+                 clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL") -> None:
         self.clock = clock
         self._policy_source = policies
-        self._policy: PolicySet | None = policies if isinstance(policies, PolicySet) else None
+        self._policy: PolicySet | None = None if policies is None or isinstance(policies, str | Path) else policies
         self._policies: dict[str, PolicySet] = {}
-        self.store = Store(database_url(db), create=create)
+        self.store = Store(database_url(db), create=create, synchronous=synchronous)
         if self._policy is not None:
             self._adopt(self._policy)
 
@@ -78,7 +81,9 @@ class Engine:
     def policy(self) -> PolicySet:
         """The policy in force for new cases (loaded, checked and stored on first use)."""
         if self._policy is None:
-            assert not isinstance(self._policy_source, PolicySet)
+            from casework.policies import load_policy
+
+            assert self._policy_source is None or isinstance(self._policy_source, str | Path)
             self._policy = load_policy(self._policy_source)
             self._adopt(self._policy)
         return self._policy
@@ -252,6 +257,8 @@ class Engine:
             if found is None:
                 raise InvalidInput(f"policy version {policy_hash[:12]} is not in the database", field="policy")
             name, source = found
+            from casework.policies import parse_policy
+
             policy = parse_policy(source, name)
             self._policies[policy_hash] = policy
         return policy
@@ -311,6 +318,8 @@ class Engine:
                               f"{event} is not available from state {case.state}; possible: {listed}",
                               {"state": case.state, "available": list(possible)})
             return Decision(case.kind, event, case.state, None, (verdict,), policy.ref)
+        from casework.policies import GuardContext
+
         ctx = GuardContext(kind=case.kind, event=event, state=case.state, facts=F.merge(case.facts, data),
                            data=data, actor=actor, now=self._now(), tz=policy.tz, roles=policy.roles,
                            responded=case.responded_at is not None)

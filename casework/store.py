@@ -314,7 +314,9 @@ class Store:
         try:
             with self._write() as conn:
                 yield Transaction(self, conn)
-        except OperationalError as exc:
+        except IntegrityError:
+            raise  # a uniqueness race (an idempotency key used twice at once): the engine resolves it
+        except DBAPIError as exc:
             raise StoreError(f"database error on {describe_url(self.url)}: {_one_line(exc)}",
                              url=self.url) from None
 
