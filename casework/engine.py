@@ -137,11 +137,10 @@ class Engine:
                 return replay
 
         now = self._now()
-        responded = None
+        due = policy.first_response_due(kind, now)
         case = Case(number="", kind=kind, state=ks.initial, version=1, facts=clean, policy=policy.ref,
-                    opened_at=now, updated_at=now,
-                    first_response_due=now + policy.first_response(kind), responded_at=responded,
-                    due_at=now + policy.first_response(kind), closed=False)
+                    opened_at=now, updated_at=now, first_response_due=due, responded_at=None, due_at=due,
+                    closed=False)
         try:
             with self.store.transaction() as tx:
                 day = now.astimezone(policy.tz).strftime("%Y%m%d")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from casework.domain import Actor, PolicyRef, Verdict
 from casework.errors import PolicyError, PolicyProblem
 from casework.machines import KINDS
+from casework.policies.calendar import Deadline, ServiceCalendar
 from casework.policies.context import GuardContext, RoleBook
 from casework.policies.guards import (
     CategoryGuard,
@@ -64,11 +66,27 @@ class PolicySet:
         kp = self.document.kinds.get(kind)
         return kp.events.get(event) if kp else None
 
-    def first_response(self, kind: str) -> timedelta:
+    def first_response(self, kind: str) -> Deadline:
         kp = self.document.kinds.get(kind)
         if kp is not None and kp.first_response is not None:
             return kp.first_response
         return self.document.service.first_response
+
+    def first_response_due(self, kind: str, opened: datetime) -> datetime:
+        """When the first response to a case of ``kind`` opened at ``opened`` is due."""
+        return self.calendar.deadline(opened, self.first_response(kind))
+
+    @cached_property
+    def calendar(self) -> ServiceCalendar:
+        svc = self.document.service
+        days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        return ServiceCalendar(
+            tz=self.tz,
+            hours=(svc.hours.open, svc.hours.close) if svc.hours else None,
+            holidays=frozenset(svc.holidays),
+            special={d.date: (d.hours.open, d.hours.close) if d.hours else None for d in svc.special_days},
+            weekdays={days.index(k): (h.open, h.close) if h else None for k, h in svc.weekdays.items()},
+        )
 
     def counts_as_response(self, kind: str, event: str) -> bool:
         kp = self.document.kinds.get(kind)
@@ -176,7 +194,7 @@ def _cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProbl
         check_names(("roles", name, "inherits"), role.inherits, roles, "role")
     vocab = doc.vocabulary
 
-    if doc.service.first_response <= timedelta(0):
+    if doc.service.first_response.span <= timedelta(0):
         err(("service", "first_response"), "first_response must be longer than zero")
 
     for kind, kp in doc.kinds.items():

@@ -11,9 +11,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from casework.policies.guards import Duration, Guard, _money
+from casework.policies.calendar import Deadline
+from casework.policies.guards import Guard, _money
 
 
 def _limit(value: Any) -> Decimal | None:
@@ -39,6 +40,16 @@ def _clock_time(value: Any) -> dt.time:
         raise ValueError(f"{value!r} is not a time of day; write it like \"09:00\"") from None
 
 
+def _deadline(value: Any) -> Deadline:
+    return value if isinstance(value, Deadline) else Deadline.parse(value)
+
+
+DeadlineText = Annotated[
+    Deadline,
+    BeforeValidator(_deadline),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*\d+\s*(m|min|h|d|w|service hours?|service minutes?)\s*$",
+                    "description": "24h (wall clock) or '8 service hours' (only while the desk is open)"}),
+]
 ApprovalLimit = Annotated[Decimal | None, BeforeValidator(_limit)]
 ClockTime = Annotated[dt.time, BeforeValidator(_clock_time)]
 
@@ -80,8 +91,10 @@ class SpecialDay(Strict):
 class Service(Strict):
     """When the desk works, and how long the first response may take."""
 
-    first_response: Duration = Field(description="e.g. 24h")
-    hours: Hours | None = Field(None, description="daily service hours, e.g. 09:00-21:00")
+    first_response: DeadlineText = Field(description="e.g. 24h, or '8 service hours'")
+    hours: Hours | None = Field(None, description="daily service hours, e.g. 09:00-21:00; omit for 24/7")
+    weekdays: dict[Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
+                   Hours | None] = Field(default_factory=dict, description="other hours on a weekday; null: closed")
     holidays: list[dt.date] = Field(default_factory=list)
     special_days: list[SpecialDay] = Field(default_factory=list)
 
@@ -98,7 +111,7 @@ class KindPolicy(Strict):
     open_roles: list[str] = Field(default_factory=lambda: ["customer", "agent", "supervisor"])
     responses: list[str] = Field(default_factory=list,
                                  description="events that count as the first response")
-    first_response: Duration | None = None
+    first_response: DeadlineText | None = None
     events: dict[str, EventPolicy]
 
 
