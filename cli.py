@@ -554,6 +554,142 @@ def demo(
         raise typer.Exit(EXIT_REFUSED)
 
 
+# ---- policy authoring ---------------------------------------------------------------------------------
+policy_app = typer.Typer(help="Policy authoring: check, schema and test policies before they reach customers.",
+                         no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+def _policy_file(ctx: typer.Context, file: str | None) -> Path:
+    from casework.policies.loader import default_policy_path
+
+    settings: Settings = ctx.obj
+    chosen = file or settings.policy_path()
+    return Path(chosen) if chosen else default_policy_path()
+
+
+@policy_app.command("check")
+def policy_check(
+    ctx: typer.Context,
+    file: Annotated[str | None, typer.Argument(help="Policy file (default: the one in force).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a policy file: schema, references, contradictions; FILE:LINE:COL for each problem.
+
+    Exit 0 if usable (with --strict: and no warnings), 2 otherwise. Example: casework policy check new.yaml --strict
+    """
+    from casework.policies.authoring import check_policy
+
+    path = _policy_file(ctx, file)
+    report = check_policy(path, str(file) if file else path.name)
+    if as_json:
+        _dump(report.to_json(strict))
+    else:
+        console = _console()
+        for problem in report.problems:
+            console.print(Text(str(problem), "red" if problem.severity == "error" else "yellow"))
+        if report.ok(strict) and report.policy is not None:
+            console.print(Text(f"{report.name}: OK — {report.policy.label} ({report.policy.ref.short}), "
+                               f"{len(report.warnings)} warning(s)", "green"))
+    if not report.ok(strict):
+        what = f"{len(report.errors)} error(s)" + (f", {len(report.warnings)} warning(s)" if strict else "")
+        first = report.errors[0] if report.errors else report.warnings[0]
+        sys.stderr.write(f"casework: error: {report.name}: {what}; first: {first}\n")
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@policy_app.command("schema")
+def policy_schema(as_json: JsonOpt = False) -> None:
+    """Print the JSON Schema of the policy format (for editor completion and inline errors).
+
+    Example: casework policy schema > policies.schema.json
+    """
+    from casework.policies.authoring import schema_text
+
+    print(schema_text(), end="")
+
+
+@policy_app.command("test")
+def policy_test(
+    ctx: typer.Context,
+    files: Annotated[list[str] | None, typer.Argument(help="Test suites (default: ./policies.test.yaml).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run policy test scenarios against the policy in force (--policies); exit 1 if any fails.
+
+    Example: casework --policies new.yaml policy test policies.test.yaml
+    """
+    from casework.policies import load_policy
+    from casework.policies.authoring import load_policy_tests, run_policy_tests
+
+    suites = files or ["policies.test.yaml"]
+    policy = load_policy(_policy_file(ctx, None))
+    results = []
+    for suite in suites:
+        results.extend(run_policy_tests(policy, load_policy_tests(suite)))
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        _dump({"policy": policy.ref.to_json(), "passed": len(results) - len(failed), "failed": len(failed),
+               "results": [r.to_json() for r in results]})
+    else:
+        console = _console()
+        for r in results:
+            mark = Text("PASS ", "green") if r.passed else Text("FAIL ", "bold red")
+            console.print(Text.assemble(mark, r.name, f"  ({r.source})" if r.source else ""))
+            if not r.passed:
+                console.print(f"     {r.summary}")
+                for line in r.explanation:
+                    console.print(f"     {line}")
+        console.print(f"policy {policy.label} ({policy.ref.short}): {len(results) - len(failed)} scenarios passed, "
+                      f"{len(failed)} failed")
+    if failed:
+        sys.stderr.write(f"casework: policy test: {len(failed)} of {len(results)} scenario(s) failed\n")
+        raise typer.Exit(EXIT_REFUSED)
+
+
+@app.command()
+def diagram(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Argument(help="refund, return, dispute or complaint")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="mermaid, dot, svg or png (svg/png need Graphviz).")] = "mermaid",
+    all_kinds: Annotated[bool, typer.Option("--all", help="Write one file per kind into --output.")] = False,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="File (or folder with --all).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Draw a case kind's state machine, edges labelled with events, guards and roles of the policy.
+
+    Example: casework diagram return --format mermaid
+    """
+    from casework.machines.diagram import render, write_all
+    from casework.policies import load_policy
+
+    policy = load_policy(_policy_file(ctx, None))
+    if all_kinds:
+        written = write_all(output or ".", fmt, policy)
+        if as_json:
+            _dump({"written": [str(p) for p in written]})
+        else:
+            for path in written:
+                print(path)
+        return
+    if kind is None:
+        raise InvalidInput("diagram needs a KIND (refund, return, dispute, complaint) or --all", field="kind")
+    drawing = render(kind, fmt, policy)
+    if output:
+        data = drawing if isinstance(drawing, bytes) else drawing.encode("utf-8")
+        Path(output).write_bytes(data)
+        if as_json:
+            _dump({"written": [output]})
+        return
+    if isinstance(drawing, bytes):
+        raise InvalidInput(f"--format {fmt} is binary; write it to a file with --output", field="format")
+    if as_json:
+        _dump({"kind": kind, "format": fmt, "diagram": drawing})
+    else:
+        print(drawing, end="" if drawing.endswith("\n") else "\n")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
