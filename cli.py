@@ -73,6 +73,8 @@ class _Group(TyperGroup):
              windows_expand_args: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         as_json = _json_requested(argv)
+        if not argv:  # bare `casework`: the help, as --help prints it
+            argv = ["--help"]
         try:
             rv = super().main(argv, prog_name or "casework", complete_var, False, windows_expand_args, **extra)
         except UsageError as exc:
@@ -90,6 +92,8 @@ class _Group(TyperGroup):
             _emit_error(str(exc), EXIT_BAD_INPUT, type(exc).__name__, as_json)
         except KeyboardInterrupt:
             _emit_error("interrupted", 130, "Interrupted", as_json)
+        except Exception as exc:  # a bug or a damaged store must still be one line, not a traceback
+            _emit_error(f"unexpected {type(exc).__name__}: {exc}", EXIT_BAD_INPUT, type(exc).__name__, as_json)
         code = rv if isinstance(rv, int) else 0
         if standalone_mode:
             sys.exit(code)
@@ -142,12 +146,16 @@ def _root(
     policies: Annotated[str | None, typer.Option(
         "--policies", envvar="CASEWORK_POLICIES",
         help="Policy file (default: ./policies.yaml if present, else the packaged default).")] = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=lambda value: _print_version(value))] = False,
 ) -> None:
-    if version:
+    ctx.obj = Settings(db, policies)
+
+
+def _print_version(value: bool) -> None:
+    if value:
         print(casework.__version__)
         raise typer.Exit(0)
-    ctx.obj = Settings(db, policies)
 
 
 # ---- parsing helpers ----------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from casework.facts import merge
 from casework.machines import KINDS
 
 GENESIS = "0" * 64
+# Engine-level events that record something about a case without moving it through its machine.
+META_EVENTS = frozenset({"sla_breach", "adopt_policy"})
 
 
 def canonical(value: Any) -> str:
@@ -86,6 +88,12 @@ def check_case(case: Case, entries: Iterable[AuditEntry], last_seq: int, last_ha
                     broken = True
                     continue
                 state, facts = spec.initial, dict(e.data)
+            elif e.event in META_EVENTS:
+                if e.from_state != state or e.to_state != state:
+                    problems.append(CaseProblem(case.number, e.seq, f"replay: {e.event} must not change the state"))
+                    broken = True
+                    continue
+                facts = merge(facts, e.data)
             else:
                 target = spec.target(state or "", e.event)
                 if e.from_state != state or target is None or target != e.to_state:

@@ -128,6 +128,9 @@ class Case:
     responded_at: datetime | None = None
     due_at: datetime | None = None
     closed: bool = False
+    resolution_due: datetime | None = None
+    timer_due: datetime | None = None
+    state_since: datetime | None = None
 
     @property
     def order_id(self) -> str | None:
@@ -138,6 +141,22 @@ class Case:
     def customer(self) -> str | None:
         v = self.facts.get("customer")
         return str(v) if v is not None else None
+
+    @property
+    def priority(self) -> int:
+        return int(self.facts.get("priority", 1))
+
+    @property
+    def queue(self) -> str | None:
+        v = self.facts.get("queue")
+        return str(v) if v is not None else None
+
+    @property
+    def breaches(self) -> list[str]:
+        return list(self.facts.get("breaches", []))
+
+    def overdue(self, now: datetime) -> bool:
+        return self.due_at is not None and self.due_at <= now
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -153,6 +172,12 @@ class Case:
             "responded_at": _iso(self.responded_at),
             "due_at": _iso(self.due_at),
             "closed": self.closed,
+            "resolution_due": _iso(self.resolution_due),
+            "timer_due": _iso(self.timer_due),
+            "state_since": _iso(self.state_since),
+            "priority": self.priority,
+            "queue": self.queue,
+            "breaches": self.breaches,
         }
 
 
@@ -275,4 +300,5 @@ def case_from_json(d: dict[str, Any]) -> Case:
         facts=dict(d["facts"]), policy=PolicyRef(d["policy"]["label"], d["policy"]["hash"]),
         opened_at=opened, updated_at=updated, first_response_due=when("first_response_due"),
         responded_at=when("responded_at"), due_at=when("due_at"), closed=bool(d.get("closed", False)),
+        resolution_due=when("resolution_due"), timer_due=when("timer_due"), state_since=when("state_since"),
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from casework.errors import (
     TransitionDenied,
 )
 from casework.machines import KINDS, spec
+from casework.sla import BREACH_EVENT, SweepAction, SweepReport, breach_data, due_actions
 from casework.store import Lost, Store, StoredCase, is_unique_violation
 from casework.values import did_you_mean, one_of, suggest
 
@@ -70,6 +71,7 @@ class Engine:
     def __init__(self, db: str | None = None, *, policies: str | Path | PolicySet | None = None,
                  clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL") -> None:
         self.clock = clock
+        self._clock_override: datetime | None = None
         self._policy_source = policies
         self._policy: PolicySet | None = None if policies is None or isinstance(policies, str | Path) else policies
         self._policies: dict[str, PolicySet] = {}
@@ -137,10 +139,10 @@ class Engine:
                 return replay
 
         now = self._now()
-        due = policy.first_response_due(kind, now)
-        case = Case(number="", kind=kind, state=ks.initial, version=1, facts=clean, policy=policy.ref,
-                    opened_at=now, updated_at=now, first_response_due=due, responded_at=None, due_at=due,
-                    closed=False)
+        case = with_deadlines(Case(
+            number="", kind=kind, state=ks.initial, version=1, facts=clean, policy=policy.ref, opened_at=now,
+            updated_at=now, first_response_due=policy.first_response_due(kind, now, clean.get("channel")),
+            resolution_due=policy.resolution_due(kind, now), state_since=now), policy)
         try:
             with self.store.transaction() as tx:
                 day = now.astimezone(policy.tz).strftime("%Y%m%d")
@@ -236,9 +238,12 @@ class Engine:
         """Check every case's hash chain and replay its trail against the stored case."""
         problems: list[CaseProblem] = []
         cases = entries = 0
-        for stored, trail in self.store.iter_all():
+        for number, stored, trail, damage in self.store.iter_all():
             cases += 1
             entries += len(trail)
+            if stored is None:
+                problems.append(CaseProblem(number, None, damage or "unreadable row"))
+                continue
             problems.extend(check_case(stored.case, trail, stored.last_seq, stored.last_hash))
         prev = GENESIS
         for seq, h, prev_hash, chain in self.store.policy_chain():
@@ -247,6 +252,82 @@ class Engine:
                 break
             prev = chain
         return VerifyReport(cases, entries, tuple(problems))
+
+    def sweep(self, *, now: datetime | None = None, dry_run: bool = False, limit: int | None = None,
+              progress: Callable[[int, int], None] | None = None) -> SweepReport:
+        """Fire every due timer and mark every breached deadline, as the ``system`` actor.
+
+        Each action is a normal audited transition, guarded by compare-and-set on the version the
+        sweep read, so several sweepers may run at once: a case is acted on by one of them only.
+        Running it twice at the same instant does nothing the second time. ``now`` evaluates (and
+        acts) as of another instant; ``dry_run`` only reports what is due.
+        """
+        at = (now or self._now()).astimezone(UTC)
+        numbers = self.store.due_numbers(at, limit)
+        actions: list[SweepAction] = []
+        previous = self._clock_override
+        self._clock_override = at
+        try:
+            for i, number in enumerate(numbers):
+                stored = self.store.get(number)
+                if stored is not None:
+                    actions.extend(self._sweep_case(stored, at, dry_run))
+                if progress is not None:
+                    progress(i + 1, len(numbers))
+        finally:
+            self._clock_override = previous
+        return SweepReport(at, dry_run, len(numbers), tuple(actions))
+
+    def _sweep_case(self, stored: StoredCase, at: datetime, dry_run: bool) -> list[SweepAction]:
+        case = stored.case
+        policy = self.policy_for(case.policy.hash)
+        done: list[SweepAction] = []
+        for action in due_actions(case, policy, at):
+            if dry_run:
+                done.append(action)
+                continue
+            try:
+                if action.kind == "breach":
+                    case = self._record_breach(case, policy, action.name)
+                    done.append(replace(action, outcome="applied"))
+                    continue
+                timer = policy.timer(case.kind, case.state)
+                data = {"timer": case.state, **({"note": timer.note} if timer and timer.note else {})}
+                try:
+                    case = self.fire(case.number, action.name, actor=Actor.system(), data=data,
+                                     expected_version=case.version)
+                    done.append(replace(action, outcome="applied"))
+                except TransitionDenied:
+                    # Refused by the rules: note it so this stay in the state is not retried every sweep.
+                    current = self.get(case.number)
+                    case = self._record_breach(current, policy, None, {"timer_refused": timer_token(case)})
+                    done.append(replace(action, outcome="refused"))
+            except ConcurrentUpdate:
+                done.append(replace(action, outcome="skipped"))
+                break  # someone else moved the case: its next sweep decides afresh
+        return done
+
+    def _record_breach(self, case: Case, policy: PolicySet, breach: str | None,
+                       extra: Mapping[str, Any] | None = None) -> Case:
+        """Append an applied ``sla_breach`` entry (the state does not change) and return the case."""
+        data = F.normalize({**(breach_data(case, policy, breach) if breach else {}), **(extra or {})})
+        with self.store.transaction() as tx:
+            stored = tx.get(case.number)
+            if stored is None or stored.case.version != case.version:
+                raise ConcurrentUpdate(case.number, case.version, stored.case.version if stored else None)
+            now = self._now()
+            verdict = Verdict("sla", True, "sla_breach", f"{breach} deadline missed" if breach else "timer refused",
+                              {"breach": breach})
+            entry = self._entry(case.number, stored.last_seq + 1, stored.last_hash, now, BREACH_EVENT, case.state,
+                                case.state, "applied", Actor.system(), case.facts.get("channel"), (verdict,),
+                                data, policy)
+            new = with_deadlines(replace(case, version=case.version + 1, facts=F.merge(case.facts, data),
+                                         updated_at=now), policy)
+            try:
+                tx.apply(stored, new, entry)
+            except Lost:
+                raise ConcurrentUpdate(case.number, case.version) from None
+        return new
 
     def policy_for(self, policy_hash: str) -> PolicySet:
         """The policy version with this hash (loaded from the database if not in memory)."""
@@ -264,6 +345,8 @@ class Engine:
 
     # ---- internals -----------------------------------------------------------------------------------
     def _now(self) -> datetime:
+        if self._clock_override is not None:
+            return self._clock_override
         now = self.clock()
         if now.tzinfo is None:
             raise InvalidInput(f"the engine clock returned a naive time {now!r}; it must be timezone-aware")
@@ -366,10 +449,10 @@ class Engine:
         responded = case.responded_at
         if responded is None and (policy.counts_as_response(case.kind, event) or to_state in ks.settled):
             responded = now
-        closed = to_state in ks.final
-        due = None if (responded is not None or closed) else case.first_response_due
-        return replace(case, state=to_state, version=case.version + 1, facts=F.merge(case.facts, data),
-                       updated_at=now, responded_at=responded, due_at=due, closed=closed)
+        since = now if to_state != case.state else case.state_since
+        moved = replace(case, state=to_state, version=case.version + 1, facts=F.merge(case.facts, data),
+                        updated_at=now, responded_at=responded, closed=to_state in ks.final, state_since=since)
+        return with_deadlines(moved, policy)
 
     def _entry(self, number: str, seq: int, prev: str, at: datetime, event: str, from_state: str | None,
                to_state: str | None, outcome: str, actor: Actor, channel: str | None,
@@ -395,6 +478,35 @@ class Engine:
             decision = decision_from_json(result["decision"])
             raise TransitionDenied(decision, None)
         return case_from_json(result["case"])
+
+
+def with_deadlines(case: Case, policy: PolicySet) -> Case:
+    """The case with its timer and next deadline (``due_at``) computed from the policy.
+
+    Pending deadlines: the first response (until a response, or once breached), the resolution
+    (until the case settles, or once breached) and the timer of the current state (unless it was
+    already tried and refused in this stay).
+    """
+    ks = spec(case.kind)
+    breaches = set(case.breaches)
+    timer_due = None
+    if case.state_since is not None and policy.timer(case.kind, case.state) is not None \
+            and case.facts.get("timer_refused") != timer_token(case):
+        timer_due = policy.timer_due(case.kind, case.state, case.state_since)
+    pending = [timer_due]
+    if not case.closed:
+        if case.responded_at is None and "first_response" not in breaches:
+            pending.append(case.first_response_due)
+        if case.state not in ks.settled and "resolution" not in breaches:
+            pending.append(case.resolution_due)
+    due = min((d for d in pending if d is not None), default=None)
+    return replace(case, timer_due=timer_due, due_at=due)
+
+
+def timer_token(case: Case) -> str:
+    """Names one stay in one state, so a refused timer is not retried until the state changes."""
+    since = case.state_since.isoformat() if case.state_since else ""
+    return f"{case.state}@{since}"
 
 
 def _fingerprint(request: Mapping[str, Any]) -> str:

@@ -18,10 +18,10 @@ from casework.values import normalize_date_text, parse_evidence, parse_instant, 
 MONEY_FACTS = frozenset({"amount", "paid", "adjustment"})
 DATE_FACTS = frozenset({"purchased", "delivered", "shipped"})
 INT_FACTS = frozenset({"refunds_last_30_days", "returns_last_30_days", "score", "priority"})
-LIST_FACTS = frozenset({"flags"})
+LIST_FACTS = frozenset({"flags", "breaches"})
 TEXT_FACTS = frozenset(
     {"order_id", "currency", "category", "reason", "condition", "customer", "channel", "note",
-     "resolution", "locale", "comment"}
+     "resolution", "locale", "comment", "queue", "timer", "timer_refused"}
 )
 KNOWN_FACTS = MONEY_FACTS | DATE_FACTS | INT_FACTS | LIST_FACTS | TEXT_FACTS | {"evidence"}
 
@@ -106,8 +106,8 @@ def merge(facts: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
                     merged.append(item)
                     seen.add((item["type"], item.get("ref")))
             out["evidence"] = merged
-        elif key == "flags":
-            out["flags"] = sorted(set(out.get("flags", [])) | set(value))
+        elif key in LIST_FACTS:
+            out[key] = sorted(set(out.get(key, [])) | set(value))
         else:
             out[key] = value
     return out

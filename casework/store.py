@@ -28,7 +28,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Column, Field, SQLModel
 
 from casework.domain import AuditEntry, Case, PolicyRef
-from casework.errors import StoreError
+from casework.errors import SchemaOutOfDate, StoreError
 
 SCHEMA_VERSION = 1
 
@@ -95,6 +95,11 @@ class CaseRow(SQLModel, table=True):
     first_response_due: datetime | None = _dt(nullable=True)
     responded_at: datetime | None = _dt(nullable=True)
     due_at: datetime | None = _dt(nullable=True)
+    resolution_due: datetime | None = _dt(nullable=True)
+    timer_due: datetime | None = _dt(nullable=True)
+    state_since: datetime | None = _dt(nullable=True)
+    priority: int = Field(default=1)
+    queue: str | None = Field(default=None, max_length=40)
     is_open: bool = Field(default=True)
     last_seq: int
     last_hash: str = Field(max_length=64)
@@ -175,16 +180,31 @@ def _dumps(value: Any) -> str:
 
 
 def _row_to_case(row: Any, labels: dict[str, str]) -> StoredCase:
+    try:
+        return _decode_case(row, labels)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise Unreadable(f"case {row.number}: unreadable row ({exc})") from None
+
+
+def _row_to_entry(row: Any, labels: dict[str, str]) -> AuditEntry:
+    try:
+        return _decode_entry(row, labels)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise Unreadable(f"case {row.number}: unreadable audit entry {row.seq} ({exc})") from None
+
+
+def _decode_case(row: Any, labels: dict[str, str]) -> StoredCase:
     case = Case(
         number=row.number, kind=row.kind, state=row.state, version=row.version,
         facts=json.loads(row.facts), policy=PolicyRef(labels.get(row.policy_hash, "?"), row.policy_hash),
         opened_at=row.opened_at, updated_at=row.updated_at, first_response_due=row.first_response_due,
         responded_at=row.responded_at, due_at=row.due_at, closed=not row.is_open,
+        resolution_due=row.resolution_due, timer_due=row.timer_due, state_since=row.state_since,
     )
     return StoredCase(row.id, case, row.last_seq, row.last_hash)
 
 
-def _row_to_entry(row: Any, labels: dict[str, str]) -> AuditEntry:
+def _decode_entry(row: Any, labels: dict[str, str]) -> AuditEntry:
     return AuditEntry(
         number=row.number, seq=row.seq, at=row.at, event=row.event, from_state=row.from_state,
         to_state=row.to_state, outcome=row.outcome, actor=row.actor, role=row.role, channel=row.channel,
@@ -192,6 +212,10 @@ def _row_to_entry(row: Any, labels: dict[str, str]) -> AuditEntry:
         policy=PolicyRef(labels.get(row.policy_hash, "?"), row.policy_hash),
         prev_hash=row.prev_hash, hash=row.hash,
     )
+
+
+class Unreadable(StoreError):
+    """A stored row cannot be decoded (damaged or edited by hand)."""
 
 
 class Lost(Exception):
@@ -257,12 +281,15 @@ class Store:
         with self._lock:
             try:
                 insp = sa.inspect(self._conn)
-                if insp.has_table("cases") and insp.has_table("casework_meta"):
-                    if self._conn.in_transaction():
-                        self._conn.rollback()
-                    return
+                ours = [t for t in SQLModel.metadata.tables if insp.has_table(t)]
                 if self._conn.in_transaction():
                     self._conn.rollback()
+                if "casework_meta" in ours:
+                    return
+                if ours:
+                    raise StoreError(f"{describe_url(self.url)} is not a casework database: it has tables named "
+                                     f"{', '.join(ours)} but no casework_meta; refusing to write into it",
+                                     url=self.url)
                 with self._write():
                     SQLModel.metadata.create_all(self._conn)
                     if self._conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).first() is None:
@@ -281,6 +308,13 @@ class Store:
         if row is None:
             raise StoreError(f"{describe_url(self.url)} is not a casework database (no schema version)",
                              url=self.url)
+        found = row.value
+        if found != str(SCHEMA_VERSION):
+            newer = found.isdigit() and int(found) > SCHEMA_VERSION
+            hint = ("it was written by a newer casework; upgrade casework" if newer
+                    else "run 'casework db upgrade' to bring it up to date")
+            raise SchemaOutOfDate(f"{describe_url(self.url)} has schema version {found!r}, this casework needs "
+                                  f"{SCHEMA_VERSION}: {hint}", url=self.url)
 
     def close(self) -> None:
         with self._lock:
@@ -302,11 +336,19 @@ class Store:
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         with self._lock:
-            if self._conn.in_transaction():
-                yield self._conn
-                return
-            with self._conn.begin():
-                yield self._conn
+            try:
+                if self._conn.in_transaction():
+                    yield self._conn
+                    return
+                with self._conn.begin():
+                    yield self._conn
+            except IntegrityError:
+                raise
+            except DBAPIError as exc:
+                raise StoreError(f"database error on {describe_url(self.url)}: {_one_line(exc)}",
+                                 url=self.url) from None
+            except (ValueError, TypeError) as exc:  # a stored value the column type cannot read
+                raise Unreadable(f"unreadable row in {describe_url(self.url)}: {exc}", url=self.url) from None
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -390,6 +432,7 @@ class Store:
 
     def find(self, *, kind: str | None = None, state: str | None = None, order_id: str | None = None,
              customer: str | None = None, open_only: bool = False, due_before: datetime | None = None,
+             queue: str | None = None,
              limit: int | None = 100, offset: int = 0) -> list[Case]:
         q = sa.select(cases)
         if kind:
@@ -400,6 +443,8 @@ class Store:
             q = q.where(cases.c.order_id == order_id)
         if customer:
             q = q.where(cases.c.customer == customer)
+        if queue:
+            q = q.where(cases.c.queue == queue)
         if open_only or due_before is not None:
             q = q.where(cases.c.is_open.is_(True))
         if due_before is not None:
@@ -411,24 +456,50 @@ class Store:
             rows = conn.execute(q).all()
         return [_row_to_case(r, {r.policy_hash: self.label_of(r.policy_hash)}).case for r in rows]
 
-    def iter_all(self, batch: int = 500) -> Iterator[tuple[StoredCase, list[AuditEntry]]]:
-        """Every case with its whole audit trail, in batches (for verify)."""
+    def due_numbers(self, now: datetime, limit: int | None = None) -> list[str]:
+        """Numbers of open cases with a deadline at or before ``now``, most overdue first."""
+        q = (sa.select(cases.c.number).where(cases.c.is_open.is_(True)).where(cases.c.due_at.is_not(None))
+             .where(cases.c.due_at <= now).order_by(cases.c.due_at, cases.c.id))
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as conn:
+            return [r.number for r in conn.execute(q).all()]
+
+    def iter_all(self, batch: int = 500) -> Iterator[tuple[str, StoredCase | None, list[AuditEntry], str | None]]:
+        """Every case with its whole audit trail, in batches (for verify).
+
+        Yields ``(number, stored case, entries, problem)``; a row that cannot be read is yielded with
+        ``stored=None`` and the problem, so one damaged row never hides the others.
+        """
         last_id = 0
         while True:
             with self._read() as conn:
-                rows = conn.execute(sa.select(cases).where(cases.c.id > last_id)
+                keys = conn.execute(sa.select(cases.c.id, cases.c.number).where(cases.c.id > last_id)
                                     .order_by(cases.c.id).limit(batch)).all()
-                if not rows:
-                    return
-                ids = [r.id for r in rows]
-                entries = conn.execute(sa.select(audit).where(audit.c.case_id.in_(ids))
-                                       .order_by(audit.c.case_id, audit.c.seq)).all()
-            by_case: dict[int, list[AuditEntry]] = {i: [] for i in ids}
-            for e in entries:
-                by_case[e.case_id].append(_row_to_entry(e, {e.policy_hash: self.label_of(e.policy_hash)}))
-            for r in rows:
-                yield _row_to_case(r, {r.policy_hash: self.label_of(r.policy_hash)}), by_case[r.id]
-            last_id = ids[-1]
+            if not keys:
+                return
+            try:
+                yield from self._load_batch([(k.id, k.number) for k in keys])
+            except Unreadable:
+                for key in keys:  # find the damaged rows one by one
+                    try:
+                        yield from self._load_batch([(key.id, key.number)])
+                    except Unreadable as exc:
+                        yield key.number, None, [], str(exc)
+            last_id = keys[-1].id
+
+    def _load_batch(self, keys: list[tuple[int, str]]
+                    ) -> list[tuple[str, StoredCase | None, list[AuditEntry], str | None]]:
+        ids = [k[0] for k in keys]
+        with self._read() as conn:
+            rows = conn.execute(sa.select(cases).where(cases.c.id.in_(ids)).order_by(cases.c.id)).all()
+            entries = conn.execute(sa.select(audit).where(audit.c.case_id.in_(ids))
+                                   .order_by(audit.c.case_id, audit.c.seq)).all()
+        by_case: dict[int, list[AuditEntry]] = {i: [] for i in ids}
+        for e in entries:
+            by_case[e.case_id].append(_row_to_entry(e, {e.policy_hash: self.label_of(e.policy_hash)}))
+        return [(r.number, _row_to_case(r, {r.policy_hash: self.label_of(r.policy_hash)}), by_case[r.id], None)
+                for r in rows]
 
     def idempotent_result(self, key: str) -> tuple[str, str, str] | None:
         """``(request fingerprint, description, result JSON)`` stored for an idempotency key."""
@@ -468,7 +539,8 @@ class Transaction:
             customer=case.customer, channel=case.facts.get("channel"), opened_at=case.opened_at,
             updated_at=case.updated_at, first_response_due=case.first_response_due,
             responded_at=case.responded_at, due_at=case.due_at, is_open=not case.closed,
-            last_seq=1, last_hash=last_hash))
+            resolution_due=case.resolution_due, timer_due=case.timer_due, state_since=case.state_since,
+            priority=case.priority, queue=case.queue, last_seq=1, last_hash=last_hash))
         pk = result.inserted_primary_key
         assert pk is not None
         return int(pk[0])
@@ -480,7 +552,8 @@ class Transaction:
             "state": new.state, "version": new.version, "facts": _dumps(new.facts),
             "updated_at": new.updated_at, "first_response_due": new.first_response_due,
             "responded_at": new.responded_at, "due_at": new.due_at, "is_open": not new.closed,
-            "last_seq": entry.seq, "last_hash": entry.hash,
+            "resolution_due": new.resolution_due, "timer_due": new.timer_due, "state_since": new.state_since,
+            "priority": new.priority, "queue": new.queue, "last_seq": entry.seq, "last_hash": entry.hash,
         })
         if res.rowcount != 1:
             raise Lost()

@@ -274,6 +274,42 @@ def test_policy_that_is_not_a_mapping_is_reported(text: str):
     assert policy_error(text).line == 1
 
 
+# ---- inputs YAML itself chokes on: still a PolicyError, still located --------------------------------
+@pytest.mark.parametrize("char", ["\x07", "\x1f", "\x00"])
+def test_control_character_is_reported_as_policy_error(char: str):
+    text, line = edit('label: "default 2026-11"', f'label: "default{char}2026-11"')
+    err = policy_error(text)
+    assert err.line == line, str(err)
+
+
+def test_impossible_calendar_date_is_reported_as_policy_error():
+    text, line = edit("holidays: [2027-01-01,", "holidays: [2027-13-01,")
+    err = policy_error(text)
+    assert err.line == line, str(err)
+
+
+@pytest.mark.parametrize("value", ["&loop [*loop]", "&loop {a: *loop}"])
+def test_recursive_alias_is_reported_as_policy_error(value: str):
+    text, line = edit('label: "default 2026-11"', f"label: {value}")
+    err = policy_error(text)
+    assert err.line == line, str(err)
+
+
+@pytest.mark.parametrize(("old", "new"), [("within: 7d", "within: 99999999999999d"),
+                                          ("first_response: 24h", "first_response: 9999999999999999w")])
+def test_absurdly_long_duration_is_reported_as_policy_error(old: str, new: str):
+    text, line = edit(old, new)
+    err = policy_error(text)
+    assert err.line == line, str(err)
+
+
+@pytest.mark.parametrize("value", ["!!python/object:os.system x", "!!nosuchtag x"])
+def test_unknown_yaml_tag_is_reported_on_its_line(value: str):
+    text, line = edit('label: "default 2026-11"', f"label: {value}")
+    err = policy_error(text)
+    assert err.line == line, str(err)
+
+
 # ---- YAML 1.2 booleans ------------------------------------------------------------------------------
 @pytest.mark.parametrize("word", ["yes", "no", "on", "off", "y", "n"])
 def test_yaml_1_1_booleans_stay_strings(word: str):
@@ -305,7 +341,7 @@ def mutated_policy(draw: st.DrawFn) -> str:
         elif lines[i]:
             line = lines[i]
             k = draw(st.integers(0, len(line) - 1))
-            ch = draw(st.sampled_from(list(string.ascii_letters + string.digits + " :-[]{},'\"#&*!|>%@`\t\n.")))
+            ch = draw(st.sampled_from(list(string.ascii_letters + string.digits + " :-[]{},'\"#&*!|>%@`\t\n.\x07")))
             lines[i] = line[:k] + ch + line[k + (1 if op == "replace_char" else 0):]
     return "".join(lines)
 
@@ -348,7 +384,7 @@ def test_random_yaml_documents_load_or_raise_policy_error(doc: dict):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("ab:- \n[]{},'\"#&*!|>%@`?\t7d.")), max_size=80))
+@given(st.text(alphabet=st.sampled_from(list("ab:- \n[]{},'\"#&*!|>%@`?\t7d.\x1f")), max_size=80))
 def test_random_yaml_ish_text_loads_or_raises_policy_error(text: str):
     _check_load_or_policy_error(text)
 

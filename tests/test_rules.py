@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from casework import KINDS, Actor, Case, Decision, Engine, FixedClock, TransitionDenied
+from casework import KINDS, Actor, Case, Decision, Engine, FixedClock, InvalidInput, TransitionDenied
 
 CUSTOMER = Actor("cust-1001", "customer")
 OTHER_CUSTOMER = Actor("cust-2002", "customer")
@@ -155,6 +155,15 @@ def test_no_reason_return_evidence_given_later_is_counted(sqlite_engine: Engine,
     sqlite_engine.fire(case.number, "provide_evidence", actor=CUSTOMER,
                        data={"evidence": ["order_record=SO-88002.pdf"]})
     assert sqlite_engine.fire(case.number, "approve", actor=AGENT).state == "approved"
+
+
+def test_return_window_counts_calendar_days_in_the_policy_time_zone(sqlite_engine: Engine, clock: FixedClock):
+    # 01:00 on 22 Nov in Shanghai is still 21 Nov in UTC: delivered 14 Nov is 8 days ago in Shanghai.
+    clock.set("2026-11-22T01:00:00+08:00")
+    case = open_return(sqlite_engine, clock, delivered_days_ago=8)
+    assert case.facts["delivered"] == "2026-11-14"
+    reason = only_reason(refused(sqlite_engine, case.number, "approve", AGENT), "window_expired")
+    assert "8 days" in reason.message
 
 
 # ---- return, the merchant's fault -----------------------------------------------------------------
@@ -336,6 +345,15 @@ def test_dispute_adjustment_without_an_amount_is_refused(sqlite_engine: Engine):
     assert decision.codes  # the adjustment is not known; nothing is adjusted
 
 
+def test_dispute_adjustment_above_the_agent_limit_needs_a_supervisor(sqlite_engine: Engine):
+    case = open_dispute(sqlite_engine, amount="3000.00", paid="5000.00", evidence=["payment_voucher"])
+    sqlite_engine.fire(case.number, "investigate", actor=AGENT)
+    only_reason(refused(sqlite_engine, case.number, "adjust", AGENT, {"adjustment": "2500.00"}),
+                "approval_limit_exceeded")
+    adjusted = sqlite_engine.fire(case.number, "adjust", actor=SUPERVISOR, data={"adjustment": "2500.00"})
+    assert adjusted.state == "adjusted"
+
+
 def test_dispute_can_be_dismissed_without_evidence(sqlite_engine: Engine):
     case = open_dispute(sqlite_engine)
     assert sqlite_engine.fire(case.number, "dismiss", actor=AGENT).state == "dismissed"
@@ -382,7 +400,8 @@ def test_complaint_acknowledge_is_the_first_response(sqlite_engine: Engine, cloc
     clock.advance(hours=3)
     acknowledged = sqlite_engine.fire(case.number, "acknowledge", actor=AGENT)
     assert acknowledged.responded_at == clock()
-    assert acknowledged.due_at is None
+    assert acknowledged.first_response_due == case.first_response_due
+    assert acknowledged.due_at != case.first_response_due  # the first-response clock has stopped
 
 
 # ---- roles, evaluation, availability, deadlines --------------------------------------------------
@@ -453,7 +472,8 @@ def test_not_available_from_a_closed_case(sqlite_engine: Engine):
     for event in ("cancel", "close"):
         sqlite_engine.fire(case.number, event, actor=AGENT)
     reason = only_reason(refused(sqlite_engine, case.number, "approve", AGENT), "not_available")
-    assert reason.details["available"] == []
+    assert reason.details["available"] == list(KINDS["refund"].available("closed"))
+    assert "approve" not in reason.details["available"]
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -498,3 +518,47 @@ def test_next_events_gives_each_possible_event_with_its_decision(sqlite_engine: 
     by_event = {d.event: d for d in decisions}
     assert by_event["approve"].codes == ["window_expired"]
     assert by_event["review"].allowed
+
+
+# ---- bad input is refused before anything is written ------------------------------------------------
+def test_money_as_a_float_is_refused(sqlite_engine: Engine):
+    with pytest.raises(InvalidInput) as info:
+        sqlite_engine.open("refund", {"order_id": "A1", "amount": 59.0, "paid": "59.00"}, actor=CUSTOMER)
+    assert info.value.field == "amount"
+    assert sqlite_engine.find() == []
+
+
+@pytest.mark.parametrize("amount", ["59.001", "-1.00", "abc", ""])
+def test_malformed_money_is_refused(sqlite_engine: Engine, amount: str):
+    with pytest.raises(InvalidInput):
+        sqlite_engine.open("refund", {"order_id": "A1", "amount": amount, "paid": "59.00"}, actor=CUSTOMER)
+
+
+def test_missing_required_fact_is_refused(sqlite_engine: Engine):
+    with pytest.raises(InvalidInput) as info:
+        sqlite_engine.open("refund", {"order_id": "A1", "paid": "59.00"}, actor=CUSTOMER)
+    assert info.value.field == "amount"
+
+
+def test_unknown_kind_event_role_and_evidence_are_refused_with_suggestions(sqlite_engine: Engine):
+    with pytest.raises(InvalidInput, match="did you mean 'refund'"):
+        sqlite_engine.open("refnd", {"order_id": "A1"}, actor=CUSTOMER)
+    case = open_refund(sqlite_engine)
+    with pytest.raises(InvalidInput, match="did you mean 'approve'"):
+        sqlite_engine.fire(case.number, "aprove", actor=AGENT)
+    with pytest.raises(InvalidInput, match="role"):
+        sqlite_engine.fire(case.number, "approve", actor=Actor("root", "admin"))
+    with pytest.raises(InvalidInput, match="evidence"):
+        sqlite_engine.fire(case.number, "provide_evidence", actor=CUSTOMER, data={"evidence": ["selfie"]})
+    assert len(sqlite_engine.history(case.number)) == 1
+
+
+def test_the_system_may_not_open_a_case(sqlite_engine: Engine):
+    with pytest.raises(TransitionDenied) as info:
+        open_refund_as(sqlite_engine, SYSTEM)
+    assert info.value.decision.codes == ["role_not_permitted"]
+    assert sqlite_engine.find() == []
+
+
+def open_refund_as(engine: Engine, actor: Actor) -> Case:
+    return engine.open("refund", {"order_id": "A1", "amount": "1.00", "paid": "1.00"}, actor=actor)

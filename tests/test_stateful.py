@@ -99,7 +99,8 @@ class CaseworkMachine(RuleBasedStateMachine):
         if role != "customer":
             facts["customer"] = customer
         try:
-            case = self.engine.open(kind, facts, actor=actor, channel=data.draw(st.sampled_from(["app", "web", "chat"])))
+            channel = data.draw(st.sampled_from(["app", "web", "chat"]))
+            case = self.engine.open(kind, facts, actor=actor, channel=channel)
         except TransitionDenied as denied:
             assert role == "system" and denied.decision.codes == ["role_not_permitted"]
             return multiple()

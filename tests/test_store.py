@@ -6,6 +6,9 @@ optimistic concurrency, unique numbers across engines, tamper detection, and que
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -19,6 +22,7 @@ import sqlalchemy as sa
 from casework import (
     Actor,
     CaseNotFound,
+    CaseworkError,
     ConcurrentUpdate,
     Engine,
     FixedClock,
@@ -140,7 +144,7 @@ def test_audit_seq_is_contiguous_and_hash_chained(engine: Engine, clock: FixedCl
     trail = engine.history(case.number)
     assert [e.seq for e in trail] == list(range(1, len(trail) + 1)) == [1, 2, 3, 4, 5, 6]
     assert trail[0].prev_hash == GENESIS
-    for prev, entry in zip(trail, trail[1:], strict=False):
+    for prev, entry in itertools.pairwise(trail):
         assert entry.prev_hash == prev.hash
     for entry in trail:
         assert hash_of(entry) == entry.hash
@@ -372,7 +376,7 @@ def _two_cases(engine: Engine) -> tuple[str, str]:
 
 
 def test_verify_detects_a_tampered_audit_data_column(engine: Engine, raw: sa.Engine):
-    a, b = _two_cases(engine)
+    a, _ = _two_cases(engine)
     changed = execute(raw, "UPDATE audit_entries SET data = :d WHERE number = :n AND seq = 1",
                       d='{"amount":"5900.00","order_id":"SO-10001","paid":"5900.00"}', n=a)
     assert changed == 1
@@ -383,11 +387,11 @@ def test_verify_detects_a_tampered_audit_data_column(engine: Engine, raw: sa.Eng
 
 
 def test_verify_detects_a_tampered_audit_event_column(engine: Engine, raw: sa.Engine):
-    a, b = _two_cases(engine)
+    _, b = _two_cases(engine)
     assert execute(raw, "UPDATE audit_entries SET event = 'reject' WHERE number = :n AND seq = 2", n=b) == 1
     report = engine.verify()
     assert report.broken_cases == [b]
-    assert [p.seq for p in report.problems if p.number == b][0] == 2
+    assert next(p.seq for p in report.problems if p.number == b) == 2
 
 
 def test_verify_detects_a_deleted_audit_entry(engine: Engine, raw: sa.Engine):
@@ -397,7 +401,7 @@ def test_verify_detects_a_deleted_audit_entry(engine: Engine, raw: sa.Engine):
 
 
 def test_verify_detects_a_case_row_whose_state_was_changed(engine: Engine, raw: sa.Engine):
-    a, b = _two_cases(engine)
+    a, _ = _two_cases(engine)
     assert execute(raw, "UPDATE cases SET state = 'refunded' WHERE number = :n", n=a) == 1
     report = engine.verify()
     assert report.broken_cases == [a]
@@ -405,12 +409,72 @@ def test_verify_detects_a_case_row_whose_state_was_changed(engine: Engine, raw: 
 
 
 def test_verify_detects_case_facts_changed_behind_its_back(engine: Engine, raw: sa.Engine):
-    a, b = _two_cases(engine)
+    _, b = _two_cases(engine)
     facts = engine.get(b).facts | {"amount": "590.00"}
-    import json
-
     assert execute(raw, "UPDATE cases SET facts = :f WHERE number = :n", f=json.dumps(facts), n=b) == 1
     assert engine.verify().broken_cases == [b]
+
+
+def test_verify_detects_a_tampered_policy_version(engine: Engine, make_engine, clock: FixedClock, raw: sa.Engine):
+    facts = {"order_id": "SO-9", "delivered": days_ago(clock, 20), "reason": "no_reason", "condition": "unused",
+             "evidence": ["order_record"]}
+    case = engine.open("return", facts, actor=CUSTOMER)
+    pinned = case.policy
+    # Someone rewrites the stored rules of the pinned version behind casework's back: 7 days become 30.
+    with raw.begin() as conn:
+        source = conn.execute(sa.text("SELECT source FROM policy_versions WHERE hash = :h"),
+                              {"h": pinned.hash}).scalar()
+        assert source is not None and "within: 7d" in source
+        conn.execute(sa.text("UPDATE policy_versions SET source = :s WHERE hash = :h"),
+                     {"s": source.replace("within: 7d", "within: 30d"), "h": pinned.hash})
+    fresh = make_engine()  # nothing cached: it must read the version from the database
+    assert not fresh.verify().ok, "verify() must notice that a stored policy version no longer matches its hash"
+    # And the altered rules must not silently decide the case pinned to the original version.
+    with contextlib.suppress(CaseworkError):
+        fresh.fire(case.number, "approve", actor=AGENT)
+    assert fresh.get(case.number).state == "submitted"
+    assert {e.policy.hash for e in fresh.history(case.number)} == {pinned.hash}
+
+
+# ---- concurrent writers --------------------------------------------------------------------------
+@pytest.mark.parametrize("retries", [0, 50])
+def test_concurrent_fires_on_one_case_never_half_write(engine: Engine, make_engine, retries: int):
+    case = engine.open("refund", refund_facts(), actor=CUSTOMER)
+    engines = [engine, make_engine(), make_engine()]
+    applied: list[int] = []
+    lost: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(i: int, e: Engine) -> None:
+        for j in range(5):
+            try:
+                e.fire(case.number, "provide_evidence", actor=AGENT, data={"evidence": [f"photo=w{i}-{j}.jpg"]},
+                       retries=retries)
+                with lock:
+                    applied.append(i)
+            except ConcurrentUpdate:
+                with lock:
+                    lost.append(i)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i, e)) for i, e in enumerate(engines)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert len(applied) + len(lost) == 15
+    if retries:
+        assert not lost
+    final = engine.get(case.number)
+    assert final.version == 1 + len(applied)
+    assert len(final.facts["evidence"]) == len(applied)
+    trail = engine.history(case.number)
+    assert [e.seq for e in trail] == list(range(1, len(applied) + 2))
+    assert all(e.outcome == "applied" for e in trail)
+    assert engine.verify().ok
 
 
 # ---- queries -------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ SPEC = KindSpec(
         Move("reopen", ("resolved",), "investigating"),
         Move("cancel", ("submitted", "acknowledged", "investigating", "escalated"), "cancelled"),
         Move("close", ("resolved", "cancelled"), "closed"),
+        # Satisfaction: the customer rates a closed case (1-5, with a comment).
+        Move("rate", ("closed",), None),
     ),
     final=frozenset({"closed"}),
     settled=frozenset({"resolved", "cancelled", "closed"}),

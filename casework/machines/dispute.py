@@ -19,6 +19,8 @@ SPEC = KindSpec(
         Move("dismiss", ("submitted", "awaiting_evidence", "investigating"), "dismissed"),
         Move("cancel", ("submitted", "awaiting_evidence", "investigating"), "cancelled"),
         Move("close", ("adjusted", "dismissed", "cancelled"), "closed"),
+        # Satisfaction: the customer rates a closed case (1-5, with a comment).
+        Move("rate", ("closed",), None),
     ),
     final=frozenset({"closed"}),
     settled=frozenset({"adjusted", "dismissed", "cancelled", "closed"}),

@@ -19,6 +19,8 @@ SPEC = KindSpec(
         Move("pay", ("approved",), "refunded"),
         Move("cancel", ("submitted", "under_review", "awaiting_evidence"), "cancelled"),
         Move("close", ("refunded", "rejected", "cancelled"), "closed"),
+        # Satisfaction: the customer rates a closed case (1-5, with a comment).
+        Move("rate", ("closed",), None),
     ),
     final=frozenset({"closed"}),
     settled=frozenset({"refunded", "rejected", "cancelled", "closed"}),

@@ -26,6 +26,8 @@ SPEC = KindSpec(
         Move("exchange", ("received",), "exchanged"),
         Move("cancel", ("submitted", "under_review", "awaiting_evidence", "approved"), "cancelled"),
         Move("close", ("refunded", "exchanged", "rejected", "cancelled"), "closed"),
+        # Satisfaction: the customer rates a closed case (1-5, with a comment).
+        Move("rate", ("closed",), None),
     ),
     final=frozenset({"closed"}),
     settled=frozenset({"refunded", "exchanged", "rejected", "cancelled", "closed"}),

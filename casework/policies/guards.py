@@ -315,9 +315,29 @@ class RespondedGuard(GuardBase):
         return self.verdict(False, "the case has not had a first response yet; wait for it or its deadline")
 
 
+class RangeGuard(GuardBase):
+    """A whole-number field (of the event, else the case) must lie within bounds, e.g. a 1-5 score."""
+
+    guard: Literal["range"]
+    code: Literal["value_out_of_range"] = "value_out_of_range"
+    field: str
+    min: int | None = None
+    max: int | None = None
+
+    def evaluate(self, ctx: GuardContext) -> Verdict:
+        raw = ctx.data.get(self.field, ctx.facts.get(self.field))
+        bounds = f"{self.min if self.min is not None else '…'} to {self.max if self.max is not None else '…'}"
+        if raw is None:
+            return self.missing(self.field, f"the {self.field}")
+        value = int(raw)
+        passed = (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+        return self.verdict(passed, f"{self.field} is {value}; accepted: {bounds}", field=self.field,
+                            observed=value, min=self.min, max=self.max)
+
+
 Guard = Annotated[
     WindowGuard | CategoryGuard | ConditionGuard | EvidenceGuard | FraudFlagGuard | FraudCounterGuard
-    | AmountWithinGuard | ApprovalLimitGuard | RequiredGuard | RespondedGuard,
+    | AmountWithinGuard | ApprovalLimitGuard | RequiredGuard | RespondedGuard | RangeGuard,
     Field(discriminator="guard"),
 ]
 
@@ -332,4 +352,5 @@ GUARD_TYPES: dict[str, type[GuardBase]] = {
     "approval_limit": ApprovalLimitGuard,
     "required": RequiredGuard,
     "responded": RespondedGuard,
+    "range": RangeGuard,
 }

@@ -32,7 +32,7 @@ from casework.policies.loader import (
     parse_document,
     read_policy_text,
 )
-from casework.policies.schema import EventPolicy, KindPolicy, PolicyDocument
+from casework.policies.schema import Escalation, EventPolicy, KindPolicy, PolicyDocument, Timer
 from casework.values import suggest
 
 
@@ -72,9 +72,32 @@ class PolicySet:
             return kp.first_response
         return self.document.service.first_response
 
-    def first_response_due(self, kind: str, opened: datetime) -> datetime:
+    def first_response_due(self, kind: str, opened: datetime, channel: str | None = None) -> datetime:
         """When the first response to a case of ``kind`` opened at ``opened`` is due."""
+        kp = self.document.kinds.get(kind)
+        if kp is not None and channel is not None and channel in kp.first_response_by_channel:
+            return self.calendar.deadline(opened, kp.first_response_by_channel[channel])
         return self.calendar.deadline(opened, self.first_response(kind))
+
+    def resolution_due(self, kind: str, opened: datetime) -> datetime | None:
+        kp = self.document.kinds.get(kind)
+        if kp is None or kp.resolution is None:
+            return None
+        return self.calendar.deadline(opened, kp.resolution)
+
+    def timer(self, kind: str, state: str) -> Timer | None:
+        """The system timer that runs while a case of ``kind`` is in ``state`` (the first listed)."""
+        kp = self.document.kinds.get(kind)
+        if kp is None:
+            return None
+        return next((t for t in kp.timers if t.state == state), None)
+
+    def timer_due(self, kind: str, state: str, since: datetime) -> datetime | None:
+        t = self.timer(kind, state)
+        return None if t is None else self.calendar.deadline(since, t.after)
+
+    def escalation(self, breach: str) -> Escalation | None:
+        return getattr(self.document.service.on_breach, breach, None)
 
     @cached_property
     def calendar(self) -> ServiceCalendar:
@@ -218,6 +241,24 @@ def _cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProbl
                 warn((*loc, "roles"), f"no role may fire {kind}.{event}")
             for i, guard in enumerate(ep.guards):
                 _check_guard(guard, (*loc, "guards", i), doc, kind, check_names, err, warn)
+        for ch in kp.first_response_by_channel:
+            check_names(("kinds", kind, "first_response_by_channel"), [ch], doc.vocabulary.channels, "channel")
+        for i, timer in enumerate(kp.timers):
+            tloc: tuple[str | int, ...] = ("kinds", kind, "timers", i)
+            if timer.state not in spec.states:
+                check_names((*tloc, "state"), [timer.state], spec.states, f"{kind} state")
+            elif timer.event not in spec.events:
+                check_names((*tloc, "event"), [timer.event], spec.events, f"{kind} event")
+            elif spec.target(timer.state, timer.event) is None:
+                err((*tloc, "event"), f"{timer.event} is not available from {kind} state {timer.state}; "
+                    f"possible: {', '.join(spec.available(timer.state)) or 'none'}")
+            else:
+                timer_ep = kp.events.get(timer.event)
+                if timer_ep is None or not set(timer_ep.roles) & _lineage(doc, "system"):
+                    warn((*tloc, "event"), f"the timer fires {kind}.{timer.event} as system, but the policy "
+                         "does not let the system role fire it")
+            if timer.after.span <= timedelta(0):
+                err((*tloc, "after"), "a timer must run for longer than zero")
         for event in spec.events:
             if event not in kp.events:
                 warn(("kinds", kind, "events"), f"{kind}.{event} has no entry, so no role may fire it")
@@ -226,6 +267,10 @@ def _cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProbl
             warn(("kinds",), f"kind {kind!r} has no policy, so no case of that kind can be opened")
     del vocab
     return errors, warnings
+
+
+def _lineage(doc: PolicyDocument, role: str) -> set[str]:
+    return RoleBook({n: tuple(r.inherits) for n, r in doc.roles.items()}, {}).lineage(role)
 
 
 def _check_guard(guard: GuardBase, loc: tuple[str | int, ...], doc: PolicyDocument, kind: str,

@@ -88,8 +88,29 @@ class SpecialDay(Strict):
     name: str | None = None
 
 
+class Escalation(Strict):
+    """What a breached deadline does to a case: raise its priority, move it to a queue."""
+
+    priority: int = Field(2, ge=0, le=9, description="the case's priority after the breach (higher: more urgent)")
+    queue: str | None = Field(None, description="the queue the case moves to, e.g. supervisor")
+
+
+class OnBreach(Strict):
+    first_response: Escalation | None = None
+    resolution: Escalation | None = None
+
+
+class Timer(Strict):
+    """A case that stays in ``state`` for ``after`` gets ``event`` fired by the system."""
+
+    state: str
+    after: DeadlineText
+    event: str
+    note: str | None = Field(None, description="recorded with the event, e.g. 'abandoned: no evidence in 5 days'")
+
+
 class Service(Strict):
-    """When the desk works, and how long the first response may take."""
+    """When the desk works, how long the first response may take, and what a breach does."""
 
     first_response: DeadlineText = Field(description="e.g. 24h, or '8 service hours'")
     hours: Hours | None = Field(None, description="daily service hours, e.g. 09:00-21:00; omit for 24/7")
@@ -97,6 +118,7 @@ class Service(Strict):
                    Hours | None] = Field(default_factory=dict, description="other hours on a weekday; null: closed")
     holidays: list[dt.date] = Field(default_factory=list)
     special_days: list[SpecialDay] = Field(default_factory=list)
+    on_breach: OnBreach = Field(default_factory=OnBreach, description="escalation when a deadline is missed")
 
 
 class EventPolicy(Strict):
@@ -112,6 +134,10 @@ class KindPolicy(Strict):
     responses: list[str] = Field(default_factory=list,
                                  description="events that count as the first response")
     first_response: DeadlineText | None = None
+    first_response_by_channel: dict[str, DeadlineText] = Field(
+        default_factory=dict, description="a different first-response target per channel, e.g. hotline: 2h")
+    resolution: DeadlineText | None = Field(None, description="time to reach a settled state, e.g. 3d")
+    timers: list[Timer] = Field(default_factory=list, description="events the system fires after a while")
     events: dict[str, EventPolicy]
 
 

@@ -1,0 +1,188 @@
+"""Target 5: ``engine.fire`` on PostgreSQL vs raw psycopg doing the same UPDATE + INSERT.
+
+Uses the server of the test suite (``postgresql+psycopg://postgres@127.0.0.1:5432/test``, override
+with ``$CASEWORK_BENCH_PG``) but never touches its ``public`` tables: everything happens in three
+private schemas (``search_path`` set per connection), dropped at the end. Skips, with the reason,
+when the server is unreachable.
+
+As in ``fire_sqlite.py``: N refund cases are opened with ``engine.open`` in the engine's schema and
+copied to the raw and naive schemas; then ``review`` and ``approve`` are fired once per case,
+batch by batch side by side with
+
+* raw    psycopg, one connection: UPDATE cases (compare-and-set) + INSERT INTO audit_entries + COMMIT,
+         parameters prepared outside the timed loop (psycopg prepares the statements server-side);
+* naive  a new ``transitions.Machine`` per case and an SQLModel ``Session`` per transition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from _common import PG_URL, Row, banner, fmt_time, interleaved, median, print_table, write_rows
+from fire_sqlite import AGENT, EVENTS, Naive, _dumps, open_cases
+
+from casework import Engine
+
+RAW_UPDATE = (
+    "UPDATE cases SET state=%s, version=%s, facts=%s, updated_at=%s, first_response_due=%s, responded_at=%s, "
+    "due_at=%s, is_open=%s, last_seq=%s, last_hash=%s WHERE cases.id = %s AND cases.version = %s "
+    "AND cases.last_seq = %s"
+)
+RAW_INSERT = (
+    "INSERT INTO audit_entries (case_id, number, seq, at, event, from_state, to_state, outcome, actor, role, "
+    "channel, verdicts, data, policy_hash, prev_hash, hash) "
+    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+)
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _with_schema(url: str, schema: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+def reachable(url: str) -> str | None:
+    import psycopg
+
+    try:
+        psycopg.connect(_libpq(url), connect_timeout=3).close()
+        return None
+    except Exception as exc:
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class RawPG:
+    def __init__(self, url: str, schema: str, verdicts: dict[str, str]) -> None:
+        import psycopg
+
+        self.con = psycopg.connect(_libpq(url), options=f"-csearch_path={schema}")
+        rows = self.con.execute("SELECT id, number, version, last_seq, facts, policy_hash, last_hash, "
+                                "first_response_due FROM cases ORDER BY id").fetchall()
+        self.con.commit()
+        to_state = {"review": "under_review", "approve": "approved"}
+        from_state = {"review": "submitted", "approve": "under_review"}
+        now = datetime.now(UTC).replace(tzinfo=None)
+        self.params: dict[str, list[tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
+        for step, event in enumerate(EVENTS):
+            out = []
+            for (cid, number, version, last_seq, facts, policy_hash, prev, frd) in rows:
+                h = hashlib.sha256(f"{number}:{event}".encode()).hexdigest()
+                prev_h = prev if step == 0 else hashlib.sha256(f"{number}:review".encode()).hexdigest()
+                out.append((
+                    (to_state[event], version + step + 1, facts, now, frd, now, None, True, last_seq + step + 1, h,
+                     cid, version + step, last_seq + step),
+                    (cid, number, last_seq + step + 1, now, event, from_state[event], to_state[event], "applied",
+                     AGENT.id, AGENT.role, "app", verdicts[event], "{}", policy_hash, prev_h, h),
+                ))
+            self.params[event] = out
+
+    def run(self, event: str, lo: int, hi: int) -> int:
+        cur = self.con.cursor()
+        for upd, ins in self.params[event][lo:hi]:
+            cur.execute(RAW_UPDATE, upd)
+            if cur.rowcount != 1:
+                raise RuntimeError("raw compare-and-set lost")
+            cur.execute(RAW_INSERT, ins)
+            self.con.commit()
+        return hi - lo
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default=PG_URL)
+    ap.add_argument("--cases", type=int, default=1200)
+    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--quick", action="store_true", help="400 cases")
+    ap.add_argument("--json-out")
+    args = ap.parse_args(argv)
+    n = 400 if args.quick else args.cases
+    batch = min(args.batch, n // 8)
+    rounds = n // batch - 1
+    n = (rounds + 1) * batch
+    banner(f"target 5: engine.fire on PostgreSQL vs raw psycopg ({n} refund cases, batches of {batch})")
+    problem = reachable(args.url)
+    if problem is not None:
+        print(f"SKIPPED: PostgreSQL not reachable at {args.url}: {problem}")
+        rows = [Row("5", "PostgreSQL fire", None, limit=3.0, skipped=True, note=f"server unreachable: {problem}")]
+        print_table(rows)
+        write_rows(args.json_out, rows)
+        return rows
+
+    import psycopg
+
+    tag = f"{os.getpid()}"
+    schemas = {k: f"casework_bench_{k}_{tag}" for k in ("engine", "raw", "naive")}
+    admin = psycopg.connect(_libpq(args.url), autocommit=True)
+    try:
+        for s in schemas.values():
+            admin.execute(f'CREATE SCHEMA "{s}"')
+        urls = {k: _with_schema(args.url, s) for k, s in schemas.items()}
+        numbers = open_cases(urls["engine"], n)
+        for k in ("raw", "naive"):
+            Engine(urls[k]).close()  # casework's schema in the copy
+            src, dst = schemas["engine"], schemas[k]
+            for table in ("policy_versions", "cases", "audit_entries", "counters"):
+                admin.execute(f'INSERT INTO "{dst}".{table} SELECT * FROM "{src}".{table}')
+            for table in ("cases", "audit_entries"):
+                admin.execute(f"SELECT setval(pg_get_serial_sequence('\"{dst}\".{table}', 'id'), "
+                              f'(SELECT max(id) FROM "{dst}".{table}))')
+        server = admin.execute("SHOW server_version").fetchone()
+        sync = admin.execute("SHOW synchronous_commit").fetchone()
+        print(f"server {server[0] if server else '?'}, synchronous_commit={sync[0] if sync else '?'}")
+
+        engine = Engine(urls["engine"])
+        probe = numbers[0]
+        verdicts = {
+            "review": _dumps([v.to_json() for v in engine.check(probe, "review", actor=AGENT).verdicts]),
+            "approve": _dumps([v.to_json() for v in engine.check(probe, "approve", actor=AGENT).verdicts]),
+        }
+        raw = RawPG(args.url, schemas["raw"], verdicts)
+        naive = Naive(urls["naive"])
+        rows: list[Row] = []
+        for event in EVENTS:
+            def run_engine(r: int, event: str = event) -> int:
+                for number in numbers[r * batch:(r + 1) * batch]:
+                    engine.fire(number, event, actor=AGENT)
+                return batch
+
+            def run_raw(r: int, event: str = event) -> int:
+                return raw.run(event, r * batch, (r + 1) * batch)
+
+            def run_naive(r: int, event: str = event) -> int:
+                for number in numbers[r * batch:(r + 1) * batch]:
+                    naive.fire(number, event, AGENT)
+                return batch
+
+            per = interleaved({"engine": run_engine, "raw": run_raw, "naive": run_naive}, rounds)
+            e, b, nv = median(per["engine"]), median(per["raw"]), median(per["naive"])
+            print(f"{event:8s} engine {fmt_time(e)}/transition  raw psycopg {fmt_time(b)}  naive {fmt_time(nv)}"
+                  f"  engine/raw {e / b:.1f}x  engine/naive {e / nv:.2f}x  (median of {rounds} batches)")
+            guards = "role guard" if event == "review" else "role + 4 policy guards"
+            rows.append(Row("5", f"PostgreSQL fire {event} ({guards})", e, b, limit=3.0,
+                            baseline_name="raw psycopg"))
+            rows.append(Row("5", f"PostgreSQL fire {event} vs naive", e, nv, kind="info",
+                            baseline_name="Machine+Session"))
+        engine.close()
+        raw.close()
+        naive.close()
+        print_table(rows)
+        write_rows(args.json_out, rows)
+        return rows
+    finally:
+        for s in schemas.values():
+            admin.execute(f'DROP SCHEMA IF EXISTS "{s}" CASCADE')
+        admin.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""Target 4: case lookups and the overdue list at 1,000,000 cases vs 10,000 cases (SQLite).
+
+Each database is created by constructing an ``Engine`` (so the schema and indexes are casework's
+own), then filled with raw ``sqlite3`` executemany: one year of cases of all four kinds, ids in
+opening order, one opening audit entry per case. Shape (the same at every size):
+
+* cases opened in the last 72 h are open, ~40 % of them still ``submitted`` with a first-response
+  deadline 24 h after opening (so those older than 24 h are overdue);
+* older cases are settled (70 % ``closed``), except 1 % stuck open, half of them in ``submitted``
+  and overdue;
+* 5 cases per customer, one order id per case.
+
+The data is for reading only (trails are not replayable). No ANALYZE is run, as casework does not.
+Timed (median per call, sizes measured side by side in alternating batches): ``engine.get(number)``,
+``engine.find(order_id=)``, ``engine.find(customer=)``, ``engine.find(state="submitted",
+overdue=True, limit=50)`` (= ``casework list --state submitted --overdue``). The SQL each one sends
+is captured and its ``EXPLAIN QUERY PLAN`` printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import re
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from _common import Row, banner, fmt_time, interleaved, median, print_table, write_rows
+
+from casework import Engine
+from casework.machines import KINDS
+
+DT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
+KIND_CYCLE = ("refund", "return", "dispute", "complaint")
+SPAN = timedelta(days=365)
+
+
+def _open_states(kind: str) -> list[str]:
+    return [s for s in KINDS[kind].states if s not in KINDS[kind].settled]
+
+
+def populate(path: Path, n: int, now: datetime, seed: int = 7) -> float:
+    t0 = time.perf_counter()
+    with Engine(f"sqlite:///{path}") as engine:
+        policy = engine.policy  # loads and stores the default policy version
+        policy_hash = policy.hash
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA synchronous=OFF")
+    indexes = con.execute("SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL "
+                          "AND tbl_name IN ('cases', 'audit_entries')").fetchall()
+    for name, _ in indexes:
+        con.execute(f"DROP INDEX {name}")
+    rng = random.Random(seed)
+    counters: dict[tuple[str, str], int] = {}
+    customers = max(1, n // 5)
+    verdicts = json.dumps([{"code": "role_not_permitted", "details": {"allowed": ["customer", "agent"],
+                            "role": "customer"}, "guard": "open_roles", "message": "role customer may open a refund",
+                            "passed": True}], sort_keys=True, separators=(",", ":"))
+    open_states = {k: _open_states(k) for k in KIND_CYCLE}
+    settled = {k: sorted(KINDS[k].settled - {"closed"}) for k in KIND_CYCLE}
+    case_sql = ("INSERT INTO cases (id, number, kind, state, version, facts, policy_hash, order_id, customer, "
+                "channel, opened_at, updated_at, first_response_due, responded_at, due_at, is_open, last_seq, "
+                "last_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    audit_sql = ("INSERT INTO audit_entries (id, case_id, number, seq, at, event, from_state, to_state, outcome, "
+                 "actor, role, channel, verdicts, data, policy_hash, prev_hash, hash) "
+                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    genesis = "0" * 64
+    con.execute("BEGIN")
+    chunk = 50_000
+    for lo in range(1, n + 1, chunk):
+        crows, arows = [], []
+        for i in range(lo, min(n, lo + chunk - 1) + 1):
+            kind = KIND_CYCLE[i % 4]
+            ks = KINDS[kind]
+            opened = now - SPAN * ((n - i + 0.5) / n)
+            age = now - opened
+            if age < timedelta(hours=72):
+                state = "submitted" if rng.random() < 0.4 else rng.choice(open_states[kind][1:])
+            elif rng.random() < 0.01:
+                state = "submitted" if rng.random() < 0.5 else rng.choice(open_states[kind][1:])
+            else:
+                state = "closed" if rng.random() < 0.7 else rng.choice(settled[kind])
+            day = (opened + timedelta(hours=8)).strftime("%Y%m%d")
+            seq = counters[(ks.prefix, day)] = counters.get((ks.prefix, day), 0) + 1
+            number = f"{ks.prefix}-{day}-{seq:06d}"
+            order_id = f"SO-{i:08d}"
+            customer = f"cust-{i % customers:07d}"
+            channel = ("app", "web", "chat", "hotline")[i % 4]
+            facts: dict[str, Any] = {"amount": "59.00", "channel": channel, "customer": customer,
+                                     "order_id": order_id, "paid": "59.00"}
+            if kind == "return":
+                facts.update(delivered=(opened - timedelta(days=3)).date().isoformat(), reason="defective")
+            fj = json.dumps(facts, sort_keys=True, separators=(",", ":"))
+            frd = opened + timedelta(hours=24)
+            if state == "submitted":
+                responded, due = None, frd.strftime(DT)
+            else:
+                responded, due = (opened + timedelta(hours=2)).strftime(DT), None
+            h = hashlib.sha256(number.encode()).hexdigest()
+            o = opened.strftime(DT)
+            crows.append((i, number, kind, state, 1, fj, policy_hash, order_id, customer, channel, o,
+                          responded or o, frd.strftime(DT), responded, due, int(state != "closed"), 1, h))
+            arows.append((i, i, number, 1, o, "open", None, ks.initial, "applied", customer, "customer", channel,
+                          verdicts, fj, policy_hash, genesis, h))
+        con.executemany(case_sql, crows)
+        con.executemany(audit_sql, arows)
+    for (prefix, day), value in counters.items():
+        con.execute("INSERT INTO counters (name, value) VALUES (?, ?)", (f"{prefix}-{day}", value))
+    con.execute("COMMIT")
+    for _, sql in indexes:
+        con.execute(sql)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    return time.perf_counter() - t0
+
+
+class Sized:
+    """An Engine on one populated database, with sampled keys and SQL capture."""
+
+    def __init__(self, path: Path, n: int, samples: int, seed: int = 11) -> None:
+        self.path, self.n = path, n
+        con = sqlite3.connect(path)
+        rng = random.Random(seed)
+        ids = [rng.randint(1, n) for _ in range(samples)]
+        q = "SELECT number, order_id, customer FROM cases WHERE id = ?"
+        picked = [con.execute(q, (i,)).fetchone() for i in ids]
+        con.close()
+        self.numbers = [p[0] for p in picked]
+        self.orders = [p[1] for p in picked]
+        self.customers = [p[2] for p in picked]
+        self.engine = Engine(f"sqlite:///{path}")
+        self.captured: list[tuple[str, Any]] = []
+        self._capturing = False
+        import sqlalchemy as sa
+
+        @sa.event.listens_for(self.engine.store.engine, "before_cursor_execute")
+        def _capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                     executemany: bool) -> None:
+            if self._capturing:
+                self.captured.append((statement, parameters))
+
+    def plans(self, call: Callable[[], Any]) -> list[tuple[str, list[str]]]:
+        self.captured.clear()
+        self._capturing = True
+        try:
+            call()
+        finally:
+            self._capturing = False
+        out = []
+        con = sqlite3.connect(self.path)
+        for statement, params in self.captured:
+            if statement.lstrip().upper().startswith("SELECT"):
+                rows = con.execute("EXPLAIN QUERY PLAN " + statement, params).fetchall()
+                text = re.sub(r"^SELECT .*? FROM", "SELECT <every cases column> FROM", " ".join(statement.split()))
+                out.append((f"{text}  -- params {params}", [r[-1] for r in rows]))
+        con.close()
+        return out
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--small", type=int, default=10_000)
+    ap.add_argument("--large", type=int, default=1_000_000)
+    ap.add_argument("--quick", action="store_true", help="10,000 vs 200,000 cases")
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--json-out")
+    args = ap.parse_args(argv)
+    small, large = args.small, (200_000 if args.quick else args.large)
+    rounds = 8 if args.quick else args.rounds
+    banner(f"target 4: query scaling, {large:,} vs {small:,} cases (SQLite)")
+    tmp = Path(tempfile.mkdtemp(prefix="casework-bench-"))
+    try:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        dbs = {}
+        for size in (small, large):
+            path = tmp / f"q{size}.db"
+            secs = populate(path, size, now)
+            print(f"populated {size:>9,} cases (+ {size:,} audit entries) in {secs:5.1f} s"
+                  f"  ({path.stat().st_size / 2**20:,.0f} MB)", flush=True)
+            dbs[size] = path
+        per_batch = 20
+        samples = (rounds + 1) * per_batch
+        sized = {size: Sized(path, size, samples) for size, path in dbs.items()}
+        for s in sized.values():
+            overdue = s.engine.find(state="submitted", overdue=True, limit=None)
+            print(f"  {s.n:>9,} cases: {len(overdue):,} submitted and overdue", flush=True)
+
+        queries: dict[str, tuple[Callable[[Sized, int], Any], int]] = {
+            "get(number)": (lambda s, k: s.engine.get(s.numbers[k]), per_batch),
+            "find(order_id=)": (lambda s, k: s.engine.find(order_id=s.orders[k]), per_batch),
+            "find(customer=)": (lambda s, k: s.engine.find(customer=s.customers[k]), per_batch),
+            "find(state=submitted, overdue, limit=50)":
+                (lambda s, k: s.engine.find(state="submitted", overdue=True, limit=50), 5),
+        }
+        rows: list[Row] = []
+        for label, (call, k) in queries.items():
+            print(f"\n-- {label}")
+            for size in (small, large):
+                for statement, plan in sized[size].plans(lambda call=call, size=size: call(sized[size], 0)):
+                    print(f"   SQL @{size:,}:  {statement}")
+                    for line in plan:
+                        flag = "   <-- sorts every match" if "TEMP B-TREE" in line else ""
+                        flag = flag or ("   <-- full scan" if line.startswith("SCAN") else "")
+                        print(f"   plan: {line}{flag}")
+
+            def runner(size: int, call: Callable[[Sized, int], Any] = call, k: int = k) -> Callable[[int], int]:
+                def run(r: int) -> int:
+                    s = sized[size]
+                    for j in range(k):
+                        call(s, (r * k + j) % samples)
+                    return k
+                return run
+
+            per = interleaved({str(small): runner(small), str(large): runner(large)}, rounds)
+            t_small, t_large = median(per[str(small)]), median(per[str(large)])
+            print(f"   {small:>9,} cases: {fmt_time(t_small)}/call   {large:>9,} cases: {fmt_time(t_large)}/call"
+                  f"   ratio {t_large / t_small:.2f}x")
+            rows.append(Row("4", f"{label} @{large // 1000:,}k", t_large, t_small, limit=2.0,
+                            baseline_name=f"@{small // 1000:,}k"))
+        for s in sized.values():
+            s.engine.close()
+        if large < 1_000_000:
+            rows[0].note = f"measured at {large:,} cases, not 1,000,000"
+        print()
+        print_table(rows)
+        write_rows(args.json_out, rows)
+        return rows
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

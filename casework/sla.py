@@ -1,0 +1,80 @@
+"""The service clock's decisions: which deadlines of a case have run out, and what to do about them.
+
+Pure functions over a case and its policy; :meth:`casework.Engine.sweep` applies them, each as a
+normal audited transition fired by the ``system`` actor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from casework.domain import Case
+from casework.machines import spec
+
+if TYPE_CHECKING:
+    from casework.policies import PolicySet
+
+BREACH_EVENT = "sla_breach"  # an engine-level event: records a breach, never moves the case
+
+
+@dataclass(frozen=True)
+class SweepAction:
+    """One due thing on one case: a timer to fire, or a breach to mark."""
+
+    number: str
+    kind: str  # "timer" or "breach"
+    name: str  # the timer's event, or the breached target ("first_response", "resolution")
+    due: datetime
+    state: str
+    outcome: str = "due"  # due (dry run), applied, refused, skipped
+
+    def to_json(self) -> dict[str, Any]:
+        return {"number": self.number, "action": self.kind, "name": self.name, "due": self.due.isoformat(),
+                "state": self.state, "outcome": self.outcome}
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    at: datetime
+    dry_run: bool
+    cases_due: int
+    actions: tuple[SweepAction, ...]
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for a in self.actions if a.outcome == outcome)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "dry_run": self.dry_run, "cases_due": self.cases_due,
+                "applied": self.count("applied"), "refused": self.count("refused"),
+                "skipped": self.count("skipped"), "actions": [a.to_json() for a in self.actions]}
+
+
+def due_actions(case: Case, policy: PolicySet, at: datetime) -> list[SweepAction]:
+    """What is due on ``case`` at ``at``: breaches first (they happened first), then the timer."""
+    ks = spec(case.kind)
+    out: list[SweepAction] = []
+    breaches = set(case.breaches)
+    if not case.closed:
+        if (case.responded_at is None and case.first_response_due is not None
+                and case.first_response_due <= at and "first_response" not in breaches):
+            out.append(SweepAction(case.number, "breach", "first_response", case.first_response_due, case.state))
+        if (case.state not in ks.settled and case.resolution_due is not None and case.resolution_due <= at
+                and "resolution" not in breaches):
+            out.append(SweepAction(case.number, "breach", "resolution", case.resolution_due, case.state))
+    timer = policy.timer(case.kind, case.state)
+    if timer is not None and case.timer_due is not None and case.timer_due <= at:
+        out.append(SweepAction(case.number, "timer", timer.event, case.timer_due, case.state))
+    return out
+
+
+def breach_data(case: Case, policy: PolicySet, breach: str) -> dict[str, Any]:
+    """The facts a breach adds: the breach itself, and the escalation the policy asks for."""
+    data: dict[str, Any] = {"breaches": [breach]}
+    esc = policy.escalation(breach)
+    if esc is not None:
+        data["priority"] = max(case.priority, esc.priority)
+        if esc.queue:
+            data["queue"] = esc.queue
+    return data
