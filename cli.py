@@ -233,9 +233,16 @@ def _case_panel(case: Case) -> Panel:
     body.append(f"policy: {case.policy.label} ({case.policy.short})\n")
     body.append(f"opened: {_when(case.opened_at)}   updated: {_when(case.updated_at)}\n")
     if case.responded_at:
-        body.append(f"first response: {_when(case.responded_at)}")
+        body.append(f"first response: {_when(case.responded_at)}\n")
     elif case.first_response_due:
-        body.append(f"first response due: {_when(case.first_response_due)}")
+        body.append(f"first response due: {_when(case.first_response_due)}\n")
+    if case.resolution_due and casework.KINDS[case.kind].is_open(case.state):
+        body.append(f"resolution due: {_when(case.resolution_due)}\n")
+    if case.timer_due:
+        body.append(f"timer: in {case.state} until {_when(case.timer_due)}\n")
+    if case.breaches:
+        body.append(f"BREACHED: {', '.join(case.breaches)}  priority {case.priority}"
+                    + (f"  queue {case.queue}" if case.queue else "") + "\n", style="bold red")
     return Panel(body, title=f"{case.kind} case", expand=False)
 
 
@@ -560,6 +567,49 @@ def demo(
         console.print(f"explore it: casework --db {path} list")
     if not report.ok:
         raise typer.Exit(EXIT_REFUSED)
+
+
+# ---- service clock ------------------------------------------------------------------------------------
+sla_app = typer.Typer(help="Service clock: fire due timers, mark and escalate breached deadlines, report.",
+                      no_args_is_help=True)
+app.add_typer(sla_app, name="sla")
+
+
+@sla_app.command("sweep")
+def sla_sweep(
+    ctx: typer.Context,
+    now: Annotated[str | None, typer.Option("--now", help="Act as of this instant (ISO), e.g. for what-if.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what is due; write nothing.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Handle at most this many cases.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fire every due timer and mark every missed deadline, as the system actor (safe to run from cron).
+
+    Example: casework sla sweep --dry-run --now 2026-11-24T09:00:00+08:00
+    """
+    at = parse_instant(now, "--now") if now else None
+    engine = _engine(ctx)
+    console = _console()
+    if as_json or not console.is_terminal:
+        report = engine.sweep(now=at, dry_run=dry_run, limit=limit)
+    else:
+        from rich.progress import Progress
+
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("sweeping", total=None)
+            report = engine.sweep(now=at, dry_run=dry_run, limit=limit,
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        _dump(report.to_json())
+        return
+    table = Table(title=f"sla sweep at {_when(report.at)}{' (dry run)' if dry_run else ''}: "
+                        f"{report.cases_due} case(s) due", title_justify="left")
+    for col in ("number", "action", "what", "due", "state", "outcome"):
+        table.add_column(col)
+    for a in report.actions:
+        style = {"applied": "green", "refused": "red", "skipped": "yellow"}.get(a.outcome, "")
+        table.add_row(a.number, a.kind, a.name, _when(a.due), a.state, Text(a.outcome, style))
+    console.print(table)
 
 
 # ---- policy authoring ---------------------------------------------------------------------------------
