@@ -468,6 +468,7 @@ def list_cases(
     customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's cases.")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only open cases past a deadline.")] = False,
     due_before: Annotated[str | None, typer.Option("--due-before", help="Open cases due by this time (ISO).")] = None,
+    queue: Annotated[str | None, typer.Option("--queue", help="Only cases in this queue, e.g. supervisor.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many cases.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
@@ -477,7 +478,7 @@ def list_cases(
     """
     due = parse_instant(due_before, "--due-before") if due_before else None
     found = _engine(ctx).find(kind=kind, state=state, order_id=order, customer=customer, overdue=overdue,
-                              due_before=due, limit=limit)
+                              due_before=due, queue=queue, limit=limit)
     if as_json:
         _dump([c.to_json() for c in found])
         return

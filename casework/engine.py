@@ -222,7 +222,7 @@ class Engine:
 
     def find(self, *, kind: str | None = None, state: str | None = None, order_id: str | None = None,
              customer: str | None = None, overdue: bool = False, due_before: datetime | None = None,
-             limit: int | None = 100, offset: int = 0) -> list[Case]:
+             queue: str | None = None, limit: int | None = 100, offset: int = 0) -> list[Case]:
         """Cases matching every given filter, newest first."""
         if kind is not None:
             spec(kind)
@@ -232,7 +232,7 @@ class Engine:
         if overdue:
             due_before = self._now() if due_before is None else min(due_before, self._now())
         return self.store.find(kind=kind, state=state, order_id=order_id, customer=customer,
-                               due_before=due_before, limit=limit, offset=offset)
+                               due_before=due_before, queue=queue, limit=limit, offset=offset)
 
     def verify(self) -> VerifyReport:
         """Check every case's hash chain and replay its trail against the stored case."""

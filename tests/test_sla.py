@@ -1,0 +1,182 @@
+"""The service clock: deadlines stored on cases, sweeps that fire timers and mark breaches."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from casework import Actor, Engine, FixedClock, parse_policy
+from casework.policies.loader import default_policy_path
+
+CUSTOMER = Actor("cust-1", "customer")
+AGENT = Actor("alice", "agent")
+SUPERVISOR = Actor("sup", "supervisor")
+
+
+def open_return(engine: Engine, **facts: object) -> str:
+    base = {"order_id": "SO-1", "amount": "99.00", "paid": "99.00", "delivered": "2026-11-20",
+            "reason": "defective", "evidence": ["order_record", "photo"]}
+    return engine.open("return", {**base, **facts}, actor=CUSTOMER).number
+
+
+def test_first_response_due_24h_after_opening_and_cleared_by_a_response(engine: Engine, clock: FixedClock):
+    number = open_return(engine)
+    case = engine.get(number)
+    assert case.first_response_due == clock() + timedelta(hours=24)
+    assert case.due_at == case.first_response_due
+    case = engine.fire(number, "review", actor=AGENT)
+    assert case.responded_at == clock()
+    # The next deadline is now the resolution target (14 days for returns).
+    assert case.due_at == case.resolution_due == case.opened_at + timedelta(days=14)
+
+
+def test_sweep_marks_a_first_response_breach_and_escalates(engine: Engine, clock: FixedClock):
+    number = engine.open("complaint", {"order_id": "SO-9"}, actor=CUSTOMER).number
+    report = engine.sweep(now=clock() + timedelta(hours=25))
+    assert [(a.number, a.kind, a.name, a.outcome) for a in report.actions] == [
+        (number, "breach", "first_response", "applied")]
+    case = engine.get(number)
+    assert case.breaches == ["first_response"]
+    assert case.priority == 2 and case.queue == "supervisor"
+    assert case.state == "submitted"  # a breach never moves the case
+    last = engine.history(number)[-1]
+    assert (last.event, last.actor, last.role, last.outcome) == ("sla_breach", "system", "system", "applied")
+    assert engine.find(queue="supervisor") == [case]
+    assert engine.verify().ok
+
+
+def test_sweep_is_idempotent_at_the_same_instant(engine: Engine, clock: FixedClock):
+    number = engine.open("complaint", {"order_id": "SO-9"}, actor=CUSTOMER).number
+    at = clock() + timedelta(days=5)
+    first = engine.sweep(now=at)
+    assert first.count("applied") == 2  # first response and resolution, both missed
+    version = engine.get(number).version
+    second = engine.sweep(now=at)
+    assert second.actions == () and second.cases_due == 0
+    assert engine.get(number).version == version
+    assert engine.get(number).priority == 3
+
+
+def test_dry_run_reports_and_writes_nothing(engine: Engine, clock: FixedClock):
+    number = engine.open("complaint", {"order_id": "SO-9"}, actor=CUSTOMER).number
+    trail = len(engine.history(number))
+    report = engine.sweep(now=clock() + timedelta(days=1, minutes=1), dry_run=True)
+    assert [(a.name, a.outcome) for a in report.actions] == [("first_response", "due")]
+    assert len(engine.history(number)) == trail
+    assert engine.find(overdue=True) == []  # the engine clock has not moved
+    assert [c.number for c in engine.find(due_before=clock() + timedelta(days=2))] == [number]
+
+
+def test_return_approved_but_not_shipped_in_7_days_is_cancelled_by_the_system(engine: Engine, clock: FixedClock):
+    number = open_return(engine)
+    engine.fire(number, "approve", actor=AGENT)
+    assert engine.sweep(now=clock() + timedelta(days=6, hours=23)).actions == ()
+    report = engine.sweep(now=clock() + timedelta(days=7, minutes=1))
+    assert [(a.kind, a.name, a.outcome) for a in report.actions] == [("timer", "cancel", "applied")]
+    case = engine.get(number)
+    assert case.state == "cancelled"
+    last = engine.history(number)[-1]
+    assert (last.event, last.role, last.data.get("note")) == ("cancel", "system", "not shipped back within 7 days")
+
+
+@pytest.mark.parametrize("kind", ["refund", "return", "dispute"])
+def test_a_case_awaiting_evidence_for_5_days_is_cancelled_as_abandoned(engine: Engine, clock: FixedClock, kind):
+    facts = {"refund": {"order_id": "A", "amount": "10.00", "paid": "10.00"},
+             "return": {"order_id": "A", "delivered": "2026-11-20", "reason": "defective"},
+             "dispute": {"order_id": "A", "amount": "5.00", "paid": "10.00"}}[kind]
+    number = engine.open(kind, facts, actor=CUSTOMER).number
+    engine.fire(number, "request_evidence", actor=AGENT)
+    clock.advance(days=5, minutes=1)
+    report = engine.sweep()
+    assert [(a.name, a.outcome) for a in report.actions if a.kind == "timer"] == [("cancel", "applied")]
+    assert engine.get(number).state == "cancelled"
+    assert "abandoned" in engine.history(number)[-1].data["note"]
+
+
+def test_a_resolved_complaint_not_reopened_in_7_days_is_closed(engine: Engine, clock: FixedClock):
+    number = engine.open("complaint", {"order_id": "SO-9"}, actor=CUSTOMER).number
+    engine.fire(number, "acknowledge", actor=AGENT)
+    engine.fire(number, "resolve", actor=AGENT, data={"note": "refunded the shipping fee"})
+    clock.advance(days=7, minutes=1)
+    engine.sweep()
+    case = engine.get(number)
+    assert case.state == "closed" and case.closed
+    assert engine.sweep(now=clock() + timedelta(days=30)).actions == ()
+    assert engine.verify().ok
+
+
+def test_a_timer_refused_by_the_rules_is_recorded_once_not_retried(tmp_path, clock: FixedClock):
+    # A policy whose refund `cancel` does not let the system act: the timer's event is refused.
+    text = default_policy_path().read_text().replace(
+        "      cancel: {roles: [customer, agent, system]}\n      close: {roles: [agent, system]}\n      rate:",
+        "      cancel: {roles: [customer, agent]}\n      close: {roles: [agent, system]}\n      rate:", 1)
+    policy = parse_policy(text)
+    assert any(w.message.startswith("the timer fires refund.cancel") for w in policy.warnings)
+    with Engine(f"sqlite:///{tmp_path}/t.db", policies=policy, clock=clock) as engine:
+        number = engine.open("refund", {"order_id": "A", "amount": "10.00", "paid": "10.00"}, actor=CUSTOMER).number
+        engine.fire(number, "request_evidence", actor=AGENT)
+        at = clock() + timedelta(days=6)
+        report = engine.sweep(now=at)
+        assert ("timer", "cancel", "refused") in [(a.kind, a.name, a.outcome) for a in report.actions]
+        assert engine.get(number).state == "awaiting_evidence"
+        trail = len(engine.history(number))
+        assert engine.sweep(now=at + timedelta(hours=1)).actions == ()
+        assert len(engine.history(number)) == trail
+        assert engine.verify().ok
+
+
+def test_deadlines_are_recomputed_on_every_transition(engine: Engine, clock: FixedClock):
+    number = open_return(engine)
+    engine.fire(number, "approve", actor=AGENT)
+    approved = engine.get(number)
+    assert approved.timer_due == clock() + timedelta(days=7)
+    clock.advance(days=2)
+    shipped = engine.fire(number, "ship", actor=CUSTOMER)
+    assert shipped.timer_due is None  # in_transit has no timer
+    assert shipped.due_at == shipped.resolution_due
+
+
+def test_two_concurrent_sweeps_fire_each_due_timer_exactly_once(make_engine, clock: FixedClock):
+    setup = make_engine()
+    numbers = []
+    for i in range(30):
+        n = open_return(setup, order_id=f"SO-{i}")
+        setup.fire(n, "approve", actor=AGENT)
+        numbers.append(n)
+    at = clock() + timedelta(days=8)
+    sweepers = [make_engine(), make_engine()]
+    reports = []
+    barrier = threading.Barrier(len(sweepers))
+
+    def run(engine: Engine) -> None:
+        barrier.wait()
+        reports.append(engine.sweep(now=at))
+
+    threads = [threading.Thread(target=run, args=(e,)) for e in sweepers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    applied = [a for r in reports for a in r.actions if a.kind == "timer" and a.outcome == "applied"]
+    print(f"\nconcurrent sweeps: {len(applied)} timers applied, "
+          f"{sum(r.count('skipped') for r in reports)} skipped as already handled")
+    assert sorted(a.number for a in applied) == sorted(numbers)  # each exactly once
+    for n in numbers:
+        cancels = [e for e in setup.history(n) if e.event == "cancel"]
+        assert len(cancels) == 1 and cancels[0].outcome == "applied"
+        assert setup.get(n).state == "cancelled"
+    assert setup.verify().ok
+
+
+def test_a_customer_rates_a_closed_case(engine: Engine, clock: FixedClock):
+    number = engine.open("complaint", {"order_id": "SO-9"}, actor=CUSTOMER).number
+    engine.fire(number, "acknowledge", actor=AGENT)
+    engine.fire(number, "resolve", actor=AGENT, data={"note": "sorry"})
+    engine.fire(number, "close", actor=CUSTOMER)
+    rated = engine.fire(number, "rate", actor=CUSTOMER, data={"score": "5", "comment": "fast"})
+    assert rated.facts["score"] == 5 and rated.state == "closed"
+    decision = engine.check(number, "rate", actor=CUSTOMER, data={"score": 9})
+    assert decision.codes == ["value_out_of_range"]
+    assert engine.check(number, "rate", actor=AGENT, data={"score": 3}).codes == ["role_not_permitted"]
