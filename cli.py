@@ -42,6 +42,7 @@ from casework import (
     parse_money,
 )
 from casework import demo as demo_stories
+from casework.report import SlaReport
 
 try:  # typer >= 0.24 vendors click as typer._click
     from typer._click.exceptions import ClickException, UsageError
@@ -570,6 +571,27 @@ def demo(
         raise typer.Exit(EXIT_REFUSED)
 
 
+# ---- database ----------------------------------------------------------------------------------------
+db_app = typer.Typer(help="Database schema: upgrade it after installing a new casework.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Run every pending schema migration (an empty database gets the whole schema).
+
+    Example: casework --db postgresql+psycopg://casework@db/casework db upgrade
+    """
+    settings: Settings = ctx.obj
+    before, after = casework.upgrade_database(settings.db)
+    if as_json:
+        _dump({"before": before, "after": after})
+    elif before == after:
+        print(f"schema is up to date (version {after})")
+    else:
+        print(f"schema upgraded from version {before or '(empty)'} to {after}")
+
+
 # ---- service clock ------------------------------------------------------------------------------------
 sla_app = typer.Typer(help="Service clock: fire due timers, mark and escalate breached deadlines, report.",
                       no_args_is_help=True)
@@ -612,6 +634,110 @@ def sla_sweep(
         table.add_row(a.number, a.kind, a.name, _when(a.due), a.state, Text(a.outcome, style))
     console.print(table)
 
+
+
+def _bar(fraction: float, width: int = 24) -> str:
+    """A bar of unicode blocks filling ``fraction`` (0..1) of ``width`` cells, to eighths of a cell."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return ("█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")).ljust(width)
+
+
+def _spark(counts: Sequence[int]) -> str:
+    top = max(counts, default=0)
+    return "".join(" ▁▂▃▄▅▆▇█"[round(c / top * 8)] if top else " " for c in counts)
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _print_report(console: Console, report: SlaReport) -> None:
+    from casework.report import SCORES, human_duration
+
+    def dur(seconds: float | None) -> str:
+        return "-" if seconds is None else human_duration(seconds)
+
+    period = "all cases" if report.since is None and report.until is None else \
+        f"cases opened {_when(report.since)} → {_when(report.until)}"
+    scope = f"{period} · kind {report.kind or 'all'}" + (f" · by {report.by}" if report.by else "")
+    groups = [*report.groups, report.overall]
+    table = Table(title=f"SLA report: {scope}", title_justify="left")
+    for col in ("group", "opened", "closed", "1st resp. median", "p90", "max", "resolution median", "p90", "max",
+                "breached", "refused", "satisfaction 1-5"):
+        table.add_column(col, justify="left" if col in ("group", "satisfaction 1-5") else "right")
+    for g in groups:
+        s = g.satisfaction
+        table.add_row(Text(g.key if g.key is not None else "all", "bold" if g.key is None else ""), str(g.opened),
+                      str(g.closed), dur(g.first_response.median), dur(g.first_response.p90),
+                      dur(g.first_response.max), dur(g.resolution.median), dur(g.resolution.p90),
+                      dur(g.resolution.max), f"{g.breached} ({_pct(g.breach_rate)})", str(g.refusals),
+                      "-" if s.mean is None else f"{s.mean:.2f} ({s.count}) {_spark(list(s.distribution.values()))}")
+    console.print(table)
+    chart = Table(title="Breach rate (share of the cases opened)", title_justify="left", box=None, show_header=False)
+    for _ in range(4):
+        chart.add_column()
+    top = max([g.breach_rate or 0.0 for g in groups]) or 1.0
+    for g in groups:
+        types = ", ".join(f"{t.replace('_', ' ')} {_pct(g.breach_rate_of(t))}" for t in report.breach_types)
+        chart.add_row(g.key if g.key is not None else "all", Text(_bar((g.breach_rate or 0.0) / top), "red"),
+                      _pct(g.breach_rate), types)
+    console.print(chart)
+    sat = report.overall.satisfaction
+    chart = Table(title="Satisfaction, all cases: " + ("no ratings" if sat.mean is None else
+                                                        f"mean {sat.mean:.2f} from {sat.count} rated case(s)"),
+                  title_justify="left", box=None, show_header=False)
+    for _ in range(3):
+        chart.add_column()
+    most = max(sat.distribution.values()) or 1
+    for score in SCORES:
+        n = sat.distribution[score]
+        chart.add_row(f"{score} ★", Text(_bar(n / most), "green" if score >= 4 else "yellow" if score == 3 else "red"),
+                      f"{n} ({_pct(n / sat.count if sat.count else None)})")
+    console.print(chart)
+    if report.refusal_codes:
+        table = Table(title="Refused attempts by reason code", title_justify="left")
+        table.add_column("code")
+        for g in groups:
+            table.add_column(g.key if g.key is not None else "all", justify="right")
+        for code in report.refusal_codes:
+            table.add_row(code, *[str(g.refusals_by_code.get(code, 0)) for g in groups])
+        console.print(table)
+
+
+@sla_app.command("report")
+def sla_report(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Cases opened at or after this time (ISO; a date means midnight, policy zone).")] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", help="Cases opened before this time; audit entries from then on are ignored.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="refund, return, dispute or complaint")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Group by channel, kind or agent (first responder).")] = None,
+    html: Annotated[str | None, typer.Option("--html", help="Also write a self-contained HTML report to FILE.",
+                                             metavar="FILE")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Times to first response and resolution, breach rates, refusals and satisfaction of the cases opened in a period.
+
+    Example: casework sla report --since 2026-11-01 --until 2026-12-01 --by agent --html sla.html
+    """
+    report = _engine(ctx).report(since=since, until=until, kind=kind, by=by)
+    if html is not None:
+        from casework.report_html import render_html
+
+        try:
+            Path(html).write_text(render_html(report), encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"--html {html!r}: cannot write the file ({exc.strerror or exc})",
+                               field="html") from None
+    if as_json:
+        _dump(report.to_json())
+        return
+    console = _console()
+    _print_report(console, report)
+    if html is not None:
+        console.print(f"HTML report written to {html}")
 
 # ---- policy authoring ---------------------------------------------------------------------------------
 policy_app = typer.Typer(help="Policy authoring: check, schema and test policies before they reach customers.",

@@ -25,7 +25,7 @@ from casework.domain import (
     Verdict,
     VerifyReport,
 )
-from casework.engine import DEFAULT_DB, Engine, database_url
+from casework.engine import DEFAULT_DB, Engine, database_url, upgrade_database
 from casework.errors import (
     CaseNotFound,
     CaseworkError,
@@ -95,4 +95,5 @@ __all__ = [
     "parse_money",
     "parse_policy",
     "system_clock",
+    "upgrade_database",
 ]

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ from casework.values import did_you_mean, one_of, suggest
 
 if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework show` never needs it
     from casework.policies import PolicySet
+    from casework.report import SlaReport
 
 DEFAULT_DB = "sqlite:///casework.db"
 
@@ -234,6 +235,13 @@ class Engine:
         return self.store.find(kind=kind, state=state, order_id=order_id, customer=customer,
                                due_before=due_before, queue=queue, limit=limit, offset=offset)
 
+    def report(self, *, since: datetime | date | str | None = None, until: datetime | date | str | None = None,
+               kind: str | None = None, by: str | None = None) -> SlaReport:
+        """The SLA report over the cases opened in ``[since, until)``: see :func:`casework.report.build_report`."""
+        from casework.report import build_report
+
+        return build_report(self, since=since, until=until, kind=kind, by=by)
+
     def verify(self) -> VerifyReport:
         """Check every case's hash chain and replay its trail against the stored case."""
         problems: list[CaseProblem] = []
@@ -327,6 +335,44 @@ class Engine:
                 tx.apply(stored, new, entry)
             except Lost:
                 raise ConcurrentUpdate(case.number, case.version) from None
+        return new
+
+    def adopt(self, number: str, policy: PolicySet, *, actor: Actor) -> Case:
+        """Re-pin an open case to ``policy``: from now on it is decided by that version.
+
+        One applied ``adopt_policy`` entry (the state does not change; data ``policy_from`` and
+        ``policy_to``, the two hashes) moves the case's pinned version in the same transaction, and,
+        as for every applied entry, the data is merged into the case's facts (so replay agrees).
+        Deadlines already promised (first response, resolution) stand; the state's timer follows the
+        new policy. A case already on ``policy`` is returned unchanged; a closed case is refused.
+        """
+        self._check_actor(actor, policy)
+        if actor.role == "customer":
+            raise InvalidInput("a customer may not move a case to another policy version", field="role")
+        self._adopt(policy)
+        with self.store.transaction() as tx:
+            stored = tx.get(number)
+            if stored is None:
+                raise CaseNotFound(number, suggest(number, self.store.numbers_like(number), 3))
+            case = stored.case
+            if case.closed:
+                raise InvalidInput(f"case {number} is closed; only open cases can move to another policy version",
+                                   field="number", value=number)
+            if case.policy.hash == policy.hash:
+                return case
+            now = self._now()
+            data = {"policy_from": case.policy.hash, "policy_to": policy.hash}
+            verdict = Verdict("policy", True, "policy_adopted", f"moved from policy {case.policy.label} "
+                              f"({case.policy.short}) to {policy.label} ({policy.ref.short})",
+                              {**data, "label_from": case.policy.label, "label_to": policy.label})
+            entry = self._entry(number, stored.last_seq + 1, stored.last_hash, now, "adopt_policy", case.state,
+                                case.state, "applied", actor, case.facts.get("channel"), (verdict,), data, policy)
+            new = with_deadlines(replace(case, version=case.version + 1, facts=F.merge(case.facts, data),
+                                         policy=policy.ref, updated_at=now), policy)
+            try:
+                tx.apply(stored, new, entry)
+            except Lost:
+                raise ConcurrentUpdate(number, case.version) from None
         return new
 
     def policy_for(self, policy_hash: str) -> PolicySet:
@@ -478,6 +524,18 @@ class Engine:
             decision = decision_from_json(result["decision"])
             raise TransitionDenied(decision, None)
         return case_from_json(result["case"])
+
+
+def upgrade_database(db: str | None = None) -> tuple[str | None, str]:
+    """Bring a database's schema up to date (Alembic migrations); ``(version before, after)``.
+
+    An empty database gets every migration; an up-to-date one is left alone.
+    """
+    store = Store(database_url(db), create=False, check=False)
+    try:
+        return store.upgrade()
+    finally:
+        store.close()
 
 
 def with_deadlines(case: Case, policy: PolicySet) -> Case:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +31,21 @@ from sqlmodel import Column, Field, SQLModel
 from casework.domain import AuditEntry, Case, PolicyRef
 from casework.errors import SchemaOutOfDate, StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+HEAD_REVISION = "0002"  # the Alembic revision that SCHEMA_VERSION corresponds to
+
+# On PostgreSQL the audit table refuses UPDATE and DELETE outright (installed by migration 0002).
+APPEND_ONLY_DDL = (
+    """CREATE OR REPLACE FUNCTION casework_audit_append_only() RETURNS trigger AS $$
+    BEGIN
+        RAISE EXCEPTION 'audit_entries is append-only: % refused', TG_OP;
+    END;
+    $$ LANGUAGE plpgsql""",
+    "DROP TRIGGER IF EXISTS audit_entries_append_only ON audit_entries",
+    """CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries
+    FOR EACH ROW EXECUTE FUNCTION casework_audit_append_only()""",
+)
+DROP_APPEND_ONLY_DDL = ("DROP TRIGGER IF EXISTS audit_entries_append_only ON audit_entries",)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -99,7 +114,7 @@ class CaseRow(SQLModel, table=True):
     timer_due: datetime | None = _dt(nullable=True)
     state_since: datetime | None = _dt(nullable=True)
     priority: int = Field(default=1)
-    queue: str | None = Field(default=None, max_length=40)
+    queue: str | None = Field(default=None, max_length=40, index=True)
     is_open: bool = Field(default=True)
     last_seq: int
     last_hash: str = Field(max_length=64)
@@ -107,7 +122,11 @@ class CaseRow(SQLModel, table=True):
 
 class AuditRow(SQLModel, table=True):
     __tablename__ = "audit_entries"
-    __table_args__ = (sa.UniqueConstraint("case_id", "seq", name="uq_audit_case_seq"),)
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "seq", name="uq_audit_case_seq"),
+        sa.Index("ix_audit_number_seq", "number", "seq"),
+        sa.Index("ix_audit_at", "at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id")
     number: str = Field(max_length=40)
@@ -237,7 +256,7 @@ class Store:
     threads; for parallel writes use one Store per process or thread).
     """
 
-    def __init__(self, url: str, *, create: bool = True, synchronous: str = "NORMAL") -> None:
+    def __init__(self, url: str, *, create: bool = True, synchronous: str = "NORMAL", check: bool = True) -> None:
         self.url = url
         self._lock = threading.RLock()
         self._write_intent = False
@@ -255,7 +274,8 @@ class Store:
             raise StoreError(f"cannot open database {describe_url(url)}: {_one_line(exc)}", url=url) from None
         if create:
             self.create_schema()
-        self._check_schema()
+        if check:
+            self._check_schema()
 
     # ---- connection setup ------------------------------------------------------------------------
     def _setup_sqlite(self, synchronous: str) -> None:
@@ -291,12 +311,56 @@ class Store:
                                      f"{', '.join(ours)} but no casework_meta; refusing to write into it",
                                      url=self.url)
                 with self._write():
+                    # A new database gets today's schema in one go, stamped with the Alembic head,
+                    # exactly as if every migration had run (a test keeps the two in step).
                     SQLModel.metadata.create_all(self._conn)
-                    if self._conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).first() is None:
-                        self._conn.execute(meta.insert().values(key="schema", value=str(SCHEMA_VERSION)))
+                    self._conn.execute(meta.insert().values(key="schema", value=str(SCHEMA_VERSION)))
+                    self._conn.exec_driver_sql(
+                        "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL "
+                        "CONSTRAINT alembic_version_pkc PRIMARY KEY)")
+                    self._conn.exec_driver_sql("DELETE FROM alembic_version")  # a stale stamp of dropped tables
+                    self._conn.exec_driver_sql(f"INSERT INTO alembic_version (version_num) VALUES ('{HEAD_REVISION}')")
+                    if self.dialect == "postgresql":
+                        for statement in APPEND_ONLY_DDL:
+                            self._conn.execute(sa.text(statement))
             except (OperationalError, DBAPIError) as exc:
                 raise StoreError(f"cannot create tables in {describe_url(self.url)}: {_one_line(exc)}",
                                  url=self.url) from None
+
+    def schema_version(self) -> str | None:
+        """The schema version recorded in the database (None if it has none)."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).first()
+        return row.value if row else None
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Run every pending Alembic migration; returns ``(version before, version after)``."""
+        from alembic import command
+        from alembic.config import Config
+
+        before = None
+        with self._lock:
+            insp = sa.inspect(self._conn)
+            has_meta = insp.has_table("casework_meta")
+            if self._conn.in_transaction():
+                self._conn.rollback()
+        if has_meta:
+            before = self.schema_version()
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        try:
+            with self._lock:
+                self._write_intent = True
+                try:
+                    with self._conn.begin():
+                        self._write_intent = False
+                        cfg.attributes["connection"] = self._conn
+                        command.upgrade(cfg, "head")
+                finally:
+                    self._write_intent = False
+        except DBAPIError as exc:
+            raise StoreError(f"migration failed on {describe_url(self.url)}: {_one_line(exc)}", url=self.url) from None
+        return before, self.schema_version() or "?"
 
     def _check_schema(self) -> None:
         try:
@@ -465,6 +529,69 @@ class Store:
         with self._read() as conn:
             return [r.number for r in conn.execute(q).all()]
 
+    def audit_between(self, since: datetime | None, until: datetime | None, kind: str | None = None,
+                      batch: int = 500) -> Iterator[tuple[str, str | None, datetime, AuditEntry]]:
+        """The audit trails of the cases opened in ``[since, until)`` (``None``: no bound), for reports.
+
+        Yields ``(case kind, case channel, case opened_at, entry)`` case by case (in case order), each
+        case's entries in sequence order; entries at or after ``until`` are left out. Cases are read
+        ``batch`` at a time, keyset-paginated, each batch in its own short read transaction.
+        """
+        last_id = 0
+        while True:
+            q = sa.select(cases.c.id).where(cases.c.id > last_id)
+            if since is not None:
+                q = q.where(cases.c.opened_at >= since)
+            if until is not None:
+                q = q.where(cases.c.opened_at < until)
+            if kind is not None:
+                q = q.where(cases.c.kind == kind)
+            with self._read() as conn:
+                ids = [r.id for r in conn.execute(q.order_by(cases.c.id).limit(batch)).all()]
+                if not ids:
+                    return
+                e = (sa.select(audit, cases.c.kind.label("case_kind"), cases.c.channel.label("case_channel"),
+                               cases.c.opened_at.label("case_opened_at"))
+                     .join_from(audit, cases, audit.c.case_id == cases.c.id).where(audit.c.case_id.in_(ids)))
+                if until is not None:
+                    e = e.where(audit.c.at < until)
+                rows = conn.execute(e.order_by(audit.c.case_id, audit.c.seq)).all()
+            for r in rows:
+                yield (r.case_kind, r.case_channel, r.case_opened_at,
+                       _row_to_entry(r, {r.policy_hash: self.label_of(r.policy_hash)}))
+            last_id = ids[-1]
+
+    def count_open(self, kind: str | None = None, state: str | None = None) -> int:
+        """How many open (not closed) cases there are, optionally of one kind and in one state."""
+        q = sa.select(sa.func.count()).select_from(cases).where(cases.c.is_open.is_(True))
+        if kind:
+            q = q.where(cases.c.kind == kind)
+        if state:
+            q = q.where(cases.c.state == state)
+        with self._read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def iter_open(self, kind: str | None = None, state: str | None = None, batch: int = 2000) -> Iterator[Case]:
+        """Every open (not closed) case, oldest first, read ``batch`` rows at a time (for simulations).
+
+        Keyset-paginated on the primary key, each batch in its own short read: a scan of 100,000 cases
+        never holds a transaction open, and a case opened during the scan may or may not be seen.
+        """
+        last_id = 0
+        while True:
+            q = sa.select(cases).where(cases.c.is_open.is_(True)).where(cases.c.id > last_id)
+            if kind:
+                q = q.where(cases.c.kind == kind)
+            if state:
+                q = q.where(cases.c.state == state)
+            with self._read() as conn:
+                rows = conn.execute(q.order_by(cases.c.id).limit(batch)).all()
+            if not rows:
+                return
+            for r in rows:
+                yield _row_to_case(r, {r.policy_hash: self.label_of(r.policy_hash)}).case
+            last_id = rows[-1].id
+
     def iter_all(self, batch: int = 500) -> Iterator[tuple[str, StoredCase | None, list[AuditEntry], str | None]]:
         """Every case with its whole audit trail, in batches (for verify).
 
@@ -554,6 +681,7 @@ class Transaction:
             "responded_at": new.responded_at, "due_at": new.due_at, "is_open": not new.closed,
             "resolution_due": new.resolution_due, "timer_due": new.timer_due, "state_since": new.state_since,
             "priority": new.priority, "queue": new.queue, "last_seq": entry.seq, "last_hash": entry.hash,
+            "policy_hash": new.policy.hash,  # changes only when a case is re-pinned (Engine.adopt)
         })
         if res.rowcount != 1:
             raise Lost()

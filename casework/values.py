@@ -12,6 +12,7 @@ from casework.errors import InvalidInput
 
 _MONEY = re.compile(r"^\d+(\.\d{1,2})?$")
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$")
+MAX_DURATION_DAYS = 36_600  # a century: anything longer is a typo, and would overflow dates
 _DURATION_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -128,7 +129,10 @@ def parse_duration(text: object, field: str = "duration") -> timedelta:
             field=field,
             value=text,
         )
-    return timedelta(seconds=int(m.group(1)) * _DURATION_UNITS[m.group(2)])
+    seconds = int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise InvalidInput(f"{field} {text!r} is too long; at most {MAX_DURATION_DAYS} days", field=field, value=text)
+    return timedelta(seconds=seconds)
 
 
 def format_duration(delta: timedelta) -> str:

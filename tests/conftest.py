@@ -1,8 +1,9 @@
 """Shared fixtures: a fixed clock, and engines on SQLite and on PostgreSQL.
 
 The ``engine`` fixture runs every test that uses it twice, once per backend. The PostgreSQL half
-uses ``postgresql+psycopg://postgres@127.0.0.1:5432/test`` (override with ``CASEWORK_TEST_PG``);
-each test starts from empty tables. When no server answers, the PostgreSQL half is skipped with
+uses ``postgresql+psycopg://postgres@127.0.0.1:5432/test`` (override with ``CASEWORK_TEST_PG``),
+in a schema of the test process's own (so concurrent runs do not collide); each test starts from
+empty tables (every casework table is dropped before it and the Engine creates them again). When no server answers, the PostgreSQL half is skipped with
 the reason, except under ``CI=true``, where it fails.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from casework import Engine, FixedClock
+from casework import Engine, FixedClock, PolicySet, load_policy
 
 NOW = "2026-11-22T10:00:00+08:00"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -57,6 +58,42 @@ def _reset_pg(url: str) -> None:
     sa_engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         SQLModel.metadata.drop_all(sa_engine)
+        with sa_engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    finally:
+        sa_engine.dispose()
+
+
+def _private_schema(url: str) -> tuple[str, str | None]:
+    """``url`` with its search_path set to a schema of this test process's own, and that schema.
+
+    Each test run gets its own schema in the test database, so two runs at once (two developers,
+    or xdist workers) never drop each other's tables. A URL that already sets ``options`` is used
+    as given.
+    """
+    import sqlalchemy as sa
+
+    u = sa.engine.make_url(url)
+    if "options" in u.query:
+        return url, None
+    schema = f"casework_test_{os.getpid()}"
+    sa_engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with sa_engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        sa_engine.dispose()
+    private = u.update_query_dict({"options": f"-csearch_path={schema}"})
+    return private.render_as_string(hide_password=False), schema
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    import sqlalchemy as sa
+
+    sa_engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with sa_engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         sa_engine.dispose()
 
@@ -66,6 +103,28 @@ def _pg_where(url: str) -> str:
 
     u = sa.engine.make_url(url)
     return f"{u.host or 'localhost'}:{u.port or 5432}"
+
+
+@pytest.fixture(scope="session")
+def default_policy() -> PolicySet:
+    """The shipped policies.yaml, parsed once per session (engines share it; it is immutable)."""
+    return load_policy()
+
+
+@pytest.fixture(scope="session")
+def pg_test_url() -> Iterator[str]:
+    """The PostgreSQL URL the tests use (skips, or fails under CI=true, when unreachable)."""
+    url = pg_url()
+    problem = _pg_unreachable(url)
+    if problem is not None:
+        reason = f"PostgreSQL not reachable at {_pg_where(url)}: {problem}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " (CI=true: the PostgreSQL tests must run)")
+        pytest.skip(reason)
+    private, schema = _private_schema(url)
+    yield private
+    if schema is not None:
+        _drop_schema(url, schema)
 
 
 @pytest.fixture
@@ -79,13 +138,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL with no casework data in it, for the parametrised backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/t.db"
-    url = pg_url()
-    problem = _pg_unreachable(url)
-    if problem is not None:
-        reason = f"PostgreSQL not reachable at {_pg_where(url)}: {problem}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + " (CI=true: the PostgreSQL tests must run)")
-        pytest.skip(reason)
+    url = request.getfixturevalue("pg_test_url")
     _reset_pg(url)
     return url
 
@@ -93,11 +146,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 EngineFactory = Callable[..., Engine]
 
 
-def _factory(url: str, clock: FixedClock) -> Iterator[EngineFactory]:
+def _factory(url: str, clock: FixedClock, default: PolicySet) -> Iterator[EngineFactory]:
     made: list[Engine] = []
 
     def make(*, policies: Any = None, clock_: Any = None) -> Engine:
-        engine = Engine(url, policies=policies, clock=clock_ or clock)
+        engine = Engine(url, policies=default if policies is None else policies, clock=clock_ or clock)
         made.append(engine)
         return engine
 
@@ -107,9 +160,12 @@ def _factory(url: str, clock: FixedClock) -> Iterator[EngineFactory]:
 
 
 @pytest.fixture
-def make_engine(db_url: str, clock: FixedClock) -> Iterator[EngineFactory]:
-    """Make further Engines on the same database as ``engine`` (closed at teardown)."""
-    yield from _factory(db_url, clock)
+def make_engine(db_url: str, clock: FixedClock, default_policy: PolicySet) -> Iterator[EngineFactory]:
+    """Make further Engines on the same database as ``engine`` (closed at teardown).
+
+    ``make_engine(policies=...)`` takes a file or a PolicySet; the default is the shipped policy.
+    """
+    yield from _factory(db_url, clock, default_policy)
 
 
 @pytest.fixture
@@ -119,8 +175,8 @@ def engine(make_engine: EngineFactory) -> Engine:
 
 
 @pytest.fixture
-def sqlite_engine(tmp_path: Path, clock: FixedClock) -> Iterator[Engine]:
+def sqlite_engine(tmp_path: Path, clock: FixedClock, default_policy: PolicySet) -> Iterator[Engine]:
     """An Engine on a fresh SQLite file, for tests that need not run on every backend."""
-    engine = Engine(f"sqlite:///{tmp_path}/t.db", clock=clock)
+    engine = Engine(f"sqlite:///{tmp_path}/t.db", policies=default_policy, clock=clock)
     yield engine
     engine.close()

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from casework.errors import InvalidInput
+from casework.values import MAX_DURATION_DAYS
 
 _DEADLINE = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$|^\s*(\d+)\s+service\s+(hours?|minutes?)\s*$")
 _UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -37,9 +38,13 @@ class Deadline:
                 f"{field} {text!r} is not a deadline; write 30m, 24h, 7d or '8 service hours'",
                 field=field, value=text)
         if m.group(1):
-            return cls(timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)]))
-        unit = 3600 if m.group(4).startswith("hour") else 60
-        return cls(timedelta(seconds=int(m.group(3)) * unit), service=True)
+            seconds, service = int(m.group(1)) * _UNITS[m.group(2)], False
+        else:
+            seconds, service = int(m.group(3)) * (3600 if m.group(4).startswith("hour") else 60), True
+        if seconds > MAX_DURATION_DAYS * 86400:
+            raise InvalidInput(f"{field} {text!r} is too long; at most {MAX_DURATION_DAYS} days", field=field,
+                               value=text)
+        return cls(timedelta(seconds=seconds), service=service)
 
     def __str__(self) -> str:
         if self.service:

@@ -44,26 +44,57 @@ class _Positions:
     def __init__(self) -> None:
         self.values: dict[Path_, tuple[int, int]] = {}
         self.keys: dict[Path_, tuple[int, int]] = {}
+        self.count = 0
+
+
+MAX_NODES = 200_000  # far beyond any real policy; stops alias bombs ("billion laughs")
 
 
 def _to_python(node: yaml.Node, path: Path_, pos: _Positions, loader: _Loader,
-               problems: list[tuple[Path_, str, bool]]) -> Any:
-    pos.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+               problems: list[tuple[Path_, str, bool]], active: frozenset[int] = frozenset()) -> Any:
+    here = (node.start_mark.line + 1, node.start_mark.column + 1)
+    pos.values[path] = here
+    pos.count += 1
+    if pos.count > MAX_NODES:
+        raise _BadScalar(*here, f"the document is too large (more than {MAX_NODES} values once aliases are expanded)")
+    if id(node) in active:
+        raise _BadScalar(*here, "a recursive alias (an anchor used inside itself) is not allowed")
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        active = active | {id(node)}
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key_at = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _BadScalar(*key_at, "a mapping key must be plain text")
+            key = _scalar(key_node, loader, key_at)
             if not isinstance(key, str | int):
                 key = str(key)
             sub = (*path, key)
-            pos.keys[sub] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            pos.keys[sub] = key_at
             if key in out:
                 problems.append((sub, f"duplicate key {key!r}", True))
-            out[key] = _to_python(value_node, sub, pos, loader, problems)
+            out[key] = _to_python(value_node, sub, pos, loader, problems, active)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*path, i), pos, loader, problems) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+        return [_to_python(item, (*path, i), pos, loader, problems, active) for i, item in enumerate(node.value)]
+    return _scalar(node, loader, here)
+
+
+def _scalar(node: yaml.Node, loader: _Loader, at: tuple[int, int]) -> Any:
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. 2026-02-30 read as a date
+        raise _BadScalar(*at, f"{node.value!r} is not a valid value: {exc}") from None
+    except yaml.YAMLError as exc:  # e.g. an unknown tag such as !!python/object
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise _BadScalar(*at, f"{problem}; policies are plain YAML (no tags)") from None
+
+
+class _BadScalar(Exception):
+    def __init__(self, line: int, column: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.column, self.message = line, column, message
 
 
 class SourceMap:
@@ -98,7 +129,13 @@ class SourceMap:
 
 def read_document(text: str, name: str) -> tuple[Any, SourceMap]:
     """Parse YAML text into plain Python data and a source map; raise PolicyError if malformed."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, found before parsing
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise PolicyError([PolicyProblem(name, line, col, f"malformed YAML: character {exc.character!r} "
+                                         "is not allowed")]) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -115,6 +152,8 @@ def read_document(text: str, name: str) -> tuple[Any, SourceMap]:
     dupes: list[tuple[Path_, str, bool]] = []
     try:
         data = _to_python(node, (), pos, _Loader(""), dupes)
+    except _BadScalar as bad:
+        raise PolicyError([PolicyProblem(name, bad.line, bad.column, bad.message)]) from None
     except yaml.YAMLError as exc:
         raise PolicyError([PolicyProblem(name, 1, 1, f"malformed YAML: {exc}")]) from None
     smap = SourceMap(name, pos, data)

@@ -1,0 +1,366 @@
+"""What-if for policy authors: which open cases would a new policy decide differently; re-pinning them.
+
+:func:`simulate` reads every open case (nothing is written) and decides each event possible from its
+state twice, under the case's pinned policy and under the new one, at the engine's clock, and reports
+every decision that flips (allowed ↔ refused), grouped by the rules whose verdict changed.
+
+Who acts. A decision depends on the actor, so each event is decided for one representative actor:
+the *least-privileged* role the pinned policy lets fire that event (fewest inherited roles, then the
+smallest approval authority, then the order of ``roles:`` in the policy), so that a role check does
+not flip merely because a more powerful role was picked; a customer acts on their own case. If no
+role may fire the event under the pinned policy, the least-privileged role of the new policy acts.
+
+Speed. Cases are streamed in batches, and nothing is evaluated that provably cannot change (see
+``_Plan``): an event whose rules are equal in both policies (same entry, time zone and role book) is
+skipped, and when only some of an event's guards changed, those few are judged first and the full
+decisions are made only for the cases where they disagree. A policy that changes one window costs
+about two guard evaluations per open case that can reach that event.
+
+>>> from casework import Engine, FixedClock
+>>> engine = Engine("sqlite:///:memory:", clock=FixedClock("2026-11-22T10:00:00+08:00"))
+>>> simulate(engine, engine.policy).flips
+()
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from casework.domain import Actor, Case, Decision, PolicyRef
+from casework.errors import ConcurrentUpdate, InvalidInput
+from casework.machines import KINDS, spec
+from casework.values import one_of
+
+if TYPE_CHECKING:
+    from casework.engine import Engine
+    from casework.policies import GuardContext, PolicySet
+    from casework.policies.guards import GuardBase
+
+Progress = Callable[[int, int], None]
+PROGRESS_EVERY = 500  # cases between two progress calls
+
+
+@dataclass(frozen=True)
+class Flip:
+    """One decision that the new policy makes differently: ``before`` (pinned) and ``after`` (new)."""
+
+    number: str
+    kind: str
+    state: str
+    event: str
+    actor: Actor
+    before: Decision
+    after: Decision
+    rules: tuple[str, ...]  # the guards whose verdict changed (their ids, or "roles" for the role check)
+
+    @property
+    def direction(self) -> str:
+        """``allowed → refused``, ``refused → allowed``, or ``refused → refused`` (other reasons)."""
+        def word(d: Decision) -> str:
+            return "allowed" if d.allowed else "refused"
+        return f"{word(self.before)} → {word(self.after)}"
+
+    def to_json(self) -> dict[str, Any]:
+        def side(d: Decision) -> dict[str, Any]:
+            return {"allowed": d.allowed, "codes": sorted(set(d.codes)),
+                    "reasons": [r.reason_json() for r in d.reasons],
+                    "policy": d.policy.to_json() if d.policy else None}
+        return {"number": self.number, "kind": self.kind, "state": self.state, "event": self.event,
+                "actor": {"id": self.actor.id, "role": self.actor.role}, "rules": list(self.rules),
+                "before": side(self.before), "after": side(self.after)}
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    """The flips one rule causes: how many, which way, on which events, and where the rule is written."""
+
+    rule: str
+    count: int
+    tightened: int  # allowed → refused
+    loosened: int  # refused → allowed
+    events: tuple[str, ...]  # "return.approve"
+    source: str | None
+    examples: tuple[str, ...]  # a few case numbers
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "flips": self.count, "allowed_to_refused": self.tightened,
+                "refused_to_allowed": self.loosened, "events": list(self.events), "source": self.source,
+                "examples": list(self.examples)}
+
+
+@dataclass(frozen=True)
+class SimulationReport:
+    """What :func:`simulate` found. ``flips`` change allowed ↔ refused; ``reason_changes`` stay refused
+    but for other reasons."""
+
+    policy: PolicyRef
+    now: datetime
+    kind: str | None
+    state: str | None
+    cases_checked: int
+    decisions_compared: int
+    decisions_skipped: int  # provably unchanged, so not evaluated
+    flips: tuple[Flip, ...]
+    reason_changes: tuple[Flip, ...] = ()
+    pinned: dict[str, int] = field(default_factory=dict)  # policy hash -> open cases pinned to it
+
+    @property
+    def numbers(self) -> list[str]:
+        """The cases with at least one flip, in scan order."""
+        return list(dict.fromkeys(f.number for f in self.flips))
+
+    def groups(self, examples: int = 3) -> list[RuleGroup]:
+        """The flips grouped by rule, most flips first (a flip caused by two rules counts in both)."""
+        by_rule: dict[str, list[Flip]] = {}
+        for f in self.flips:
+            for rule in f.rules:
+                by_rule.setdefault(rule, []).append(f)
+        out = []
+        for rule, flips in by_rule.items():
+            tightened = sum(1 for f in flips if f.before.allowed)
+            events = Counter(f"{f.kind}.{f.event}" for f in flips)
+            out.append(RuleGroup(rule, len(flips), tightened, len(flips) - tightened, tuple(events),
+                                 _source(rule, flips), tuple(dict.fromkeys(f.number for f in flips))[:examples]))
+        return sorted(out, key=lambda g: (-g.count, g.rule))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policy": self.policy.to_json(), "now": self.now.isoformat(), "kind": self.kind, "state": self.state,
+                "cases_checked": self.cases_checked, "decisions_compared": self.decisions_compared,
+                "decisions_skipped": self.decisions_skipped, "pinned": dict(self.pinned),
+                "flip_count": len(self.flips), "cases_flipped": len(self.numbers),
+                "by_rule": [g.to_json() for g in self.groups()], "flips": [f.to_json() for f in self.flips],
+                "reason_changes": [f.to_json() for f in self.reason_changes]}
+
+
+def _source(rule: str, flips: list[Flip]) -> str | None:
+    for f in flips:
+        for d in (f.after, f.before):
+            for v in d.verdicts:
+                if v.guard == rule and v.source:
+                    return v.source
+    return None
+
+
+def check_filters(kind: str | None, state: str | None) -> None:
+    """Raise InvalidInput (with "did you mean") for an unknown kind or state."""
+    if kind is not None:
+        spec(kind)
+    if state is not None:
+        states = sorted({s for k in ([KINDS[kind]] if kind else KINDS.values()) for s in k.states})
+        one_of(state, states, "state")
+
+
+def simulate(engine: Engine, new_policy: PolicySet, *, kind: str | None = None, state: str | None = None,
+             progress: Progress | None = None, now: datetime | None = None, batch: int = 2000) -> SimulationReport:
+    """Decide every event possible next for every open case under its pinned policy and ``new_policy``.
+
+    ``kind``/``state`` narrow the cases; ``progress(done, total)`` is called every few hundred cases
+    and at the end; ``now`` overrides the engine's clock. Reads only: nothing is written.
+    """
+    from casework.policies.authoring import evaluate_event
+
+    check_filters(kind, state)
+    at = now or engine._now()
+    total = engine.store.count_open(kind, state)
+    plans: dict[str, _Plan] = {}
+    pinned: Counter[str] = Counter()
+    flips: list[Flip] = []
+    changes: list[Flip] = []
+    done = compared = skipped = 0
+    for case in engine.store.iter_open(kind, state, batch):
+        plan = plans.get(case.policy.hash)
+        if plan is None:
+            plan = plans[case.policy.hash] = _Plan(engine.policy_for(case.policy.hash), new_policy)
+        pinned[case.policy.hash] += 1
+        todo, unchanged = plan.events(case.kind, case.state)
+        skipped += unchanged
+        responded = case.responded_at is not None
+        for step in todo:
+            compared += 1
+            actor = _actor(step.role, case)
+            if step.differing is not None and not plan.may_differ(step, case, actor, at, responded):
+                continue
+            before = evaluate_event(plan.old, case.kind, case.state, step.event, actor, case.facts, {}, at, responded)
+            after = evaluate_event(new_policy, case.kind, case.state, step.event, actor, case.facts, {}, at, responded)
+            if before.allowed != after.allowed:
+                flips.append(Flip(case.number, case.kind, case.state, step.event, actor, before, after,
+                                  _changed_rules(before, after)))
+            elif not before.allowed and sorted(set(before.codes)) != sorted(set(after.codes)):
+                changes.append(Flip(case.number, case.kind, case.state, step.event, actor, before, after,
+                                    _changed_rules(before, after)))
+        done += 1
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, max(total, done))
+    if progress is not None:
+        progress(done, max(total, done))
+    return SimulationReport(new_policy.ref, at, kind, state, done, compared, skipped, tuple(flips), tuple(changes),
+                            dict(pinned))
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One event to compare, the role that acts, and (when only some guards differ) those guards."""
+
+    event: str
+    role: str
+    differing: tuple[tuple[GuardBase, ...], tuple[GuardBase, ...]] | None = None
+
+
+class _Plan:
+    """For one pinned policy: per (kind, state), the events worth comparing, who acts, and what differs.
+
+    The proofs, given the same time zone and role book (the only parts of a policy, besides an
+    event's own entry, that a decision reads; the vocabulary checks input, never a decision):
+    equal event entries decide alike, so the event is skipped; with equal roles, the guards both
+    entries share give the same verdicts on both sides, so only the guards that differ can make the
+    decisions differ, and they are evaluated first; the full decisions are made only when their
+    failing codes differ.
+    """
+
+    def __init__(self, old: PolicySet, new: PolicySet) -> None:
+        self.old, self.new = old, new
+        self.same_base = old.hash == new.hash or (
+            old.document.timezone == new.document.timezone and old.roles == new.roles)
+        self._cache: dict[tuple[str, str], tuple[tuple[_Step, ...], int]] = {}
+
+    def events(self, kind: str, state: str) -> tuple[tuple[_Step, ...], int]:
+        """The steps to compare from ``state``, and how many possible events provably decide alike."""
+        key = (kind, state)
+        found = self._cache.get(key)
+        if found is None:
+            steps: list[_Step] = []
+            possible = KINDS[kind].available(state)
+            for event in possible:
+                old, new = self.old.event(kind, event), self.new.event(kind, event)
+                if self.same_base and old == new:
+                    continue
+                role = least_privileged(self.old, kind, event) or least_privileged(self.new, kind, event)
+                if role is None:  # no role may fire it under either policy: refused both ways
+                    continue
+                differing = None
+                if self.same_base and old is not None and new is not None and old.roles == new.roles:
+                    differing = _difference(old.guards, new.guards)
+                steps.append(_Step(event, role, differing))
+            found = self._cache[key] = (tuple(steps), len(possible) - len(steps))
+        return found
+
+    def may_differ(self, step: _Step, case: Case, actor: Actor, now: datetime, responded: bool) -> bool:
+        """Whether the guards that differ fail with different codes on the two sides (cheap pre-check)."""
+        from casework.policies import GuardContext
+
+        assert step.differing is not None
+        ctx = GuardContext(kind=case.kind, event=step.event, state=case.state, facts=case.facts, data={},
+                           actor=actor, now=now, tz=self.old.tz, roles=self.old.roles, responded=responded)
+        old, new = step.differing
+        return _failing(old, ctx) != _failing(new, ctx)
+
+
+def _difference(old: Sequence[GuardBase], new: Sequence[GuardBase]
+                ) -> tuple[tuple[GuardBase, ...], tuple[GuardBase, ...]]:
+    """The guards only in ``old`` and only in ``new`` (equal guards pair off, as a multiset)."""
+    rest = list(new)
+    only_old = []
+    for g in old:
+        if g in rest:
+            rest.remove(g)
+        else:
+            only_old.append(g)
+    return tuple(only_old), tuple(rest)
+
+
+def _failing(guards: Sequence[GuardBase], ctx: GuardContext) -> frozenset[str]:
+    return frozenset(v.code for v in (g.evaluate(ctx) for g in guards if g.applies(ctx)) if not v.passed)
+
+
+def least_privileged(policy: PolicySet, kind: str, event: str) -> str | None:
+    """The least-privileged role ``policy`` lets fire ``kind.event`` (None if no role may)."""
+    ep = policy.event(kind, event)
+    if ep is None:
+        return None
+    book = policy.roles
+    permitted = [r for r in policy.document.roles if any(book.acts_as(r, a) for a in ep.roles)]
+    order = list(policy.document.roles)
+
+    def rank(role: str) -> tuple[int, int, Decimal, int]:
+        authority, limit = book.limit(role)
+        power = (0, Decimal(0)) if not authority else (2, Decimal(0)) if limit is None else (1, limit)
+        return len(book.lineage(role)), power[0], power[1], order.index(role)
+
+    return min(permitted, key=rank) if permitted else None
+
+
+def _actor(role: str, case: Case) -> Actor:
+    if role == "customer":  # a customer acts on their own case (the owner check is not what is simulated)
+        return Actor(case.customer or "simulated-customer", "customer")
+    return Actor(f"simulated-{role}", role)
+
+
+def _changed_rules(before: Decision, after: Decision) -> tuple[str, ...]:
+    """Guards whose verdict differs (a guard that does not apply on one side counts as passed there)."""
+    def verdicts(d: Decision) -> dict[str, bool]:
+        out: dict[str, bool] = {}
+        for v in d.verdicts:
+            out[v.guard] = out.get(v.guard, True) and v.passed
+        return out
+    b, a = verdicts(before), verdicts(after)
+    return tuple(g for g in dict.fromkeys([*b, *a]) if b.get(g, True) != a.get(g, True))
+
+
+# ---- re-pinning ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AdoptReport:
+    """What :func:`adopt_open_cases` did: cases moved, cases already on the policy, cases left alone."""
+
+    policy: PolicyRef
+    adopted: tuple[str, ...]
+    already: int
+    skipped: tuple[tuple[str, str], ...] = ()  # (number, why): closed or changed meanwhile
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policy": self.policy.to_json(), "adopted": len(self.adopted), "numbers": list(self.adopted),
+                "already_on_policy": self.already,
+                "skipped": [{"number": n, "reason": why} for n, why in self.skipped]}
+
+
+def open_numbers(engine: Engine, *, kind: str | None = None, state: str | None = None) -> list[str]:
+    """Numbers of the open cases matching ``kind``/``state`` (what ``policy adopt`` would move)."""
+    check_filters(kind, state)
+    return [c.number for c in engine.store.iter_open(kind, state)]
+
+
+def adopt_open_cases(engine: Engine, new_policy: PolicySet, *, actor: Actor, kind: str | None = None,
+                     state: str | None = None, numbers: Iterable[str] | None = None,
+                     progress: Progress | None = None) -> AdoptReport:
+    """Re-pin open cases (those given, else every open one of ``kind``/``state``) to ``new_policy``.
+
+    Each case gets its own audited ``adopt_policy`` entry and transaction (see :meth:`Engine.adopt`);
+    a case closed or changed by someone else meanwhile is skipped with the reason, never half-moved.
+    """
+    chosen = list(numbers) if numbers is not None else open_numbers(engine, kind=kind, state=state)
+    adopted: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    already = 0
+    for i, number in enumerate(chosen):
+        try:
+            current = engine.get(number)
+            if current.closed:
+                skipped.append((number, "closed meanwhile"))
+            elif current.policy.hash == new_policy.hash:
+                already += 1
+            else:
+                engine.adopt(number, new_policy, actor=actor)
+                adopted.append(number)
+        except ConcurrentUpdate:
+            skipped.append((number, "changed by someone else meanwhile; run adopt again"))
+        except InvalidInput:
+            if not engine.get(number).closed:
+                raise
+            skipped.append((number, "closed meanwhile"))
+        if progress is not None and ((i + 1) % PROGRESS_EVERY == 0 or i + 1 == len(chosen)):
+            progress(i + 1, len(chosen))
+    return AdoptReport(new_policy.ref, tuple(adopted), already, tuple(skipped))

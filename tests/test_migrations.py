@@ -1,0 +1,111 @@
+"""Schema migrations (Alembic), on SQLite and PostgreSQL: empty and populated databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+import casework.store
+from casework import Actor, Engine, FixedClock, SchemaOutOfDate, upgrade_database
+
+CUSTOMER, AGENT = Actor("cust-1", "customer"), Actor("alice", "agent")
+MIGRATIONS = Path(casework.store.__file__).parent / "migrations"
+
+
+def alembic(url: str, verb: str, revision: str) -> None:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            getattr(command, verb)(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def schema_diff(url: str) -> list[object]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return list(compare_metadata(MigrationContext.configure(conn), SQLModel.metadata))
+    finally:
+        engine.dispose()
+
+
+def populate(engine: Engine) -> list[str]:
+    numbers = []
+    for i in range(5):
+        n = engine.open("refund", {"order_id": f"SO-{i}", "amount": "10.00", "paid": "10.00"}, actor=CUSTOMER).number
+        engine.fire(n, "review", actor=AGENT)
+        numbers.append(n)
+    engine.fire(numbers[0], "approve", actor=AGENT)
+    return numbers
+
+
+def test_upgrading_an_empty_database_gives_exactly_the_current_schema(db_url: str):
+    before, after = upgrade_database(db_url)
+    assert (before, after) == (None, str(casework.store.SCHEMA_VERSION))
+    assert schema_diff(db_url) == []
+    assert upgrade_database(db_url) == (after, after)  # a second upgrade changes nothing
+
+
+def test_a_new_database_created_by_the_engine_matches_the_migrations(db_url: str, clock: FixedClock):
+    Engine(db_url, clock=clock).close()
+    assert schema_diff(db_url) == []
+    with sa.create_engine(db_url, poolclass=sa.pool.NullPool).connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == \
+            casework.store.HEAD_REVISION
+
+
+def test_a_populated_old_database_is_refused_until_upgraded_then_keeps_every_case(db_url: str, clock: FixedClock):
+    with Engine(db_url, clock=clock) as engine:
+        numbers = populate(engine)
+        states = {n: engine.get(n).state for n in numbers}
+    alembic(db_url, "downgrade", "0001")  # the database as the first release left it
+    with pytest.raises(SchemaOutOfDate, match="casework db upgrade"):
+        Engine(db_url, clock=clock)
+    assert upgrade_database(db_url) == ("1", "2")
+    with Engine(db_url, clock=clock) as engine:
+        assert {n: engine.get(n).state for n in numbers} == states
+        assert engine.verify().ok
+        engine.fire(numbers[1], "approve", actor=AGENT)  # and it keeps working
+    assert schema_diff(db_url) == []
+
+
+def test_editing_the_audit_trail_is_refused_on_postgresql_and_detected_on_sqlite(db_url: str, clock: FixedClock):
+    with Engine(db_url, clock=clock) as engine:
+        numbers = populate(engine)
+    raw = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        if db_url.startswith("postgresql"):
+            for statement in ("UPDATE audit_entries SET event = 'approve'", "DELETE FROM audit_entries"):
+                with pytest.raises(sa.exc.DBAPIError, match="append-only"), raw.begin() as conn:
+                    conn.exec_driver_sql(statement)
+            with raw.connect() as conn:
+                assert conn.exec_driver_sql("SELECT count(*) FROM audit_entries").scalar() == 11
+        else:
+            with raw.begin() as conn:
+                conn.exec_driver_sql(f"UPDATE audit_entries SET event = 'approve' WHERE number = '{numbers[2]}' "
+                                     "AND seq = 2")
+            with Engine(db_url, clock=clock) as engine:
+                assert engine.verify().broken_cases == [numbers[2]]
+    finally:
+        raw.dispose()
+
+
+def test_the_cli_upgrades_a_database(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    import cli
+
+    result = CliRunner().invoke(cli.app, ["--db", str(tmp_path / "new.db"), "db", "upgrade", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"after": "2"' in result.stdout
