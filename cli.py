@@ -119,6 +119,8 @@ EvidenceOpt = Annotated[list[str] | None, typer.Option(
     "--evidence", help="Evidence as TYPE or TYPE=REF, repeatable, e.g. --evidence photo=IMG_1.jpg")]
 FactOpt = Annotated[list[str] | None, typer.Option(
     "--fact", help="Any other fact as KEY=VALUE, repeatable, e.g. --fact flags=vip")]
+LangOpt = Annotated[str | None, typer.Option(
+    "--lang", help="Language of the reason messages, e.g. en or zh-CN (default: the case's locale fact, else en).")]
 
 
 class Settings:
@@ -247,13 +249,35 @@ def _case_panel(case: Case) -> Panel:
     return Panel(body, title=f"{case.kind} case", expand=False)
 
 
-def _reasons_text(decision: Decision) -> Text:
+def _reasons_text(decision: Decision, said: list[str] | None = None) -> Text:
+    """Each reason's code and message; ``said``: what to tell the customer, one per reason."""
     text = Text()
-    for r in decision.reasons:
+    for i, r in enumerate(decision.reasons):
         text.append("  ✗ ", style="red")
         text.append(f"{r.code}", style="bold red")
         text.append(f": {r.message}\n")
+        if said and i < len(said) and said[i] != r.message:
+            text.append(f"    → {said[i]}\n", style="cyan")
     return text
+
+
+def _said(engine: Engine, number: str | None, decision: Decision, lang: str | None,
+          audience: str = "customer") -> list[str]:
+    """The policy's message for each reason, in ``lang`` (default: the case's locale, else en)."""
+    from casework.messages import lang_for, messages_for
+
+    try:
+        policy = engine.policy_for(decision.policy.hash) if decision.policy else engine.policy
+        facts = engine.get(number).facts if number and lang is None else {}
+    except CaseworkError:  # the messages are a courtesy: never fail a command for them
+        return [r.message for r in decision.reasons]
+    return messages_for(policy, decision, audience, lang_for(facts, lang), context={"number": number or ""})
+
+
+def _with_said(doc: dict[str, Any], said: list[str]) -> dict[str, Any]:
+    """A decision's JSON with ``customer_message`` added to each reason (``message`` is unchanged)."""
+    doc["reasons"] = [{**r, "customer_message": m} for r, m in zip(doc["reasons"], said, strict=False)]
+    return doc
 
 
 def _decision_table(decision: Decision) -> Table:
@@ -269,22 +293,26 @@ def _decision_table(decision: Decision) -> Table:
     return table
 
 
-def _print_refusal(console: Console, number: str | None, decision: Decision) -> None:
+def _print_refusal(console: Console, number: str | None, decision: Decision, said: list[str] | None = None) -> None:
     console.print(Text(f"{number or ''} {decision.event} refused:".strip(), style="bold red"))
-    console.print(_reasons_text(decision), end="")
+    console.print(_reasons_text(decision, said), end="")
 
 
 @contextmanager
-def _refusals(as_json: bool, number: str | None = None) -> Iterator[None]:
-    """Render a policy refusal (exit 1): reasons on stdout, one line on stderr."""
+def _refusals(as_json: bool, number: str | None = None, engine: Engine | None = None,
+              lang: str | None = None) -> Iterator[None]:
+    """Render a policy refusal (exit 1): reasons on stdout (with the customer messages when the
+    engine is given), one line on stderr."""
     try:
         yield
     except TransitionDenied as denied:
         decision = denied.decision
+        said = _said(engine, number or denied.number, decision, lang) if engine is not None else None
         if as_json:
-            _dump({"number": number or denied.number, **decision.to_json()})
+            doc = {"number": number or denied.number, **decision.to_json()}
+            _dump(_with_said(doc, said) if said is not None else doc)
         else:
-            _print_refusal(_console(), number or denied.number, decision)
+            _print_refusal(_console(), number or denied.number, decision, said)
         sys.stderr.write(f"casework: refused: {'; '.join(decision.codes)}\n")
         raise typer.Exit(EXIT_REFUSED) from None
 
@@ -352,6 +380,7 @@ def fire(
     key: Annotated[str | None, typer.Option("--key", help="Idempotency key: repeating it repeats nothing.")] = None,
     expected_version: Annotated[int | None, typer.Option(
         "--expected-version", help="Refuse if the case is no longer at this version.")] = None,
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fire an event on a case; prints the case, or every reason it was refused (exit 1).
@@ -359,9 +388,10 @@ def fire(
     Example: casework fire RF-20261122-000042 approve --role agent --actor alice
     """
     data = _data(evidence, fact, note=note)
-    with _refusals(as_json, number):
-        case = _engine(ctx).fire(number, event, actor=_actor(actor, role), data=data, key=key,
-                                 expected_version=expected_version)
+    engine = _engine(ctx)
+    with _refusals(as_json, number, engine, lang):
+        case = engine.fire(number, event, actor=_actor(actor, role), data=data, key=key,
+                           expected_version=expected_version)
     _show_case(case, as_json)
 
 
@@ -375,17 +405,29 @@ def check(
     evidence: EvidenceOpt = None,
     fact: FactOpt = None,
     note: Annotated[str | None, typer.Option("--note", help="A note, as fire would get it.")] = None,
+    lang: LangOpt = None,
+    audience: Annotated[str, typer.Option(
+        "--audience", help="Whose message to show under the table: customer or operator (JSON always has "
+        "customer_message).")] = "operator",
     as_json: JsonOpt = False,
 ) -> None:
     """Dry run: every guard's verdict on EVENT, with where in the policy it is written. Writes nothing.
 
     Exit 0 if the event would be allowed, 1 if refused. Example: casework check RT-20261122-000007 approve
     """
-    decision = _engine(ctx).check(number, event, actor=_actor(actor, role), data=_data(evidence, fact, note=note))
+    from casework.messages import AUDIENCES
+    from casework.values import one_of
+
+    one_of(audience, AUDIENCES, "audience", field="audience")
+    engine = _engine(ctx)
+    decision = engine.check(number, event, actor=_actor(actor, role), data=_data(evidence, fact, note=note))
     if as_json:
-        _dump({"number": number, **decision.to_json()})
+        _dump(_with_said({"number": number, **decision.to_json()}, _said(engine, number, decision, lang)))
     else:
-        _console().print(_decision_table(decision))
+        console = _console()
+        console.print(_decision_table(decision))
+        for r, message in zip(decision.reasons, _said(engine, number, decision, lang, audience), strict=False):
+            console.print(Text.assemble(("  ✗ ", "red"), (r.code, "bold red"), f" ({audience}): {message}"))
     if not decision.allowed:
         raise typer.Exit(EXIT_REFUSED)
 
@@ -396,25 +438,32 @@ def next_events(
     number: Annotated[str, typer.Argument(help="The after-sales number.")],
     actor: ActorOpt = None,
     role: RoleOpt = None,
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Every event possible from the case's state, each marked allowed or refused with why.
 
     Example: casework next RF-20261122-000042 --role supervisor
     """
-    decisions = _engine(ctx).next_events(number, actor=_actor(actor, role))
+    engine = _engine(ctx)
+    decisions = engine.next_events(number, actor=_actor(actor, role))
+    if lang is None and any(not d.allowed for d in decisions):
+        lang = str(engine.get(number).facts.get("locale") or "en")
+    said = [_said(engine, number, d, lang) for d in decisions]
     if as_json:
-        _dump([{"event": d.event, "allowed": d.allowed, "to_state": d.to_state,
-                "reasons": [r.reason_json() for r in d.reasons]} for d in decisions])
+        _dump([_with_said({"event": d.event, "allowed": d.allowed, "to_state": d.to_state,
+                           "reasons": [r.reason_json() for r in d.reasons]}, m) for d, m in zip(decisions, said,
+                                                                                               strict=True)])
         return
     table = Table(title=f"{number}: possible events", title_justify="left")
     table.add_column("event")
     table.add_column("leads to")
     table.add_column("for you")
     table.add_column("why not")
-    for d in decisions:
+    for d, m in zip(decisions, said, strict=True):
         table.add_row(d.event, d.to_state or "", Text("allowed", "green") if d.allowed else Text("refused", "red"),
-                      "\n".join(f"{r.code}: {r.message}" for r in d.reasons))
+                      "\n".join(f"{r.code}: {r.message}" + (f"\n  → {c}" if c != r.message else "")
+                                for r, c in zip(d.reasons, m, strict=False)))
     _console().print(table)
 
 
@@ -658,48 +707,57 @@ def _print_report(console: Console, report: SlaReport) -> None:
     def dur(seconds: float | None) -> str:
         return "-" if seconds is None else human_duration(seconds)
 
+    def name(key: str | None) -> str:
+        return "all" if key is None else key
+
     period = "all cases" if report.since is None and report.until is None else \
         f"cases opened {_when(report.since)} → {_when(report.until)}"
     scope = f"{period} · kind {report.kind or 'all'}" + (f" · by {report.by}" if report.by else "")
     groups = [*report.groups, report.overall]
     table = Table(title=f"SLA report: {scope}", title_justify="left")
-    for col in ("group", "opened", "closed", "1st resp. median", "p90", "max", "resolution median", "p90", "max",
-                "breached", "refused", "satisfaction 1-5"):
-        table.add_column(col, justify="left" if col in ("group", "satisfaction 1-5") else "right")
+    for col in ("group", "opened", "closed", "first response\nmedian", "\np90", "\nmax", "resolution\nmedian",
+                "\np90", "\nmax", "breached\ncases", "refused\nattempts"):
+        table.add_column(col, justify="left" if col == "group" else "right", no_wrap=True)
     for g in groups:
-        s = g.satisfaction
-        table.add_row(Text(g.key if g.key is not None else "all", "bold" if g.key is None else ""), str(g.opened),
-                      str(g.closed), dur(g.first_response.median), dur(g.first_response.p90),
-                      dur(g.first_response.max), dur(g.resolution.median), dur(g.resolution.p90),
-                      dur(g.resolution.max), f"{g.breached} ({_pct(g.breach_rate)})", str(g.refusals),
-                      "-" if s.mean is None else f"{s.mean:.2f} ({s.count}) {_spark(list(s.distribution.values()))}")
+        table.add_row(Text(name(g.key), "bold" if g.key is None else ""), str(g.opened), str(g.closed),
+                      dur(g.first_response.median), dur(g.first_response.p90), dur(g.first_response.max),
+                      dur(g.resolution.median), dur(g.resolution.p90), dur(g.resolution.max),
+                      f"{g.breached} ({_pct(g.breach_rate)})", str(g.refusals))
     console.print(table)
-    chart = Table(title="Breach rate (share of the cases opened)", title_justify="left", box=None, show_header=False)
+    console.print(Text("Breach rate: share of the cases opened that breached a deadline (bar: 0-100%)", "italic"))
+    chart = Table(box=None, show_header=False, padding=(0, 1))
     for _ in range(4):
-        chart.add_column()
-    top = max([g.breach_rate or 0.0 for g in groups]) or 1.0
+        chart.add_column(no_wrap=True)
     for g in groups:
         types = ", ".join(f"{t.replace('_', ' ')} {_pct(g.breach_rate_of(t))}" for t in report.breach_types)
-        chart.add_row(g.key if g.key is not None else "all", Text(_bar((g.breach_rate or 0.0) / top), "red"),
-                      _pct(g.breach_rate), types)
+        chart.add_row(name(g.key), Text(_bar(g.breach_rate or 0.0), "red"), _pct(g.breach_rate), types)
     console.print(chart)
     sat = report.overall.satisfaction
-    chart = Table(title="Satisfaction, all cases: " + ("no ratings" if sat.mean is None else
-                                                        f"mean {sat.mean:.2f} from {sat.count} rated case(s)"),
-                  title_justify="left", box=None, show_header=False)
+    mean = "no ratings" if sat.mean is None else f"mean {sat.mean:.2f} from {sat.count} rated case(s)"
+    console.print(Text(f"Satisfaction, all cases: {mean}", "italic"))
+    chart = Table(box=None, show_header=False, padding=(0, 1))
     for _ in range(3):
-        chart.add_column()
+        chart.add_column(no_wrap=True)
     most = max(sat.distribution.values()) or 1
     for score in SCORES:
         n = sat.distribution[score]
         chart.add_row(f"{score} ★", Text(_bar(n / most), "green" if score >= 4 else "yellow" if score == 3 else "red"),
                       f"{n} ({_pct(n / sat.count if sat.count else None)})")
     console.print(chart)
+    if report.groups:
+        chart = Table(box=None, padding=(0, 1))
+        for col in ("group", "mean", "rated", "1 → 5"):
+            chart.add_column(col, no_wrap=True, justify="right" if col in ("mean", "rated") else "left")
+        for g in report.groups:
+            s = g.satisfaction
+            chart.add_row(name(g.key), "-" if s.mean is None else f"{s.mean:.2f}", str(s.count),
+                          _spark(list(s.distribution.values())))
+        console.print(chart)
     if report.refusal_codes:
         table = Table(title="Refused attempts by reason code", title_justify="left")
-        table.add_column("code")
+        table.add_column("code", no_wrap=True)
         for g in groups:
-            table.add_column(g.key if g.key is not None else "all", justify="right")
+            table.add_column(name(g.key), justify="right")
         for code in report.refusal_codes:
             table.add_row(code, *[str(g.refusals_by_code.get(code, 0)) for g in groups])
         console.print(table)
@@ -831,6 +889,132 @@ def policy_test(
     if failed:
         sys.stderr.write(f"casework: policy test: {len(failed)} of {len(results)} scenario(s) failed\n")
         raise typer.Exit(EXIT_REFUSED)
+
+
+def _simulation(engine: Engine, new: Any, kind: str | None, state: str | None, quiet: bool) -> Any:
+    """Run :func:`casework.simulate.simulate`, with a progress bar when stdout is a terminal."""
+    from casework.simulate import simulate
+
+    console = _console()
+    if quiet or not console.is_terminal:
+        return simulate(engine, new, kind=kind, state=state)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("simulating", total=None)
+        return simulate(engine, new, kind=kind, state=state,
+                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def _print_simulation(console: Console, report: Any, limit: int) -> None:
+    scope = " ".join(x for x in (report.kind, report.state) if x) or "all"
+    console.print(Text(f"policy {report.policy.label} ({report.policy.short}) against {report.cases_checked} open "
+                       f"case(s) ({scope}) at {_when(report.now)}: {len(report.flips)} decision(s) flip on "
+                       f"{len(report.numbers)} case(s)", "bold"))
+    if report.reason_changes:
+        console.print(f"{len(report.reason_changes)} refusal(s) would stay refused for other reasons (see --json)")
+    if not report.flips:
+        return
+    table = Table(title="Flips by rule", title_justify="left")
+    for col in ("rule", "flips", "allowed → refused", "refused → allowed", "events", "source", "e.g."):
+        table.add_column(col, justify="right" if col in ("flips", "allowed → refused", "refused → allowed") else "left")
+    for g in report.groups():
+        table.add_row(Text(g.rule, "bold"), str(g.count), str(g.tightened), str(g.loosened), ", ".join(g.events),
+                      g.source or "", ", ".join(g.examples))
+    console.print(table)
+    table = Table(title=f"Flipped decisions (first {min(limit, len(report.flips))} of {len(report.flips)})",
+                  title_justify="left")
+    for col in ("case", "state", "event", "as", "before → after", "rules", "why refused"):
+        table.add_column(col)
+    for f in report.flips[:limit]:
+        refused = f.after if f.before.allowed else f.before
+        table.add_row(f.number, f.state, f.event, f.actor.role,
+                      Text(f.direction, "red" if f.before.allowed else "green"), ", ".join(f.rules),
+                      "\n".join(f"{r.code}: {r.message}" for r in refused.reasons))
+    console.print(table)
+
+
+@policy_app.command("simulate")
+def policy_simulate(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="The new policy file.")],
+    kind: Annotated[str | None, typer.Option("--kind", help="Only open cases of this kind.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only open cases in this state.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Flipped decisions listed (--json lists all).")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """What-if: which open cases would FILE decide differently than their pinned policy? Writes nothing.
+
+    Every event possible next is decided under both, as the least-privileged role allowed to fire it;
+    flips are grouped by the rule that changed. Example: casework policy simulate new.yaml --kind return
+    """
+    from casework.policies import load_policy
+
+    new = load_policy(file)
+    report = _simulation(_engine(ctx), new, kind, state, as_json)
+    if as_json:
+        _dump(report.to_json())
+    else:
+        _print_simulation(_console(), report, limit)
+
+
+@policy_app.command("adopt")
+def policy_adopt(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="The policy file to move cases to.")],
+    kind: Annotated[str | None, typer.Option("--kind", help="Only open cases of this kind.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only open cases in this state.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Flipped decisions listed before asking.")] = 20,
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move open cases to the policy in FILE: one audited adopt_policy entry per case (who, when, from which
+    version to which), after showing what simulate reports and asking for confirmation.
+
+    Example: casework policy adopt new.yaml --kind return --state submitted --actor lin --role supervisor
+    """
+    from casework.policies import load_policy
+    from casework.simulate import adopt_open_cases, open_numbers
+
+    if as_json and not yes:
+        raise InvalidInput("--json needs --yes: the confirmation prompt cannot share stdout with the JSON "
+                           "(see the report first with 'casework policy simulate FILE --json')", field="yes")
+    new = load_policy(file)
+    engine = _engine(ctx)
+    who = _actor(actor, role)
+    numbers = open_numbers(engine, kind=kind, state=state, not_on=new.hash)
+    report = _simulation(engine, new, kind, state, as_json)
+    console = _console()
+    if not as_json:
+        _print_simulation(console, report, limit)
+    if not numbers:
+        if as_json:
+            _dump({"simulation": report.to_json(), "adopted": 0, "numbers": [], "already_on_policy":
+                   report.cases_checked, "skipped": []})
+        else:
+            console.print(f"nothing to adopt: every chosen open case is already on {new.label} ({new.ref.short})")
+        return
+    if not yes:
+        typer.confirm(f"Move {len(numbers)} open case(s) to policy {new.label} ({new.ref.short}) as {who.id} "
+                      f"({who.role})?", abort=True, err=True)
+    if as_json or not console.is_terminal:
+        done = adopt_open_cases(engine, new, actor=who, numbers=numbers)
+    else:
+        from rich.progress import Progress
+
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("adopting", total=len(numbers))
+            done = adopt_open_cases(engine, new, actor=who, numbers=numbers,
+                                    progress=lambda n, total: bar.update(task, completed=n, total=total))
+    if as_json:
+        _dump({"simulation": report.to_json(), **done.to_json()})
+        return
+    console.print(Text(f"adopted {len(done.adopted)} case(s) to policy {new.label} ({new.ref.short})", "green"))
+    for number, why in done.skipped:
+        console.print(Text(f"skipped {number}: {why}", "yellow"))
 
 
 @app.command()

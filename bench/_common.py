@@ -188,5 +188,14 @@ def missed(rows: Iterable[Row]) -> list[Row]:
     return [r for r in rows if r.status == "MISS"]
 
 
+def load_text() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return ""
+    return f"load average {one:.2f} / {five:.2f} on {os.cpu_count()} CPUs"
+
+
 def banner(text: str) -> None:
     print(f"\n=== {text} " + "=" * max(0, 90 - len(text)), flush=True)
+    print(f"    ({load_text()}; other processes running now disturb absolute times more than ratios)", flush=True)

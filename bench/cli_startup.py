@@ -35,14 +35,15 @@ def _time(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     return dt
 
 
-def importtime(cmd: list[str], env: dict[str, str], cwd: Path, top: int = 12) -> list[tuple[int, str]]:
+def importtime(cmd: list[str], env: dict[str, str], cwd: Path) -> dict[str, tuple[int, int, int]]:
+    """``python -X importtime``: module -> (self us, cumulative us, nesting depth)."""
     proc = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], env=env, cwd=cwd, capture_output=True, text=True)
-    out = []
+    out = {}
     for line in proc.stderr.splitlines():
-        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
-        if m and len(m.group(3)) <= 5:  # the first three levels of imports
-            out.append((int(m.group(2)), m.group(3)[1:] + m.group(4)))
-    return sorted(out, reverse=True)[:top]
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m:
+            out[m.group(4)] = (int(m.group(1)), int(m.group(2)), (len(m.group(3)) - 1) // 2)
+    return out
 
 
 def main(argv: list[str] | None = None) -> list[Row]:
@@ -75,9 +76,15 @@ def main(argv: list[str] | None = None) -> list[Row]:
         print(f"casework show: median {fmt_time(t_show)} (min {fmt_time(min(times['show']))})   "
               f"imports only: median {fmt_time(t_base)} (min {fmt_time(min(times['imports']))})   "
               f"ratio {t_show / t_base:.2f}x")
-        print("largest imports of `casework show` (cumulative us, -X importtime):")
-        for us, name in importtime(show, env, tmp):
-            print(f"   {us:>9,}  {name}")
+        shown, based = importtime(show, env, tmp), importtime(base, env, tmp)
+        extra = {m: v for m, v in shown.items() if m not in based}
+        total = sum(v[0] for v in extra.values())
+        print(f"`casework show` imports {len(extra)} modules the baseline does not, {total / 1e3:.0f} ms of import "
+              f"self time (-X importtime, one run); largest by self time:")
+        for name, (self_us, cum_us, depth) in sorted(extra.items(), key=lambda kv: -kv[1][0])[:15]:
+            print(f"   {self_us / 1e3:7.1f} ms self {cum_us / 1e3:7.1f} ms cumulative  {'  ' * depth}{name}")
+        heads = sorted({m.split(".")[0] for m in extra})
+        print(f"   top-level packages among them: {', '.join(heads)}")
         rows = [Row("6", "CLI `casework show NUMBER` wall time", t_show, t_base, limit=1.3,
                     baseline_name="python -c import deps")]
         print_table(rows)

@@ -22,6 +22,7 @@ import json
 import shutil
 import sqlite3
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,51 +59,134 @@ def copy_db(src: Path, dst: Path) -> None:
 
 
 # ---- raw sqlite3 -------------------------------------------------------------------------------------
-RAW_UPDATE = (
-    "UPDATE cases SET state=?, version=?, facts=?, updated_at=?, first_response_due=?, responded_at=?, "
-    "due_at=?, is_open=?, last_seq=?, last_hash=? WHERE cases.id = ? AND cases.version = ? AND cases.last_seq = ?"
-)
-RAW_INSERT = (
-    "INSERT INTO audit_entries (case_id, number, seq, at, event, from_state, to_state, outcome, actor, role, "
-    "channel, verdicts, data, policy_hash, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
+DT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
+# Bind names of casework's compare-and-set UPDATE and audit INSERT that differ from case to case.
+UPDATE_KEYS = ("b_id", "b_version", "b_last_seq", "version", "last_seq", "last_hash", "facts")
+INSERT_KEYS = ("case_id", "number", "seq", "prev_hash", "hash")
+
+
+@dataclass
+class WriteShape:
+    """One write statement as the engine sends it: plain SQL (qmark), bind order, and the values."""
+
+    sql: str
+    names: list[str]
+    values: dict[str, Any]
+
+
+def capture_fire(engine: Engine, number: str, event: str, actor: Actor) -> tuple[dict[str, WriteShape], list[str]]:
+    """Fire once and record the engine's UPDATE of ``cases`` and INSERT into ``audit_entries``.
+
+    Returns those two statements (recompiled as plain SQLite SQL with the same columns, so the raw
+    baselines write exactly the columns casework writes, whatever the current schema) and the list
+    of every statement the engine sent to the driver for this one transition.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import sqlite
+
+    writes: dict[str, WriteShape] = {}
+    sent: list[str] = []
+
+    def before_execute(conn: Any, clause: Any, multiparams: Any, params: Any, options: Any) -> None:
+        table = getattr(getattr(clause, "table", None), "name", None)
+        kind = "update" if getattr(clause, "is_update", False) and table == "cases" else \
+            "insert" if getattr(clause, "is_insert", False) and table == "audit_entries" else None
+        if kind is None:
+            return
+        values = dict(params or (multiparams[0] if multiparams else {}))
+        compiled = clause.compile(dialect=sqlite.dialect(), column_keys=list(values))
+        values = compiled.construct_params(values)
+        writes[kind] = WriteShape(compiled.string.replace(" RETURNING audit_entries.id", ""),
+                                  list(compiled.positiontup or []), values)
+
+    def before_cursor(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        words = statement.split()
+        head = " ".join(words[:2]) if words[0].upper() == "BEGIN" else words[0].upper()
+        target = next((w for w in words if w.lower() in ("cases", "audit_entries", "policy_versions",
+                                                          "idempotency_keys", "counters")), "")
+        sent.append(f"{head} {target}".strip())
+
+    def on_commit(conn: Any) -> None:
+        sent.append("COMMIT")
+
+    sa_engine = engine.store.engine
+    sa.event.listen(sa_engine, "before_execute", before_execute)
+    sa.event.listen(sa_engine, "before_cursor_execute", before_cursor)
+    sa.event.listen(sa_engine, "commit", on_commit)
+    try:
+        engine.fire(number, event, actor=actor)
+    finally:
+        sa.event.remove(sa_engine, "before_execute", before_execute)
+        sa.event.remove(sa_engine, "before_cursor_execute", before_cursor)
+        sa.event.remove(sa_engine, "commit", on_commit)
+    missing = [k for k in ("update", "insert") if k not in writes]
+    if missing:
+        raise RuntimeError(f"engine.fire sent no {' / '.join(missing)}: the store's hot path changed; update bench")
+    for kind, keys in (("update", UPDATE_KEYS), ("insert", INSERT_KEYS)):
+        absent = [k for k in keys if k not in writes[kind].names]
+        if absent:
+            raise RuntimeError(f"the store's {kind} has no bind {absent}: its hot path changed; update bench")
+    return writes, sent
+
+
+def sqlite_value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return (v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v).strftime(DT)
+    return v
+
+
+def pg_value(v: Any) -> Any:
+    if isinstance(v, datetime) and v.tzinfo:
+        return v.astimezone(UTC).replace(tzinfo=None)
+    return v
+
+
+def raw_params(shapes: dict[str, dict[str, WriteShape]], rows: list[tuple[Any, ...]],
+               convert: Any) -> dict[str, list[tuple[tuple[Any, ...], tuple[Any, ...]]]]:
+    """Per event, per case: the UPDATE and INSERT parameters (prepared before any timing).
+
+    ``rows`` are ``(id, number, version, last_seq, facts, last_hash)`` of the cases, in firing
+    order; events are applied in ``EVENTS`` order, each advancing version and last_seq by one.
+    """
+    out: dict[str, list[tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
+    for step, event in enumerate(EVENTS):
+        upd, ins = shapes[event]["update"], shapes[event]["insert"]
+        u_base = {k: convert(v) for k, v in upd.values.items()}
+        i_base = {k: convert(v) for k, v in ins.values.items()}
+        params = []
+        for (cid, number, version, last_seq, facts, last_hash) in rows:
+            prev = last_hash if step == 0 else hashlib.sha256(f"{number}:{EVENTS[step - 1]}".encode()).hexdigest()
+            h = hashlib.sha256(f"{number}:{event}".encode()).hexdigest()
+            u = {**u_base, "b_id": cid, "b_version": version + step, "b_last_seq": last_seq + step,
+                 "version": version + step + 1, "last_seq": last_seq + step + 1, "last_hash": h, "facts": facts}
+            i = {**i_base, "case_id": cid, "number": number, "seq": last_seq + step + 1, "prev_hash": prev, "hash": h}
+            params.append((tuple(u[n] for n in upd.names), tuple(i[n] for n in ins.names)))
+        out[event] = params
+    return out
 
 
 class Raw:
-    """The floor: one UPDATE and one INSERT of the same width, committed, nothing else."""
+    """The floor: casework's UPDATE and INSERT (same columns, same values), committed, nothing else."""
 
-    def __init__(self, path: Path, verdicts: dict[str, str]) -> None:
+    def __init__(self, path: Path, shapes: dict[str, dict[str, WriteShape]], skip: str) -> None:
         self.con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA synchronous=NORMAL")
         self.con.execute("PRAGMA foreign_keys=ON")
-        rows = self.con.execute("SELECT id, number, version, last_seq, facts, policy_hash, last_hash, "
-                                "first_response_due FROM cases ORDER BY id").fetchall()
-        self.params: dict[str, list[tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
-        to_state = {"review": "under_review", "approve": "approved"}
-        from_state = {"review": "submitted", "approve": "under_review"}
-        now = str(datetime.now(UTC).replace(tzinfo=None))
-        for step, event in enumerate(EVENTS):
-            out = []
-            for (cid, number, version, last_seq, facts, policy_hash, prev, frd) in rows:
-                h = hashlib.sha256(f"{number}:{event}".encode()).hexdigest()
-                prev_h = prev if step == 0 else hashlib.sha256(f"{number}:review".encode()).hexdigest()
-                out.append((
-                    (to_state[event], version + step + 1, facts, now, frd, now, None, 1, last_seq + step + 1, h,
-                     cid, version + step, last_seq + step),
-                    (cid, number, last_seq + step + 1, now, event, from_state[event], to_state[event], "applied",
-                     AGENT.id, AGENT.role, "app", verdicts[event], "{}", policy_hash, prev_h, h),
-                ))
-            self.params[event] = out
+        rows = self.con.execute("SELECT id, number, version, last_seq, facts, last_hash FROM cases "
+                                "WHERE number <> ? ORDER BY id", (skip,)).fetchall()
+        self.update_sql = shapes[EVENTS[0]]["update"].sql
+        self.insert_sql = shapes[EVENTS[0]]["insert"].sql
+        self.params = raw_params(shapes, rows, sqlite_value)
 
     def run(self, event: str, lo: int, hi: int) -> int:
         cur = self.con.cursor()
         for upd, ins in self.params[event][lo:hi]:
             cur.execute("BEGIN IMMEDIATE")
-            cur.execute(RAW_UPDATE, upd)
+            cur.execute(self.update_sql, upd)
             if cur.rowcount != 1:
                 raise RuntimeError("raw compare-and-set lost")
-            cur.execute(RAW_INSERT, ins)
+            cur.execute(self.insert_sql, ins)
             cur.execute("COMMIT")
         return hi - lo
 
@@ -198,18 +282,19 @@ def main(argv: list[str] | None = None) -> list[Row]:
     tmp = Path(tempfile.mkdtemp(prefix="casework-bench-"))
     try:
         eng_db, raw_db, naive_db = tmp / "engine.db", tmp / "raw.db", tmp / "naive.db"
-        numbers = open_cases(f"sqlite:///{eng_db}", n)
+        numbers = open_cases(f"sqlite:///{eng_db}", n + 1)
+        probe, numbers = numbers[-1], numbers[:-1]  # the probe case shows what the engine writes
         copy_db(eng_db, raw_db)
         copy_db(eng_db, naive_db)
 
         engine = Engine(f"sqlite:///{eng_db}")
-        # The exact verdict JSON the engine records for each event, so the raw rows have its width.
-        verdicts = {}
-        probe = numbers[0]
-        verdicts["review"] = _dumps([v.to_json() for v in engine.check(probe, "review", actor=AGENT).verdicts])
-        verdicts["approve"] = _dumps([v.to_json() for v in engine.check(probe, "approve", actor=AGENT).verdicts
-                                      ]).replace("submitted", "under_review")
-        raw = Raw(raw_db, verdicts)
+        shapes, sent = {}, []
+        for event in EVENTS:
+            shapes[event], sent = capture_fire(engine, probe, event, AGENT)
+        print(f"engine statements per fire ({EVENTS[-1]}): {'; '.join(sent)}")
+        print(f"raw baseline per transition: BEGIN IMMEDIATE; {shapes[EVENTS[0]]['update'].sql[:60]}...; "
+              f"INSERT INTO audit_entries ({len(shapes[EVENTS[0]]['insert'].names)} columns); COMMIT")
+        raw = Raw(raw_db, shapes, skip=probe)
         naive = Naive(f"sqlite:///{naive_db}")
         rows: list[Row] = []
         for event in EVENTS:

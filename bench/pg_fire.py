@@ -17,26 +17,12 @@ batch by batch side by side with
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-from datetime import UTC, datetime
-from typing import Any
 
 from _common import PG_URL, Row, banner, fmt_time, interleaved, median, print_table, write_rows
-from fire_sqlite import AGENT, EVENTS, Naive, _dumps, open_cases
+from fire_sqlite import AGENT, EVENTS, Naive, WriteShape, capture_fire, open_cases, pg_value, raw_params
 
 from casework import Engine
-
-RAW_UPDATE = (
-    "UPDATE cases SET state=%s, version=%s, facts=%s, updated_at=%s, first_response_due=%s, responded_at=%s, "
-    "due_at=%s, is_open=%s, last_seq=%s, last_hash=%s WHERE cases.id = %s AND cases.version = %s "
-    "AND cases.last_seq = %s"
-)
-RAW_INSERT = (
-    "INSERT INTO audit_entries (case_id, number, seq, at, event, from_state, to_state, outcome, actor, role, "
-    "channel, verdicts, data, policy_hash, prev_hash, hash) "
-    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-)
 
 
 def _libpq(url: str) -> str:
@@ -59,37 +45,26 @@ def reachable(url: str) -> str | None:
 
 
 class RawPG:
-    def __init__(self, url: str, schema: str, verdicts: dict[str, str]) -> None:
+    """casework's UPDATE and INSERT (same columns, same values) through plain psycopg, then COMMIT."""
+
+    def __init__(self, url: str, schema: str, shapes: dict[str, dict[str, WriteShape]], skip: str) -> None:
         import psycopg
 
         self.con = psycopg.connect(_libpq(url), options=f"-csearch_path={schema}")
-        rows = self.con.execute("SELECT id, number, version, last_seq, facts, policy_hash, last_hash, "
-                                "first_response_due FROM cases ORDER BY id").fetchall()
+        rows = self.con.execute("SELECT id, number, version, last_seq, facts, last_hash FROM cases "
+                                "WHERE number <> %s ORDER BY id", (skip,)).fetchall()
         self.con.commit()
-        to_state = {"review": "under_review", "approve": "approved"}
-        from_state = {"review": "submitted", "approve": "under_review"}
-        now = datetime.now(UTC).replace(tzinfo=None)
-        self.params: dict[str, list[tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
-        for step, event in enumerate(EVENTS):
-            out = []
-            for (cid, number, version, last_seq, facts, policy_hash, prev, frd) in rows:
-                h = hashlib.sha256(f"{number}:{event}".encode()).hexdigest()
-                prev_h = prev if step == 0 else hashlib.sha256(f"{number}:review".encode()).hexdigest()
-                out.append((
-                    (to_state[event], version + step + 1, facts, now, frd, now, None, True, last_seq + step + 1, h,
-                     cid, version + step, last_seq + step),
-                    (cid, number, last_seq + step + 1, now, event, from_state[event], to_state[event], "applied",
-                     AGENT.id, AGENT.role, "app", verdicts[event], "{}", policy_hash, prev_h, h),
-                ))
-            self.params[event] = out
+        self.update_sql = shapes[EVENTS[0]]["update"].sql.replace("?", "%s")
+        self.insert_sql = shapes[EVENTS[0]]["insert"].sql.replace("?", "%s")
+        self.params = raw_params(shapes, rows, pg_value)
 
     def run(self, event: str, lo: int, hi: int) -> int:
         cur = self.con.cursor()
         for upd, ins in self.params[event][lo:hi]:
-            cur.execute(RAW_UPDATE, upd)
+            cur.execute(self.update_sql, upd, prepare=True)
             if cur.rowcount != 1:
                 raise RuntimeError("raw compare-and-set lost")
-            cur.execute(RAW_INSERT, ins)
+            cur.execute(self.insert_sql, ins, prepare=True)
             self.con.commit()
         return hi - lo
 
@@ -127,7 +102,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
         for s in schemas.values():
             admin.execute(f'CREATE SCHEMA "{s}"')
         urls = {k: _with_schema(args.url, s) for k, s in schemas.items()}
-        numbers = open_cases(urls["engine"], n)
+        numbers = open_cases(urls["engine"], n + 1)
+        probe, numbers = numbers[-1], numbers[:-1]  # fired first, to see what the engine writes
         for k in ("raw", "naive"):
             Engine(urls[k]).close()  # casework's schema in the copy
             src, dst = schemas["engine"], schemas[k]
@@ -141,12 +117,11 @@ def main(argv: list[str] | None = None) -> list[Row]:
         print(f"server {server[0] if server else '?'}, synchronous_commit={sync[0] if sync else '?'}")
 
         engine = Engine(urls["engine"])
-        probe = numbers[0]
-        verdicts = {
-            "review": _dumps([v.to_json() for v in engine.check(probe, "review", actor=AGENT).verdicts]),
-            "approve": _dumps([v.to_json() for v in engine.check(probe, "approve", actor=AGENT).verdicts]),
-        }
-        raw = RawPG(args.url, schemas["raw"], verdicts)
+        shapes, sent = {}, []
+        for event in EVENTS:
+            shapes[event], sent = capture_fire(engine, probe, event, AGENT)
+        print(f"engine statements per fire ({EVENTS[-1]}): {'; '.join(sent)}")
+        raw = RawPG(args.url, schemas["raw"], shapes, skip=probe)
         naive = Naive(urls["naive"])
         rows: list[Row] = []
         for event in EVENTS:

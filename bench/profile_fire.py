@@ -40,7 +40,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.pg:
             import psycopg
-
             from pg_fire import _libpq, _with_schema
 
             schema = "casework_bench_prof"

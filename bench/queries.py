@@ -6,8 +6,10 @@ opening order, one opening audit entry per case. Shape (the same at every size):
 
 * cases opened in the last 72 h are open, ~40 % of them still ``submitted`` with a first-response
   deadline 24 h after opening (so those older than 24 h are overdue);
-* older cases are settled (70 % ``closed``), except 1 % stuck open, half of them in ``submitted``
-  and overdue;
+* older cases are settled (70 % ``closed``), except 1 % stuck open (half of them in ``submitted``),
+  all past their resolution deadline, so overdue;
+* deadlines as the engine keeps them: ``due_at`` is the earliest pending one (first response while
+  unanswered, resolution while unsettled); no SLA sweep has run (nothing is marked breached);
 * 5 cases per customer, one order id per case.
 
 The data is for reading only (trails are not replayable). No ANALYZE is run, as casework does not.
@@ -35,7 +37,7 @@ from typing import Any
 
 from _common import Row, banner, fmt_time, interleaved, median, print_table, write_rows
 
-from casework import Engine
+from casework import Actor, Engine, FixedClock
 from casework.machines import KINDS
 
 DT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
@@ -47,32 +49,59 @@ def _open_states(kind: str) -> list[str]:
     return [s for s in KINDS[kind].states if s not in KINDS[kind].settled]
 
 
+TEMPLATE_FACTS: dict[str, dict[str, Any]] = {
+    "refund": {"amount": "59.00", "paid": "59.00", "reason": "not_delivered"},
+    "return": {"delivered": "2026-11-20", "reason": "defective", "evidence": ["order_record", "photo=IMG_1.jpg"]},
+    "dispute": {"amount": "12.00", "paid": "99.00"},
+    "complaint": {"note": "slow delivery"},
+}
+
+
+def _templates(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, timedelta | None]]:
+    """One real ``engine.open`` per kind: every column of a case row and of its opening entry."""
+    t0 = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+    with Engine(f"sqlite:///{path}", clock=FixedClock(t0.isoformat())) as engine:
+        for kind in KIND_CYCLE:
+            engine.open(kind, {"order_id": "SO-T", **TEMPLATE_FACTS[kind]}, actor=Actor("cust-t", "customer"),
+                        channel="app")
+        policy = engine.policy
+        resolution = {k: (lambda d: None if d is None else d - t0)(policy.resolution_due(k, t0)) for k in KIND_CYCLE}
+    con = sqlite3.connect(path)
+    con.row_factory = sqlite3.Row
+    cases = {r["kind"]: dict(r) for r in con.execute("SELECT * FROM cases")}
+    entries = {cases_kind: dict(con.execute("SELECT * FROM audit_entries WHERE case_id = ?", (c["id"],)).fetchone())
+               for cases_kind, c in cases.items()}
+    con.close()
+    return cases, entries, resolution
+
+
 def populate(path: Path, n: int, now: datetime, seed: int = 7) -> float:
+    """Fill a fresh casework database with ``n`` cases (see the module docstring for the shape).
+
+    Rows are clones of rows written by ``engine.open`` (one per kind) with the columns that vary
+    overridden, so columns added to the schema later keep the values the engine gives them.
+    """
     t0 = time.perf_counter()
-    with Engine(f"sqlite:///{path}") as engine:
-        policy = engine.policy  # loads and stores the default policy version
-        policy_hash = policy.hash
+    tpl_case, tpl_entry, resolution = _templates(path)
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA synchronous=OFF")
+    con.execute("DELETE FROM audit_entries")
+    con.execute("DELETE FROM cases")
+    con.execute("DELETE FROM counters")
     indexes = con.execute("SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL "
                           "AND tbl_name IN ('cases', 'audit_entries')").fetchall()
     for name, _ in indexes:
         con.execute(f"DROP INDEX {name}")
+    case_cols = list(tpl_case["refund"])
+    audit_cols = list(tpl_entry["refund"])
+    case_sql = f"INSERT INTO cases ({', '.join(case_cols)}) VALUES ({', '.join('?' * len(case_cols))})"
+    audit_sql = f"INSERT INTO audit_entries ({', '.join(audit_cols)}) VALUES ({', '.join('?' * len(audit_cols))})"
     rng = random.Random(seed)
     counters: dict[tuple[str, str], int] = {}
     customers = max(1, n // 5)
-    verdicts = json.dumps([{"code": "role_not_permitted", "details": {"allowed": ["customer", "agent"],
-                            "role": "customer"}, "guard": "open_roles", "message": "role customer may open a refund",
-                            "passed": True}], sort_keys=True, separators=(",", ":"))
     open_states = {k: _open_states(k) for k in KIND_CYCLE}
     settled = {k: sorted(KINDS[k].settled - {"closed"}) for k in KIND_CYCLE}
-    case_sql = ("INSERT INTO cases (id, number, kind, state, version, facts, policy_hash, order_id, customer, "
-                "channel, opened_at, updated_at, first_response_due, responded_at, due_at, is_open, last_seq, "
-                "last_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-    audit_sql = ("INSERT INTO audit_entries (id, case_id, number, seq, at, event, from_state, to_state, outcome, "
-                 "actor, role, channel, verdicts, data, policy_hash, prev_hash, hash) "
-                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-    genesis = "0" * 64
+    tpl_facts = {k: json.loads(tpl_case[k]["facts"]) for k in KIND_CYCLE}
     con.execute("BEGIN")
     chunk = 50_000
     for lo in range(1, n + 1, chunk):
@@ -94,22 +123,31 @@ def populate(path: Path, n: int, now: datetime, seed: int = 7) -> float:
             order_id = f"SO-{i:08d}"
             customer = f"cust-{i % customers:07d}"
             channel = ("app", "web", "chat", "hotline")[i % 4]
-            facts: dict[str, Any] = {"amount": "59.00", "channel": channel, "customer": customer,
-                                     "order_id": order_id, "paid": "59.00"}
-            if kind == "return":
-                facts.update(delivered=(opened - timedelta(days=3)).date().isoformat(), reason="defective")
-            fj = json.dumps(facts, sort_keys=True, separators=(",", ":"))
+            facts = {**tpl_facts[kind], "channel": channel, "customer": customer, "order_id": order_id}
+            fj = json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             frd = opened + timedelta(hours=24)
-            if state == "submitted":
-                responded, due = None, frd.strftime(DT)
-            else:
-                responded, due = (opened + timedelta(hours=2)).strftime(DT), None
+            res = resolution[kind]
+            res_due = opened + res if res is not None else None
+            closed = state == "closed"
+            responded = None if state == "submitted" else opened + timedelta(hours=2)
+            pending = []
+            if not closed and responded is None:
+                pending.append(frd)
+            if not closed and state not in ks.settled and res_due is not None:
+                pending.append(res_due)
+            due = min(pending) if pending else None
+            since = responded or opened
             h = hashlib.sha256(number.encode()).hexdigest()
             o = opened.strftime(DT)
-            crows.append((i, number, kind, state, 1, fj, policy_hash, order_id, customer, channel, o,
-                          responded or o, frd.strftime(DT), responded, due, int(state != "closed"), 1, h))
-            arows.append((i, i, number, 1, o, "open", None, ks.initial, "applied", customer, "customer", channel,
-                          verdicts, fj, policy_hash, genesis, h))
+            row = {**tpl_case[kind], "id": i, "number": number, "state": state, "facts": fj, "order_id": order_id,
+                   "customer": customer, "channel": channel, "opened_at": o, "updated_at": since.strftime(DT),
+                   "first_response_due": frd.strftime(DT), "responded_at": _dt(responded), "due_at": _dt(due),
+                   "resolution_due": _dt(res_due), "timer_due": None, "state_since": since.strftime(DT),
+                   "is_open": int(not closed), "version": 1, "last_seq": 1, "last_hash": h}
+            crows.append(tuple(row[c] for c in case_cols))
+            entry = {**tpl_entry[kind], "id": i, "case_id": i, "number": number, "at": o, "data": fj,
+                     "actor": customer, "channel": channel, "hash": h}
+            arows.append(tuple(entry[c] for c in audit_cols))
         con.executemany(case_sql, crows)
         con.executemany(audit_sql, arows)
     for (prefix, day), value in counters.items():
@@ -120,6 +158,10 @@ def populate(path: Path, n: int, now: datetime, seed: int = 7) -> float:
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
     return time.perf_counter() - t0
+
+
+def _dt(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime(DT)
 
 
 class Sized:

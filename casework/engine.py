@@ -37,6 +37,7 @@ from casework.errors import (
     ConcurrentUpdate,
     IdempotencyConflict,
     InvalidInput,
+    StoreError,
     TransitionDenied,
 )
 from casework.machines import KINDS, spec
@@ -135,6 +136,7 @@ class Engine:
         request = _fingerprint({"op": "open", "kind": kind, "facts": clean, "actor": actor.id,
                                 "role": actor.role})
         if key is not None:
+            F.check_text(key, "key", F.MAX_ID)
             replay = self._replay(key, request)
             if replay is not None:
                 return replay
@@ -189,6 +191,7 @@ class Engine:
         request = _fingerprint({"op": "fire", "number": number, "event": event, "actor": actor.id,
                                 "role": actor.role, "data": clean})
         if key is not None:
+            F.check_text(key, "key", F.MAX_ID)
             replay = self._replay(key, request)
             if replay is not None:
                 return replay
@@ -196,7 +199,13 @@ class Engine:
         for attempt in range(attempts):
             try:
                 return self._fire_once(number, event, actor, clean, key, request, expected_version)
-            except Lost:
+            except (Lost, ConcurrentUpdate) as lost:
+                # Beaten by another writer: if that writer was this very request (same key), its
+                # result is ours; never apply the request a second time.
+                if key is not None and (replay := self._replay(key, request)) is not None:
+                    return replay
+                if isinstance(lost, ConcurrentUpdate):
+                    raise
                 if attempt + 1 >= attempts:
                     current = self.store.get(number)
                     raise ConcurrentUpdate(number, stored.case.version,
@@ -253,6 +262,9 @@ class Engine:
                 problems.append(CaseProblem(number, None, damage or "unreadable row"))
                 continue
             problems.extend(check_case(stored.case, trail, stored.last_seq, stored.last_hash))
+        for h in self.store.altered_policies():
+            problems.append(CaseProblem("(policy versions)", None,
+                                        f"policy version {h[:12]}: its stored text no longer matches its hash"))
         prev = GENESIS
         for seq, h, prev_hash, chain in self.store.policy_chain():
             if prev_hash != prev or chain != _chain_hash(prev_hash, h):
@@ -386,6 +398,10 @@ class Engine:
             from casework.policies import parse_policy
 
             policy = parse_policy(source, name)
+            if policy.hash != policy_hash:
+                # The stored text was edited: deciding with it would silently change the rules.
+                raise StoreError(f"policy version {policy_hash[:12]} in the database was altered (its text now "
+                                 f"hashes to {policy.hash[:12]}); run 'casework verify'", url=self.store.url)
             self._policies[policy_hash] = policy
         return policy
 
@@ -407,6 +423,7 @@ class Engine:
     def _check_actor(self, actor: Actor, policy: PolicySet) -> None:
         if not isinstance(actor, Actor) or not actor.id:
             raise InvalidInput(f"actor {actor!r} needs an id and a role", field="actor")
+        F.check_text(actor.id, "actor", F.MAX_ID)
         one_of(actor.role, policy.document.roles, "role", field="role")
 
     def _check_vocabulary(self, kind: str, facts: Mapping[str, Any], policy: PolicySet) -> None:
@@ -432,6 +449,7 @@ class Engine:
         policy = self.policy_for(case.policy.hash)
         self._check_actor(actor, policy)
         clean = F.normalize(data or {})
+        F.check_writable(clean, actor.role)
         self._check_vocabulary(case.kind, clean, policy)
         return clean
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from casework.errors import InvalidInput
-from casework.values import normalize_date_text, parse_evidence, parse_instant, parse_money
+from casework.values import money_str, normalize_date_text, parse_evidence, parse_instant, parse_money
 
 MONEY_FACTS = frozenset({"amount", "paid", "adjustment"})
 DATE_FACTS = frozenset({"purchased", "delivered", "shipped"})
@@ -23,6 +23,15 @@ TEXT_FACTS = frozenset(
     {"order_id", "currency", "category", "reason", "condition", "customer", "channel", "note",
      "resolution", "locale", "comment", "queue", "timer", "timer_refused"}
 )
+# What a customer may add or change with an event: never the facts the rules judge them by.
+CUSTOMER_WRITABLE = frozenset({"evidence", "note", "comment", "score", "locale", "tracking", "channel"})
+# Facts only the system's own steps (sweeps, re-pinning) write.
+SYSTEM_ONLY = frozenset({"breaches", "priority", "queue", "timer", "timer_refused", "policy_from", "policy_to"})
+MAX_ID = 200  # order ids, customer and actor ids, idempotency keys
+MAX_TEXT = 10_000  # notes and other free text
+SHORT_FACTS = {"order_id": MAX_ID, "customer": MAX_ID, "channel": 40, "currency": 3, "category": MAX_ID,
+               "reason": MAX_ID, "condition": MAX_ID, "locale": 20, "queue": 40}
+
 KNOWN_FACTS = MONEY_FACTS | DATE_FACTS | INT_FACTS | LIST_FACTS | TEXT_FACTS | {"evidence"}
 
 
@@ -42,7 +51,7 @@ def normalize(facts: Mapping[str, Any]) -> dict[str, Any]:
 
 def normalize_value(key: str, value: Any) -> Any:
     if key in MONEY_FACTS:
-        return str(parse_money(value, key))
+        return money_str(parse_money(value, key))
     if key in DATE_FACTS:
         return normalize_date_text(value, key)
     if key in INT_FACTS:
@@ -68,12 +77,14 @@ def normalize_value(key: str, value: Any) -> Any:
         text = str(value).strip()
         if not text:
             raise InvalidInput(f"{key} is empty", field=key, value=value)
-        return text
+        return check_text(text, key, SHORT_FACTS.get(key, MAX_TEXT))
     if isinstance(value, float):
         raise InvalidInput(f"fact {key} {value!r}: floats are not accepted; pass a string", field=key)
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, str | int | bool):
+    if isinstance(value, str):
+        return check_text(value, key, MAX_TEXT)
+    if isinstance(value, int | bool):
         return value
     raise InvalidInput(f"fact {key} {value!r} is not a text, number or boolean", field=key, value=value)
 
@@ -92,6 +103,28 @@ def normalize_evidence(value: Any) -> list[dict[str, str | None]]:
                 f"evidence {item!r} is malformed; expected TYPE or TYPE=REFERENCE", field="evidence", value=item
             )
     return out
+
+
+def check_text(value: str, field: str, limit: int) -> str:
+    """Refuse text a database cannot store faithfully (NUL bytes) or that is absurdly long."""
+    if "\x00" in value:
+        raise InvalidInput(f"{field} contains a NUL character; remove it", field=field, value=value)
+    if len(value) > limit:
+        raise InvalidInput(f"{field} is {len(value)} characters long; at most {limit} are accepted",
+                           field=field, value=value[:40] + "…")
+    return value
+
+
+def check_writable(data: Mapping[str, Any], role: str) -> None:
+    """Refuse event data that the acting role may not write (see CUSTOMER_WRITABLE, SYSTEM_ONLY)."""
+    for key in data:
+        if key in SYSTEM_ONLY and role != "system":
+            raise InvalidInput(f"fact {key!r} is kept by the system; it cannot be given with an event",
+                               field=key)
+        if role == "customer" and key not in CUSTOMER_WRITABLE:
+            raise InvalidInput(
+                f"a customer may not change fact {key!r} with an event; a customer may give: "
+                f"{', '.join(sorted(CUSTOMER_WRITABLE))}", field=key)
 
 
 def merge(facts: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,8 +37,9 @@ Definitions (all from the applied and refused entries of the case's audit trail)
       **p90**: nearest rank -- the ``ceil(0.9 * n)``-th smallest of the ``n`` values (computed in
       integers), always an observed value. **max**: the largest.
     - grouping ``by``: ``channel`` (the channel the case was opened through; ``(none)`` if none),
-      ``kind``, or ``agent`` -- the actor of the first response (``(no response)`` if none yet; a
-      customer who cancels before anyone answers is that case's "agent").
+      ``kind``, or ``agent`` -- the actor of the first response (``(no response)`` if none yet).
+      Customers are pooled as ``(customer)``: one who cancels before anyone answers gave the "first
+      response" by the rule above, but is no agent, and one group per customer would swamp the table.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ BY_CHOICES = ("channel", "kind", "agent")
 BREACH_TYPES = ("first_response", "resolution")
 NO_CHANNEL = "(none)"
 NO_RESPONSE = "(no response)"
+BY_CUSTOMER = "(customer)"
 SCORES = (1, 2, 3, 4, 5)
 
 
@@ -232,6 +234,7 @@ class CaseLine:
     channel: str | None
     opened_at: datetime
     responder: str | None = None
+    responder_role: str | None = None
     first_response: float | None = None
     resolution: float | None = None
     closed: bool = False
@@ -246,7 +249,7 @@ class CaseLine:
         if by == "kind":
             return self.kind
         if by == "agent":
-            return self.responder or NO_RESPONSE
+            return BY_CUSTOMER if self.responder_role == "customer" else self.responder or NO_RESPONSE
         return None
 
 
@@ -270,7 +273,7 @@ def summarize(engine: Engine, kind: str, channel: str | None, opened_at: datetim
             continue
         settles = e.to_state in ks.settled
         if line.responder is None and (settles or engine.policy_for(e.policy.hash).counts_as_response(kind, e.event)):
-            line.responder = e.actor
+            line.responder, line.responder_role = e.actor, e.role
             line.first_response = (e.at - opened_at).total_seconds()
         if line.resolution is None and settles:
             line.resolution = (e.at - opened_at).total_seconds()

@@ -28,10 +28,12 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 10px;border-bot
   padding-bottom:4px}
 .sub{color:#52606d;margin:0 0 20px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{background:#fff;border:1px solid #d8dde3;border-radius:8px;padding:12px 16px;min-width:140px;flex:1}
+.card{background:#fff;border:1px solid #d8dde3;border-radius:8px;padding:10px 14px;min-width:120px;flex:1 1 120px}
 .card .v{font-size:24px;font-weight:600}.card .l{color:#52606d;font-size:13px}.card .s{color:#7b8794;font-size:12px}
-table{border-collapse:collapse;background:#fff;border:1px solid #d8dde3;font-size:13px;width:100%}
-th,td{padding:6px 9px;border-bottom:1px solid #e4e7eb;text-align:right;white-space:nowrap}
+.wrap{overflow-x:auto;margin-bottom:14px}
+table{border-collapse:collapse;background:#fff;border:1px solid #d8dde3;font-size:12.5px;width:100%}
+th,td{padding:5px 7px;border-bottom:1px solid #e4e7eb;text-align:right;white-space:nowrap}
+th{border-left:1px solid #e4e7eb}
 th{background:#eef1f4;font-weight:600}th:first-child,td:first-child{text-align:left}
 tr.total td{font-weight:600;background:#fafbfc}
 figure{background:#fff;border:1px solid #d8dde3;border-radius:8px;margin:0 0 14px;padding:12px}
@@ -66,7 +68,8 @@ def _legend(items: Sequence[tuple[str, str]]) -> str:
 
 def hbars(rows: Sequence[tuple[str, Sequence[tuple[float, str, str]]]], top: float) -> str:
     """Horizontal bar chart: per row a label and bars of ``(value, colour, text)`` scaled to ``top``."""
-    label_w, bar_w, text_w, bar_h, gap, pad = 170, 560, 90, 14, 3, 10
+    longest = max((len(label[:28]) for label, _ in rows), default=8)
+    label_w, bar_w, text_w, bar_h, gap, pad = max(90, 7 * longest + 18), 500, 170, 14, 3, 10
     y = 4
     parts = []
     for label, bars in rows:
@@ -126,9 +129,9 @@ def _times(d: DurationStats) -> str:
 
 def _table(report: SlaReport) -> str:
     head = ("<tr><th rowspan=2>group</th><th rowspan=2>opened</th><th rowspan=2>closed</th>"
-            "<th colspan=4>first response</th><th colspan=4>resolution</th><th rowspan=2>breach rate</th>"
-            + "".join(f"<th rowspan=2>{escape(t.replace('_', ' '))}</th>" for t in report.breach_types)
-            + "<th rowspan=2>refused</th><th rowspan=2>satisfaction</th></tr>"
+            "<th colspan=4>time to first response</th><th colspan=4>time to resolution</th>"
+            "<th rowspan=2>breach<br>rate</th>"
+            "<th rowspan=2>refused<br>attempts</th><th rowspan=2>satisfaction<br>mean (n)</th></tr>"
             "<tr><th>n</th><th>median</th><th>p90</th><th>max</th><th>n</th><th>median</th><th>p90</th>"
             "<th>max</th></tr>")
     rows = []
@@ -137,10 +140,9 @@ def _table(report: SlaReport) -> str:
         css = ' class="total"' if g.key is None else ""
         rows.append(f"<tr{css}><td>{escape(_label(g))}</td><td>{g.opened}</td><td>{g.closed}</td>"
                     f"{_times(g.first_response)}{_times(g.resolution)}<td>{_pct(g.breach_rate)}</td>"
-                    + "".join(f"<td>{_pct(g.breach_rate_of(t))}</td>" for t in report.breach_types)
-                    + f"<td>{g.refusals}</td>"
+                    f"<td>{g.refusals}</td>"
                     f"<td>{'–' if s.mean is None else f'{s.mean:.2f} ({s.count})'}</td></tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+    return f'<div class="wrap"><table>{head}{"".join(rows)}</table></div>'
 
 
 def _breach_chart(report: SlaReport) -> str:
@@ -150,11 +152,10 @@ def _breach_chart(report: SlaReport) -> str:
                          *[(g.breach_rate_of(t) or 0.0, BREACH_COLOURS.get(t, "#7f8c8d"),
                             f"{_pct(g.breach_rate_of(t))} {t.replace('_', ' ')}") for t in types]])
             for g in groups]
-    top = max([0.0, *(v for _, bars in rows for v, _, _ in bars)]) or 1.0
     legend = _legend([("any breach", BREACH_COLOURS["any"]),
                       *[(t.replace("_", " "), BREACH_COLOURS.get(t, "#7f8c8d")) for t in types]])
-    return (f"<figure><figcaption>Share of the cases opened that breached a deadline (bars scaled to "
-            f"{_pct(top)})</figcaption>{legend}{hbars(rows, top)}</figure>")
+    return (f"<figure><figcaption>Share of the cases opened that breached a deadline (0–100%)</figcaption>"
+            f"{legend}{hbars(rows, 1.0)}</figure>")
 
 
 def _time_chart(report: SlaReport, title: str, pick: Callable[[GroupFigures], DurationStats]) -> str:
@@ -199,7 +200,7 @@ def _refusals(report: SlaReport) -> str:
         f"<tr><td>{escape(code)}</td>"
         + "".join(f"<td>{g.refusals_by_code.get(code, 0)}</td>" for g in report.groups)
         + f"<td>{report.overall.refusals_by_code[code]}</td></tr>" for code in codes)
-    return chart + f"<table>{head}{body}</table>"
+    return chart + f'<div class="wrap"><table>{head}{body}</table></div>'
 
 
 def render_html(report: SlaReport) -> str:

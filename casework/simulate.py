@@ -172,6 +172,7 @@ def simulate(engine: Engine, new_policy: PolicySet, *, kind: str | None = None, 
     flips: list[Flip] = []
     changes: list[Flip] = []
     done = compared = skipped = 0
+    actors = {r: _actor(r, None) for r in ("agent", "supervisor", "system")}  # a customer is per case
     for case in engine.store.iter_open(kind, state, batch):
         plan = plans.get(case.policy.hash)
         if plan is None:
@@ -182,7 +183,7 @@ def simulate(engine: Engine, new_policy: PolicySet, *, kind: str | None = None, 
         responded = case.responded_at is not None
         for step in todo:
             compared += 1
-            actor = _actor(step.role, case)
+            actor = actors.get(step.role) or _actor(step.role, case)
             if step.differing is not None and not plan.may_differ(step, case, actor, at, responded):
                 continue
             before = evaluate_event(plan.old, case.kind, case.state, step.event, actor, case.facts, {}, at, responded)
@@ -196,7 +197,7 @@ def simulate(engine: Engine, new_policy: PolicySet, *, kind: str | None = None, 
         done += 1
         if progress is not None and done % PROGRESS_EVERY == 0:
             progress(done, max(total, done))
-    if progress is not None:
+    if progress is not None and (done == 0 or done % PROGRESS_EVERY):
         progress(done, max(total, done))
     return SimulationReport(new_policy.ref, at, kind, state, done, compared, skipped, tuple(flips), tuple(changes),
                             dict(pinned))
@@ -294,9 +295,9 @@ def least_privileged(policy: PolicySet, kind: str, event: str) -> str | None:
     return min(permitted, key=rank) if permitted else None
 
 
-def _actor(role: str, case: Case) -> Actor:
+def _actor(role: str, case: Case | None) -> Actor:
     if role == "customer":  # a customer acts on their own case (the owner check is not what is simulated)
-        return Actor(case.customer or "simulated-customer", "customer")
+        return Actor((case.customer if case else None) or "simulated-customer", "customer")
     return Actor(f"simulated-{role}", role)
 
 
@@ -327,10 +328,11 @@ class AdoptReport:
                 "skipped": [{"number": n, "reason": why} for n, why in self.skipped]}
 
 
-def open_numbers(engine: Engine, *, kind: str | None = None, state: str | None = None) -> list[str]:
-    """Numbers of the open cases matching ``kind``/``state`` (what ``policy adopt`` would move)."""
+def open_numbers(engine: Engine, *, kind: str | None = None, state: str | None = None,
+                 not_on: str | None = None) -> list[str]:
+    """Numbers of the open cases matching ``kind``/``state`` (and not pinned to the policy hash ``not_on``)."""
     check_filters(kind, state)
-    return [c.number for c in engine.store.iter_open(kind, state)]
+    return [c.number for c in engine.store.iter_open(kind, state) if c.policy.hash != not_on]
 
 
 def adopt_open_cases(engine: Engine, new_policy: PolicySet, *, actor: Actor, kind: str | None = None,

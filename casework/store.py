@@ -466,6 +466,14 @@ class Store:
             pass  # another process stored the same version (or took the same seq) first
         self._labels[ref.hash] = ref.label
 
+    def altered_policies(self) -> list[str]:
+        """Hashes of stored policy versions whose text no longer hashes to them."""
+        import hashlib
+
+        with self._read() as conn:
+            rows = conn.execute(sa.select(policies.c.hash, policies.c.source)).all()
+        return [r.hash for r in rows if hashlib.sha256(r.source.encode("utf-8")).hexdigest() != r.hash]
+
     def policy_chain(self) -> list[tuple[int, str, str, str]]:
         """``(seq, hash, prev_hash, chain_hash)`` of every stored version, in order."""
         with self._read() as conn:

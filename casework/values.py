@@ -136,14 +136,14 @@ def parse_duration(text: object, field: str = "duration") -> timedelta:
 
 
 def format_duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds % 86400 == 0:
-        days = seconds // 86400
-        return f"{days} day{'s' if days != 1 else ''}"
-    if seconds % 3600 == 0:
-        hours = seconds // 3600
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    return f"{seconds // 60} minutes"
+    """``7 days``, ``7 days 2 hours``, ``3 hours 5 minutes``: the two largest units that are not zero."""
+    seconds = max(0, int(delta.total_seconds()))
+    parts = []
+    for name, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {name}{'s' if count != 1 else ''}")
+    return " ".join(parts[:2]) or "0 minutes"
 
 
 def parse_evidence(text: str) -> dict[str, str | None]:

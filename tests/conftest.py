@@ -3,8 +3,9 @@
 The ``engine`` fixture runs every test that uses it twice, once per backend. The PostgreSQL half
 uses ``postgresql+psycopg://postgres@127.0.0.1:5432/test`` (override with ``CASEWORK_TEST_PG``),
 in a schema of the test process's own (so concurrent runs do not collide); each test starts from
-empty tables (every casework table is dropped before it and the Engine creates them again). When no server answers, the PostgreSQL half is skipped with
-the reason, except under ``CI=true``, where it fails.
+empty tables (every casework table is dropped before it and the Engine creates them again).
+When no server answers, the PostgreSQL half is skipped with the reason, except under ``CI=true``,
+where it fails.
 """
 
 from __future__ import annotations

@@ -207,7 +207,7 @@ def test_fire_refused_json_lists_every_reason_and_exits_1(cw: CW) -> None:
     assert doc["to_state"] == "approved"
     assert doc["reasons"], doc
     for reason in doc["reasons"]:
-        assert set(reason) == {"code", "message", "details"}
+        assert set(reason) == {"code", "message", "details", "customer_message"}
         assert isinstance(reason["message"], str) and reason["message"]
         assert isinstance(reason["details"], dict)
     [window] = [r for r in doc["reasons"] if r["code"] == "window_expired"]
@@ -324,7 +324,7 @@ def test_next_lists_every_possible_event_with_its_decision(cw: CW) -> None:
     for d in doc:
         assert set(d) == {"event", "allowed", "to_state", "reasons"}
         for r in d["reasons"]:
-            assert set(r) == {"code", "message", "details"}
+            assert set(r) == {"code", "message", "details", "customer_message"}
     by_event = {d["event"]: d for d in doc}
     assert by_event["approve"]["allowed"] is False
     assert by_event["approve"]["to_state"] == "approved"

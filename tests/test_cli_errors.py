@@ -294,7 +294,7 @@ def test_refusal_json_is_the_decision(world: World) -> None:
     assert doc["number"] == world.number
     assert doc["allowed"] is False
     assert [r["code"] for r in doc["reasons"]] == ["not_available"]
-    assert set(doc["reasons"][0]) == {"code", "message", "details"}
+    assert set(doc["reasons"][0]) == {"code", "message", "details", "customer_message"}
 
 
 def test_error_json_document(world: World) -> None:

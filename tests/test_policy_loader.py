@@ -357,7 +357,7 @@ def _check_load_or_policy_error(text: str) -> None:
         assert str(err).startswith(f"{NAME}:{err.line}:{err.column}: ")
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_policy())
 def test_mutated_default_policy_loads_or_raises_policy_error(text: str):
     _check_load_or_policy_error(text)
@@ -377,7 +377,7 @@ _yamlish = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=4) | st.
                         max_leaves=25)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(_keys, _yamlish, max_size=7))
 def test_random_yaml_documents_load_or_raise_policy_error(doc: dict):
     _check_load_or_policy_error(yaml.safe_dump(doc, allow_unicode=True))
@@ -389,7 +389,7 @@ def test_random_yaml_ish_text_loads_or_raises_policy_error(text: str):
     _check_load_or_policy_error(text)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["label", "timezone", "vocabulary", "roles", "service", "kinds"]), _yamlish)
 def test_default_policy_with_one_section_replaced_loads_or_raises_policy_error(section: str, value: object):
     data = yaml.safe_load(default_text())

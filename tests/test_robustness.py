@@ -14,12 +14,9 @@ import json
 import multiprocessing
 import os
 import random
-import select
 import signal
 import sqlite3
 import string
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, deque
@@ -44,8 +41,6 @@ from casework import (
     load_policy,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-WORKERS = Path(robust_workers.__file__).resolve()
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ROBUST_DB = "casework_robust"
 
@@ -188,6 +183,31 @@ def _verify_summary(url: str) -> tuple[bool, int, int, list[str]]:
     return rep.ok, rep.cases_checked, rep.entries_checked, [f"{p.number}#{p.seq}: {p.problem}" for p in rep.problems]
 
 
+# ---- worker processes -----------------------------------------------------------------------------
+def worker_context() -> Any:
+    """A forkserver that has imported casework once: clean single-threaded workers, started fast.
+
+    The forkserver is a fresh interpreter that does not see pytest's ``sys.path`` when it preloads
+    (Python 3.11 passes it too late), so it is started here with this directory and the checkout on
+    its ``PYTHONPATH``; the variable is restored at once for everything else.
+    """
+    from multiprocessing import forkserver
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["robust_workers"])
+    here = Path(__file__).resolve().parent
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(here), str(here.parent), *([old] if old else [])])
+    try:
+        forkserver.ensure_running()
+    finally:
+        if old is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = old
+    return ctx
+
+
 # ---- 1. many processes, the same cases ------------------------------------------------------------
 PROCESSES, FIRES_EACH, CASES = 8, 200, 20
 
@@ -199,7 +219,7 @@ def test_parallel_processes_lose_no_update(backend_url: str, record_property: An
                for i in range(CASES)]
     setup.close()
 
-    ctx = multiprocessing.get_context("spawn")
+    ctx = worker_context()
     barrier = ctx.Barrier(PROCESSES)
     results = ctx.Queue()
     procs = [ctx.Process(target=robust_workers.fire_worker,
@@ -227,7 +247,7 @@ def test_parallel_processes_lose_no_update(backend_url: str, record_property: An
     codes: Counter[str] = Counter()
     for r in reports:
         codes.update(r["denied_codes"])
-    per_case_ok = Counter()
+    per_case_ok: Counter[str] = Counter()
     for r in reports:
         per_case_ok.update(r["per_case_ok"])
     trail = trail_figures(backend_url)
@@ -242,6 +262,7 @@ def test_parallel_processes_lose_no_update(backend_url: str, record_property: An
         "refused_entries": trail["refused"], "audit_entries": trail["entries"],
         "lost_updates": ok - trail["version_increments"], "seq_problems": len(trail["problems"]),
         "verify_ok": verified, "seconds": round(elapsed, 2),
+        "fire_phase_seconds": round(max(r.get("seconds", 0) for r in reports), 2),
     })
     assert other == [], f"workers hit unexpected errors: {other[:3]}"
     assert len(reports) == PROCESSES
@@ -264,24 +285,7 @@ def test_parallel_processes_lose_no_update(backend_url: str, record_property: An
 KILL_RUNS = 20
 
 
-def _spawn_writer(db: Path, seed: int) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    return subprocess.Popen([sys.executable, str(WORKERS), "writer", str(db), str(seed)], cwd=REPO, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _await_ready(proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    line = proc.stdout.readline() if ready else ""
-    if line.strip() != "ready":
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-        pytest.fail(f"the writer did not start: {line!r} {err[-2000:]}")
-
-
-def test_writer_killed_at_random_leaves_consistent_cases(tmp_path: Path, clock: FixedClock,
-                                                         record_property: Any) -> None:
+def test_writer_killed_at_random_leaves_consistent_cases(tmp_path: Path, record_property: Any) -> None:
     """20 writers, each SIGKILLed 0.05-1.0 s into a 5,000-fire load; after each, verify passes."""
     db = tmp_path / "crash.db"
     url = f"sqlite:///{db}"
@@ -289,41 +293,55 @@ def test_writer_killed_at_random_leaves_consistent_cases(tmp_path: Path, clock: 
         for i in range(10):
             seed_engine.open("refund", robust_workers.refund_facts(i), actor=CUSTOMER)
     rng = random.Random(int(os.environ.get("CASEWORK_ROBUST_SEED", "20261122")))
+    ctx = worker_context()
+
+    def start_writer(run: int) -> tuple[Any, Any, Any]:
+        ready, go = ctx.Event(), ctx.Event()
+        proc = ctx.Process(target=robust_workers.writer, args=(url, run, ready, go))
+        proc.start()
+        return proc, ready, go
+
     runs: list[dict[str, Any]] = []
+    entries = trail_figures(url)["entries"]
     started = time.perf_counter()
-    pending: deque[subprocess.Popen[str]] = deque([_spawn_writer(db, 0)])
+    upcoming: list[tuple[Any, Any, Any]] = [start_writer(0)]
+    current: list[Any] = []
     try:
         for run in range(KILL_RUNS):
-            proc = pending.popleft()
-            _await_ready(proc)
-            if run + 1 < KILL_RUNS:  # the next writer imports and starts while this one works
-                pending.append(_spawn_writer(db, run + 1))
-            before = trail_figures(url)["entries"]
+            proc, ready, go = upcoming.pop()
+            current = [proc]
+            t0 = time.perf_counter()
+            assert ready.wait(timeout=60), f"run {run}: the writer did not start (exit {proc.exitcode})"
+            t_ready = time.perf_counter() - t0
             delay = rng.uniform(0.05, 1.0)
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
+            go.set()
             time.sleep(delay)
-            alive = proc.poll() is None
+            alive = proc.is_alive()
             if alive:
                 os.kill(proc.pid, signal.SIGKILL)
-            rc = proc.wait(timeout=30)
-            err = proc.stderr.read() if proc.stderr else ""
-            assert alive or rc == 0, f"run {run}: the writer failed by itself (exit {rc}): {err[-2000:]}"
+            proc.join(timeout=30)
+            rc = proc.exitcode
+            assert alive or rc == 0, f"run {run}: the writer failed by itself (exit {rc})"
+            if run + 1 < KILL_RUNS:  # the next writer gets ready during the checks; it writes only on "go"
+                upcoming.append(start_writer(run + 1))
+            t1 = time.perf_counter()
             verified, cases_checked, entries_checked, problems = _verify_summary(url)
             trail = trail_figures(url)
             with sqlite3.connect(db) as raw:
                 integrity = raw.execute("PRAGMA integrity_check").fetchone()[0]
             runs.append({"run": run, "kill_after_s": round(delay, 3), "killed": alive, "exit": rc,
-                         "new_entries": trail["entries"] - before, "cases": cases_checked,
-                         "entries": entries_checked, "verify_ok": verified, "integrity": integrity})
+                         "new_entries": trail["entries"] - entries, "cases": cases_checked,
+                         "entries": entries_checked, "verify_ok": verified, "integrity": integrity,
+                         "start_s": t_ready, "check_s": time.perf_counter() - t1})
+            entries = trail["entries"]
             assert verified, f"run {run} (killed after {delay:.3f}s): {problems[:10]}"
             assert trail["problems"] == [], f"run {run}: {trail['problems'][:10]}"
             assert integrity == "ok", f"run {run}: {integrity}"
     finally:
-        for proc in pending:
-            proc.kill()
-            proc.wait()
+        for p in [*current, *(u[0] for u in upcoming)]:
+            if p.is_alive():
+                p.kill()
+                p.join()
     elapsed = time.perf_counter() - started
     with Engine(url) as fresh:  # the database is still usable for new work after all those crashes
         case = fresh.open("refund", robust_workers.refund_facts(99), actor=CUSTOMER)
@@ -331,10 +349,12 @@ def test_writer_killed_at_random_leaves_consistent_cases(tmp_path: Path, clock: 
         assert fresh.verify().ok
     report(record_property, "writer_killed", {
         "runs": len(runs), "killed_mid_load": sum(r["killed"] for r in runs),
-        "verify_ok": sum(r["verify_ok"] for r in runs),
+        "exit_codes": sorted({r["exit"] for r in runs}), "verify_ok": sum(r["verify_ok"] for r in runs),
         "entries_written_per_run": [r["new_entries"] for r in runs],
         "kill_after_s": [r["kill_after_s"] for r in runs],
         "final_cases": runs[-1]["cases"], "final_entries": runs[-1]["entries"], "seconds": round(elapsed, 2),
+        "writer_start_s_max": round(max(r["start_s"] for r in runs), 2),
+        "verify_s_max": round(max(r["check_s"] for r in runs), 2),
     })
     assert sum(r["killed"] for r in runs) == KILL_RUNS, "every writer should still be writing when killed"
     assert sum(r["new_entries"] > 0 for r in runs) >= KILL_RUNS // 2, "the writers barely wrote anything"
@@ -455,7 +475,8 @@ def test_any_changed_character_in_any_audit_column_is_detected(tmp_path: Path, c
     assert total == SAMPLES, f"{total}/{SAMPLES} detected; missed: {missed[:10]}"
 
 
-MALFORMED = {  # one changed byte that leaves the stored value unreadable for its column
+# One changed byte that leaves the stored value unreadable for its column.
+MALFORMED: dict[str, Callable[[str], str]] = {
     "data": lambda v: "[" + v[1:],
     "verdicts": lambda v: "{" + v[1:],
     "at": lambda v: "X" + v[1:],
@@ -498,13 +519,14 @@ STEP_DATA: dict[str, dict[str, Any]] = {
 
 
 def _open_facts(kind: str, clock: FixedClock) -> dict[str, Any]:
-    return {
+    facts: dict[str, dict[str, Any]] = {
         "refund": {"order_id": "SO-1", "amount": "59.00", "paid": "59.00", "reason": "not_delivered"},
         "return": {"order_id": "SO-2", "amount": "129.00", "paid": "129.00", "delivered": days_ago(clock, 2),
                    "reason": "defective", "condition": "unused", "evidence": ["order_record", "photo=IMG_2.jpg"]},
         "dispute": {"order_id": "SO-3", "amount": "10.00", "paid": "100.00", "evidence": ["payment_voucher"]},
         "complaint": {"order_id": "SO-4"},
-    }[kind]
+    }
+    return facts[kind]
 
 
 def _paths(kind: str) -> dict[str, list[str]]:
@@ -552,12 +574,13 @@ def test_unpermitted_role_is_refused_and_changes_nothing(tmp_path: Path, clock: 
         return case
 
     triples = refused_ok = 0
+    pairs: set[tuple[str, str]] = set()
     per_kind: Counter[str] = Counter()
     unreachable: list[str] = []
     failures: list[str] = []
     for kind, ks in KINDS.items():
         paths = _paths(kind)
-        where = {}  # event -> the first state (BFS order) where it is available
+        where: dict[str, str] = {}  # event -> the first state (BFS order) where it is available
         for state in paths:
             for event in ks.available(state):
                 where.setdefault(event, state)
@@ -571,10 +594,11 @@ def test_unpermitted_role_is_refused_and_changes_nothing(tmp_path: Path, clock: 
                         continue
                     triples += 1
                     per_kind[kind] += 1
+                    pairs.add((kind, event))
                     before = engine.get(case.number)
                     trail_before = len(engine.history(case.number))
-                    try:
-                        engine.fire(case.number, event, actor=actors[role], data=STEP_DATA.get(event))
+                    try:  # no event data: the role alone must be enough to refuse
+                        engine.fire(case.number, event, actor=actors[role])
                         failures.append(f"{kind}.{event} by {role} from {state}: applied")
                         continue
                     except TransitionDenied as denied:
@@ -601,7 +625,8 @@ def test_unpermitted_role_is_refused_and_changes_nothing(tmp_path: Path, clock: 
     verified = engine.verify().ok
     engine.close()
     report(record_property, "unpermitted_roles", {
-        "roles": roles, "triples": triples, "refused_with_role_not_permitted": refused_ok,
+        "roles": roles, "kind_event_pairs": len(pairs), "triples": triples,
+        "refused_with_role_not_permitted": refused_ok,
         "per_kind": dict(per_kind), "unreachable_events": unreachable, "failures": failures[:5],
         "verify_ok": verified,
     })
@@ -633,7 +658,12 @@ def _engine_budget(url: str) -> int:
 @pytest.mark.parametrize("op", ["fire", "open"])
 def test_same_idempotency_key_concurrently_yields_one_transition(backend_url: str, clock: FixedClock, op: str,
                                                                  record_property: Any) -> None:
-    """100 concurrent callers with the same key: one transition; every caller gets the same case."""
+    """100 concurrent callers with the same key: one transition; every caller gets the same case.
+
+    Each caller is a thread; on SQLite each has its own Engine. On PostgreSQL every Engine holds a
+    connection, so the callers share as many Engines as the server's ``max_connections`` leaves room
+    for (printed as ``engines``; 100 on a server with room to spare).
+    """
     policy = load_policy()
     setup = Engine(backend_url, policies=policy, clock=clock)
     facts = robust_workers.refund_facts(1)
@@ -679,7 +709,10 @@ def test_same_idempotency_key_concurrently_yields_one_transition(backend_url: st
     backend = sa.engine.make_url(backend_url).get_backend_name()
     report(record_property, f"idempotency_race[{backend},{op}]", {
         "callers": CALLERS, "engines": n_engines, "same_case_returned": len(cases), "distinct_results": len(distinct),
-        "errors": dict(errors), "leaked_non_casework": [repr(o)[:200] for o in leaked[:3]],
+        "errors": dict(errors),
+        "error_messages": sorted({f"{type(o).__name__}: {o}"[:300]
+                                  for o in outcomes if isinstance(o, BaseException)})[:3],
+        "leaked_non_casework": [repr(o)[:200] for o in leaked[:3]],
         "cases_in_db": len(numbers), "transitions_after_open": sum(e.outcome == "applied" for e in fired),
         "refused_entries": sum(e.outcome == "refused" for e in fired), "key_rows": keyed, "verify_ok": verified,
         "seconds": round(elapsed, 2),

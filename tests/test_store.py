@@ -56,7 +56,11 @@ def raw(db_url: str) -> Iterator[sa.Engine]:
 
 
 def execute(raw: sa.Engine, sql: str, **params: Any) -> int:
+    """Run one statement as someone with full access to the database would, bypassing casework."""
     with raw.begin() as conn:
+        if raw.dialect.name == "postgresql":
+            # Skip the append-only trigger on audit_entries, as a superuser with a grudge could.
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         return conn.execute(sa.text(sql), params).rowcount
 
 
@@ -427,7 +431,8 @@ def test_verify_detects_a_tampered_policy_version(engine: Engine, make_engine, c
         assert source is not None and "within: 7d" in source
         conn.execute(sa.text("UPDATE policy_versions SET source = :s WHERE hash = :h"),
                      {"s": source.replace("within: 7d", "within: 30d"), "h": pinned.hash})
-    fresh = make_engine()  # nothing cached: it must read the version from the database
+    # An engine running another version has nothing of the pinned one cached: it reads it from the database.
+    fresh = make_engine(policies=parse_policy(_policy_b(), "policies-b.yaml"))
     assert not fresh.verify().ok, "verify() must notice that a stored policy version no longer matches its hash"
     # And the altered rules must not silently decide the case pinned to the original version.
     with contextlib.suppress(CaseworkError):

@@ -217,6 +217,7 @@ def policy_json_schema() -> dict[str, Any]:
             "events": {"propertyNames": {"enum": list(s.events)}},
             "responses": {"items": {"enum": list(s.events)}}}}
         for k, s in KINDS.items()}
+    body["properties"]["messages"]["propertyNames"] = {"enum": known_codes()}
     body.update({"title": "casework policy", "description": "After-sales rules for casework: roles, service "
                  "hours, and the guards on each event of each case kind. Durations: 30m, 24h, 7d, 2w; "
                  "money: quoted decimal strings."})

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from casework import facts as F
 from casework.domain import Verdict
@@ -240,7 +240,7 @@ class AmountWithinGuard(GuardBase):
     code: Literal["amount_exceeds_paid"] = "amount_exceeds_paid"
     amount: str = "amount"
     limit: str = "paid"
-    positive: bool = Field(False, description="also require the amount to be above zero")
+    positive: StrictBool = Field(False, description="also require the amount to be above zero")
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         amount = F.money(ctx.facts, self.amount)

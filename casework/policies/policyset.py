@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
+from string import Formatter
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -265,8 +266,37 @@ def _cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProbl
     for kind in KINDS:
         if kind not in doc.kinds:
             warn(("kinds",), f"kind {kind!r} has no policy, so no case of that kind can be opened")
+    _check_messages(doc, err, warn)
     del vocab
     return errors, warnings
+
+
+def _check_messages(doc: PolicyDocument, err: Any, warn: Any) -> None:
+    """Message codes must be reason codes; templates must be well-formed, with named placeholders."""
+    from casework.policies.authoring import known_codes
+
+    codes = known_codes()
+    for code, texts in doc.messages.items():
+        if code not in codes:
+            close = suggest(code, codes, 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; codes: {', '.join(codes)}"
+            err(("messages", code), f"unknown reason code {code!r}{hint}", key=True)
+            continue
+        for audience in ("operator", "customer"):
+            by_lang: dict[str, str] = getattr(texts, audience)
+            if by_lang and "en" not in by_lang:
+                warn(("messages", code, audience), f"{code}: no 'en' {audience} message; other languages fall "
+                     "back to it, and then to the engine's own message")
+            for lang, text in by_lang.items():
+                try:
+                    fields = [f for _, f, _, _ in Formatter().parse(text) if f is not None]
+                except ValueError as exc:
+                    err(("messages", code, audience, lang), f"{code} {audience} {lang}: malformed template ({exc}); "
+                        "write a literal brace as {{ or }}")
+                    continue
+                if any(f == "" or f[0].isdigit() for f in fields):
+                    err(("messages", code, audience, lang), f"{code} {audience} {lang}: use named placeholders, "
+                        "like {window}, not {} or {0}")
 
 
 def _lineage(doc: PolicyDocument, role: str) -> set[str]:

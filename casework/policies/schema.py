@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from casework.policies.calendar import Deadline
 from casework.policies.guards import Guard, _money
@@ -141,6 +141,20 @@ class KindPolicy(Strict):
     events: dict[str, EventPolicy]
 
 
+Lang = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
+class ReasonMessages(Strict):
+    """What to tell people about one reason code, per language (en, zh-CN, ...).
+
+    Templates take ``{placeholders}`` from the verdict's details (``{window}``, ``{elapsed_days}``,
+    ``{missing}``, ...), plus ``{code}`` and ``{message}``; an unknown placeholder stays as written.
+    """
+
+    operator: dict[Lang, str] = Field(default_factory=dict, description="for the service desk")
+    customer: dict[Lang, str] = Field(default_factory=dict, description="for the customer, polite and plain")
+
+
 class PolicyDocument(Strict):
     schema_: str | None = Field(None, alias="$schema")
     label: str = Field(description="a human name for this version of the rules")
@@ -149,4 +163,6 @@ class PolicyDocument(Strict):
     roles: dict[str, RoleDef]
     service: Service
     kinds: dict[str, KindPolicy]
+    messages: dict[str, ReasonMessages] = Field(
+        default_factory=dict, description="per reason code: operator and customer messages by language")
     version: Literal[1] = 1

@@ -1,0 +1,124 @@
+"""What people are told about a refusal: each reason code's operator and customer text, per language.
+
+The texts live in the policy (``messages:`` in ``policies.yaml``), so authors change them without a
+deploy. A template's ``{placeholders}`` come from the verdict's details, plus ``{code}``, ``{guard}``,
+``{message}`` (the engine's own explanation) and whatever ``context`` is given (``{event}``,
+``{number}``...). Filling never raises: an unknown placeholder stays as written, a list becomes
+``a, b`` (``a、b`` in Chinese), a missing value ``-``. Language: the one asked for (``zh-CN``), then another of
+the same base (``zh``, ``zh-TW`` → ``zh-CN``), then ``en``, then the verdict's own message.
+
+>>> from casework import Verdict, load_policy
+>>> v = Verdict("no_reason_return_window", False, "window_expired", "delivered 9 days ago; the window is 7 days",
+...             {"since": "delivered", "elapsed_days": 9, "window_days": 7, "window": "7 days"})
+>>> render(load_policy(), v, "customer", "zh-CN")
+'很抱歉，您的申请已超过7天的申请期限（签收后已过9天）。'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from casework.domain import Decision, Verdict
+
+if TYPE_CHECKING:
+    from casework.policies import PolicySet
+
+DEFAULT_LANG = "en"
+AUDIENCES = ("customer", "operator")
+# Names of the date facts a window counts from, as a customer reads them.
+_SINCE = {
+    "en": {"delivered": "delivery", "purchased": "purchase", "shipped": "shipment"},
+    "zh": {"delivered": "签收", "purchased": "购买", "shipped": "发货"},
+}
+
+
+class _Keep(dict[str, Any]):
+    """A placeholder with no value is written back as it was."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def lang_for(facts: Mapping[str, Any] | None, lang: str | None = None) -> str:
+    """The language to use: the one asked for, else the case's ``locale`` fact, else English."""
+    return lang or str((facts or {}).get("locale") or DEFAULT_LANG)
+
+
+def template(policy: PolicySet, code: str, audience: str = "customer", lang: str = DEFAULT_LANG) -> str | None:
+    """The template for ``code`` in the best available language (None when the policy has none)."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"audience {audience!r}: expected customer or operator")
+    texts = policy.document.messages.get(code)
+    if texts is None:
+        return None
+    by_lang: dict[str, str] = {k.lower(): v for k, v in getattr(texts, audience).items()}
+    wanted = lang.replace("_", "-").lower()
+    base = wanted.split("-")[0]
+    for candidate in (wanted, base, *(k for k in by_lang if k.split("-")[0] == base), DEFAULT_LANG):
+        if candidate in by_lang:
+            return by_lang[candidate]
+    return None
+
+
+def render(policy: PolicySet, verdict: Verdict, audience: str = "customer", lang: str = DEFAULT_LANG, *,
+           context: Mapping[str, Any] | None = None) -> str:
+    """The message for ``verdict`` for ``audience`` in ``lang`` (falls back to en, then the verdict's message)."""
+    text = template(policy, verdict.code, audience, lang)
+    if text is None:
+        return verdict.message
+    try:
+        return text.format_map(_Keep(placeholders(verdict, lang, context)))
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError):
+        return text  # a template the loader let through but that cannot be filled: shown as written
+
+
+def placeholders(verdict: Verdict, lang: str = DEFAULT_LANG, context: Mapping[str, Any] | None = None
+                 ) -> dict[str, str]:
+    """The values a template can use for ``verdict``: its details (made readable) and a few derived ones."""
+    zh = lang.lower().startswith("zh")
+    sep = "、" if zh else ", "
+    details = dict(verdict.details)
+    # Window verdicts carry days for date facts and seconds for instants: offer both either way.
+    if "window_seconds" in details and "window_days" not in details:
+        details["window_days"] = int(details["window_seconds"]) // 86400
+    if "elapsed_seconds" in details and "elapsed_days" not in details:
+        details["elapsed_days"] = int(details["elapsed_seconds"]) // 86400
+    if "window_days" in details and "window_seconds" not in details:
+        details["window_seconds"] = int(details["window_days"]) * 86400
+    if "since" in details:
+        details["since_label"] = _SINCE["zh" if zh else "en"].get(str(details["since"]), str(details["since"]))
+    if zh and "window_seconds" in details:
+        details["window"] = _zh_duration(int(details["window_seconds"]))
+    if "missing" not in details and "field" in details and verdict.code == "field_missing":
+        details["missing"] = details["field"]
+    values = {k: _text(v, sep) for k, v in {**details, **(context or {})}.items()}
+    values.update(code=verdict.code, guard=verdict.guard, message=verdict.message)
+    return values
+
+
+def messages_for(policy: PolicySet, decision: Decision, audience: str = "customer", lang: str = DEFAULT_LANG, *,
+                 context: Mapping[str, Any] | None = None) -> list[str]:
+    """One rendered message per reason the decision was refused (empty when it was allowed)."""
+    ctx = {"event": decision.event, "kind": decision.kind, "from_state": decision.from_state, **(context or {})}
+    return [render(policy, v, audience, lang, context=ctx) for v in decision.reasons]
+
+
+def _text(value: Any, sep: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple | set | frozenset):
+        return sep.join(_text(v, sep) for v in value) or "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _zh_duration(seconds: int) -> str:
+    for unit, name in ((86400, "天"), (3600, "小时"), (60, "分钟")):
+        if seconds and seconds % unit == 0:
+            return f"{seconds // unit}{name}"
+    return f"{seconds}秒"
+
+
+__all__ = ["AUDIENCES", "DEFAULT_LANG", "lang_for", "messages_for", "placeholders", "render", "template"]
