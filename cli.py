@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -42,6 +43,7 @@ from casework import (
     parse_money,
 )
 from casework import demo as demo_stories
+from casework.privacy import mask
 from casework.report import SlaReport
 
 try:  # typer >= 0.24 vendors click as typer._click
@@ -117,6 +119,7 @@ RoleOpt = Annotated[str | None, typer.Option(
     "--role", help="customer, agent, supervisor or system (default: $CASEWORK_ROLE, else agent).")]
 EvidenceOpt = Annotated[list[str] | None, typer.Option(
     "--evidence", help="Evidence as TYPE or TYPE=REF, repeatable, e.g. --evidence photo=IMG_1.jpg")]
+RevealOpt = Annotated[bool, typer.Option("--reveal", help="Show personal data (phone, email, …) unmasked.")]
 FactOpt = Annotated[list[str] | None, typer.Option(
     "--fact", help="Any other fact as KEY=VALUE, repeatable, e.g. --fact flags=vip")]
 LangOpt = Annotated[str | None, typer.Option(
@@ -471,13 +474,23 @@ def next_events(
 def show(
     ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="The after-sales number.")],
+    reveal: RevealOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a case: state, facts, evidence, policy version and deadlines.
+    """Show a case: state, facts, evidence, policy version and deadlines (personal data masked).
 
     Example: casework show RF-20261122-000042 --json
     """
-    _show_case(_engine(ctx).get(number), as_json)
+    engine = _engine(ctx)
+    case = engine.get(number)
+    personal = _personal(engine, reveal)
+    if personal:
+        case = replace(case, facts=mask(case.facts, personal))
+    _show_case(case, as_json)
+
+
+def _personal(engine: Engine, reveal: bool) -> list[str]:
+    return [] if reveal else list(engine.policy.document.personal)
 
 
 def _history_table(number: str, entries: list[AuditEntry]) -> Table:
@@ -496,13 +509,18 @@ def _history_table(number: str, entries: list[AuditEntry]) -> Table:
 def history(
     ctx: typer.Context,
     number: Annotated[str, typer.Argument(help="The after-sales number.")],
+    reveal: RevealOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """The audit trail of a case: every applied change and refused attempt, who, when and why.
 
     Example: casework history RF-20261122-000042
     """
-    entries = _engine(ctx).history(number)
+    engine = _engine(ctx)
+    entries = engine.history(number)
+    personal = _personal(engine, reveal)
+    if personal:
+        entries = [replace(e, data=mask(e.data, personal)) for e in entries]
     if as_json:
         _dump([e.to_json() for e in entries])
     else:
@@ -562,6 +580,36 @@ def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         sys.stderr.write(f"casework: verify found {len(report.broken_cases)} broken case(s): "
                          f"{', '.join(report.broken_cases)}\n")
         raise typer.Exit(EXIT_REFUSED)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    redact: Annotated[bool, typer.Option("--redact", help="Replace personal data with [redacted].")] = False,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export the whole audit trail as JSON Lines, one entry per line (--redact for sharing).
+
+    Example: casework export --redact -o audit.jsonl
+    """
+    lines = (json.dumps(doc, ensure_ascii=False, sort_keys=True) for doc in _engine(ctx).export(redact=redact))
+    if output:
+        count = 0
+        with open(output, "w", encoding="utf-8") as out:
+            for line in lines:
+                out.write(line + "\n")
+                count += 1
+        if as_json:
+            _dump({"file": output, "entries": count, "redacted": redact})
+        else:
+            print(f"{count} audit entries written to {output}" + (" (personal data redacted)" if redact else ""))
+        return
+    if as_json:
+        _dump(list(_engine(ctx).export(redact=redact)))
+        return
+    for line in lines:
+        print(line)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -130,8 +130,10 @@ class Engine:
                           f"role {actor.role} {'may' if role_ok else 'may not'} open a {kind}"
                           + ("" if role_ok else f"; allowed: {', '.join(kp.open_roles)}"),
                           {"role": actor.role, "allowed": list(kp.open_roles)})
-        if not role_ok:
-            raise TransitionDenied(Decision(kind, "open", "", None, (verdict,), policy.ref))
+        not_granted = policy.grant_verdict(actor)
+        if not role_ok or not_granted is not None:
+            refusals = (verdict,) if not_granted is None else (not_granted, verdict)
+            raise TransitionDenied(Decision(kind, "open", "", None, refusals, policy.ref))
 
         request = _fingerprint({"op": "open", "kind": kind, "facts": clean, "actor": actor.id,
                                 "role": actor.role})
@@ -250,6 +252,24 @@ class Engine:
         from casework.report import build_report
 
         return build_report(self, since=since, until=until, kind=kind, by=by)
+
+    def export(self, *, redact: bool = False) -> Iterator[dict[str, Any]]:
+        """Every audit entry of every case, oldest case first, as JSON-ready dicts (for JSON Lines).
+
+        With ``redact``, the policy's personal facts are replaced by ``[redacted]`` in each entry's data.
+        """
+        from casework.privacy import mask
+
+        personal = self.policy.document.personal if redact else []
+        for number, stored, trail, damage in self.store.iter_all():
+            kind = stored.case.kind if stored is not None else None
+            for entry in trail:
+                doc = {"number": number, "kind": kind, **entry.to_json()}
+                if redact:
+                    doc["data"] = mask(doc["data"], personal, redact=True)
+                yield doc
+            if damage is not None:
+                yield {"number": number, "kind": kind, "unreadable": damage}
 
     def verify(self) -> VerifyReport:
         """Check every case's hash chain and replay its trail against the stored case."""

@@ -11,8 +11,8 @@ not flip merely because a more powerful role was picked; a customer acts on thei
 role may fire the event under the pinned policy, the least-privileged role of the new policy acts.
 
 Speed. Cases are streamed in batches, and nothing is evaluated that provably cannot change (see
-``_Plan``): an event whose rules are equal in both policies (same entry, time zone and role book) is
-skipped, and when only some of an event's guards changed, those few are judged first and the full
+``_Plan``): an event whose rules are equal in both policies (same entry, and the same time zone,
+roles and other sections a decision could read) is skipped, and when only some of an event's guards changed, those few are judged first and the full
 decisions are made only for the cases where they disagree. A policy that changes one window costs
 about two guard evaluations per open case that can reach that event.
 
@@ -215,18 +215,18 @@ class _Step:
 class _Plan:
     """For one pinned policy: per (kind, state), the events worth comparing, who acts, and what differs.
 
-    The proofs, given the same time zone and role book (the only parts of a policy, besides an
-    event's own entry, that a decision reads; the vocabulary checks input, never a decision):
+    The proofs hold when the two policies agree on everything outside ``kinds`` that could reach a
+    decision (time zone, roles, and any other top-level section; only the label, the messages, the
+    service desk's hours and the vocabulary, which checks input and never a decision, may differ):
     equal event entries decide alike, so the event is skipped; with equal roles, the guards both
     entries share give the same verdicts on both sides, so only the guards that differ can make the
     decisions differ, and they are evaluated first; the full decisions are made only when their
-    failing codes differ.
+    failing codes differ. Otherwise every possible event is decided in full.
     """
 
     def __init__(self, old: PolicySet, new: PolicySet) -> None:
         self.old, self.new = old, new
-        self.same_base = old.hash == new.hash or (
-            old.document.timezone == new.document.timezone and old.roles == new.roles)
+        self.same_base = old.hash == new.hash or (_deciding(old) == _deciding(new) and old.roles == new.roles)
         self._cache: dict[tuple[str, str], tuple[tuple[_Step, ...], int]] = {}
 
     def events(self, kind: str, state: str) -> tuple[tuple[_Step, ...], int]:
@@ -259,6 +259,14 @@ class _Plan:
                            actor=actor, now=now, tz=self.old.tz, roles=self.old.roles, responded=responded)
         old, new = step.differing
         return _failing(old, ctx) != _failing(new, ctx)
+
+
+_NOT_DECIDING = frozenset({"schema_", "label", "kinds", "messages", "service", "vocabulary"})
+
+
+def _deciding(policy: PolicySet) -> dict[str, Any]:
+    """The top-level sections of a policy, other than ``kinds``, that a decision could depend on."""
+    return {name: value for name, value in policy.document if name not in _NOT_DECIDING}
 
 
 def _difference(old: Sequence[GuardBase], new: Sequence[GuardBase]

@@ -120,6 +120,25 @@ class PolicySet:
         return self._sources.get((kind, event, index))
 
     # ---- deciding ------------------------------------------------------------------------------
+    def grants(self, actor: Actor) -> bool:
+        """Whether the ``operators`` section lets ``actor.id`` act as ``actor.role`` (open mode: always)."""
+        operators = self.document.operators
+        if operators is None or actor.role == "customer":
+            return True
+        if actor.role == "system" and actor.id == "system":
+            return True
+        return actor.role in operators.get(actor.id, [])
+
+    def grant_verdict(self, actor: Actor) -> Verdict | None:
+        """A refusal when the actor was not granted the role it claims (None when it was)."""
+        if self.grants(actor):
+            return None
+        granted = (self.document.operators or {}).get(actor.id, [])
+        return Verdict("operators", False, "role_not_permitted",
+                       f"{actor.id} was not granted the role {actor.role}; granted: "
+                       f"{', '.join(granted) or 'none (customer only)'}",
+                       {"actor": actor.id, "role": actor.role, "granted": list(granted)})
+
     def role_verdict(self, kind: str, event: str, actor: Actor) -> Verdict:
         ep = self.event(kind, event)
         allowed = list(ep.roles) if ep else []
@@ -133,6 +152,9 @@ class PolicySet:
     def evaluate(self, ctx: GuardContext) -> tuple[Verdict, ...]:
         """Every applicable guard's verdict for ``ctx.event`` (role check first); never stops early."""
         verdicts = [self.role_verdict(ctx.kind, ctx.event, ctx.actor)]
+        not_granted = self.grant_verdict(ctx.actor)
+        if not_granted is not None:
+            verdicts.insert(0, not_granted)
         ep = self.event(ctx.kind, ctx.event)
         if ep is not None:
             for i, guard in enumerate(ep.guards):
@@ -216,6 +238,12 @@ def _cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProbl
     roles = list(doc.roles)
     for name, role in doc.roles.items():
         check_names(("roles", name, "inherits"), role.inherits, roles, "role")
+    if doc.operators is None:
+        warn(("roles",), "no operators section: open mode, any actor may claim any role (fine for a demo; "
+             "grant roles per actor in production)", key=True)
+    else:
+        for actor_id, granted in doc.operators.items():
+            check_names(("operators", actor_id), granted, roles, "role")
     vocab = doc.vocabulary
 
     if doc.service.first_response.span <= timedelta(0):

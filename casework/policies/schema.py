@@ -163,6 +163,11 @@ class PolicyDocument(Strict):
     roles: dict[str, RoleDef]
     service: Service
     kinds: dict[str, KindPolicy]
+    operators: dict[str, list[str]] | None = Field(
+        None, description="actor id -> roles granted; when present, other roles are refused (any actor may "
+        "act as customer). Without it the deployment runs in open mode")
+    personal: list[str] = Field(default_factory=list,
+                                description="facts holding personal data (masked in show/history and exports)")
     messages: dict[str, ReasonMessages] = Field(
         default_factory=dict, description="per reason code: operator and customer messages by language")
     version: Literal[1] = 1

@@ -1,0 +1,29 @@
+"""Personal data in case facts: which facts are personal, and how they are shown or exported.
+
+A policy lists its personal facts (``personal: [phone, email, address]``). ``show`` and ``history``
+mask them unless asked to reveal them; ``casework export --redact`` replaces them entirely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+REDACTED = "[redacted]"
+
+
+def mask_value(value: Any) -> Any:
+    """``13800138000`` -> ``13*******00``: enough to recognise, not enough to use."""
+    if isinstance(value, list):
+        return [mask_value(v) for v in value]
+    text = str(value)
+    if len(text) <= 4:
+        return "*" * len(text)
+    return text[:2] + "*" * (len(text) - 4) + text[-2:]
+
+
+def mask(facts: Mapping[str, Any], personal: Iterable[str], *, redact: bool = False) -> dict[str, Any]:
+    """A copy of ``facts`` with every personal fact masked (or, with ``redact``, removed from view)."""
+    keys = set(personal)
+    return {k: ((REDACTED if redact else mask_value(v)) if k in keys and v is not None else v)
+            for k, v in facts.items()}
