@@ -12,9 +12,10 @@ role may fire the event under the pinned policy, the least-privileged role of th
 
 Speed. Cases are streamed in batches, and nothing is evaluated that provably cannot change (see
 ``_Plan``): an event whose rules are equal in both policies (same entry, and the same time zone,
-roles and other sections a decision could read) is skipped, and when only some of an event's guards changed, those few are judged first and the full
-decisions are made only for the cases where they disagree. A policy that changes one window costs
-about two guard evaluations per open case that can reach that event.
+roles and other sections a decision could read) is skipped, and when only some of an event's guards
+changed, those few are judged first and the full decisions are made only for the cases where they
+disagree. A policy that changes one window costs about two guard evaluations per open case that can
+reach that event.
 
 >>> from casework import Engine, FixedClock
 >>> engine = Engine("sqlite:///:memory:", clock=FixedClock("2026-11-22T10:00:00+08:00"))

@@ -52,18 +52,20 @@ def messages(report: CheckReport) -> list[str]:
 
 
 # ---- policy check ------------------------------------------------------------------------------------
-def test_default_policy_has_no_errors_and_no_warnings():
+def test_default_policy_has_no_errors_and_only_the_open_mode_warning():
     report = check_policy(default_policy_path())
-    assert report.errors == [] and report.warnings == [], messages(report)
-    assert report.ok() and report.ok(strict=True)
+    assert report.errors == [], messages(report)
+    # The shipped policy grants no roles per actor (it must run the demo): open mode, said as a warning.
+    assert [w.message.split(":")[0] for w in report.warnings] == ["no operators section"], messages(report)
+    assert report.ok() and not report.ok(strict=True)
     assert report.policy is not None and report.to_json()["ok"] is True
 
 
 def test_check_policy_takes_a_path_a_path_string_or_text(tmp_path: Path):
     path = tmp_path / "mine.yaml"
     path.write_text(default_text(), encoding="utf-8")
-    assert check_policy(str(path)).ok(strict=True)
-    assert check_policy(default_text(), name="inline.yaml").ok(strict=True)
+    assert check_policy(str(path)).ok()
+    assert check_policy(default_text(), name="inline.yaml").ok()
     missing = check_policy(tmp_path / "nope.yaml")
     assert not missing.ok() and "not found" in missing.errors[0].message
 

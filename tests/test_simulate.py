@@ -11,11 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from bulk_cases import bulk_open
+from cli_helpers import CASEWORK_VARS, DEFAULT_POLICY, Run, days_ago, invoke, policy_with_window
+from typer.testing import CliRunner
 
+import cli
 from casework import Actor, Case, CaseNotFound, Engine, FixedClock, InvalidInput, PolicySet, TransitionDenied
 from casework.policies import parse_policy
 from casework.simulate import PROGRESS_EVERY, adopt_open_cases, least_privileged, open_numbers, simulate
@@ -131,6 +135,16 @@ def test_simulate_the_same_policy_evaluates_nothing(engine: Engine, clock: Fixed
     open_return(engine, clock, 6)
     report = simulate(engine, engine.policy)
     assert (report.flips, report.decisions_compared, report.decisions_skipped) == ((), 0, 6)
+
+
+def test_what_cannot_reach_a_decision_is_not_re_evaluated(engine: Engine, clock: FixedClock) -> None:
+    open_return(engine, clock, 6)
+    cosmetic = changed(changed(engine.policy, 'label: "default 2026-11"', 'label: "renamed"'),
+                       "flags: [fraud_confirmed, vip]", "flags: [fraud_confirmed, vip, chargeback]")
+    assert simulate(engine, cosmetic).decisions_compared == 0
+    other_zone = changed(engine.policy, "timezone: Asia/Shanghai", "timezone: Asia/Tokyo")
+    report = simulate(engine, other_zone)
+    assert (report.decisions_compared, report.decisions_skipped, report.flips) == (6, 0, ())
 
 
 def test_a_changed_role_book_is_decided_in_full_as_the_least_privileged_role(
@@ -251,3 +265,72 @@ def test_adopt_open_cases_moves_the_chosen_ones(engine: Engine, clock: FixedCloc
     assert open_numbers(engine, not_on=new.hash) == [reviewed.number, refund.number]
     assert adopt_open_cases(engine, new, actor=SUPERVISOR).to_json()["adopted"] == 2
     assert engine.verify().ok
+
+
+# ---- the CLI ---------------------------------------------------------------------------------------------
+def _cw(tmp: Path, *argv: str, answer: str | None = None) -> Run:
+    """casework on tmp/c.db; ``answer`` is typed at the confirmation prompt."""
+    args = ["--db", str(tmp / "c.db"), *argv]
+    if answer is None:
+        return invoke(args)
+    result = CliRunner().invoke(cli.app, args, input=answer, env=dict.fromkeys(CASEWORK_VARS))
+    return Run(args, result.exit_code, result.stdout, result.stderr)
+
+
+def _open_cli(tmp: Path, days: int, order: str) -> str:
+    run = _cw(tmp, "open", "return", "--order", order, "--delivered", days_ago(days), "--reason", "no_reason",
+              "--condition", "unused", "--evidence", "order_record", "--role", "customer", "--actor", "cust-1",
+              "--json")
+    assert run.code == 0, run
+    return str(run.json["number"])
+
+
+def test_cli_policy_simulate_then_adopt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    fresh, six, seven, nine = (_open_cli(tmp_path, d, f"SO-{d}") for d in (2, 6, 7, 9))
+    new = policy_with_window(tmp_path, 5, "new.yaml", label="stricter 2026-12")
+
+    run = _cw(tmp_path, "policy", "simulate", str(new), "--json")
+    assert run.code == 0 and run.stderr == "", run
+    doc = run.json
+    assert {f["number"] for f in doc["flips"]} == {six, seven}
+    assert doc["cases_checked"] == 4 and doc["policy"]["label"] == "stricter 2026-12"
+    assert [(g["rule"], g["flips"], g["allowed_to_refused"]) for g in doc["by_rule"]] == [
+        ("no_reason_return_window", 2, 2)]
+    run = _cw(tmp_path, "policy", "simulate", str(new), "--kind", "return", "--state", "submitted")
+    assert run.code == 0, run
+    assert "2 decision(s) flip on 2 case(s)" in run.stdout and "Flips by rule" in run.stdout
+    assert "no_reason_return_window" in run.stdout and six in run.stdout and "allowed → refused" in run.stdout
+    assert len(_cw(tmp_path, "history", six, "--json").json) == 1  # simulate wrote nothing
+    bad = _cw(tmp_path, "policy", "simulate", str(new), "--kind", "retrun", "--json")
+    assert bad.code == 2 and "did you mean" in bad.json["error"]["message"]
+
+    # adopt: --json needs --yes; "no" at the prompt moves nothing (exit 1); "yes" moves the chosen cases
+    refused = _cw(tmp_path, "policy", "adopt", str(new), "--json")
+    assert refused.code == 2 and "--yes" in refused.json["error"]["message"]
+    declined = _cw(tmp_path, "policy", "adopt", str(new), "--actor", "lin", "--role", "supervisor", answer="n\n")
+    assert declined.code == 1 and "Move 4 open case(s) to policy stricter 2026-12" in declined.stderr, declined
+    assert "Flips by rule" in declined.stdout
+    assert _cw(tmp_path, "show", six, "--json").json["policy"]["label"] == "default 2026-11"
+    accepted = _cw(tmp_path, "policy", "adopt", str(new), "--actor", "lin", "--role", "supervisor", answer="y\n")
+    assert accepted.code == 0, accepted
+    assert "adopted 4 case(s) to policy stricter 2026-12" in accepted.stdout
+    for number in (fresh, six, seven, nine):
+        shown = _cw(tmp_path, "show", number, "--json").json
+        assert (shown["policy"]["label"], shown["version"], shown["state"]) == ("stricter 2026-12", 2, "submitted")
+    last = _cw(tmp_path, "history", six, "--json").json[-1]
+    assert (last["event"], last["actor"], last["role"], last["outcome"]) == ("adopt_policy", "lin", "supervisor",
+                                                                             "applied")
+    assert last["data"]["policy_to"] == shown["policy"]["hash"]
+    assert _cw(tmp_path, "verify", "--json").json["ok"] is True
+    fired = _cw(tmp_path, "fire", six, "approve", "--role", "agent", "--json")
+    assert fired.code == 1 and fired.json["reasons"][0]["details"]["window_days"] == 5
+
+    again = _cw(tmp_path, "policy", "adopt", str(new), "--yes", "--json")
+    assert again.code == 0, again
+    assert (again.json["adopted"], again.json["simulation"]["flip_count"]) == (0, 0)
+    back = _cw(tmp_path, "policy", "adopt", str(DEFAULT_POLICY), "--kind", "return", "--state", "submitted",
+               "--yes", "--json")
+    assert back.code == 0, back
+    assert back.json["adopted"] == 4 and {f["number"] for f in back.json["simulation"]["flips"]} == {six, seven}
+    assert _cw(tmp_path, "verify", "--json").json["ok"] is True
