@@ -846,8 +846,8 @@ def sla_report(
         console.print(f"HTML report written to {html}")
 
 # ---- policy authoring ---------------------------------------------------------------------------------
-policy_app = typer.Typer(help="Policy authoring: check, schema and test policies before they reach customers.",
-                         no_args_is_help=True)
+policy_app = typer.Typer(help="Policy authoring: check, schema, test and simulate policies before they reach "
+                              "customers; adopt a new version for open cases.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 
 
@@ -971,6 +971,8 @@ def _print_simulation(console: Console, report: Any, limit: int) -> None:
         table.add_row(Text(g.rule, "bold"), str(g.count), str(g.tightened), str(g.loosened), ", ".join(g.events),
                       g.source or "", ", ".join(g.examples))
     console.print(table)
+    if limit <= 0:
+        return
     table = Table(title=f"Flipped decisions (first {min(limit, len(report.flips))} of {len(report.flips)})",
                   title_justify="left")
     for col in ("case", "state", "event", "as", "before → after", "rules", "why refused"):
@@ -1033,6 +1035,10 @@ def policy_adopt(
     new = load_policy(file)
     engine = _engine(ctx)
     who = _actor(actor, role)
+    not_granted = new.grant_verdict(who)
+    if not_granted is not None:
+        raise InvalidInput(f"{not_granted.message}; to adopt it, {file}'s operators section must grant it",
+                           field="actor")
     numbers = open_numbers(engine, kind=kind, state=state, not_on=new.hash)
     report = _simulation(engine, new, kind, state, as_json)
     console = _console()

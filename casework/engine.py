@@ -376,7 +376,9 @@ class Engine:
         ``policy_to``, the two hashes) moves the case's pinned version in the same transaction, and,
         as for every applied entry, the data is merged into the case's facts (so replay agrees).
         Deadlines already promised (first response, resolution) stand; the state's timer follows the
-        new policy. A case already on ``policy`` is returned unchanged; a closed case is refused.
+        new policy. A case already on ``policy`` is returned unchanged. Refused: a closed case and a
+        customer (InvalidInput); an actor that ``policy``'s operators section does not grant the role
+        (TransitionDenied).
         """
         self._check_actor(actor, policy)
         if actor.role == "customer":
@@ -392,6 +394,10 @@ class Engine:
                                    field="number", value=number)
             if case.policy.hash == policy.hash:
                 return case
+            not_granted = policy.grant_verdict(actor)  # the adopted policy's operators section decides
+            if not_granted is not None:
+                raise TransitionDenied(Decision(case.kind, "adopt_policy", case.state, None, (not_granted,),
+                                                policy.ref), number)
             now = self._now()
             data = {"policy_from": case.policy.hash, "policy_to": policy.hash}
             verdict = Verdict("policy", True, "policy_adopted", f"moved from policy {case.policy.label} "

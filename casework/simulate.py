@@ -7,7 +7,8 @@ every decision that flips (allowed ↔ refused), grouped by the rules whose verd
 Who acts. A decision depends on the actor, so each event is decided for one representative actor:
 the *least-privileged* role the pinned policy lets fire that event (fewest inherited roles, then the
 smallest approval authority, then the order of ``roles:`` in the policy), so that a role check does
-not flip merely because a more powerful role was picked; a customer acts on their own case. If no
+not flip merely because a more powerful role was picked; a customer acts on their own case, and
+another role is played by an operator both policies grant it (``operators``), when there is one. If no
 role may fire the event under the pinned policy, the least-privileged role of the new policy acts.
 
 Speed. Cases are streamed in batches, and nothing is evaluated that provably cannot change (see
@@ -173,7 +174,6 @@ def simulate(engine: Engine, new_policy: PolicySet, *, kind: str | None = None, 
     flips: list[Flip] = []
     changes: list[Flip] = []
     done = compared = skipped = 0
-    actors = {r: _actor(r, None) for r in ("agent", "supervisor", "system")}  # a customer is per case
     for case in engine.store.iter_open(kind, state, batch):
         plan = plans.get(case.policy.hash)
         if plan is None:
@@ -184,7 +184,7 @@ def simulate(engine: Engine, new_policy: PolicySet, *, kind: str | None = None, 
         responded = case.responded_at is not None
         for step in todo:
             compared += 1
-            actor = actors.get(step.role) or _actor(step.role, case)
+            actor = plan.actor(step.role, case)
             if step.differing is not None and not plan.may_differ(step, case, actor, at, responded):
                 continue
             before = evaluate_event(plan.old, case.kind, case.state, step.event, actor, case.facts, {}, at, responded)
@@ -229,6 +229,16 @@ class _Plan:
         self.old, self.new = old, new
         self.same_base = old.hash == new.hash or (_deciding(old) == _deciding(new) and old.roles == new.roles)
         self._cache: dict[tuple[str, str], tuple[tuple[_Step, ...], int]] = {}
+        self._actors: dict[str, Actor] = {}
+
+    def actor(self, role: str, case: Case) -> Actor:
+        """Who acts in ``role``: the case's own customer, else someone the pinned policy grants the role."""
+        if role == "customer":  # the owner (the owner check is not what is simulated)
+            return Actor(case.customer or "simulated-customer", "customer")
+        found = self._actors.get(role)
+        if found is None:
+            found = self._actors[role] = granted_actor(self.old, self.new, role)
+        return found
 
     def events(self, kind: str, state: str) -> tuple[tuple[_Step, ...], int]:
         """The steps to compare from ``state``, and how many possible events provably decide alike."""
@@ -304,10 +314,19 @@ def least_privileged(policy: PolicySet, kind: str, event: str) -> str | None:
     return min(permitted, key=rank) if permitted else None
 
 
-def _actor(role: str, case: Case | None) -> Actor:
-    if role == "customer":  # a customer acts on their own case (the owner check is not what is simulated)
-        return Actor((case.customer if case else None) or "simulated-customer", "customer")
-    return Actor(f"simulated-{role}", role)
+def granted_actor(old: PolicySet, new: PolicySet, role: str) -> Actor:
+    """Someone both policies let act as ``role`` if there is one (see their ``operators`` sections),
+    else someone the pinned policy ``old`` does, else someone ``new`` does."""
+    if role == "system":
+        return Actor.system()
+
+    def granted(policy: PolicySet) -> list[str] | None:  # None: open mode, anyone may
+        operators = policy.document.operators
+        return None if operators is None else sorted(i for i, roles in operators.items() if role in roles)
+
+    a, b = granted(old), granted(new)
+    both = b if a is None else a if b is None else [i for i in a if i in b] or a or b
+    return Actor(both[0] if both else f"simulated-{role}", role)
 
 
 def _changed_rules(before: Decision, after: Decision) -> tuple[str, ...]:

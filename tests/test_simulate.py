@@ -189,6 +189,20 @@ def test_refusals_for_other_reasons_are_reported_apart(engine: Engine, clock: Fi
                                                                  ["evidence_missing", "window_expired"])
 
 
+def test_with_an_operators_section_a_granted_operator_acts(engine: Engine, clock: FixedClock) -> None:
+    six = open_return(engine, clock, 6)
+    operators = '\noperators:\n  alice: [agent]\n  lin: [supervisor, agent]\n'
+    governed = parse_policy(with_window(engine.policy, 5).source + operators, "governed.yaml")
+    [flip] = simulate(engine, governed).flips  # the open-mode case, judged for alice: granted under both
+    assert (flip.number, flip.actor, flip.rules) == (six.number, Actor("alice", "agent"), ("no_reason_return_window",))
+    with pytest.raises(TransitionDenied) as denied:
+        engine.adopt(six.number, governed, actor=Actor("bob", "supervisor"))
+    assert denied.value.decision.codes == ["role_not_permitted"]
+    assert engine.adopt(six.number, governed, actor=SUPERVISOR).policy == governed.ref
+    assert simulate(engine, with_window(engine.policy, 5)).flips == ()  # back to open mode: nothing flips
+    assert engine.verify().ok
+
+
 def test_least_privileged_role(default_policy: PolicySet) -> None:
     assert least_privileged(default_policy, "return", "approve") == "agent"  # not supervisor, who inherits agent
     assert least_privileged(default_policy, "return", "cancel") == "customer"
