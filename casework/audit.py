@@ -25,6 +25,11 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def policy_chain_hash(prev: str, policy_hash: str) -> str:
+    """The link of one policy version in the chain of every version the database has used."""
+    return hashlib.sha256(f"{prev}:{policy_hash}".encode()).hexdigest()
+
+
 def entry_hash(
     *, number: str, seq: int, at: str, event: str, from_state: str | None, to_state: str | None,
     outcome: str, actor: str, role: str, channel: str | None, verdicts: Any, data: Any,

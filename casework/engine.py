@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
-from casework.audit import GENESIS, canonical, check_case, entry_hash
+from casework.audit import GENESIS, canonical, entry_hash, policy_chain_hash
 from casework.clock import Clock, system_clock
 from casework.domain import (
     Actor,
     AuditEntry,
     Case,
-    CaseProblem,
     Decision,
     Verdict,
     VerifyReport,
@@ -41,7 +40,7 @@ from casework.errors import (
     TransitionDenied,
 )
 from casework.machines import KINDS, spec
-from casework.sla import BREACH_EVENT, SweepAction, SweepReport, breach_data, due_actions
+from casework.sla import SweepReport, with_deadlines
 from casework.store import Lost, Store, StoredCase, is_unique_violation
 from casework.values import did_you_mean, one_of, suggest
 
@@ -94,7 +93,7 @@ class Engine:
 
     def _adopt(self, policy: PolicySet) -> None:
         self._policies[policy.hash] = policy
-        self.store.save_policy(policy.ref, policy.name, policy.source, self._now(), _chain_hash)
+        self.store.save_policy(policy.ref, policy.name, policy.source, self._now(), policy_chain_hash)
 
     def close(self) -> None:
         self.store.close()
@@ -254,120 +253,23 @@ class Engine:
         return build_report(self, since=since, until=until, kind=kind, by=by)
 
     def export(self, *, redact: bool = False) -> Iterator[dict[str, Any]]:
-        """Every audit entry of every case, oldest case first, as JSON-ready dicts (for JSON Lines).
+        """Every audit entry of every case as JSON-ready dicts (see :func:`casework.verification.export`)."""
+        from casework import verification
 
-        With ``redact``, the policy's personal facts are replaced by ``[redacted]`` in each entry's data.
-        """
-        from casework.privacy import mask
-
-        personal = self.policy.document.personal if redact else []
-        for number, stored, trail, damage in self.store.iter_all():
-            kind = stored.case.kind if stored is not None else None
-            for entry in trail:
-                doc = {"number": number, "kind": kind, **entry.to_json()}
-                if redact:
-                    doc["data"] = mask(doc["data"], personal, redact=True)
-                yield doc
-            if damage is not None:
-                yield {"number": number, "kind": kind, "unreadable": damage}
+        return verification.export(self, redact=redact)
 
     def verify(self) -> VerifyReport:
         """Check every case's hash chain and replay its trail against the stored case."""
-        problems: list[CaseProblem] = []
-        cases = entries = 0
-        for number, stored, trail, damage in self.store.iter_all():
-            cases += 1
-            entries += len(trail)
-            if stored is None:
-                problems.append(CaseProblem(number, None, damage or "unreadable row"))
-                continue
-            problems.extend(check_case(stored.case, trail, stored.last_seq, stored.last_hash))
-        for h in self.store.altered_policies():
-            problems.append(CaseProblem("(policy versions)", None,
-                                        f"policy version {h[:12]}: its stored text no longer matches its hash"))
-        prev = GENESIS
-        for seq, h, prev_hash, chain in self.store.policy_chain():
-            if prev_hash != prev or chain != _chain_hash(prev_hash, h):
-                problems.append(CaseProblem("(policy versions)", seq, f"policy chain broken at version {h[:12]}"))
-                break
-            prev = chain
-        return VerifyReport(cases, entries, tuple(problems))
+        from casework import verification
+
+        return verification.verify(self)
 
     def sweep(self, *, now: datetime | None = None, dry_run: bool = False, limit: int | None = None,
               progress: Callable[[int, int], None] | None = None) -> SweepReport:
-        """Fire every due timer and mark every breached deadline, as the ``system`` actor.
+        """Fire every due timer and mark every breached deadline (see :func:`casework.sweep.sweep`)."""
+        from casework import sweep
 
-        Each action is a normal audited transition, guarded by compare-and-set on the version the
-        sweep read, so several sweepers may run at once: a case is acted on by one of them only.
-        Running it twice at the same instant does nothing the second time. ``now`` evaluates (and
-        acts) as of another instant; ``dry_run`` only reports what is due.
-        """
-        at = (now or self._now()).astimezone(UTC)
-        numbers = self.store.due_numbers(at, limit)
-        actions: list[SweepAction] = []
-        previous = self._clock_override
-        self._clock_override = at
-        try:
-            for i, number in enumerate(numbers):
-                stored = self.store.get(number)
-                if stored is not None:
-                    actions.extend(self._sweep_case(stored, at, dry_run))
-                if progress is not None:
-                    progress(i + 1, len(numbers))
-        finally:
-            self._clock_override = previous
-        return SweepReport(at, dry_run, len(numbers), tuple(actions))
-
-    def _sweep_case(self, stored: StoredCase, at: datetime, dry_run: bool) -> list[SweepAction]:
-        case = stored.case
-        policy = self.policy_for(case.policy.hash)
-        done: list[SweepAction] = []
-        for action in due_actions(case, policy, at):
-            if dry_run:
-                done.append(action)
-                continue
-            try:
-                if action.kind == "breach":
-                    case = self._record_breach(case, policy, action.name)
-                    done.append(replace(action, outcome="applied"))
-                    continue
-                timer = policy.timer(case.kind, case.state)
-                data = {"timer": case.state, **({"note": timer.note} if timer and timer.note else {})}
-                try:
-                    case = self.fire(case.number, action.name, actor=Actor.system(), data=data,
-                                     expected_version=case.version)
-                    done.append(replace(action, outcome="applied"))
-                except TransitionDenied:
-                    # Refused by the rules: note it so this stay in the state is not retried every sweep.
-                    current = self.get(case.number)
-                    case = self._record_breach(current, policy, None, {"timer_refused": timer_token(case)})
-                    done.append(replace(action, outcome="refused"))
-            except ConcurrentUpdate:
-                done.append(replace(action, outcome="skipped"))
-                break  # someone else moved the case: its next sweep decides afresh
-        return done
-
-    def _record_breach(self, case: Case, policy: PolicySet, breach: str | None,
-                       extra: Mapping[str, Any] | None = None) -> Case:
-        """Append an applied ``sla_breach`` entry (the state does not change) and return the case."""
-        data = F.normalize({**(breach_data(case, policy, breach) if breach else {}), **(extra or {})})
-        with self.store.transaction() as tx:
-            stored = tx.get(case.number)
-            if stored is None or stored.case.version != case.version:
-                raise ConcurrentUpdate(case.number, case.version, stored.case.version if stored else None)
-            now = self._now()
-            verdict = Verdict("sla", True, "sla_breach", f"{breach} deadline missed" if breach else "timer refused",
-                              {"breach": breach})
-            entry = self._entry(case.number, stored.last_seq + 1, stored.last_hash, now, BREACH_EVENT, case.state,
-                                case.state, "applied", Actor.system(), case.facts.get("channel"), (verdict,),
-                                data, policy)
-            new = with_deadlines(replace(case, version=case.version + 1, facts=F.merge(case.facts, data),
-                                         updated_at=now), policy)
-            try:
-                tx.apply(stored, new, entry)
-            except Lost:
-                raise ConcurrentUpdate(case.number, case.version) from None
-        return new
+        return sweep.sweep(self, now=now, dry_run=dry_run, limit=limit, progress=progress)
 
     def adopt(self, number: str, policy: PolicySet, *, actor: Actor) -> Case:
         """Re-pin an open case to ``policy``: from now on it is decided by that version.
@@ -582,38 +484,5 @@ def upgrade_database(db: str | None = None) -> tuple[str | None, str]:
         store.close()
 
 
-def with_deadlines(case: Case, policy: PolicySet) -> Case:
-    """The case with its timer and next deadline (``due_at``) computed from the policy.
-
-    Pending deadlines: the first response (until a response, or once breached), the resolution
-    (until the case settles, or once breached) and the timer of the current state (unless it was
-    already tried and refused in this stay).
-    """
-    ks = spec(case.kind)
-    breaches = set(case.breaches)
-    timer_due = None
-    if case.state_since is not None and policy.timer(case.kind, case.state) is not None \
-            and case.facts.get("timer_refused") != timer_token(case):
-        timer_due = policy.timer_due(case.kind, case.state, case.state_since)
-    pending = [timer_due]
-    if not case.closed:
-        if case.responded_at is None and "first_response" not in breaches:
-            pending.append(case.first_response_due)
-        if case.state not in ks.settled and "resolution" not in breaches:
-            pending.append(case.resolution_due)
-    due = min((d for d in pending if d is not None), default=None)
-    return replace(case, timer_due=timer_due, due_at=due)
-
-
-def timer_token(case: Case) -> str:
-    """Names one stay in one state, so a refused timer is not retried until the state changes."""
-    since = case.state_since.isoformat() if case.state_since else ""
-    return f"{case.state}@{since}"
-
-
 def _fingerprint(request: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(dict(request)).encode("utf-8")).hexdigest()
-
-
-def _chain_hash(prev: str, policy_hash: str) -> str:
-    return hashlib.sha256(f"{prev}:{policy_hash}".encode()).hexdigest()

@@ -6,7 +6,7 @@ normal audited transition fired by the ``system`` actor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -78,3 +78,32 @@ def breach_data(case: Case, policy: PolicySet, breach: str) -> dict[str, Any]:
         if esc.queue:
             data["queue"] = esc.queue
     return data
+
+
+def with_deadlines(case: Case, policy: PolicySet) -> Case:
+    """The case with its timer and next deadline (``due_at``) computed from the policy.
+
+    Pending deadlines: the first response (until a response, or once breached), the resolution
+    (until the case settles, or once breached) and the timer of the current state (unless it was
+    already tried and refused in this stay).
+    """
+    ks = spec(case.kind)
+    breaches = set(case.breaches)
+    timer_due = None
+    if case.state_since is not None and policy.timer(case.kind, case.state) is not None \
+            and case.facts.get("timer_refused") != timer_token(case):
+        timer_due = policy.timer_due(case.kind, case.state, case.state_since)
+    pending = [timer_due]
+    if not case.closed:
+        if case.responded_at is None and "first_response" not in breaches:
+            pending.append(case.first_response_due)
+        if case.state not in ks.settled and "resolution" not in breaches:
+            pending.append(case.resolution_due)
+    due = min((d for d in pending if d is not None), default=None)
+    return replace(case, timer_due=timer_due, due_at=due)
+
+
+def timer_token(case: Case) -> str:
+    """Names one stay in one state, so a refused timer is not retried until the state changes."""
+    since = case.state_since.isoformat() if case.state_since else ""
+    return f"{case.state}@{since}"

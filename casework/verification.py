@@ -1,0 +1,53 @@
+"""Integrity of the whole store: verify every chain and replay, export the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from casework.audit import GENESIS, check_case, policy_chain_hash
+from casework.domain import CaseProblem, VerifyReport
+
+if TYPE_CHECKING:
+    from casework.engine import Engine
+
+
+def export(engine: Engine, *, redact: bool = False) -> Iterator[dict[str, Any]]:
+    """Every audit entry of every case, oldest case first, as JSON-ready dicts (for JSON Lines).
+
+    With ``redact``, the policy's personal facts are replaced by ``[redacted]`` in each entry's data.
+    """
+    from casework.privacy import mask
+
+    personal = engine.policy.document.personal if redact else []
+    for number, stored, trail, damage in engine.store.iter_all():
+        kind = stored.case.kind if stored is not None else None
+        for entry in trail:
+            doc = {"number": number, "kind": kind, **entry.to_json()}
+            if redact:
+                doc["data"] = mask(doc["data"], personal, redact=True)
+            yield doc
+        if damage is not None:
+            yield {"number": number, "kind": kind, "unreadable": damage}
+
+def verify(engine: Engine) -> VerifyReport:
+    """Check every case's hash chain and replay its trail against the stored case."""
+    problems: list[CaseProblem] = []
+    cases = entries = 0
+    for number, stored, trail, damage in engine.store.iter_all():
+        cases += 1
+        entries += len(trail)
+        if stored is None:
+            problems.append(CaseProblem(number, None, damage or "unreadable row"))
+            continue
+        problems.extend(check_case(stored.case, trail, stored.last_seq, stored.last_hash))
+    for h in engine.store.altered_policies():
+        problems.append(CaseProblem("(policy versions)", None,
+                                    f"policy version {h[:12]}: its stored text no longer matches its hash"))
+    prev = GENESIS
+    for seq, h, prev_hash, chain in engine.store.policy_chain():
+        if prev_hash != prev or chain != policy_chain_hash(prev_hash, h):
+            problems.append(CaseProblem("(policy versions)", seq, f"policy chain broken at version {h[:12]}"))
+            break
+        prev = chain
+    return VerifyReport(cases, entries, tuple(problems))
