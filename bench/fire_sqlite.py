@@ -82,41 +82,58 @@ def capture_fire(engine: Engine, number: str, event: str, actor: Actor) -> tuple
     of every statement the engine sent to the driver for this one transition.
     """
     import sqlalchemy as sa
-    from sqlalchemy.dialects import sqlite
+
+    import casework.store as store_mod
 
     writes: dict[str, WriteShape] = {}
     sent: list[str] = []
 
-    def before_execute(conn: Any, clause: Any, multiparams: Any, params: Any, options: Any) -> None:
-        table = getattr(getattr(clause, "table", None), "name", None)
-        kind = "update" if getattr(clause, "is_update", False) and table == "cases" else \
-            "insert" if getattr(clause, "is_insert", False) and table == "audit_entries" else None
-        if kind is None:
-            return
-        values = dict(params or (multiparams[0] if multiparams else {}))
-        compiled = clause.compile(dialect=sqlite.dialect(), column_keys=list(values))
-        values = compiled.construct_params(values)
-        writes[kind] = WriteShape(compiled.string.replace(" RETURNING audit_entries.id", ""),
-                                  list(compiled.positiontup or []), values)
+    def record(sql: str, params: Any) -> None:
+        words = sql.split()
+        head = words[0].upper()
+        target = next((w for w in words if w.lower() in ("cases", "audit_entries", "policy_versions",
+                                                          "idempotency_keys", "counters")), "")
+        sent.append(f"{head} {target}".strip())
+        if sql.startswith("UPDATE cases SET state"):
+            names = [*store_mod._SET_COLUMNS, "b_id", "b_version", "b_last_seq"]
+            writes["update"] = WriteShape(sql, names, dict(zip(names, params, strict=True)))
+        elif sql.startswith("INSERT INTO audit_entries"):
+            names = list(store_mod._AUDIT_COLUMNS)
+            writes["insert"] = WriteShape(sql, names, dict(zip(names, params, strict=True)))
+
+    class RecordingCursor:
+        def __init__(self, real: Any) -> None:
+            self._real = real
+
+        def execute(self, sql: str, params: Any = ()) -> Any:
+            record(sql, params)
+            return self._real.execute(sql, params)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._real, name)
+
+    original_init = store_mod.Transaction.__init__
+
+    def recording_init(self: Any, store: Any, conn: Any) -> None:
+        original_init(self, store, conn)
+        self.cursor = RecordingCursor(self.cursor)
 
     def before_cursor(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         words = statement.split()
         head = " ".join(words[:2]) if words[0].upper() == "BEGIN" else words[0].upper()
-        target = next((w for w in words if w.lower() in ("cases", "audit_entries", "policy_versions",
-                                                          "idempotency_keys", "counters")), "")
-        sent.append(f"{head} {target}".strip())
+        sent.append(head)
 
     def on_commit(conn: Any) -> None:
         sent.append("COMMIT")
 
     sa_engine = engine.store.engine
-    sa.event.listen(sa_engine, "before_execute", before_execute)
     sa.event.listen(sa_engine, "before_cursor_execute", before_cursor)
     sa.event.listen(sa_engine, "commit", on_commit)
+    store_mod.Transaction.__init__ = recording_init  # type: ignore[method-assign]
     try:
         engine.fire(number, event, actor=actor)
     finally:
-        sa.event.remove(sa_engine, "before_execute", before_execute)
+        store_mod.Transaction.__init__ = original_init  # type: ignore[method-assign]
         sa.event.remove(sa_engine, "before_cursor_execute", before_cursor)
         sa.event.remove(sa_engine, "commit", on_commit)
     missing = [k for k in ("update", "insert") if k not in writes]

@@ -187,19 +187,24 @@ class Engine:
         :class:`ConcurrentUpdate` when another writer changed the case first (after ``retries``
         fresh re-reads and re-evaluations) or when ``expected_version`` is stale.
         """
-        stored = self._get(number)
-        clean = self._event_data(stored.case, event, data, actor)
-        request = _fingerprint({"op": "fire", "number": number, "event": event, "actor": actor.id,
-                                "role": actor.role, "data": clean})
+        clean: dict[str, Any] | None = None
+        request = ""
+        seen_version: int | None = None
         if key is not None:
+            # Keyed: the request's fingerprint (with its cleaned data) decides whether this is a replay.
             F.check_text(key, "key", F.MAX_ID)
+            stored = self._get(number)
+            seen_version = stored.case.version
+            clean = self._event_data(stored.case, event, data, actor)
+            request = _fingerprint({"op": "fire", "number": number, "event": event, "actor": actor.id,
+                                    "role": actor.role, "data": clean})
             replay = self._replay(key, request)
             if replay is not None:
                 return replay
         attempts = max(0, retries) + 1
         for attempt in range(attempts):
             try:
-                return self._fire_once(number, event, actor, clean, key, request, expected_version)
+                return self._fire_once(number, event, actor, data, clean, key, request, expected_version)
             except (Lost, ConcurrentUpdate) as lost:
                 # Beaten by another writer: if that writer was this very request (same key), its
                 # result is ours; never apply the request a second time.
@@ -209,7 +214,8 @@ class Engine:
                     raise
                 if attempt + 1 >= attempts:
                     current = self.store.get(number)
-                    raise ConcurrentUpdate(number, stored.case.version,
+                    seen = seen_version if seen_version is not None else lost.version
+                    raise ConcurrentUpdate(number, seen if seen is not None else -1,
                                            current.case.version if current else None) from None
             except Exception as exc:
                 if key is not None and is_unique_violation(exc):
@@ -405,33 +411,47 @@ class Engine:
                                 f"customer {owner}'s", {"actor": actor.id, "customer": owner}), *verdicts)
         return Decision(case.kind, event, case.state, target, verdicts, policy.ref)
 
-    def _fire_once(self, number: str, event: str, actor: Actor, data: dict[str, Any], key: str | None,
-                   request: str, expected_version: int | None) -> Case:
+    def _fire_once(self, number: str, event: str, actor: Actor, raw: Mapping[str, Any] | None,
+                   data: dict[str, Any] | None, key: str | None, request: str,
+                   expected_version: int | None) -> Case:
+        # One read of the case, inside the write transaction: the decision and the write see the
+        # same row (SQLite: BEGIN IMMEDIATE; PostgreSQL: the compare-and-set catches a change).
         with self.store.transaction() as tx:
             stored = tx.get(number)
-            if stored is None:  # pragma: no cover - cases are never deleted
-                raise CaseNotFound(number)
+            if stored is None:
+                raise CaseNotFound(number, suggest(number, self.store.numbers_like(number), 3))
             case = stored.case
+            if data is None:
+                data = self._event_data(case, event, raw, actor)
             if expected_version is not None and case.version != expected_version:
                 raise ConcurrentUpdate(number, expected_version, case.version)
             decision = self._decide(case, event, actor, data)
             now = self._now()
             policy = self.policy_for(case.policy.hash)
-            outcome = "applied" if decision.allowed else "refused"
+            allowed = decision.allowed
             entry = self._entry(number, stored.last_seq + 1, stored.last_hash, now, event, case.state,
-                                decision.to_state if decision.allowed else None, outcome, actor,
-                                data.get("channel") or case.facts.get("channel"), decision.verdicts, data, policy)
-            if decision.allowed:
+                                decision.to_state if allowed else None, "applied" if allowed else "refused",
+                                actor, data.get("channel") or case.facts.get("channel"), decision.verdicts, data,
+                                policy)
+            if allowed:
                 assert decision.to_state is not None
                 new = self._advance(case, event, decision.to_state, data, now, policy)
-                tx.apply(stored, new, entry)
-                result: dict[str, Any] = {"outcome": "applied", "case": new.to_json()}
+                try:
+                    tx.apply(stored, new, entry)
+                except Lost as lost:
+                    lost.version = case.version
+                    raise
             else:
-                tx.refuse(stored, entry)
-                result = {"outcome": "refused", "decision": decision.to_json()}
+                try:
+                    tx.refuse(stored, entry)
+                except Lost as lost:
+                    lost.version = case.version
+                    raise
             if key is not None:
+                result = ({"outcome": "applied", "case": new.to_json()} if allowed
+                          else {"outcome": "refused", "decision": decision.to_json()})
                 tx.remember(key, request, f"{event} {number}", number, result, now)
-        if not decision.allowed:
+        if not allowed:
             raise TransitionDenied(decision, number)
         return new
 

@@ -233,12 +233,21 @@ def _decode_entry(row: Any, labels: dict[str, str]) -> AuditEntry:
     )
 
 
+class _Row:
+    """Attribute access over a dict, so the hot path can share the row decoders."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
 class Unreadable(StoreError):
     """A stored row cannot be decoded (damaged or edited by hand)."""
 
 
 class Lost(Exception):
     """A compare-and-set found the row changed (internal; the engine turns it into ConcurrentUpdate)."""
+
+    version: int | None = None  # the version the loser had read
 
 
 def describe_url(url: str) -> str:
@@ -266,6 +275,8 @@ class Store:
         except Exception as exc:
             raise StoreError(f"cannot use database {describe_url(url)}: {exc}", url=url) from None
         self.dialect = self.engine.dialect.name
+        self.hot = HotPath(self.dialect)
+        self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         if self.dialect == "sqlite":
             self._setup_sqlite(synchronous.upper())
         try:
@@ -423,6 +434,11 @@ class Store:
         except IntegrityError:
             raise  # a uniqueness race (an idempotency key used twice at once): the engine resolves it
         except DBAPIError as exc:
+            raise StoreError(f"database error on {describe_url(self.url)}: {_one_line(exc)}",
+                             url=self.url) from None
+        except self._driver_error as exc:  # raised raw by the hot path's cursor
+            if is_unique_violation(exc):
+                raise
             raise StoreError(f"database error on {describe_url(self.url)}: {_one_line(exc)}",
                              url=self.url) from None
 
@@ -644,18 +660,77 @@ class Store:
         return (row.request, row.description, row.result) if row else None
 
 
+
+# ---- the hot path ------------------------------------------------------------------------------------
+# Reading a case, compare-and-setting it and appending its audit entry run on every transition, so
+# they go straight to the driver's cursor with SQL rendered once per dialect (inside the transaction
+# SQLAlchemy began): no statement compilation, result wrapping or type processing per call. The
+# values written are exactly those SQLAlchemy would write (a test reads them back through SQLAlchemy).
+_CASE_COLUMNS = ("id", "number", "kind", "state", "version", "facts", "policy_hash", "opened_at", "updated_at",
+                 "first_response_due", "responded_at", "due_at", "is_open", "resolution_due", "timer_due",
+                 "state_since", "last_seq", "last_hash")
+_CASE_TIMES = ("opened_at", "updated_at", "first_response_due", "responded_at", "due_at", "resolution_due",
+               "timer_due", "state_since")
+_SET_COLUMNS = ("state", "version", "facts", "updated_at", "first_response_due", "responded_at", "due_at",
+                "is_open", "resolution_due", "timer_due", "state_since", "priority", "queue", "last_seq",
+                "last_hash", "policy_hash")
+_AUDIT_COLUMNS = ("case_id", "number", "seq", "at", "event", "from_state", "to_state", "outcome", "actor", "role",
+                  "channel", "verdicts", "data", "policy_hash", "prev_hash", "hash")
+
+
+class HotPath:
+    """Pre-rendered SQL and value codecs of one dialect, for the per-transition statements."""
+
+    def __init__(self, dialect: str) -> None:
+        mark = "?" if dialect == "sqlite" else "%s"
+        self.sqlite = dialect == "sqlite"
+        self.get_case = f"SELECT {', '.join(_CASE_COLUMNS)} FROM cases WHERE number = {mark}"
+        sets = ", ".join(f"{c} = {mark}" for c in _SET_COLUMNS)
+        self.apply = f"UPDATE cases SET {sets} WHERE id = {mark} AND version = {mark} AND last_seq = {mark}"
+        self.refuse = (f"UPDATE cases SET last_seq = {mark}, last_hash = {mark} "
+                       f"WHERE id = {mark} AND last_seq = {mark}")
+        self.append = (f"INSERT INTO audit_entries ({', '.join(_AUDIT_COLUMNS)}) "
+                       f"VALUES ({', '.join([mark] * len(_AUDIT_COLUMNS))})")
+
+    def bind_time(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        naive = value.astimezone(UTC).replace(tzinfo=None)
+        # SQLAlchemy's SQLite DateTime stores this exact text; PostgreSQL takes the naive UTC value.
+        return naive.isoformat(" ", "microseconds") if self.sqlite else naive
+
+    def read_time(self, value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if not isinstance(value, datetime):
+            raise ValueError(f"{value!r} is not a time")
+        return value.replace(tzinfo=UTC)
+
+
 class Transaction:
     """The writes of one engine command, inside one database transaction."""
 
     def __init__(self, store: Store, conn: Connection) -> None:
         self.store = store
         self.conn = conn
+        self.hot = store.hot
+        self.cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
     def get(self, number: str) -> StoredCase | None:
-        row = self.conn.execute(_GET_CASE, {"number": number}).first()
+        self.cursor.execute(self.hot.get_case, (number,))
+        row = self.cursor.fetchone()
         if row is None:
             return None
-        return _row_to_case(row, {row.policy_hash: self.store.label_of(row.policy_hash)})
+        values = dict(zip(_CASE_COLUMNS, row, strict=True))
+        try:
+            for name in _CASE_TIMES:
+                values[name] = self.hot.read_time(values[name])
+            values["is_open"] = bool(values["is_open"])
+            return _decode_case(_Row(values), {values["policy_hash"]: self.store.label_of(values["policy_hash"])})
+        except (ValueError, TypeError, KeyError) as exc:
+            raise Unreadable(f"case {number}: unreadable row ({exc})") from None
 
     def next_number(self, name: str) -> int:
         """The next value of a named counter; safe across processes sharing the database."""
@@ -682,34 +757,29 @@ class Transaction:
 
     def apply(self, stored: StoredCase, new: Case, entry: AuditEntry) -> None:
         """Compare-and-set the case row on its version and append the entry; raise Lost if beaten."""
-        res = self.conn.execute(_CAS_APPLY, {
-            "b_id": stored.id, "b_version": stored.case.version, "b_last_seq": stored.last_seq,
-            "state": new.state, "version": new.version, "facts": _dumps(new.facts),
-            "updated_at": new.updated_at, "first_response_due": new.first_response_due,
-            "responded_at": new.responded_at, "due_at": new.due_at, "is_open": not new.closed,
-            "resolution_due": new.resolution_due, "timer_due": new.timer_due, "state_since": new.state_since,
-            "priority": new.priority, "queue": new.queue, "last_seq": entry.seq, "last_hash": entry.hash,
-            "policy_hash": new.policy.hash,  # changes only when a case is re-pinned (Engine.adopt)
-        })
-        if res.rowcount != 1:
+        t = self.hot.bind_time
+        facts = _dumps(new.facts)
+        self.cursor.execute(self.hot.apply, (
+            new.state, new.version, facts, t(new.updated_at), t(new.first_response_due), t(new.responded_at),
+            t(new.due_at), not new.closed, t(new.resolution_due), t(new.timer_due), t(new.state_since),
+            new.priority, new.queue, entry.seq, entry.hash,
+            new.policy.hash,  # changes only when a case is re-pinned (Engine.adopt)
+            stored.id, stored.case.version, stored.last_seq))
+        if self.cursor.rowcount != 1:
             raise Lost()
         self.append(stored.id, entry)
 
     def refuse(self, stored: StoredCase, entry: AuditEntry) -> None:
         """Record a refused attempt: extend the trail, leave the case itself untouched."""
-        res = self.conn.execute(_CAS_REFUSE, {"b_id": stored.id, "b_last_seq": stored.last_seq,
-                                              "last_seq": entry.seq, "last_hash": entry.hash})
-        if res.rowcount != 1:
+        self.cursor.execute(self.hot.refuse, (entry.seq, entry.hash, stored.id, stored.last_seq))
+        if self.cursor.rowcount != 1:
             raise Lost()
         self.append(stored.id, entry)
 
     def append(self, case_id: int, e: AuditEntry) -> None:
-        self.conn.execute(_INSERT_AUDIT, {
-            "case_id": case_id, "number": e.number, "seq": e.seq, "at": e.at, "event": e.event,
-            "from_state": e.from_state, "to_state": e.to_state, "outcome": e.outcome, "actor": e.actor,
-            "role": e.role, "channel": e.channel, "verdicts": _dumps(e.verdicts), "data": _dumps(e.data),
-            "policy_hash": e.policy.hash, "prev_hash": e.prev_hash, "hash": e.hash,
-        })
+        self.cursor.execute(self.hot.append, (
+            case_id, e.number, e.seq, self.hot.bind_time(e.at), e.event, e.from_state, e.to_state, e.outcome,
+            e.actor, e.role, e.channel, _dumps(e.verdicts), _dumps(e.data), e.policy.hash, e.prev_hash, e.hash))
 
     def remember(self, key: str, request: str, description: str, number: str, result: Any,
                  now: datetime) -> None:
@@ -718,7 +788,8 @@ class Transaction:
 
 
 def is_unique_violation(exc: BaseException) -> bool:
-    return isinstance(exc, IntegrityError)
+    """A uniqueness race, whether SQLAlchemy wrapped the driver's error or the hot path raised it raw."""
+    return isinstance(exc, IntegrityError) or any(c.__name__ == "IntegrityError" for c in type(exc).__mro__)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -509,3 +509,17 @@ def test_find_filters_by_kind_state_order_and_customer(engine: Engine, clock: Fi
     assert numbers(limit=2, offset=2) == [r2.number, r1.number]
     found = engine.find(kind="dispute")[0]
     assert found == engine.get(d1.number)
+
+
+def test_the_hot_path_reads_and_writes_exactly_what_sqlalchemy_does(engine):
+    # fire() writes through the driver cursor; get() and verify() read through SQLAlchemy.
+    from casework import Actor
+
+    number = engine.open("refund", {"order_id": "HP-1", "amount": "10.00", "paid": "10.00"},
+                         actor=Actor("cust-1", "customer")).number
+    fired = engine.fire(number, "review", actor=Actor("alice", "agent"))
+    assert engine.get(number) == fired
+    with engine.store.transaction() as tx:
+        hot = tx.get(number)
+    assert hot is not None and hot.case == fired
+    assert engine.verify().ok
