@@ -490,7 +490,7 @@ def show(
 
 
 def _personal(engine: Engine, reveal: bool) -> list[str]:
-    return [] if reveal else list(engine.policy.document.personal)
+    return [] if reveal else engine.personal_facts()
 
 
 def _history_table(number: str, entries: list[AuditEntry]) -> Table:

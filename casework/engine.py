@@ -93,7 +93,8 @@ class Engine:
 
     def _adopt(self, policy: PolicySet) -> None:
         self._policies[policy.hash] = policy
-        self.store.save_policy(policy.ref, policy.name, policy.source, self._now(), policy_chain_hash)
+        self.store.save_policy(policy.ref, policy.name, policy.source, self._now(), policy_chain_hash,
+                               list(policy.document.personal))
 
     def close(self) -> None:
         self.store.close()
@@ -257,6 +258,12 @@ class Engine:
         from casework.report import build_report
 
         return build_report(self, since=since, until=until, kind=kind, by=by)
+
+    def personal_facts(self) -> list[str]:
+        """The facts the policies in force (and ever stored) mark personal, without parsing any policy."""
+        if self._policy is not None:
+            return sorted(set(self._policy.document.personal) | set(self.store.personal_facts()))
+        return self.store.personal_facts()
 
     def export(self, *, redact: bool = False) -> Iterator[dict[str, Any]]:
         """Every audit entry of every case as JSON-ready dicts (see :func:`casework.verification.export`)."""

@@ -85,6 +85,7 @@ class PolicyVersionRow(SQLModel, table=True):
     seq: int = Field(index=True, unique=True)
     prev_hash: str = Field(max_length=64)
     chain_hash: str = Field(max_length=64)
+    personal: str = Field(default="[]")  # the version's personal facts (JSON), readable without parsing it
 
 
 class CaseRow(SQLModel, table=True):
@@ -94,6 +95,9 @@ class CaseRow(SQLModel, table=True):
         sa.Index("ix_cases_state_due", "state", "due_at"),
         sa.Index("ix_cases_open_due", "is_open", "due_at"),
         sa.Index("ix_cases_opened", "opened_at"),
+        sa.Index("ix_cases_open_state_due", "state", "due_at",
+                 sqlite_where=sa.text("is_open AND due_at IS NOT NULL"),
+                 postgresql_where=sa.text("is_open AND due_at IS NOT NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(unique=True, max_length=40)
@@ -460,7 +464,7 @@ class Store:
         return (row.name, row.source) if row else None
 
     def save_policy(self, ref: PolicyRef, name: str, source: str, now: datetime,
-                    chain: Any) -> None:
+                    chain: Any, personal: list[str] | None = None) -> None:
         """Store a policy version once (by content hash), chained to the previous version."""
         with self._read() as conn:
             exists = conn.execute(sa.select(policies.c.hash).where(policies.c.hash == ref.hash)).first()
@@ -477,7 +481,7 @@ class Store:
                 prev = last.chain_hash if last else "0" * 64
                 conn.execute(policies.insert().values(
                     hash=ref.hash, label=ref.label, name=name, source=source, loaded_at=now, seq=seq,
-                    prev_hash=prev, chain_hash=chain(prev, ref.hash)))
+                    prev_hash=prev, chain_hash=chain(prev, ref.hash), personal=_dumps(sorted(personal or []))))
         except IntegrityError:
             pass  # another process stored the same version (or took the same seq) first
         self._labels[ref.hash] = ref.label
@@ -489,6 +493,18 @@ class Store:
         with self._read() as conn:
             rows = conn.execute(sa.select(policies.c.hash, policies.c.source)).all()
         return [r.hash for r in rows if hashlib.sha256(r.source.encode("utf-8")).hexdigest() != r.hash]
+
+    def personal_facts(self) -> list[str]:
+        """Every fact any stored policy version marks personal (masking errs on the side of privacy)."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(policies.c.personal)).all()
+        found: set[str] = set()
+        for r in rows:
+            try:
+                found.update(json.loads(r.personal))
+            except (ValueError, TypeError):
+                continue
+        return sorted(found)
 
     def policy_chain(self) -> list[tuple[int, str, str, str]]:
         """``(seq, hash, prev_hash, chain_hash)`` of every stored version, in order."""
@@ -536,8 +552,12 @@ class Store:
         if open_only or due_before is not None:
             q = q.where(cases.c.is_open.is_(True))
         if due_before is not None:
+            # Most overdue first: walks the (state, due_at) index of open cases instead of sorting
+            # every match, so the cost stays flat however many cases there are.
             q = q.where(cases.c.due_at.is_not(None)).where(cases.c.due_at <= due_before)
-        q = q.order_by(cases.c.id.desc()).offset(offset)
+            q = q.order_by(cases.c.due_at, cases.c.id).offset(offset)
+        else:
+            q = q.order_by(cases.c.id.desc()).offset(offset)
         if limit is not None:
             q = q.limit(limit)
         with self._read() as conn:

@@ -19,7 +19,7 @@ def export(engine: Engine, *, redact: bool = False) -> Iterator[dict[str, Any]]:
     """
     from casework.privacy import mask
 
-    personal = engine.policy.document.personal if redact else []
+    personal = engine.personal_facts() if redact else []
     for number, stored, trail, damage in engine.store.iter_all():
         kind = stored.case.kind if stored is not None else None
         for entry in trail:

@@ -1,4 +1,5 @@
-"""Service clock columns on cases, audit indexes, and an append-only audit table on PostgreSQL.
+"""Service clock columns on cases, audit and due-date indexes, personal facts per policy version, and
+an append-only audit table on PostgreSQL.
 
 Revision ID: 0002
 Revises: 0001
@@ -24,6 +25,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("queue", sa.String(40)))
     op.execute("UPDATE cases SET state_since = updated_at")
     op.create_index("ix_cases_queue", "cases", ["queue"])
+    where = sa.text("is_open AND due_at IS NOT NULL")
+    op.create_index("ix_cases_open_state_due", "cases", ["state", "due_at"], sqlite_where=where,
+                    postgresql_where=where)
+    with op.batch_alter_table("policy_versions") as batch:
+        batch.add_column(sa.Column("personal", sa.String(), nullable=False, server_default="[]"))
     op.create_index("ix_audit_number_seq", "audit_entries", ["number", "seq"])
     op.create_index("ix_audit_at", "audit_entries", ["at"])
     if op.get_bind().dialect.name == "postgresql":
@@ -39,6 +45,9 @@ def downgrade() -> None:
     op.drop_index("ix_audit_at", "audit_entries")
     op.drop_index("ix_audit_number_seq", "audit_entries")
     op.drop_index("ix_cases_queue", "cases")
+    op.drop_index("ix_cases_open_state_due", "cases")
+    with op.batch_alter_table("policy_versions") as batch:
+        batch.drop_column("personal")
     with op.batch_alter_table("cases") as batch:
         for column in ("queue", "priority", "state_since", "timer_due", "resolution_due"):
             batch.drop_column(column)
