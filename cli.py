@@ -6,8 +6,6 @@ Every command takes ``--json`` and then prints exactly one JSON document on stdo
 line on stderr, never a traceback.
 """
 
-from __future__ import annotations
-
 import getpass
 import json
 import os
@@ -18,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -42,14 +40,15 @@ from casework import (
     parse_instant,
     parse_money,
 )
-from casework import demo as demo_stories
 from casework.privacy import mask
-from casework.report import SlaReport
 
 try:  # typer >= 0.24 vendors click as typer._click
     from typer._click.exceptions import ClickException, UsageError
 except ImportError:  # pragma: no cover - older typer depends on click itself
     from click.exceptions import ClickException, UsageError  # type: ignore[no-redef,import-not-found,unused-ignore]
+
+if TYPE_CHECKING:
+    from casework.report import SlaReport
 
 T = TypeVar("T")
 EXIT_REFUSED = 1
@@ -638,6 +637,8 @@ def demo(
         console.print(Text(f"casework demo — a fresh database at {path}", style="bold"))
         console.print(f"policy: {engine.policy.label} ({engine.policy.ref.short})")
     story = None
+    from casework import demo as demo_stories
+
     for step in demo_stories.run(engine, clock):
         steps.append(step)
         if as_json:
@@ -749,7 +750,7 @@ def _pct(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.1f}%"
 
 
-def _print_report(console: Console, report: SlaReport) -> None:
+def _print_report(console: Console, report: "SlaReport") -> None:
     from casework.report import SCORES, human_duration
 
     def dur(seconds: float | None) -> str:

@@ -316,6 +316,10 @@ class Store:
         with self._lock:
             try:
                 insp = sa.inspect(self._conn)
+                if insp.has_table("casework_meta"):  # the usual case: nothing to create, one query
+                    if self._conn.in_transaction():
+                        self._conn.rollback()
+                    return
                 ours = [t for t in SQLModel.metadata.tables if insp.has_table(t)]
                 if self._conn.in_transaction():
                     self._conn.rollback()
