@@ -33,13 +33,24 @@ def policy_chain_hash(prev: str, policy_hash: str) -> str:
 def entry_hash(
     *, number: str, seq: int, at: str, event: str, from_state: str | None, to_state: str | None,
     outcome: str, actor: str, role: str, channel: str | None, verdicts: Any, data: Any,
-    policy_hash: str, prev_hash: str,
+    policy_hash: str, prev_hash: str, verdicts_text: str | None = None, data_text: str | None = None,
 ) -> str:
-    payload = canonical({
-        "number": number, "seq": seq, "at": at, "event": event, "from": from_state, "to": to_state,
-        "outcome": outcome, "actor": actor, "role": role, "channel": channel, "verdicts": verdicts,
-        "data": data, "policy": policy_hash, "prev": prev_hash,
-    })
+    """SHA-256 of the canonical JSON of every column and the previous hash.
+
+    ``verdicts_text`` / ``data_text``, when given, are ``canonical(verdicts)`` / ``canonical(data)``
+    already computed (the hot path serialises them once, for the hash and for the row alike); the
+    payload is then assembled from canonical parts, which is byte-for-byte what ``canonical`` of
+    the whole mapping gives, since its keys are sorted.
+    """
+    parts = {
+        "actor": canonical(actor), "at": canonical(at), "channel": canonical(channel),
+        "data": data_text if data_text is not None else canonical(data), "event": canonical(event),
+        "from": canonical(from_state), "number": canonical(number), "outcome": canonical(outcome),
+        "policy": canonical(policy_hash), "prev": canonical(prev_hash), "role": canonical(role),
+        "seq": canonical(seq), "to": canonical(to_state),
+        "verdicts": verdicts_text if verdicts_text is not None else canonical(verdicts),
+    }
+    payload = "{" + ",".join(f'"{key}":{text}' for key, text in parts.items()) + "}"
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

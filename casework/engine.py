@@ -73,6 +73,7 @@ class Engine:
                  clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL") -> None:
         self.clock = clock
         self._clock_override: datetime | None = None
+        self._texts: tuple[str, str, str] | None = None
         self._policy_source = policies
         self._policy: PolicySet | None = None if policies is None or isinstance(policies, str | Path) else policies
         self._policies: dict[str, PolicySet] = {}
@@ -444,13 +445,13 @@ class Engine:
                 assert decision.to_state is not None
                 new = self._advance(case, event, decision.to_state, data, now, policy)
                 try:
-                    tx.apply(stored, new, entry)
+                    tx.apply(stored, new, entry, self._serialized(entry))
                 except Lost as lost:
                     lost.version = case.version
                     raise
             else:
                 try:
-                    tx.refuse(stored, entry)
+                    tx.refuse(stored, entry, self._serialized(entry))
                 except Lost as lost:
                     lost.version = case.version
                     raise
@@ -477,13 +478,23 @@ class Engine:
                to_state: str | None, outcome: str, actor: Actor, channel: str | None,
                verdicts: tuple[Verdict, ...], data: Mapping[str, Any], policy: PolicySet) -> AuditEntry:
         verdict_json = [v.to_json() for v in verdicts]
-        data_json = json.loads(canonical(dict(data)))
+        verdicts_text = canonical(verdict_json)
+        data_text = canonical(dict(data))
+        data_json = json.loads(data_text)  # exactly what a reader of the stored row gets back
         h = entry_hash(number=number, seq=seq, at=at.isoformat(), event=event, from_state=from_state,
                        to_state=to_state, outcome=outcome, actor=actor.id, role=actor.role, channel=channel,
-                       verdicts=verdict_json, data=data_json, policy_hash=policy.hash, prev_hash=prev)
-        return AuditEntry(number=number, seq=seq, at=at, event=event, from_state=from_state, to_state=to_state,
-                          outcome=outcome, actor=actor.id, role=actor.role, channel=channel,
-                          verdicts=verdict_json, data=data_json, policy=policy.ref, prev_hash=prev, hash=h)
+                       verdicts=verdict_json, data=data_json, policy_hash=policy.hash, prev_hash=prev,
+                       verdicts_text=verdicts_text, data_text=data_text)
+        entry = AuditEntry(number=number, seq=seq, at=at, event=event, from_state=from_state, to_state=to_state,
+                           outcome=outcome, actor=actor.id, role=actor.role, channel=channel,
+                           verdicts=verdict_json, data=data_json, policy=policy.ref, prev_hash=prev, hash=h)
+        self._texts = (entry.hash, verdicts_text, data_text)  # for the store, which writes the same text
+        return entry
+
+    def _serialized(self, entry: AuditEntry) -> tuple[str, str] | None:
+        """The verdicts and data text ``_entry`` already serialised for ``entry`` (None if not the last)."""
+        texts = self._texts
+        return (texts[1], texts[2]) if texts is not None and texts[0] == entry.hash else None
 
     def _replay(self, key: str, request: str) -> Case | None:
         found = self.store.idempotent_result(key)

@@ -273,6 +273,7 @@ class Store:
         self.url = url
         self._lock = threading.RLock()
         self._write_intent = False
+        self._in_driver_txn = False
         self._labels: dict[str, str] = {}
         try:
             self.engine: Engine = sa.create_engine(url, poolclass=NullPool)
@@ -309,6 +310,8 @@ class Store:
 
         @sa.event.listens_for(self.engine, "begin")
         def _begin(conn: Connection) -> None:
+            if self._in_driver_txn:
+                return  # SQLAlchemy joins the transaction the write path began on the driver
             conn.exec_driver_sql("BEGIN IMMEDIATE" if self._write_intent else "BEGIN")
 
     def create_schema(self) -> None:
@@ -417,10 +420,38 @@ class Store:
                 self._write_intent = False
 
     @contextmanager
+    def _driver_write(self) -> Iterator[Connection]:
+        """A write transaction begun and ended on the driver (no SQLAlchemy transaction machinery).
+
+        Statements sent through SQLAlchemy meanwhile join it, and it commits or rolls back as one.
+        """
+        with self._lock:
+            raw = self._conn.connection.driver_connection
+            assert raw is not None
+            if self.dialect == "sqlite":
+                raw.execute("BEGIN IMMEDIATE")
+            self._in_driver_txn = True
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction():
+                    self._conn.rollback()
+                else:
+                    raw.rollback()
+                raise
+            else:
+                if self._conn.in_transaction():
+                    self._conn.commit()
+                else:
+                    raw.commit()
+            finally:
+                self._in_driver_txn = False
+
+    @contextmanager
     def _read(self) -> Iterator[Connection]:
         with self._lock:
             try:
-                if self._conn.in_transaction():
+                if self._conn.in_transaction() or self._in_driver_txn:
                     yield self._conn
                     return
                 with self._conn.begin():
@@ -437,7 +468,7 @@ class Store:
     def transaction(self) -> Iterator[Transaction]:
         """One write transaction: everything inside commits together or not at all."""
         try:
-            with self._write() as conn:
+            with self._driver_write() as conn:
                 yield Transaction(self, conn)
         except IntegrityError:
             raise  # a uniqueness race (an idempotency key used twice at once): the engine resolves it
@@ -779,7 +810,8 @@ class Transaction:
         assert pk is not None
         return int(pk[0])
 
-    def apply(self, stored: StoredCase, new: Case, entry: AuditEntry) -> None:
+    def apply(self, stored: StoredCase, new: Case, entry: AuditEntry,
+              texts: tuple[str, str] | None = None) -> None:
         """Compare-and-set the case row on its version and append the entry; raise Lost if beaten."""
         t = self.hot.bind_time
         facts = _dumps(new.facts)
@@ -791,19 +823,21 @@ class Transaction:
             stored.id, stored.case.version, stored.last_seq))
         if self.cursor.rowcount != 1:
             raise Lost()
-        self.append(stored.id, entry)
+        self.append(stored.id, entry, texts)
 
-    def refuse(self, stored: StoredCase, entry: AuditEntry) -> None:
+    def refuse(self, stored: StoredCase, entry: AuditEntry, texts: tuple[str, str] | None = None) -> None:
         """Record a refused attempt: extend the trail, leave the case itself untouched."""
         self.cursor.execute(self.hot.refuse, (entry.seq, entry.hash, stored.id, stored.last_seq))
         if self.cursor.rowcount != 1:
             raise Lost()
-        self.append(stored.id, entry)
+        self.append(stored.id, entry, texts)
 
-    def append(self, case_id: int, e: AuditEntry) -> None:
+    def append(self, case_id: int, e: AuditEntry, texts: tuple[str, str] | None = None) -> None:
+        """Insert an audit entry; ``texts`` is its (verdicts, data) JSON when already serialised."""
+        verdicts, data = texts if texts is not None else (_dumps(e.verdicts), _dumps(e.data))
         self.cursor.execute(self.hot.append, (
             case_id, e.number, e.seq, self.hot.bind_time(e.at), e.event, e.from_state, e.to_state, e.outcome,
-            e.actor, e.role, e.channel, _dumps(e.verdicts), _dumps(e.data), e.policy.hash, e.prev_hash, e.hash))
+            e.actor, e.role, e.channel, verdicts, data, e.policy.hash, e.prev_hash, e.hash))
 
     def remember(self, key: str, request: str, description: str, number: str, result: Any,
                  now: datetime) -> None:
