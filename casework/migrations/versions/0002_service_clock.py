@@ -8,7 +8,7 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-from casework.store import APPEND_ONLY_DDL, DROP_APPEND_ONLY_DDL
+from casework.store import APPEND_ONLY_DDL, DROP_APPEND_ONLY_DDL, PARTIAL_INDEX_DDL
 
 revision = "0002"
 down_revision = "0001"
@@ -25,9 +25,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("queue", sa.String(40)))
     op.execute("UPDATE cases SET state_since = updated_at")
     op.create_index("ix_cases_queue", "cases", ["queue"])
-    where = sa.text("is_open AND due_at IS NOT NULL")
-    op.create_index("ix_cases_open_state_due", "cases", ["state", "due_at"], sqlite_where=where,
-                    postgresql_where=where)
+    op.execute(PARTIAL_INDEX_DDL)
     with op.batch_alter_table("policy_versions") as batch:
         batch.add_column(sa.Column("personal", sa.String(), nullable=False, server_default="[]"))
     op.create_index("ix_audit_number_seq", "audit_entries", ["number", "seq"])
