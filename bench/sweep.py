@@ -1,0 +1,81 @@
+"""Service clock: `sla sweep` over 100,000 open cases of which 10,000 are due, well under a minute (SQLite).
+
+Opens 10,000 complaints two days before "now" (their 24-hour first response is overdue) and 90,000
+at "now" (nothing due yet), written in bulk exactly as ``Engine.open`` stores them
+(``tests/bulk_cases.py``); then one sweep marks each overdue case's breach and escalates it, every
+action a normal audited transition. Checks that exactly the 10,000 old cases were acted on, that a
+second sweep at the same instant does nothing, and that ``verify`` passes; exit 1 otherwise.
+
+    python bench/sweep.py                 # 100,000 open cases, 10,000 due
+    python bench/sweep.py --quick         # 20,000 open cases, 2,000 due
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import REPO, Row, banner, load_text, print_table, write_rows
+
+sys.path.insert(0, str(REPO / "tests"))
+
+from bulk_cases import bulk_open
+
+from casework import Engine, FixedClock, load_policy
+
+LIMIT_SECONDS = 60.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", type=int, default=100_000, help="open cases (default 100000); a tenth are due")
+    ap.add_argument("--quick", action="store_true", help="20,000 cases")
+    ap.add_argument("--json-out", help="write the result rows here (for bench/run.py)")
+    args = ap.parse_args(argv)
+    n = 20_000 if args.quick else args.cases
+    due_n = n // 10
+    banner(f"sla sweep over {n:,} open cases, {due_n:,} due ({load_text()})")
+    clock = FixedClock("2026-11-22T10:00:00+08:00")
+    policy = load_policy()
+    with tempfile.TemporaryDirectory(prefix="casework-bench-sweep-") as tmp:
+        engine = Engine(str(Path(tmp) / "sweep.db"), policies=policy, clock=clock)
+        t0 = time.perf_counter()
+        clock.advance(days=-2)
+        overdue = bulk_open(engine, "complaint", [{"order_id": f"SO-{i}"} for i in range(due_n)])
+        clock.advance(days=2)
+        bulk_open(engine, "complaint", [{"order_id": f"SO-{i}"} for i in range(due_n, n)])
+        print(f"wrote {n:,} cases in bulk in {time.perf_counter() - t0:.1f} s", flush=True)
+
+        w0, c0 = time.perf_counter(), time.process_time()
+        report = engine.sweep()
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        acted = {a.number for a in report.actions if a.outcome == "applied"}
+        again = engine.sweep()
+        v0 = time.perf_counter()
+        verified = engine.verify()
+        verify_s = time.perf_counter() - v0
+        breached = engine.get(overdue[0])
+        engine.close()
+    exact = acted == set(overdue) and len(report.actions) == due_n
+    idempotent = again.actions == ()
+    escalated = breached.breaches == ["first_response"] and breached.queue == "supervisor"
+    ok = exact and idempotent and escalated and verified.ok
+    print(f"swept in {wall:.1f} s wall, {cpu:.1f} s CPU: {len(report.actions):,} actions on {report.cases_due:,} "
+          f"due cases ({'exactly the overdue ones' if exact else 'WRONG set of cases'}); second sweep "
+          f"{'did nothing' if idempotent else f'acted {len(again.actions)} times'}; verify "
+          f"{'OK' if verified.ok else 'FAILED'} in {verify_s:.1f} s")
+    rows = [
+        Row("5", f"sla sweep, {n:,} open / {due_n:,} due (wall)", wall, unit="s", limit=LIMIT_SECONDS, kind="abs",
+            note=f"{cpu:.1f} s CPU; {wall / max(1, due_n) * 1e6:.0f} us per due case; correct={ok}"),
+    ]
+    print()
+    print_table(rows)
+    write_rows(args.json_out, rows)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
