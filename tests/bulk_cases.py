@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from casework import Actor, Case, Engine, Verdict
 from casework import facts as F
 from casework.audit import GENESIS
-from casework.engine import with_deadlines
+from casework.sla import with_deadlines
 from casework.machines import spec
 from casework.store import _dumps, audit, cases
 
