@@ -1072,6 +1072,7 @@ def policy_adopt(
         console.print(Text(f"skipped {number}: {why}", "yellow"))
 
 
+@policy_app.command("diagram")  # DESIGN's contract: `casework policy ... diagram`; also top-level
 @app.command()
 def diagram(
     ctx: typer.Context,
