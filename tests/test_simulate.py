@@ -90,7 +90,6 @@ def test_simulate_flips_exactly_the_cases_the_shorter_window_refuses(
     # Six events are possible from submitted; only approve's rules changed, the others are provably equal.
     assert (report.decisions_compared, report.decisions_skipped) == (SIMULATED_CASES, 5 * SIMULATED_CASES)
     assert len(calls) >= SIMULATED_CASES // PROGRESS_EVERY and calls[-1] == (SIMULATED_CASES, SIMULATED_CASES)
-    assert elapsed < 60
     # Nothing was written: no new policy version, no audit entry; the generated trails verify.
     assert engine.store.policy_chain() == chain
     verified = engine.verify()
