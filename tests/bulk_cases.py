@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from casework import Actor, Case, Engine, Verdict
 from casework import facts as F
 from casework.audit import GENESIS
-from casework.sla import with_deadlines
 from casework.machines import spec
+from casework.sla import with_deadlines
 from casework.store import _dumps, audit, cases
 
 CHUNK = 5000
