@@ -369,6 +369,83 @@ def _show_case(case: Case, as_json: bool) -> None:
         _console().print(_case_panel(case))
 
 
+def _jsonl_records(file: str, lines: list[int]) -> Iterator[Any]:
+    """The records of a JSON Lines file (``-``: stdin), blank lines skipped; ``lines`` gets each one's line."""
+    from decimal import Decimal
+
+    try:
+        stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {file}: {exc.strerror or exc}", field="file") from None
+    try:
+        for n, text in enumerate(stream, 1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text, parse_float=Decimal)  # 59.00 stays exact, never a float
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"{file}:{n}: not JSON: {exc.msg} (column {exc.colno})", field="file") from None
+            lines.append(n)
+            yield record
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{file}: not UTF-8 text ({exc.reason})", field="file") from None
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+@app.command("import")
+def import_cases(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="JSON Lines file, one record per line ('-' reads stdin).")],
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Cases per transaction.")] = 1000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open many cases from JSON Lines, a batch per transaction, each exactly as `open` would.
+
+    A record: {"kind": "refund", "facts": {"order_id": "SO-1", "amount": "59.00", "paid": "59.00"},
+    "channel": "app"}. A bad record stops the import at FILE:LINE (earlier batches stay opened).
+    """
+    from casework.bulk import InvalidRecord
+
+    engine = _engine(ctx)
+    who = _actor(actor, role)
+    lines: list[int] = []
+    done = [0]
+    console = _console()
+    try:
+        if as_json or not console.is_terminal:
+            report = engine.open_many(_jsonl_records(file, lines), actor=who, batch=batch,
+                                      progress=lambda n, _total: done.__setitem__(0, n))
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            total = None
+            if file != "-" and Path(file).is_file():
+                with open(file, encoding="utf-8", errors="replace") as f:
+                    total = sum(1 for text in f if text.strip())
+            with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console, transient=True) as bar:
+                task = bar.add_task("importing", total=total)
+
+                def advance(n: int, _total: int | None) -> None:
+                    done[0] = n
+                    bar.update(task, completed=n)
+
+                report = engine.open_many(_jsonl_records(file, lines), actor=who, batch=batch, progress=advance)
+    except InvalidRecord as bad:
+        line = lines[bad.line - 1] if 0 < bad.line <= len(lines) else bad.line
+        kept = f" ({done[0]} case(s) before it were opened)" if done[0] else " (nothing was opened)"
+        raise InvalidInput(f"{file}:{line}: {bad.problem}{kept}", field=bad.field) from None
+    if as_json:
+        _dump({"file": file, **report.to_json()})
+    else:
+        span = f" ({report.first} … {report.last})" if report.count else ""
+        console.print(f"imported {report.count} case(s){span} in {report.seconds:.2f} s")
+
+
 @app.command()
 def fire(
     ctx: typer.Context,

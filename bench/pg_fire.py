@@ -12,15 +12,21 @@ batch by batch side by side with
 * raw    psycopg, one connection: UPDATE cases (compare-and-set) + INSERT INTO audit_entries + COMMIT,
          parameters prepared outside the timed loop (psycopg prepares the statements server-side);
 * naive  a new ``transitions.Machine`` per case and an SQLModel ``Session`` per transition.
+
+Then throughput: ``review`` fired on distinct cases by 1 and by 4 worker processes (spawned, each its
+own Engine), ops/s from the first worker's start to the last one's end; target: 4 >= 1.5x one.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
+import time
+from typing import Any
 
 from _common import PG_URL, Row, banner, fmt_time, interleaved, median, print_table, write_rows
-from fire_sqlite import AGENT, EVENTS, Naive, WriteShape, capture_fire, open_cases, pg_value, raw_params
+from fire_sqlite import AGENT, CUSTOMER, EVENTS, Naive, WriteShape, capture_fire, open_cases, pg_value, raw_params
 
 from casework import Engine
 
@@ -72,6 +78,57 @@ class RawPG:
         self.con.close()
 
 
+def _worker(url: str, numbers: list[str], ready: Any, go: Any, out: Any) -> None:
+    """One process, its own Engine: fire ``review`` on its own slice of cases; report (ops, start, end)."""
+    engine = Engine(url)
+    engine.policy  # noqa: B018  (loaded before the clock starts)
+    ready.release()
+    go.wait()
+    t0 = time.time()
+    for number in numbers:
+        engine.fire(number, "review", actor=AGENT)
+    out.put((len(numbers), t0, time.time()))
+    engine.close()
+
+
+def throughput(url: str, slices: list[list[str]]) -> float:
+    """Transitions per second of ``len(slices)`` worker processes, from the first start to the last end."""
+    ctx = mp.get_context("spawn")
+    ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(url, part, ready, go, out)) for part in slices]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.acquire()
+    go.set()
+    results = [out.get(timeout=600) for _ in procs]
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise RuntimeError(f"worker exited with {proc.exitcode}")
+    ops = sum(r[0] for r in results)
+    return ops / (max(r[2] for r in results) - min(r[1] for r in results))
+
+
+def workers_row(url: str, per_worker: int, admin: Any, schema: str) -> list[Row]:
+    """Target 5b: 4 worker processes on distinct cases vs one process (fire review, PostgreSQL)."""
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    mp_url = _with_schema(url, schema)
+    engine = Engine(mp_url)
+    numbers = engine.open_many([{"kind": "refund", "facts": {"order_id": f"SO-{i:07d}", "amount": "59.00",
+                                                             "paid": "59.00", "reason": "not_delivered"}}
+                                for i in range(5 * per_worker)], actor=CUSTOMER).numbers
+    engine.close()
+    one = throughput(mp_url, [numbers[:per_worker]])
+    four = throughput(mp_url, [numbers[per_worker * (k + 1):per_worker * (k + 2)] for k in range(4)])
+    print(f"fire review, distinct cases: 1 process {one:.0f} ops/s, 4 processes {four:.0f} ops/s, "
+          f"ratio {four / one:.2f}x (target >= 1.5x; {os.cpu_count()} CPUs)")
+    # seconds per transition, 4 processes vs 1: ratio = 1 / speed-up, so >= 1.5x speed-up is ratio <= 0.67
+    return [Row("5", "PostgreSQL 4 processes vs 1 (s/transition)", 1 / four, 1 / one, limit=round(1 / 1.5, 2),
+                baseline_name="1 process", note=f"4 processes {four:.0f} ops/s = {four / one:.2f}x one "
+                                                  f"process {one:.0f} ops/s (target >= 1.5x)")]
+
+
 def main(argv: list[str] | None = None) -> list[Row]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default=PG_URL)
@@ -96,11 +153,12 @@ def main(argv: list[str] | None = None) -> list[Row]:
     import psycopg
 
     tag = f"{os.getpid()}"
-    schemas = {k: f"casework_bench_{k}_{tag}" for k in ("engine", "raw", "naive")}
+    schemas = {k: f"casework_bench_{k}_{tag}" for k in ("engine", "raw", "naive", "workers")}
     admin = psycopg.connect(_libpq(args.url), autocommit=True)
     try:
-        for s in schemas.values():
-            admin.execute(f'CREATE SCHEMA "{s}"')
+        for k, s in schemas.items():
+            if k != "workers":
+                admin.execute(f'CREATE SCHEMA "{s}"')
         urls = {k: _with_schema(args.url, s) for k, s in schemas.items()}
         numbers = open_cases(urls["engine"], n + 1)
         probe, numbers = numbers[-1], numbers[:-1]  # fired first, to see what the engine writes
@@ -150,6 +208,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         engine.close()
         raw.close()
         naive.close()
+        rows.extend(workers_row(args.url, 150 if args.quick else 400, admin, schemas["workers"]))
         print_table(rows)
         write_rows(args.json_out, rows)
         return rows

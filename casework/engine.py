@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -45,6 +45,8 @@ from casework.store import Lost, Store, StoredCase, is_unique_violation
 from casework.values import did_you_mean, one_of, suggest
 
 if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework show` never needs it
+    from casework.bulk import ImportReport
+    from casework.machines import KindSpec
     from casework.policies import PolicySet
     from casework.report import SlaReport
 
@@ -110,6 +112,50 @@ class Engine:
     def open(self, kind: str, facts: Mapping[str, Any], *, actor: Actor, channel: str | None = None,
              key: str | None = None) -> Case:
         """Open a case of ``kind`` with ``facts``; returns it with its new after-sales number."""
+        ks, policy, clean, verdict = self._check_open(kind, facts, actor, channel)
+
+        request = _fingerprint({"op": "open", "kind": kind, "facts": clean, "actor": actor.id,
+                                "role": actor.role})
+        if key is not None:
+            F.check_text(key, "key", F.MAX_ID)
+            replay = self._replay(key, request)
+            if replay is not None:
+                return replay
+
+        now = self._now()
+        case = self._new_case(ks, kind, clean, policy, now)
+        try:
+            with self.store.transaction() as tx:
+                day = now.astimezone(policy.tz).strftime("%Y%m%d")
+                n = tx.next_number(f"{ks.prefix}-{day}")
+                case = replace(case, number=f"{ks.prefix}-{day}-{n:06d}")
+                entry = self._entry(case.number, 1, GENESIS, now, "open", None, ks.initial, "applied",
+                                    actor, clean.get("channel"), (verdict,), clean, policy)
+                tx.insert_case(case, last_hash=entry.hash)
+                stored = tx.get(case.number)
+                assert stored is not None
+                tx.append(stored.id, entry)
+                if key is not None:
+                    tx.remember(key, request, f"open {kind}", case.number,
+                                {"outcome": "applied", "case": case.to_json()}, now)
+        except Exception as exc:
+            if key is not None and is_unique_violation(exc):
+                replay = self._replay(key, request)
+                if replay is not None:
+                    return replay
+            raise
+        return case
+
+    def open_many(self, records: Iterable[Mapping[str, Any]], *, actor: Actor, batch: int = 1000,
+                  progress: Callable[[int, int | None], None] | None = None) -> ImportReport:
+        """Open many cases, ``batch`` per transaction, as if by ``open`` one by one (see casework.bulk)."""
+        from casework import bulk
+
+        return bulk.open_many(self, records, actor=actor, batch=batch, progress=progress)
+
+    def _check_open(self, kind: str, facts: Mapping[str, Any], actor: Actor, channel: str | None
+                    ) -> tuple[KindSpec, PolicySet, dict[str, Any], Verdict]:
+        """Validate an ``open``: the kind's spec, the policy, the cleaned facts and the open_roles verdict."""
         ks = spec(kind)
         policy = self.policy
         if kind not in policy.document.kinds:
@@ -135,41 +181,14 @@ class Engine:
         if not role_ok or not_granted is not None:
             refusals = (verdict,) if not_granted is None else (not_granted, verdict)
             raise TransitionDenied(Decision(kind, "open", "", None, refusals, policy.ref))
+        return ks, policy, clean, verdict
 
-        request = _fingerprint({"op": "open", "kind": kind, "facts": clean, "actor": actor.id,
-                                "role": actor.role})
-        if key is not None:
-            F.check_text(key, "key", F.MAX_ID)
-            replay = self._replay(key, request)
-            if replay is not None:
-                return replay
-
-        now = self._now()
-        case = with_deadlines(Case(
+    def _new_case(self, ks: KindSpec, kind: str, clean: dict[str, Any], policy: PolicySet, now: datetime) -> Case:
+        """The case ``open`` writes (number still empty), with its deadlines."""
+        return with_deadlines(Case(
             number="", kind=kind, state=ks.initial, version=1, facts=clean, policy=policy.ref, opened_at=now,
             updated_at=now, first_response_due=policy.first_response_due(kind, now, clean.get("channel")),
             resolution_due=policy.resolution_due(kind, now), state_since=now), policy)
-        try:
-            with self.store.transaction() as tx:
-                day = now.astimezone(policy.tz).strftime("%Y%m%d")
-                n = tx.next_number(f"{ks.prefix}-{day}")
-                case = replace(case, number=f"{ks.prefix}-{day}-{n:06d}")
-                entry = self._entry(case.number, 1, GENESIS, now, "open", None, ks.initial, "applied",
-                                    actor, clean.get("channel"), (verdict,), clean, policy)
-                tx.insert_case(case, last_hash=entry.hash)
-                stored = tx.get(case.number)
-                assert stored is not None
-                tx.append(stored.id, entry)
-                if key is not None:
-                    tx.remember(key, request, f"open {kind}", case.number,
-                                {"outcome": "applied", "case": case.to_json()}, now)
-        except Exception as exc:
-            if key is not None and is_unique_violation(exc):
-                replay = self._replay(key, request)
-                if replay is not None:
-                    return replay
-            raise
-        return case
 
     def get(self, number: str) -> Case:
         """The case with this number; raises :class:`CaseNotFound` (with suggestions)."""

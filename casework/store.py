@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -733,6 +733,10 @@ _SET_COLUMNS = ("state", "version", "facts", "updated_at", "first_response_due",
                 "last_hash", "policy_hash")
 _AUDIT_COLUMNS = ("case_id", "number", "seq", "at", "event", "from_state", "to_state", "outcome", "actor", "role",
                   "channel", "verdicts", "data", "policy_hash", "prev_hash", "hash")
+# Every column of a new case row (as Transaction.insert_case writes it), for bulk imports.
+_INSERT_CASE_COLUMNS = ("number", "kind", "state", "version", "facts", "policy_hash", "order_id", "customer", "channel",
+                        "opened_at", "updated_at", "first_response_due", "responded_at", "due_at", "resolution_due",
+                        "timer_due", "state_since", "priority", "queue", "is_open", "last_seq", "last_hash")
 
 
 class HotPath:
@@ -748,6 +752,9 @@ class HotPath:
                        f"WHERE id = {mark} AND last_seq = {mark}")
         self.append = (f"INSERT INTO audit_entries ({', '.join(_AUDIT_COLUMNS)}) "
                        f"VALUES ({', '.join([mark] * len(_AUDIT_COLUMNS))})")
+        self.insert_case = (f"INSERT INTO cases ({', '.join(_INSERT_CASE_COLUMNS)}) "
+                            f"VALUES ({', '.join([mark] * len(_INSERT_CASE_COLUMNS))})")
+        self.mark = mark
 
     def bind_time(self, value: datetime | None) -> Any:
         if value is None:
@@ -798,6 +805,46 @@ class Transaction:
         ).first()
         assert row is not None
         return int(row[0])
+
+    def next_numbers(self, name: str, count: int) -> range:
+        """The next ``count`` values of a named counter, in one update (contiguous, never shared)."""
+        row = self.conn.execute(
+            sa.text("INSERT INTO counters (name, value) VALUES (:name, :n) "
+                    "ON CONFLICT (name) DO UPDATE SET value = counters.value + :n RETURNING value"),
+            {"name": name, "n": count},
+        ).first()
+        assert row is not None
+        last = int(row[0])
+        return range(last - count + 1, last + 1)
+
+    def insert_opened(self, opened: Sequence[tuple[Case, AuditEntry, tuple[str, str] | None]]) -> None:
+        """Insert new cases (each with its opening entry) with two ``executemany`` and one id lookup."""
+        if not opened:
+            return
+        bound: dict[datetime | None, Any] = {}  # most times of a batch are equal: render each once
+
+        def t(value: datetime | None) -> Any:
+            if value not in bound:
+                bound[value] = self.hot.bind_time(value)
+            return bound[value]
+
+        self.cursor.executemany(self.hot.insert_case, [(
+            c.number, c.kind, c.state, c.version,
+            texts[1] if texts is not None and e.data is c.facts else _dumps(c.facts),  # the same facts, serialised once
+            c.policy.hash, c.order_id, c.customer,
+            c.facts.get("channel"), t(c.opened_at), t(c.updated_at), t(c.first_response_due), t(c.responded_at),
+            t(c.due_at), t(c.resolution_due), t(c.timer_due), t(c.state_since), c.priority, c.queue,
+            not c.closed, e.seq, e.hash) for c, e, texts in opened])
+        numbers = [c.number for c, _, _ in opened]
+        self.cursor.execute(f"SELECT id, number FROM cases WHERE number IN "
+                            f"({', '.join([self.hot.mark] * len(numbers))})", numbers)
+        ids = {number: case_id for case_id, number in self.cursor.fetchall()}
+        rows = []
+        for _, e, texts in opened:
+            verdicts, data = texts if texts is not None else (_dumps(e.verdicts), _dumps(e.data))
+            rows.append((ids[e.number], e.number, e.seq, t(e.at), e.event, e.from_state, e.to_state, e.outcome,
+                         e.actor, e.role, e.channel, verdicts, data, e.policy.hash, e.prev_hash, e.hash))
+        self.cursor.executemany(self.hot.append, rows)
 
     def insert_case(self, case: Case, *, last_hash: str) -> int:
         result = self.conn.execute(cases.insert().values(
