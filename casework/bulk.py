@@ -14,11 +14,11 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sized
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from casework.audit import GENESIS, canonical, entry_hash
-from casework.domain import Actor, AuditEntry, Verdict
+from casework.domain import Actor, AuditEntry, Case, Verdict
 from casework.errors import CaseworkError, InvalidInput, TransitionDenied
 
 if TYPE_CHECKING:
@@ -129,8 +129,21 @@ def _write(engine: Engine, pending: list[_Checked], actor: Actor) -> list[str]:
     """Write one batch in one transaction; the numbers given, in record order."""
     now = engine._now()
     at = now.isoformat()
-    cases = [engine._new_case(c.ks, c.kind, c.clean, c.policy, now) for c in pending]
-    names = [f"{c.ks.prefix}-{now.astimezone(c.policy.tz).strftime('%Y%m%d')}" for c in pending]
+    # Every case of one (kind, channel, policy) opened at one instant has the same deadlines: compute
+    # them once. (Opening facts cannot hold the system-only facts deadlines read: breaches, timers.)
+    templates: dict[tuple[str, Any, str], Case] = {}
+    days: dict[str, str] = {}
+    cases, names = [], []
+    for c in pending:
+        key = (c.kind, c.clean.get("channel"), c.policy.hash)
+        template = templates.get(key)
+        if template is None:
+            template = templates[key] = engine._new_case(c.ks, c.kind, {"channel": key[1]}, c.policy, now)
+        cases.append(template)
+        day = days.get(c.policy.hash)
+        if day is None:
+            day = days[c.policy.hash] = now.astimezone(c.policy.tz).strftime("%Y%m%d")
+        names.append(f"{c.ks.prefix}-{day}")
     hashers: dict[tuple[str, str], _OpenHasher] = {}
     with engine.store.transaction() as tx:
         ranges = {name: iter(tx.next_numbers(name, count)) for name, count in Counter(names).items()}
@@ -146,9 +159,18 @@ def _write(engine: Engine, pending: list[_Checked], actor: Actor) -> list[str]:
                                outcome="applied", actor=actor.id, role=actor.role, channel=channel,
                                verdicts=hasher.verdicts, data=c.clean, policy=c.policy.ref, prev_hash=GENESIS,
                                hash=hasher.hash(number, channel, data_text))
-            opened.append((replace(case, number=number), entry, (hasher.verdicts_text, data_text)))
+            opened.append((_numbered(case, number, c.clean), entry, (hasher.verdicts_text, data_text)))
         tx.insert_opened(opened)
     return [case.number for case, _, _ in opened]
+
+
+def _numbered(template: Case, number: str, facts: dict[str, Any]) -> Case:
+    """``replace(template, number=..., facts=...)`` without dataclasses.replace's per-call introspection."""
+    t = template
+    return Case(number=number, kind=t.kind, state=t.state, version=t.version, facts=facts, policy=t.policy,
+                opened_at=t.opened_at, updated_at=t.updated_at, first_response_due=t.first_response_due,
+                responded_at=t.responded_at, due_at=t.due_at, closed=t.closed, resolution_due=t.resolution_due,
+                timer_due=t.timer_due, state_since=t.state_since)
 
 
 class _OpenHasher:

@@ -162,6 +162,11 @@ class Engine:
             raise InvalidInput(f"the policy {policy.label!r} has no rules for {kind} cases", field="kind")
         self._check_actor(actor, policy)
         clean = F.normalize(facts)
+        if actor.role != "system":
+            kept = sorted(F.SYSTEM_ONLY & set(clean))
+            if kept:
+                raise InvalidInput(f"fact {kept[0]!r} is kept by the system; it cannot be given when opening a case",
+                                   field=kept[0])
         if channel is not None:
             clean["channel"] = channel
         if actor.role == "customer" and "customer" not in clean:
