@@ -75,7 +75,6 @@ class Engine:
                  clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL") -> None:
         self.clock = clock
         self._clock_override: datetime | None = None
-        self._texts: tuple[str, str, str] | None = None
         self._policy_source = policies
         self._policy: PolicySet | None = None if policies is None or isinstance(policies, str | Path) else policies
         self._policies: dict[str, PolicySet] = {}
@@ -461,21 +460,21 @@ class Engine:
             now = self._now()
             policy = self.policy_for(case.policy.hash)
             allowed = decision.allowed
-            entry = self._entry(number, stored.last_seq + 1, stored.last_hash, now, event, case.state,
-                                decision.to_state if allowed else None, "applied" if allowed else "refused",
-                                actor, data.get("channel") or case.facts.get("channel"), decision.verdicts, data,
-                                policy)
+            entry, texts = self._entry_and_text(
+                number, stored.last_seq + 1, stored.last_hash, now, event, case.state,
+                decision.to_state if allowed else None, "applied" if allowed else "refused", actor,
+                data.get("channel") or case.facts.get("channel"), decision.verdicts, data, policy)
             if allowed:
                 assert decision.to_state is not None
                 new = self._advance(case, event, decision.to_state, data, now, policy)
                 try:
-                    tx.apply(stored, new, entry, self._serialized(entry))
+                    tx.apply(stored, new, entry, texts)
                 except Lost as lost:
                     lost.version = case.version
                     raise
             else:
                 try:
-                    tx.refuse(stored, entry, self._serialized(entry))
+                    tx.refuse(stored, entry, texts)
                 except Lost as lost:
                     lost.version = case.version
                     raise
@@ -498,9 +497,11 @@ class Engine:
                         updated_at=now, responded_at=responded, closed=to_state in ks.final, state_since=since)
         return with_deadlines(moved, policy)
 
-    def _entry(self, number: str, seq: int, prev: str, at: datetime, event: str, from_state: str | None,
-               to_state: str | None, outcome: str, actor: Actor, channel: str | None,
-               verdicts: tuple[Verdict, ...], data: Mapping[str, Any], policy: PolicySet) -> AuditEntry:
+    def _entry_and_text(self, number: str, seq: int, prev: str, at: datetime, event: str,
+                        from_state: str | None, to_state: str | None, outcome: str, actor: Actor,
+                        channel: str | None, verdicts: tuple[Verdict, ...], data: Mapping[str, Any],
+                        policy: PolicySet) -> tuple[AuditEntry, tuple[str, str]]:
+        """The audit entry, and its verdicts and data as the canonical JSON the row stores (serialised once)."""
         verdict_json = [v.to_json() for v in verdicts]
         verdicts_text = canonical(verdict_json)
         data_text = canonical(dict(data))
@@ -512,13 +513,13 @@ class Engine:
         entry = AuditEntry(number=number, seq=seq, at=at, event=event, from_state=from_state, to_state=to_state,
                            outcome=outcome, actor=actor.id, role=actor.role, channel=channel,
                            verdicts=verdict_json, data=data_json, policy=policy.ref, prev_hash=prev, hash=h)
-        self._texts = (entry.hash, verdicts_text, data_text)  # for the store, which writes the same text
-        return entry
+        return entry, (verdicts_text, data_text)
 
-    def _serialized(self, entry: AuditEntry) -> tuple[str, str] | None:
-        """The verdicts and data text ``_entry`` already serialised for ``entry`` (None if not the last)."""
-        texts = self._texts
-        return (texts[1], texts[2]) if texts is not None and texts[0] == entry.hash else None
+    def _entry(self, number: str, seq: int, prev: str, at: datetime, event: str, from_state: str | None,
+               to_state: str | None, outcome: str, actor: Actor, channel: str | None,
+               verdicts: tuple[Verdict, ...], data: Mapping[str, Any], policy: PolicySet) -> AuditEntry:
+        return self._entry_and_text(number, seq, prev, at, event, from_state, to_state, outcome, actor, channel,
+                                    verdicts, data, policy)[0]
 
     def _replay(self, key: str, request: str) -> Case | None:
         found = self.store.idempotent_result(key)
