@@ -82,8 +82,9 @@ def open_many(engine: Engine, records: Iterable[Mapping[str, Any]], *, actor: Ac
     t0 = time.perf_counter()
     numbers: list[str] = []
     pending: list[_Checked] = []
+    authority: dict[str, tuple[Any, Any, Verdict]] = {}  # per kind: whether (and how) the actor may open
     for line, record in enumerate(records, 1):
-        pending.append(_check(engine, line, record, actor))
+        pending.append(_check(engine, line, record, actor, authority))
         if len(pending) >= batch:
             numbers.extend(_write(engine, pending, actor))
             pending = []
@@ -96,7 +97,8 @@ def open_many(engine: Engine, records: Iterable[Mapping[str, Any]], *, actor: Ac
     return ImportReport(len(numbers), numbers, time.perf_counter() - t0)
 
 
-def _check(engine: Engine, line: int, record: Mapping[str, Any], actor: Actor) -> _Checked:
+def _check(engine: Engine, line: int, record: Mapping[str, Any], actor: Actor,
+           authority: dict[str, tuple[Any, Any, Verdict]]) -> _Checked:
     if not isinstance(record, Mapping):
         raise InvalidRecord(line, f"expected an object with {', '.join(RECORD_KEYS)}; got {type(record).__name__}")
     unknown = sorted(str(k) for k in record if k not in RECORD_KEYS)
@@ -114,7 +116,10 @@ def _check(engine: Engine, line: int, record: Mapping[str, Any], actor: Actor) -
     if channel is not None and not isinstance(channel, str):
         raise InvalidRecord(line, f"channel must be text; got {channel!r}", field="channel")
     try:
-        ks, policy, clean, verdict = engine._check_open(kind, facts, actor, channel)
+        if kind not in authority:
+            authority[kind] = engine._open_authority(kind, actor)
+        ks, policy, verdict = authority[kind]
+        clean = engine._open_facts(kind, facts, actor, channel, policy)
     except TransitionDenied as denied:
         refused = "; ".join(v.message for v in denied.decision.verdicts if not v.passed)
         raise InvalidRecord(line, f"refused: {refused}", field="role") from None

@@ -155,11 +155,31 @@ class Engine:
     def _check_open(self, kind: str, facts: Mapping[str, Any], actor: Actor, channel: str | None
                     ) -> tuple[KindSpec, PolicySet, dict[str, Any], Verdict]:
         """Validate an ``open``: the kind's spec, the policy, the cleaned facts and the open_roles verdict."""
+        ks, policy, verdict = self._open_authority(kind, actor)
+        return ks, policy, self._open_facts(kind, facts, actor, channel, policy), verdict
+
+    def _open_authority(self, kind: str, actor: Actor) -> tuple[KindSpec, PolicySet, Verdict]:
+        """May ``actor`` open a ``kind`` case at all? (Depends on kind and actor only: bulk import caches it.)"""
         ks = spec(kind)
         policy = self.policy
         if kind not in policy.document.kinds:
             raise InvalidInput(f"the policy {policy.label!r} has no rules for {kind} cases", field="kind")
         self._check_actor(actor, policy)
+        kp = policy.kind(kind)
+        role_ok = any(policy.roles.acts_as(actor.role, r) for r in kp.open_roles)
+        verdict = Verdict("open_roles", role_ok, "role_not_permitted",
+                          f"role {actor.role} {'may' if role_ok else 'may not'} open a {kind}"
+                          + ("" if role_ok else f"; allowed: {', '.join(kp.open_roles)}"),
+                          {"role": actor.role, "allowed": list(kp.open_roles)})
+        not_granted = policy.grant_verdict(actor)
+        if not role_ok or not_granted is not None:
+            refusals = (verdict,) if not_granted is None else (not_granted, verdict)
+            raise TransitionDenied(Decision(kind, "open", "", None, refusals, policy.ref))
+        return ks, policy, verdict
+
+    def _open_facts(self, kind: str, facts: Mapping[str, Any], actor: Actor, channel: str | None,
+                    policy: PolicySet) -> dict[str, Any]:
+        """The opening facts, normalised and checked against the policy's vocabulary and requirements."""
         clean = F.normalize(facts)
         if actor.role != "system":
             kept = sorted(F.SYSTEM_ONLY & set(clean))
@@ -175,17 +195,7 @@ class Engine:
         if missing:
             raise InvalidInput(f"a {kind} case needs {', '.join(missing)}; missing: {', '.join(missing)}",
                                field=missing[0])
-        kp = policy.kind(kind)
-        role_ok = any(policy.roles.acts_as(actor.role, r) for r in kp.open_roles)
-        verdict = Verdict("open_roles", role_ok, "role_not_permitted",
-                          f"role {actor.role} {'may' if role_ok else 'may not'} open a {kind}"
-                          + ("" if role_ok else f"; allowed: {', '.join(kp.open_roles)}"),
-                          {"role": actor.role, "allowed": list(kp.open_roles)})
-        not_granted = policy.grant_verdict(actor)
-        if not role_ok or not_granted is not None:
-            refusals = (verdict,) if not_granted is None else (not_granted, verdict)
-            raise TransitionDenied(Decision(kind, "open", "", None, refusals, policy.ref))
-        return ks, policy, clean, verdict
+        return clean
 
     def _new_case(self, ks: KindSpec, kind: str, clean: dict[str, Any], policy: PolicySet, now: datetime) -> Case:
         """The case ``open`` writes (number still empty), with its deadlines."""

@@ -7,6 +7,7 @@ scalar. Reading helpers give typed values back (``Decimal``, aware ``datetime``)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -32,6 +33,8 @@ MAX_TEXT = 10_000  # notes and other free text
 SHORT_FACTS = {"order_id": MAX_ID, "customer": MAX_ID, "channel": 40, "currency": 3, "category": MAX_ID,
                "reason": MAX_ID, "condition": MAX_ID, "locale": 20, "queue": 40}
 
+_CANONICAL_MONEY = re.compile(r"(0|[1-9]\d*)\.\d\d\Z")
+
 KNOWN_FACTS = MONEY_FACTS | DATE_FACTS | INT_FACTS | LIST_FACTS | TEXT_FACTS | {"evidence"}
 
 
@@ -39,7 +42,7 @@ def normalize(facts: Mapping[str, Any]) -> dict[str, Any]:
     """Validate and normalise facts given by a caller; raise :class:`InvalidInput` on a bad value."""
     out: dict[str, Any] = {}
     for key, value in facts.items():
-        if not isinstance(key, str) or not key or not key.replace("_", "").isalnum():
+        if key not in KNOWN_FACTS and (not isinstance(key, str) or not key or not key.replace("_", "").isalnum()):
             raise InvalidInput(
                 f"fact name {key!r} is not valid; use letters, digits and underscores", field="fact", value=key
             )
@@ -51,6 +54,8 @@ def normalize(facts: Mapping[str, Any]) -> dict[str, Any]:
 
 def normalize_value(key: str, value: Any) -> Any:
     if key in MONEY_FACTS:
+        if isinstance(value, str) and _CANONICAL_MONEY.match(value):
+            return value  # already what money_str would give (bulk imports are mostly this)
         return money_str(parse_money(value, key))
     if key in DATE_FACTS:
         return normalize_date_text(value, key)
