@@ -199,3 +199,23 @@ def load_text() -> str:
 def banner(text: str) -> None:
     print(f"\n=== {text} " + "=" * max(0, 90 - len(text)), flush=True)
     print(f"    ({load_text()}; other processes running now disturb absolute times more than ratios)", flush=True)
+
+
+def time_side_by_side(engine: Any, raw: Any, naive: Any, numbers: Sequence[str], event: str, actor: Any,
+                      batch: int, rounds: int) -> dict[str, list[float]]:
+    """Per-transition times of ``event`` for the engine, the raw baseline and the naive pattern,
+    batch by batch in rotating order (each batch fires on its own slice of ``numbers``)."""
+    def run_engine(r: int) -> int:
+        for number in numbers[r * batch:(r + 1) * batch]:
+            engine.fire(number, event, actor=actor)
+        return batch
+
+    def run_raw(r: int) -> int:
+        return int(raw.run(event, r * batch, (r + 1) * batch))
+
+    def run_naive(r: int) -> int:
+        for number in numbers[r * batch:(r + 1) * batch]:
+            naive.fire(number, event, actor)
+        return batch
+
+    return interleaved({"engine": run_engine, "raw": run_raw, "naive": run_naive}, rounds)

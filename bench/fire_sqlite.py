@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import Row, banner, fmt_time, interleaved, median, print_table, write_rows
+from _common import Row, banner, fmt_time, median, print_table, time_side_by_side, write_rows
 
 from casework import Actor, Engine
 from casework.machines import KINDS
@@ -315,20 +315,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         naive = Naive(f"sqlite:///{naive_db}")
         rows: list[Row] = []
         for event in EVENTS:
-            def run_engine(r: int, event: str = event) -> int:
-                for number in numbers[r * batch:(r + 1) * batch]:
-                    engine.fire(number, event, actor=AGENT)
-                return batch
-
-            def run_raw(r: int, event: str = event) -> int:
-                return raw.run(event, r * batch, (r + 1) * batch)
-
-            def run_naive(r: int, event: str = event) -> int:
-                for number in numbers[r * batch:(r + 1) * batch]:
-                    naive.fire(number, event, AGENT)
-                return batch
-
-            per = interleaved({"engine": run_engine, "raw": run_raw, "naive": run_naive}, rounds)
+            per = time_side_by_side(engine, raw, naive, numbers, event, AGENT, batch, rounds)
             e, b, nv = median(per["engine"]), median(per["raw"]), median(per["naive"])
             print(f"{event:8s} engine {fmt_time(e)}/transition  raw sqlite3 {fmt_time(b)}  naive {fmt_time(nv)}"
                   f"  engine/raw {e / b:.1f}x  engine/naive {e / nv:.2f}x  (median of {rounds} batches;"

@@ -25,7 +25,7 @@ import os
 import time
 from typing import Any
 
-from _common import PG_URL, Row, banner, fmt_time, interleaved, median, print_table, write_rows
+from _common import PG_URL, Row, banner, fmt_time, median, print_table, time_side_by_side, write_rows
 from fire_sqlite import AGENT, CUSTOMER, EVENTS, Naive, WriteShape, capture_fire, open_cases, pg_value, raw_params
 
 from casework import Engine
@@ -183,20 +183,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         naive = Naive(urls["naive"])
         rows: list[Row] = []
         for event in EVENTS:
-            def run_engine(r: int, event: str = event) -> int:
-                for number in numbers[r * batch:(r + 1) * batch]:
-                    engine.fire(number, event, actor=AGENT)
-                return batch
-
-            def run_raw(r: int, event: str = event) -> int:
-                return raw.run(event, r * batch, (r + 1) * batch)
-
-            def run_naive(r: int, event: str = event) -> int:
-                for number in numbers[r * batch:(r + 1) * batch]:
-                    naive.fire(number, event, AGENT)
-                return batch
-
-            per = interleaved({"engine": run_engine, "raw": run_raw, "naive": run_naive}, rounds)
+            per = time_side_by_side(engine, raw, naive, numbers, event, AGENT, batch, rounds)
             e, b, nv = median(per["engine"]), median(per["raw"]), median(per["naive"])
             print(f"{event:8s} engine {fmt_time(e)}/transition  raw psycopg {fmt_time(b)}  naive {fmt_time(nv)}"
                   f"  engine/raw {e / b:.1f}x  engine/naive {e / nv:.2f}x  (median of {rounds} batches)")
