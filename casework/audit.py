@@ -8,12 +8,13 @@ Pure functions: the store persists, this module judges.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
+from json.encoder import encode_basestring
 from typing import Any
 
 from casework.domain import AuditEntry, Case, CaseProblem
 from casework.facts import merge
+from casework.jsontext import canonical
 from casework.machines import KINDS
 
 GENESIS = "0" * 64
@@ -21,8 +22,19 @@ GENESIS = "0" * 64
 META_EVENTS = frozenset({"sla_breach", "adopt_policy"})
 
 
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+_quote = encode_basestring  # what json.dumps(str, ensure_ascii=False) returns (C speedup)
+
+
+def _scalar(value: Any) -> str:
+    """``canonical(value)``, without the encoder's setup for the plain strings, ints and nulls of a row."""
+    kind = type(value)
+    if kind is str:
+        return _quote(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    return canonical(value)
 
 
 def policy_chain_hash(prev: str, policy_hash: str) -> str:
@@ -42,15 +54,14 @@ def entry_hash(
     payload is then assembled from canonical parts, which is byte-for-byte what ``canonical`` of
     the whole mapping gives, since its keys are sorted.
     """
-    parts = {
-        "actor": canonical(actor), "at": canonical(at), "channel": canonical(channel),
-        "data": data_text if data_text is not None else canonical(data), "event": canonical(event),
-        "from": canonical(from_state), "number": canonical(number), "outcome": canonical(outcome),
-        "policy": canonical(policy_hash), "prev": canonical(prev_hash), "role": canonical(role),
-        "seq": canonical(seq), "to": canonical(to_state),
-        "verdicts": verdicts_text if verdicts_text is not None else canonical(verdicts),
-    }
-    payload = "{" + ",".join(f'"{key}":{text}' for key, text in parts.items()) + "}"
+    s = _scalar
+    payload = (
+        f'{{"actor":{s(actor)},"at":{s(at)},"channel":{s(channel)},'
+        f'"data":{data_text if data_text is not None else canonical(data)},"event":{s(event)},'
+        f'"from":{s(from_state)},"number":{s(number)},"outcome":{s(outcome)},"policy":{s(policy_hash)},'
+        f'"prev":{s(prev_hash)},"role":{s(role)},"seq":{s(seq)},"to":{s(to_state)},'
+        f'"verdicts":{verdicts_text if verdicts_text is not None else canonical(verdicts)}}}'
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from casework.audit import GENESIS, canonical, entry_hash
+from casework.audit import GENESIS, entry_hash
 from casework.domain import Actor, AuditEntry, Case, Verdict
 from casework.errors import CaseworkError, InvalidInput, TransitionDenied
+from casework.jsontext import canonical
 
 if TYPE_CHECKING:
     from casework.engine import Engine

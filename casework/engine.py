@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
-from casework.audit import GENESIS, canonical, entry_hash, policy_chain_hash
+from casework.audit import GENESIS, entry_hash, policy_chain_hash
 from casework.clock import Clock, system_clock
 from casework.domain import (
     Actor,
@@ -39,6 +39,7 @@ from casework.errors import (
     StoreError,
     TransitionDenied,
 )
+from casework.jsontext import canonical
 from casework.machines import KINDS, spec
 from casework.sla import SweepReport, with_deadlines
 from casework.store import Lost, Store, StoredCase, is_unique_violation

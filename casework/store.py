@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Column, Field, SQLModel
 
+from casework import jsontext
 from casework.domain import AuditEntry, Case, PolicyRef
 from casework.errors import SchemaOutOfDate, StoreError
 
@@ -199,8 +200,7 @@ class StoredCase:
     last_hash: str
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_dumps = jsontext.strict  # sorted keys, no spaces: one stored text per value
 
 
 def _row_to_case(row: Any, labels: dict[str, str]) -> StoredCase:
@@ -763,10 +763,18 @@ class HotPath:
         # SQLAlchemy's SQLite DateTime stores this exact text; PostgreSQL takes the naive UTC value.
         return naive.isoformat(" ", "microseconds") if self.sqlite else naive
 
+    def canonical_time(self, stored: Any) -> bool:
+        """Whether a stored time is exactly what ``bind_time`` writes (so it can be written back as is)."""
+        if not self.sqlite:
+            return True  # the driver hands back the naive UTC datetime it was given
+        return type(stored) is str and len(stored) == 26 and stored[10] == " " and stored[19] == "."
+
     def read_time(self, value: Any) -> datetime | None:
         if value is None:
             return None
         if isinstance(value, str):
+            if self.canonical_time(value):
+                return datetime.fromisoformat(value + "+00:00")  # aware in one step (replace() is slow)
             value = datetime.fromisoformat(value)
         if not isinstance(value, datetime):
             raise ValueError(f"{value!r} is not a time")
@@ -781,6 +789,9 @@ class Transaction:
         self.conn = conn
         self.hot = store.hot
         self.cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        # Times already in their stored form: those just read (written back unchanged by the
+        # update) and those bound once in this transaction (``now`` recurs in a row and its entry).
+        self._bound: dict[datetime, Any] = {}
 
     def get(self, number: str) -> StoredCase | None:
         self.cursor.execute(self.hot.get_case, (number,))
@@ -790,7 +801,11 @@ class Transaction:
         values = dict(zip(_CASE_COLUMNS, row, strict=True))
         try:
             for name in _CASE_TIMES:
-                values[name] = self.hot.read_time(values[name])
+                stored_form = values[name]
+                if stored_form is not None:
+                    values[name] = value = self.hot.read_time(stored_form)
+                    if self.hot.canonical_time(stored_form):
+                        self._bound[value] = stored_form  # type: ignore[index]
             values["is_open"] = bool(values["is_open"])
             return _decode_case(_Row(values), {values["policy_hash"]: self.store.label_of(values["policy_hash"])})
         except (ValueError, TypeError, KeyError) as exc:
@@ -862,7 +877,7 @@ class Transaction:
     def apply(self, stored: StoredCase, new: Case, entry: AuditEntry,
               texts: tuple[str, str] | None = None) -> None:
         """Compare-and-set the case row on its version and append the entry; raise Lost if beaten."""
-        t = self.hot.bind_time
+        t = self._time
         facts = _dumps(new.facts)
         self.cursor.execute(self.hot.apply, (
             new.state, new.version, facts, t(new.updated_at), t(new.first_response_due), t(new.responded_at),
@@ -873,6 +888,15 @@ class Transaction:
         if self.cursor.rowcount != 1:
             raise Lost()
         self.append(stored.id, entry, texts)
+
+    def _time(self, value: datetime | None) -> Any:
+        """``value`` in its stored form (equal instants have the same stored form)."""
+        if value is None:
+            return None
+        bound = self._bound.get(value)
+        if bound is None:
+            bound = self._bound[value] = self.hot.bind_time(value)
+        return bound
 
     def refuse(self, stored: StoredCase, entry: AuditEntry, texts: tuple[str, str] | None = None) -> None:
         """Record a refused attempt: extend the trail, leave the case itself untouched."""
@@ -885,7 +909,7 @@ class Transaction:
         """Insert an audit entry; ``texts`` is its (verdicts, data) JSON when already serialised."""
         verdicts, data = texts if texts is not None else (_dumps(e.verdicts), _dumps(e.data))
         self.cursor.execute(self.hot.append, (
-            case_id, e.number, e.seq, self.hot.bind_time(e.at), e.event, e.from_state, e.to_state, e.outcome,
+            case_id, e.number, e.seq, self._time(e.at), e.event, e.from_state, e.to_state, e.outcome,
             e.actor, e.role, e.channel, verdicts, data, e.policy.hash, e.prev_hash, e.hash))
 
     def remember(self, key: str, request: str, description: str, number: str, result: Any,

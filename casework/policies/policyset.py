@@ -50,6 +50,9 @@ class PolicySet:
     warnings: tuple[PolicyProblem, ...] = ()
     _sources: Mapping[tuple[str, str, int], str] = field(default_factory=dict)
     _event_sources: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # (kind, event, role) -> (passed, message, allowed roles): the role check's answer, worked out once
+    _role_answers: dict[tuple[str, str, str], tuple[bool, str, tuple[str, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     # ---- reading -------------------------------------------------------------------------------
     @property
@@ -140,14 +143,22 @@ class PolicySet:
                        {"actor": actor.id, "role": actor.role, "granted": list(granted)})
 
     def role_verdict(self, kind: str, event: str, actor: Actor) -> Verdict:
-        ep = self.event(kind, event)
-        allowed = list(ep.roles) if ep else []
-        passed = any(self.roles.acts_as(actor.role, r) for r in allowed)
-        who = ", ".join(allowed) if allowed else "no role"
-        message = (f"role {actor.role} may {event} a {kind}" if passed
-                   else f"role {actor.role} may not {event} a {kind}; allowed: {who}")
+        key = (kind, event, actor.role)
+        answer = self._role_answers.get(key)
+        if answer is None:
+            ep = self.event(kind, event)
+            allowed = tuple(ep.roles) if ep else ()
+            lineage = self.roles.lineage(actor.role)
+            passed = any(r in lineage for r in allowed)
+            who = ", ".join(allowed) if allowed else "no role"
+            message = (f"role {actor.role} may {event} a {kind}" if passed
+                       else f"role {actor.role} may not {event} a {kind}; allowed: {who}")
+            answer = (passed, message, allowed)
+            if actor.role in self.document.roles:  # bounded: only the policy's own roles are kept
+                self._role_answers[key] = answer
+        passed, message, allowed = answer
         return Verdict("roles", passed, "role_not_permitted", message,
-                       {"role": actor.role, "allowed": allowed}, self._event_sources.get((kind, event)))
+                       {"role": actor.role, "allowed": list(allowed)}, self._event_sources.get((kind, event)))
 
     def evaluate(self, ctx: GuardContext) -> tuple[Verdict, ...]:
         """Every applicable guard's verdict for ``ctx.event`` (role check first); never stops early."""

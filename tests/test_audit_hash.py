@@ -1,0 +1,76 @@
+"""The audit hash's format is fixed: databases written by earlier versions must keep verifying.
+
+``entry_hash`` assembles its payload from pre-encoded parts (the hot path); these tests pin it to
+its definition, SHA-256 of the canonical JSON of the whole mapping, and to a hash recorded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from casework.audit import entry_hash
+from casework.jsontext import canonical, strict
+
+KW: dict[str, Any] = dict(
+    number="RF-2026-000001", seq=3, at="2026-11-23T10:00:00+00:00", event="approve", from_state="under_review",
+    to_state="approved", outcome="applied", actor="alice", role="agent", channel=None,
+    verdicts=[{"guard": "roles", "passed": True, "code": "role_not_permitted",
+               "message": '退款 "ok" \\ \u2028', "details": {"b": 1, "a": "59.00"}}],
+    data={"note": "é\n\t"}, policy_hash="ab" * 32, prev_hash="0" * 64,
+)
+
+
+def by_definition(kw: dict[str, Any]) -> str:
+    whole = {"number": kw["number"], "seq": kw["seq"], "at": kw["at"], "event": kw["event"],
+             "from": kw["from_state"], "to": kw["to_state"], "outcome": kw["outcome"], "actor": kw["actor"],
+             "role": kw["role"], "channel": kw["channel"], "verdicts": kw["verdicts"], "data": kw["data"],
+             "policy": kw["policy_hash"], "prev": kw["prev_hash"]}
+    return hashlib.sha256(canonical(whole).encode("utf-8")).hexdigest()
+
+
+def test_recorded_hash_is_stable() -> None:
+    # Computed by casework 0.1.0 before the hot path assembled the payload from parts.
+    assert entry_hash(**KW) == "886270dad7c1a0f8377947408a6253952f63a53c81d8741bb3c5ccc1703e04ce"
+    assert by_definition(KW) == entry_hash(**KW)
+
+
+def test_pre_serialised_parts_give_the_same_hash() -> None:
+    assert entry_hash(**KW, verdicts_text=canonical(KW["verdicts"]), data_text=canonical(KW["data"])) \
+        == entry_hash(**KW)
+
+
+text = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+optional = st.none() | text
+
+
+@given(number=text, seq=st.integers(min_value=0, max_value=2**63), at=text, event=text, from_state=optional,
+       to_state=optional, outcome=text, actor=text, role=text, channel=optional, policy_hash=text, prev_hash=text,
+       data=st.dictionaries(text, text | st.integers(), max_size=3))
+def test_any_values_hash_as_the_canonical_mapping(**kw: Any) -> None:
+    kw["verdicts"] = [{"guard": kw["event"], "passed": False}]
+    assert entry_hash(**kw) == by_definition(kw)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=20)
+
+
+@given(json_values)
+def test_canonical_text_is_json_dumps(value: Any) -> None:
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    assert canonical(value) == expected
+    assert strict(value) == expected
+
+
+def test_strict_refuses_what_json_cannot_hold() -> None:
+    with pytest.raises(TypeError, match="Decimal"):
+        strict({"amount": Decimal("1.00")})
+    assert canonical({"amount": Decimal("1.00")}) == '{"amount":"1.00"}'
