@@ -77,10 +77,12 @@ def main(argv: list[str] | None = None) -> list[Row]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--quick", action="store_true", help="20,000 records")
+    ap.add_argument("--quick", action="store_true",
+                    help="accepted for bench/run.py; the size stays (the target is defined at 100,000 records, "
+                         "and at a fifth of that the CLI's start-up would dominate)")
     ap.add_argument("--json-out")
     args = ap.parse_args(argv)
-    n = 20_000 if args.quick else args.records
+    n = args.records
     banner(f"target 2: bulk import of {n:,} cases (refund/return 2:1) vs raw sqlite3 executemany")
     recs = records(n)
     with tempfile.TemporaryDirectory(prefix="casework-bench-bulk-") as tmp:

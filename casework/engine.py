@@ -516,7 +516,7 @@ class Engine:
         verdict_json = [v.to_json() for v in verdicts]
         verdicts_text = canonical(verdict_json)
         data_text = canonical(dict(data))
-        data_json = json.loads(data_text)  # exactly what a reader of the stored row gets back
+        data_json = json.loads(data_text) if data else {}  # exactly what a reader of the stored row gets back
         h = entry_hash(number=number, seq=seq, at=at.isoformat(), event=event, from_state=from_state,
                        to_state=to_state, outcome=outcome, actor=actor.id, role=actor.role, channel=channel,
                        verdicts=verdict_json, data=data_json, policy_hash=policy.hash, prev_hash=prev,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -422,34 +422,6 @@ class Store:
                 self._write_intent = False
 
     @contextmanager
-    def _driver_write(self) -> Iterator[Connection]:
-        """A write transaction begun and ended on the driver (no SQLAlchemy transaction machinery).
-
-        Statements sent through SQLAlchemy meanwhile join it, and it commits or rolls back as one.
-        """
-        with self._lock:
-            raw = self._conn.connection.driver_connection
-            assert raw is not None
-            if self.dialect == "sqlite":
-                raw.execute("BEGIN IMMEDIATE")
-            self._in_driver_txn = True
-            try:
-                yield self._conn
-            except BaseException:
-                if self._conn.in_transaction():
-                    self._conn.rollback()
-                else:
-                    raw.rollback()
-                raise
-            else:
-                if self._conn.in_transaction():
-                    self._conn.commit()
-                else:
-                    raw.commit()
-            finally:
-                self._in_driver_txn = False
-
-    @contextmanager
     def _read(self) -> Iterator[Connection]:
         with self._lock:
             try:
@@ -466,22 +438,18 @@ class Store:
             except (ValueError, TypeError) as exc:  # a stored value the column type cannot read
                 raise Unreadable(f"unreadable row in {describe_url(self.url)}: {exc}", url=self.url) from None
 
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """One write transaction: everything inside commits together or not at all."""
-        try:
-            with self._driver_write() as conn:
-                yield Transaction(self, conn)
-        except IntegrityError:
-            raise  # a uniqueness race (an idempotency key used twice at once): the engine resolves it
-        except DBAPIError as exc:
-            raise StoreError(f"database error on {describe_url(self.url)}: {_one_line(exc)}",
-                             url=self.url) from None
-        except self._driver_error as exc:  # raised raw by the hot path's cursor
-            if is_unique_violation(exc):
-                raise
-            raise StoreError(f"database error on {describe_url(self.url)}: {_one_line(exc)}",
-                             url=self.url) from None
+    def transaction(self) -> WriteScope:
+        """One write transaction: everything in ``with store.transaction() as tx`` commits together or not at all."""
+        return WriteScope(self)
+
+    def _db_failure(self, exc: BaseException) -> StoreError | None:
+        """The StoreError a database failure becomes; None for anything else and for uniqueness races
+        (an idempotency key used twice at once), which the engine resolves."""
+        if isinstance(exc, IntegrityError):
+            return None
+        if isinstance(exc, DBAPIError) or (isinstance(exc, self._driver_error) and not is_unique_violation(exc)):
+            return StoreError(f"database error on {describe_url(self.url)}: {_one_line(exc)}", url=self.url)
+        return None
 
     # ---- policy versions -------------------------------------------------------------------------
     def label_of(self, policy_hash: str) -> str:
@@ -779,6 +747,71 @@ class HotPath:
         if not isinstance(value, datetime):
             raise ValueError(f"{value!r} is not a time")
         return value.replace(tzinfo=UTC)
+
+
+class WriteScope:
+    """``with store.transaction() as tx``: begun on the driver; committed, or rolled back on any exception.
+
+    Statements sent through SQLAlchemy meanwhile join the same transaction. (A class rather than a
+    generator context manager: it is on every transition's path.)
+    """
+
+    __slots__ = ("_raw", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __enter__(self) -> Transaction:
+        store = self._store
+        store._lock.acquire()
+        try:
+            tx = Transaction(store, store._conn)
+            self._raw = raw = store._conn.connection.driver_connection
+            if store.dialect == "sqlite":
+                raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+            store._in_driver_txn = True
+            return tx
+        except BaseException as exc:
+            store._lock.release()
+            failure = store._db_failure(exc)
+            if failure is not None:
+                raise failure from None
+            raise
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        store = self._store
+        ending: BaseException | None = None  # a failure of the commit or the rollback itself
+        try:
+            if exc is None:
+                try:
+                    if store._conn.in_transaction():
+                        store._conn.commit()
+                    else:
+                        self._raw.commit()  # type: ignore[union-attr]
+                except BaseException:
+                    with suppress(Exception):
+                        self._rollback()  # do not leave the connection inside a failed transaction
+                    raise
+            else:
+                self._rollback()
+        except BaseException as failed:
+            ending = failed
+        finally:
+            store._in_driver_txn = False
+            store._lock.release()
+        problem = ending if ending is not None else exc
+        if problem is not None:
+            failure = store._db_failure(problem)
+            if failure is not None:
+                raise failure from None
+            if ending is not None:
+                raise ending
+
+    def _rollback(self) -> None:
+        if self._store._conn.in_transaction():
+            self._store._conn.rollback()
+        else:
+            self._raw.rollback()  # type: ignore[union-attr]
 
 
 class Transaction:

@@ -27,6 +27,7 @@ from casework import (
     Engine,
     FixedClock,
     IdempotencyConflict,
+    StoreError,
     TransitionDenied,
     parse_policy,
 )
@@ -522,4 +523,31 @@ def test_the_hot_path_reads_and_writes_exactly_what_sqlalchemy_does(engine):
     with engine.store.transaction() as tx:
         hot = tx.get(number)
     assert hot is not None and hot.case == fired
+    assert engine.verify().ok
+
+
+def test_a_write_transaction_is_all_or_nothing_and_leaves_the_store_usable(engine):
+    customer = Actor("cust-1", "customer")
+    number = engine.open("refund", {"order_id": "TX-1", "amount": "10.00", "paid": "10.00"}, actor=customer).number
+    before = engine.history(number)
+
+    class Boom(Exception):
+        pass
+
+    # A failure after a write: the write is rolled back and the failure propagates unchanged.
+    with pytest.raises(Boom), engine.store.transaction() as tx:
+        stored = tx.get(number)
+        assert stored is not None
+        tx.refuse(stored, engine._entry(number, stored.last_seq + 1, stored.last_hash, stored.case.updated_at,
+                                        "approve", stored.case.state, None, "refused", AGENT, None, (), {},
+                                        engine.policy), None)
+        raise Boom()
+    assert engine.history(number) == before
+
+    # A database error inside the transaction becomes a StoreError naming the database.
+    with pytest.raises(StoreError, match="database error on"), engine.store.transaction() as tx:
+        tx.cursor.execute("SELECT no_such_column FROM cases")
+
+    # Either way the next transaction works: nothing was left open or locked.
+    assert engine.fire(number, "review", actor=AGENT).state == "under_review"
     assert engine.verify().ok

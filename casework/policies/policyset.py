@@ -51,6 +51,8 @@ class PolicySet:
     _sources: Mapping[tuple[str, str, int], str] = field(default_factory=dict)
     _event_sources: Mapping[tuple[str, str], str] = field(default_factory=dict)
     # (kind, event, role) -> (passed, message, allowed roles): the role check's answer, worked out once
+    _guard_sources: dict[tuple[str, str], tuple[tuple[GuardBase, str | None], ...]] = field(
+        default_factory=dict, compare=False, repr=False)
     _role_answers: dict[tuple[str, str, str], tuple[bool, str, tuple[str, ...]]] = field(
         default_factory=dict, compare=False, repr=False)
 
@@ -166,14 +168,21 @@ class PolicySet:
         not_granted = self.grant_verdict(ctx.actor)
         if not_granted is not None:
             verdicts.insert(0, not_granted)
-        ep = self.event(ctx.kind, ctx.event)
-        if ep is not None:
-            for i, guard in enumerate(ep.guards):
-                if guard.applies(ctx):
-                    v = guard.evaluate(ctx)
-                    src = self._sources.get((ctx.kind, ctx.event, i))
-                    verdicts.append(Verdict(v.guard, v.passed, v.code, v.message, v.details, src))
+        for guard, src in self._guards(ctx.kind, ctx.event):
+            if guard.applies(ctx):
+                v = guard.evaluate(ctx)
+                verdicts.append(Verdict(v.guard, v.passed, v.code, v.message, v.details, src))
         return tuple(verdicts)
+
+    def _guards(self, kind: str, event: str) -> tuple[tuple[GuardBase, str | None], ...]:
+        """The event's guards, each with where it is written (looked up once per event)."""
+        found = self._guard_sources.get((kind, event))
+        if found is None:
+            ep = self.event(kind, event)
+            found = tuple((g, self._sources.get((kind, event, i))) for i, g in enumerate(ep.guards)) if ep else ()
+            if ep is not None:
+                self._guard_sources[(kind, event)] = found
+        return found
 
 
 # ---- loading -----------------------------------------------------------------------------------
