@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         engine.close()
         raw.close()
         naive.close()
-        rows.extend(workers_row(args.url, 150 if args.quick else 400, admin, schemas["workers"]))
+        rows.extend(workers_row(args.url, 400 if args.quick else 1000, admin, schemas["workers"]))
         print_table(rows)
         write_rows(args.json_out, rows)
         return rows
