@@ -504,8 +504,12 @@ class Engine:
         if responded is None and (policy.counts_as_response(case.kind, event) or to_state in ks.settled):
             responded = now
         since = now if to_state != case.state else case.state_since
-        moved = replace(case, state=to_state, version=case.version + 1, facts=F.merge(case.facts, data),
-                        updated_at=now, responded_at=responded, closed=to_state in ks.final, state_since=since)
+        # Built directly (not dataclasses.replace, which inspects the fields on every call): hot path.
+        moved = Case(number=case.number, kind=case.kind, state=to_state, version=case.version + 1,
+                     facts=F.merge(case.facts, data), policy=case.policy, opened_at=case.opened_at, updated_at=now,
+                     first_response_due=case.first_response_due, responded_at=responded, due_at=case.due_at,
+                     closed=to_state in ks.final, resolution_due=case.resolution_due, timer_due=case.timer_due,
+                     state_since=since)
         return with_deadlines(moved, policy)
 
     def _entry_and_text(self, number: str, seq: int, prev: str, at: datetime, event: str,

@@ -100,6 +100,8 @@ def with_deadlines(case: Case, policy: PolicySet) -> Case:
         if case.state not in ks.settled and "resolution" not in breaches:
             pending.append(case.resolution_due)
     due = min((d for d in pending if d is not None), default=None)
+    if timer_due == case.timer_due and due == case.due_at:
+        return case
     return replace(case, timer_due=timer_due, due_at=due)
 
 

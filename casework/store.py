@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -217,13 +218,20 @@ def _row_to_entry(row: Any, labels: dict[str, str]) -> AuditEntry:
         raise Unreadable(f"case {row.number}: unreadable audit entry {row.seq} ({exc})") from None
 
 
-def _decode_case(row: Any, labels: dict[str, str]) -> StoredCase:
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _decode_case(row: Any, labels: dict[str, str], time: Callable[[Any], Any] = _as_is) -> StoredCase:
+    """A case from a row with the ``cases`` columns as attributes; ``time`` reads a stored time
+    (SQLAlchemy's column type already has, the hot path's driver rows have not)."""
     case = Case(
         number=row.number, kind=row.kind, state=row.state, version=row.version,
         facts=json.loads(row.facts), policy=PolicyRef(labels.get(row.policy_hash, "?"), row.policy_hash),
-        opened_at=row.opened_at, updated_at=row.updated_at, first_response_due=row.first_response_due,
-        responded_at=row.responded_at, due_at=row.due_at, closed=not row.is_open,
-        resolution_due=row.resolution_due, timer_due=row.timer_due, state_since=row.state_since,
+        opened_at=time(row.opened_at), updated_at=time(row.updated_at),
+        first_response_due=time(row.first_response_due), responded_at=time(row.responded_at),
+        due_at=time(row.due_at), closed=not row.is_open, resolution_due=time(row.resolution_due),
+        timer_due=time(row.timer_due), state_since=time(row.state_since),
     )
     return StoredCase(row.id, case, row.last_seq, row.last_hash)
 
@@ -236,13 +244,6 @@ def _decode_entry(row: Any, labels: dict[str, str]) -> AuditEntry:
         policy=PolicyRef(labels.get(row.policy_hash, "?"), row.policy_hash),
         prev_hash=row.prev_hash, hash=row.hash,
     )
-
-
-class _Row:
-    """Attribute access over a dict, so the hot path can share the row decoders."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
 
 
 class Unreadable(StoreError):
@@ -694,8 +695,7 @@ class Store:
 _CASE_COLUMNS = ("id", "number", "kind", "state", "version", "facts", "policy_hash", "opened_at", "updated_at",
                  "first_response_due", "responded_at", "due_at", "is_open", "resolution_due", "timer_due",
                  "state_since", "last_seq", "last_hash")
-_CASE_TIMES = ("opened_at", "updated_at", "first_response_due", "responded_at", "due_at", "resolution_due",
-               "timer_due", "state_since")
+_HotCase = namedtuple("_HotCase", _CASE_COLUMNS)  # type: ignore[misc]  # the hot path's case row
 _SET_COLUMNS = ("state", "version", "facts", "updated_at", "first_response_due", "responded_at", "due_at",
                 "is_open", "resolution_due", "timer_due", "state_since", "priority", "queue", "last_seq",
                 "last_hash", "policy_hash")
@@ -828,21 +828,23 @@ class Transaction:
 
     def get(self, number: str) -> StoredCase | None:
         self.cursor.execute(self.hot.get_case, (number,))
-        row = self.cursor.fetchone()
-        if row is None:
+        found = self.cursor.fetchone()
+        if found is None:
             return None
-        values = dict(zip(_CASE_COLUMNS, row, strict=True))
+        row: Any = _HotCase._make(found)
         try:
-            for name in _CASE_TIMES:
-                stored_form = values[name]
-                if stored_form is not None:
-                    values[name] = value = self.hot.read_time(stored_form)
-                    if self.hot.canonical_time(stored_form):
-                        self._bound[value] = stored_form  # type: ignore[index]
-            values["is_open"] = bool(values["is_open"])
-            return _decode_case(_Row(values), {values["policy_hash"]: self.store.label_of(values["policy_hash"])})
+            return _decode_case(row, {row.policy_hash: self.store.label_of(row.policy_hash)}, self._read_time)
         except (ValueError, TypeError, KeyError) as exc:
             raise Unreadable(f"case {number}: unreadable row ({exc})") from None
+
+    def _read_time(self, stored_form: Any) -> datetime | None:
+        """A stored time as an aware datetime; remembered in its stored form, to be written back as is."""
+        if stored_form is None:
+            return None
+        value = self.hot.read_time(stored_form)
+        if self.hot.canonical_time(stored_form):
+            self._bound[value] = stored_form  # type: ignore[index]
+        return value
 
     def next_number(self, name: str) -> int:
         """The next value of a named counter; safe across processes sharing the database."""

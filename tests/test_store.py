@@ -551,3 +551,15 @@ def test_a_write_transaction_is_all_or_nothing_and_leaves_the_store_usable(engin
     # Either way the next transaction works: nothing was left open or locked.
     assert engine.fire(number, "review", actor=AGENT).state == "under_review"
     assert engine.verify().ok
+
+
+def test_the_hot_path_constructors_know_every_case_field():
+    # Engine._advance and bulk._numbered build Case directly (dataclasses.replace is slow); a new
+    # field must be carried there too, or it would silently fall back to its default.
+    from dataclasses import fields
+
+    from casework.domain import Case
+
+    assert [f.name for f in fields(Case)] == [
+        "number", "kind", "state", "version", "facts", "policy", "opened_at", "updated_at", "first_response_due",
+        "responded_at", "due_at", "closed", "resolution_due", "timer_due", "state_since"]
