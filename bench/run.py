@@ -1,7 +1,7 @@
 """Run every casework benchmark and print one table; exit 1 if any target is missed.
 
-    python bench/run.py            # full run (~5-8 minutes on 2 cores)
-    python bench/run.py --quick    # smaller sizes (~2 minutes)
+    python bench/run.py            # full run (~3 minutes on 2 cores)
+    python bench/run.py --quick    # smaller sizes (~1 minute)
     python bench/run.py --only fire_sqlite queries
 
 Each benchmark runs in its own interpreter (so memory and import figures are not disturbed) and
