@@ -779,6 +779,7 @@ def sla_sweep(
     now: Annotated[str | None, typer.Option("--now", help="Act as of this instant (ISO), e.g. for what-if.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what is due; write nothing.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Handle at most this many cases.")] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Cases per transaction.")] = 200,
     as_json: JsonOpt = False,
 ) -> None:
     """Fire every due timer and mark every missed deadline, as the system actor (safe to run from cron).
@@ -789,13 +790,13 @@ def sla_sweep(
     engine = _engine(ctx)
     console = _console()
     if as_json or not console.is_terminal:
-        report = engine.sweep(now=at, dry_run=dry_run, limit=limit)
+        report = engine.sweep(now=at, dry_run=dry_run, limit=limit, batch=batch)
     else:
         from rich.progress import Progress
 
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("sweeping", total=None)
-            report = engine.sweep(now=at, dry_run=dry_run, limit=limit,
+            report = engine.sweep(now=at, dry_run=dry_run, limit=limit, batch=batch,
                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         _dump(report.to_json())

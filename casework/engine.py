@@ -76,6 +76,7 @@ class Engine:
                  clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL") -> None:
         self.clock = clock
         self._clock_override: datetime | None = None
+        self._last_at: tuple[datetime | None, str] = (None, "")
         self._policy_source = policies
         self._policy: PolicySet | None = None if policies is None or isinstance(policies, str | Path) else policies
         self._policies: dict[str, PolicySet] = {}
@@ -313,11 +314,12 @@ class Engine:
         return verification.verify(self)
 
     def sweep(self, *, now: datetime | None = None, dry_run: bool = False, limit: int | None = None,
-              progress: Callable[[int, int], None] | None = None) -> SweepReport:
-        """Fire every due timer and mark every breached deadline (see :func:`casework.sweep.sweep`)."""
+              progress: Callable[[int, int], None] | None = None, batch: int = 200) -> SweepReport:
+        """Fire every due timer and mark every breached deadline, ``batch`` cases per transaction
+        (see :func:`casework.sweep.sweep`)."""
         from casework import sweep
 
-        return sweep.sweep(self, now=now, dry_run=dry_run, limit=limit, progress=progress)
+        return sweep.sweep(self, now=now, dry_run=dry_run, limit=limit, progress=progress, batch=batch)
 
     def adopt(self, number: str, policy: PolicySet, *, actor: Actor) -> Case:
         """Re-pin an open case to ``policy``: from now on it is decided by that version.
@@ -474,7 +476,7 @@ class Engine:
             entry, texts = self._entry_and_text(
                 number, stored.last_seq + 1, stored.last_hash, now, event, case.state,
                 decision.to_state if allowed else None, "applied" if allowed else "refused", actor,
-                data.get("channel") or case.facts.get("channel"), decision.verdicts, data, policy)
+                data.get("channel") or case.facts.get("channel"), decision.verdicts, data, policy, written_only=True)
             if allowed:
                 assert decision.to_state is not None
                 new = self._advance(case, event, decision.to_state, data, now, policy)
@@ -515,13 +517,21 @@ class Engine:
     def _entry_and_text(self, number: str, seq: int, prev: str, at: datetime, event: str,
                         from_state: str | None, to_state: str | None, outcome: str, actor: Actor,
                         channel: str | None, verdicts: tuple[Verdict, ...], data: Mapping[str, Any],
-                        policy: PolicySet) -> tuple[AuditEntry, tuple[str, str]]:
-        """The audit entry, and its verdicts and data as the canonical JSON the row stores (serialised once)."""
+                        policy: PolicySet, *, written_only: bool = False) -> tuple[AuditEntry, tuple[str, str]]:
+        """The audit entry, and its verdicts and data as the canonical JSON the row stores (serialised once).
+
+        The entry's ``data`` is exactly what a reader of the stored row gets back (a JSON round trip),
+        unless ``written_only``: then it is ``data`` as given, for an entry that is only written (the
+        row is written from the texts, and the hash is computed from them either way).
+        """
         verdict_json = [v.to_json() for v in verdicts]
         verdicts_text = canonical(verdict_json)
         data_text = canonical(dict(data))
-        data_json = json.loads(data_text) if data else {}  # exactly what a reader of the stored row gets back
-        h = entry_hash(number=number, seq=seq, at=at.isoformat(), event=event, from_state=from_state,
+        data_json = dict(data) if written_only or not data else json.loads(data_text)
+        last = self._last_at  # a sweep writes many entries at one instant (one object): format it once
+        if last[0] is not at:
+            last = self._last_at = (at, at.isoformat())
+        h = entry_hash(number=number, seq=seq, at=last[1], event=event, from_state=from_state,
                        to_state=to_state, outcome=outcome, actor=actor.id, role=actor.role, channel=channel,
                        verdicts=verdict_json, data=data_json, policy_hash=policy.hash, prev_hash=prev,
                        verdicts_text=verdicts_text, data_text=data_text)

@@ -6,7 +6,7 @@ normal audited transition fired by the ``system`` actor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,10 @@ class SweepAction:
     due: datetime
     state: str
     outcome: str = "due"  # due (dry run), applied, refused, skipped
+
+    def outcome_of(self, outcome: str) -> SweepAction:
+        """This action with its outcome (applied, refused, skipped)."""
+        return SweepAction(self.number, self.kind, self.name, self.due, self.state, outcome)
 
     def to_json(self) -> dict[str, Any]:
         return {"number": self.number, "action": self.kind, "name": self.name, "due": self.due.isoformat(),
@@ -102,7 +106,12 @@ def with_deadlines(case: Case, policy: PolicySet) -> Case:
     due = min((d for d in pending if d is not None), default=None)
     if timer_due == case.timer_due and due == case.due_at:
         return case
-    return replace(case, timer_due=timer_due, due_at=due)
+    # Built directly (not dataclasses.replace, which inspects the fields on every call): hot path.
+    return Case(number=case.number, kind=case.kind, state=case.state, version=case.version, facts=case.facts,
+                policy=case.policy, opened_at=case.opened_at, updated_at=case.updated_at,
+                first_response_due=case.first_response_due, responded_at=case.responded_at, due_at=due,
+                closed=case.closed, resolution_due=case.resolution_due, timer_due=timer_due,
+                state_since=case.state_since)
 
 
 def timer_token(case: Case) -> str:

@@ -204,16 +204,16 @@ class StoredCase:
 _dumps = jsontext.strict  # sorted keys, no spaces: one stored text per value
 
 
-def _row_to_case(row: Any, labels: dict[str, str]) -> StoredCase:
+def _row_to_case(row: Any, ref: PolicyRef) -> StoredCase:
     try:
-        return _decode_case(row, labels)
+        return _decode_case(row, ref)
     except (ValueError, TypeError, KeyError) as exc:
         raise Unreadable(f"case {row.number}: unreadable row ({exc})") from None
 
 
-def _row_to_entry(row: Any, labels: dict[str, str]) -> AuditEntry:
+def _row_to_entry(row: Any, ref: PolicyRef) -> AuditEntry:
     try:
-        return _decode_entry(row, labels)
+        return _decode_entry(row, ref)
     except (ValueError, TypeError, KeyError) as exc:
         raise Unreadable(f"case {row.number}: unreadable audit entry {row.seq} ({exc})") from None
 
@@ -222,12 +222,12 @@ def _as_is(value: Any) -> Any:
     return value
 
 
-def _decode_case(row: Any, labels: dict[str, str], time: Callable[[Any], Any] = _as_is) -> StoredCase:
+def _decode_case(row: Any, ref: PolicyRef, time: Callable[[Any], Any] = _as_is) -> StoredCase:
     """A case from a row with the ``cases`` columns as attributes; ``time`` reads a stored time
     (SQLAlchemy's column type already has, the hot path's driver rows have not)."""
     case = Case(
         number=row.number, kind=row.kind, state=row.state, version=row.version,
-        facts=json.loads(row.facts), policy=PolicyRef(labels.get(row.policy_hash, "?"), row.policy_hash),
+        facts=json.loads(row.facts), policy=ref,
         opened_at=time(row.opened_at), updated_at=time(row.updated_at),
         first_response_due=time(row.first_response_due), responded_at=time(row.responded_at),
         due_at=time(row.due_at), closed=not row.is_open, resolution_due=time(row.resolution_due),
@@ -236,12 +236,12 @@ def _decode_case(row: Any, labels: dict[str, str], time: Callable[[Any], Any] = 
     return StoredCase(row.id, case, row.last_seq, row.last_hash)
 
 
-def _decode_entry(row: Any, labels: dict[str, str]) -> AuditEntry:
+def _decode_entry(row: Any, ref: PolicyRef) -> AuditEntry:
     return AuditEntry(
         number=row.number, seq=row.seq, at=row.at, event=row.event, from_state=row.from_state,
         to_state=row.to_state, outcome=row.outcome, actor=row.actor, role=row.role, channel=row.channel,
         verdicts=json.loads(row.verdicts), data=json.loads(row.data),
-        policy=PolicyRef(labels.get(row.policy_hash, "?"), row.policy_hash),
+        policy=ref,
         prev_hash=row.prev_hash, hash=row.hash,
     )
 
@@ -277,6 +277,7 @@ class Store:
         self._write_intent = False
         self._in_driver_txn = False
         self._labels: dict[str, str] = {}
+        self._refs: dict[str, PolicyRef] = {}
         try:
             self.engine: Engine = sa.create_engine(url, poolclass=NullPool)
         except Exception as exc:
@@ -453,6 +454,13 @@ class Store:
         return None
 
     # ---- policy versions -------------------------------------------------------------------------
+    def ref_of(self, policy_hash: str) -> PolicyRef:
+        """The reference (label and hash) of a stored policy version, made once per version."""
+        ref = self._refs.get(policy_hash)
+        if ref is None:
+            ref = self._refs[policy_hash] = PolicyRef(self.label_of(policy_hash), policy_hash)
+        return ref
+
     def label_of(self, policy_hash: str) -> str:
         label = self._labels.get(policy_hash)
         if label is None:
@@ -476,6 +484,7 @@ class Store:
             exists = conn.execute(sa.select(policies.c.hash).where(policies.c.hash == ref.hash)).first()
         if exists:
             self._labels[ref.hash] = ref.label
+            self._refs.pop(ref.hash, None)
             return
         try:
             with self._write() as conn:
@@ -491,6 +500,7 @@ class Store:
         except IntegrityError:
             pass  # another process stored the same version (or took the same seq) first
         self._labels[ref.hash] = ref.label
+        self._refs.pop(ref.hash, None)
 
     def altered_policies(self) -> list[str]:
         """Hashes of stored policy versions whose text no longer hashes to them."""
@@ -525,7 +535,7 @@ class Store:
             row = conn.execute(_GET_CASE, {"number": number}).first()
             if row is None:
                 return None
-            return _row_to_case(row, {row.policy_hash: self.label_of(row.policy_hash)})
+            return _row_to_case(row, self.ref_of(row.policy_hash))
 
     def numbers_like(self, number: str, limit: int = 200) -> list[str]:
         """Case numbers sharing a prefix with ``number`` (candidates for "did you mean")."""
@@ -538,7 +548,7 @@ class Store:
     def history(self, number: str) -> list[AuditEntry]:
         with self._read() as conn:
             rows = conn.execute(sa.select(audit).where(audit.c.number == number).order_by(audit.c.seq)).all()
-        return [_row_to_entry(r, {r.policy_hash: self.label_of(r.policy_hash)}) for r in rows]
+        return [_row_to_entry(r, self.ref_of(r.policy_hash)) for r in rows]
 
     def find(self, *, kind: str | None = None, state: str | None = None, order_id: str | None = None,
              customer: str | None = None, open_only: bool = False, due_before: datetime | None = None,
@@ -568,7 +578,7 @@ class Store:
             q = q.limit(limit)
         with self._read() as conn:
             rows = conn.execute(q).all()
-        return [_row_to_case(r, {r.policy_hash: self.label_of(r.policy_hash)}).case for r in rows]
+        return [_row_to_case(r, self.ref_of(r.policy_hash)).case for r in rows]
 
     def due_numbers(self, now: datetime, limit: int | None = None) -> list[str]:
         """Numbers of open cases with a deadline at or before ``now``, most overdue first."""
@@ -608,7 +618,7 @@ class Store:
                 rows = conn.execute(e.order_by(audit.c.case_id, audit.c.seq)).all()
             for r in rows:
                 yield (r.case_kind, r.case_channel, r.case_opened_at,
-                       _row_to_entry(r, {r.policy_hash: self.label_of(r.policy_hash)}))
+                       _row_to_entry(r, self.ref_of(r.policy_hash)))
             last_id = ids[-1]
 
     def count_open(self, kind: str | None = None, state: str | None = None) -> int:
@@ -639,7 +649,7 @@ class Store:
             if not rows:
                 return
             for r in rows:
-                yield _row_to_case(r, {r.policy_hash: self.label_of(r.policy_hash)}).case
+                yield _row_to_case(r, self.ref_of(r.policy_hash)).case
             last_id = rows[-1].id
 
     def iter_all(self, batch: int = 500) -> Iterator[tuple[str, StoredCase | None, list[AuditEntry], str | None]]:
@@ -674,8 +684,8 @@ class Store:
                                    .order_by(audit.c.case_id, audit.c.seq)).all()
         by_case: dict[int, list[AuditEntry]] = {i: [] for i in ids}
         for e in entries:
-            by_case[e.case_id].append(_row_to_entry(e, {e.policy_hash: self.label_of(e.policy_hash)}))
-        return [(r.number, _row_to_case(r, {r.policy_hash: self.label_of(r.policy_hash)}), by_case[r.id], None)
+            by_case[e.case_id].append(_row_to_entry(e, self.ref_of(e.policy_hash)))
+        return [(r.number, _row_to_case(r, self.ref_of(r.policy_hash)), by_case[r.id], None)
                 for r in rows]
 
     def idempotent_result(self, key: str) -> tuple[str, str, str] | None:
@@ -713,7 +723,8 @@ class HotPath:
     def __init__(self, dialect: str) -> None:
         mark = "?" if dialect == "sqlite" else "%s"
         self.sqlite = dialect == "sqlite"
-        self.get_case = f"SELECT {', '.join(_CASE_COLUMNS)} FROM cases WHERE number = {mark}"
+        self.select_cases = f"SELECT {', '.join(_CASE_COLUMNS)} FROM cases"
+        self.get_case = f"{self.select_cases} WHERE number = {mark}"
         sets = ", ".join(f"{c} = {mark}" for c in _SET_COLUMNS)
         self.apply = f"UPDATE cases SET {sets} WHERE id = {mark} AND version = {mark} AND last_seq = {mark}"
         self.refuse = (f"UPDATE cases SET last_seq = {mark}, last_hash = {mark} "
@@ -829,21 +840,38 @@ class Transaction:
     def get(self, number: str) -> StoredCase | None:
         self.cursor.execute(self.hot.get_case, (number,))
         found = self.cursor.fetchone()
-        if found is None:
-            return None
-        row: Any = _HotCase._make(found)
+        return None if found is None else self._decode(found)
+
+    def get_many(self, numbers: Sequence[str]) -> dict[str, StoredCase]:
+        """The cases with these numbers (those that exist), read in one statement."""
+        found: dict[str, StoredCase] = {}
+        for lo in range(0, len(numbers), 500):  # well under every driver's limit on bound values
+            chunk = list(numbers[lo:lo + 500])
+            self.cursor.execute(f"{self.hot.select_cases} WHERE number IN ({', '.join([self.hot.mark] * len(chunk))})",
+                                chunk)
+            for values in self.cursor.fetchall():
+                stored = self._decode(values)
+                found[stored.case.number] = stored
+        return found
+
+    def _decode(self, values: Sequence[Any]) -> StoredCase:
+        row: Any = _HotCase._make(values)
         try:
-            return _decode_case(row, {row.policy_hash: self.store.label_of(row.policy_hash)}, self._read_time)
+            return _decode_case(row, self.store.ref_of(row.policy_hash), self._read_time)
         except (ValueError, TypeError, KeyError) as exc:
-            raise Unreadable(f"case {number}: unreadable row ({exc})") from None
+            raise Unreadable(f"case {row.number}: unreadable row ({exc})") from None
 
     def _read_time(self, stored_form: Any) -> datetime | None:
         """A stored time as an aware datetime; remembered in its stored form, to be written back as is."""
         if stored_form is None:
             return None
-        value = self.hot.read_time(stored_form)
-        if self.hot.canonical_time(stored_form):
-            self._bound[value] = stored_form  # type: ignore[index]
+        if type(stored_form) is str and len(stored_form) == 26 and stored_form[10] == " " and stored_form[19] == ".":
+            value = datetime.fromisoformat(stored_form + "+00:00")  # SQLite's usual form, inlined: hot path
+        else:
+            value = self.hot.read_time(stored_form)  # type: ignore[assignment]
+            if not self.hot.canonical_time(stored_form):
+                return value
+        self._bound[value] = stored_form
         return value
 
     def next_number(self, name: str) -> int:
@@ -912,17 +940,24 @@ class Transaction:
     def apply(self, stored: StoredCase, new: Case, entry: AuditEntry,
               texts: tuple[str, str] | None = None) -> None:
         """Compare-and-set the case row on its version and append the entry; raise Lost if beaten."""
+        self.update_case(stored, new, entry.seq, entry.hash)
+        self.append(stored.id, entry, texts)
+
+    def update_case(self, stored: StoredCase, new: Case, last_seq: int, last_hash: str) -> None:
+        """Compare-and-set the case row (on the version and sequence read); raise Lost if beaten.
+
+        ``last_seq``/``last_hash`` are those of the newest entry appended with it (in this transaction).
+        """
         t = self._time
         facts = _dumps(new.facts)
         self.cursor.execute(self.hot.apply, (
             new.state, new.version, facts, t(new.updated_at), t(new.first_response_due), t(new.responded_at),
             t(new.due_at), not new.closed, t(new.resolution_due), t(new.timer_due), t(new.state_since),
-            new.priority, new.queue, entry.seq, entry.hash,
+            new.priority, new.queue, last_seq, last_hash,
             new.policy.hash,  # changes only when a case is re-pinned (Engine.adopt)
             stored.id, stored.case.version, stored.last_seq))
         if self.cursor.rowcount != 1:
             raise Lost()
-        self.append(stored.id, entry, texts)
 
     def _time(self, value: datetime | None) -> Any:
         """``value`` in its stored form (equal instants have the same stored form)."""
@@ -942,10 +977,17 @@ class Transaction:
 
     def append(self, case_id: int, e: AuditEntry, texts: tuple[str, str] | None = None) -> None:
         """Insert an audit entry; ``texts`` is its (verdicts, data) JSON when already serialised."""
+        self.cursor.execute(self.hot.append, self._entry_values(case_id, e, texts))
+
+    def append_many(self, entries: Sequence[tuple[int, AuditEntry, tuple[str, str] | None]]) -> None:
+        """Insert audit entries ``(case id, entry, texts)`` with one ``executemany``."""
+        if entries:
+            self.cursor.executemany(self.hot.append, [self._entry_values(*item) for item in entries])
+
+    def _entry_values(self, case_id: int, e: AuditEntry, texts: tuple[str, str] | None) -> tuple[Any, ...]:
         verdicts, data = texts if texts is not None else (_dumps(e.verdicts), _dumps(e.data))
-        self.cursor.execute(self.hot.append, (
-            case_id, e.number, e.seq, self._time(e.at), e.event, e.from_state, e.to_state, e.outcome,
-            e.actor, e.role, e.channel, verdicts, data, e.policy.hash, e.prev_hash, e.hash))
+        return (case_id, e.number, e.seq, self._time(e.at), e.event, e.from_state, e.to_state, e.outcome,
+                e.actor, e.role, e.channel, verdicts, data, e.policy.hash, e.prev_hash, e.hash)
 
     def remember(self, key: str, request: str, description: str, number: str, result: Any,
                  now: datetime) -> None:

@@ -138,7 +138,8 @@ def test_deadlines_are_recomputed_on_every_transition(engine: Engine, clock: Fix
     assert shipped.due_at == shipped.resolution_due
 
 
-def test_two_concurrent_sweeps_fire_each_due_timer_exactly_once(make_engine, clock: FixedClock):
+@pytest.mark.parametrize("batch", [200, 4])
+def test_two_concurrent_sweeps_fire_each_due_timer_exactly_once(make_engine, clock: FixedClock, batch: int):
     setup = make_engine()
     numbers = []
     for i in range(30):
@@ -152,7 +153,7 @@ def test_two_concurrent_sweeps_fire_each_due_timer_exactly_once(make_engine, clo
 
     def run(engine: Engine) -> None:
         barrier.wait()
-        reports.append(engine.sweep(now=at))
+        reports.append(engine.sweep(now=at, batch=batch))
 
     threads = [threading.Thread(target=run, args=(e,)) for e in sweepers]
     for t in threads:
@@ -180,3 +181,58 @@ def test_a_customer_rates_a_closed_case(engine: Engine, clock: FixedClock):
     decision = engine.check(number, "rate", actor=CUSTOMER, data={"score": 9})
     assert decision.codes == ["value_out_of_range"]
     assert engine.check(number, "rate", actor=AGENT, data={"score": 3}).codes == ["role_not_permitted"]
+
+
+def _refusing_policy():
+    """The default policy, except that the system may not cancel a refund (its timer is refused)."""
+    return parse_policy(default_policy_path().read_text().replace(
+        "      cancel: {roles: [customer, agent, system]}\n      close: {roles: [agent, system]}\n      rate:",
+        "      cancel: {roles: [customer, agent]}\n      close: {roles: [agent, system]}\n      rate:", 1))
+
+
+def _sweep_story(url: str, batch: int) -> tuple[list[tuple[str, str]], list[list[tuple[object, ...]]]]:
+    """Cases with every kind of due action (breaches, timers applied and refused, several on one
+    case), swept with ``batch``; the actions, and every case's trail (hashes included)."""
+    clock = FixedClock("2026-11-22T10:00:00+08:00")
+    with Engine(url, policies=_refusing_policy(), clock=clock) as engine:
+        numbers = []
+        for i in range(7):
+            numbers.append(engine.open("complaint", {"order_id": f"C-{i}"}, actor=CUSTOMER).number)
+            r = open_return(engine, order_id=f"R-{i}")
+            engine.fire(r, "approve", actor=AGENT)  # its 7-day timer cancels it
+            numbers.append(r)
+            f = engine.open("refund", {"order_id": f"F-{i}", "amount": "10.00", "paid": "10.00"},
+                            actor=CUSTOMER).number
+            engine.fire(f, "request_evidence", actor=AGENT)  # its 5-day timer is refused by this policy
+            numbers.append(f)
+            clock.advance(hours=5)
+        report = engine.sweep(now=clock() + timedelta(days=8), batch=batch)
+        assert engine.verify().ok
+        actions = [(a.number, f"{a.kind}:{a.name}:{a.outcome}") for a in report.actions]
+        trails = [[(e.seq, e.event, e.outcome, e.from_state, e.to_state, e.data, e.hash) for e in engine.history(n)]
+                  for n in numbers]
+    return actions, trails
+
+
+def test_a_batched_sweep_writes_what_case_by_case_would(tmp_path):
+    one = _sweep_story(f"sqlite:///{tmp_path}/one.db", batch=1)
+    for batch in (5, 200):
+        assert _sweep_story(f"sqlite:///{tmp_path}/b{batch}.db", batch=batch) == one
+    actions = [a for _, a in one[0]]
+    assert actions.count("timer:cancel:applied") == 7 and actions.count("timer:cancel:refused") == 7
+    assert actions.count("breach:first_response:applied") == 7  # the complaints (the others were answered)
+    assert actions.count("breach:resolution:applied") == 7 + 7  # the complaints' and the refunds'
+    # Several actions on one case: each its own entry, chained, in the order they fell due.
+    assert [(e[1], e[2]) for e in one[1][0][1:]] == [("sla_breach", "applied"), ("sla_breach", "applied")]
+    # A refused timer leaves the refused attempt and the note that it was refused, chained.
+    refund_trail = one[1][2]
+    assert [(e[1], e[2]) for e in refund_trail[-3:]] == [
+        ("sla_breach", "applied"), ("cancel", "refused"), ("sla_breach", "applied")]
+
+
+def test_sweep_batch_must_be_a_whole_number(engine: Engine):
+    from casework import InvalidInput
+
+    for bad in (0, -1, 2.5, True, "10"):
+        with pytest.raises(InvalidInput, match="batch"):
+            engine.sweep(batch=bad)  # type: ignore[arg-type]

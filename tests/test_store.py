@@ -554,7 +554,7 @@ def test_a_write_transaction_is_all_or_nothing_and_leaves_the_store_usable(engin
 
 
 def test_the_hot_path_constructors_know_every_case_field():
-    # Engine._advance and bulk._numbered build Case directly (dataclasses.replace is slow); a new
+    # Engine._advance, bulk._numbered and the sweep build Case directly (dataclasses.replace is slow); a new
     # field must be carried there too, or it would silently fall back to its default.
     from dataclasses import fields
 

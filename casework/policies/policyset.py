@@ -93,10 +93,15 @@ class PolicySet:
 
     def timer(self, kind: str, state: str) -> Timer | None:
         """The system timer that runs while a case of ``kind`` is in ``state`` (the first listed)."""
-        kp = self.document.kinds.get(kind)
-        if kp is None:
-            return None
-        return next((t for t in kp.timers if t.state == state), None)
+        return self._timers.get((kind, state))
+
+    @cached_property
+    def _timers(self) -> dict[tuple[str, str], Timer]:
+        found: dict[tuple[str, str], Timer] = {}
+        for kind, kp in self.document.kinds.items():
+            for t in kp.timers:
+                found.setdefault((kind, t.state), t)
+        return found
 
     def timer_due(self, kind: str, state: str, since: datetime) -> datetime | None:
         t = self.timer(kind, state)
