@@ -6,6 +6,7 @@ normal audited transition fired by the ``system`` actor.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -91,19 +92,7 @@ def with_deadlines(case: Case, policy: PolicySet) -> Case:
     (until the case settles, or once breached) and the timer of the current state (unless it was
     already tried and refused in this stay).
     """
-    ks = spec(case.kind)
-    breaches = set(case.breaches)
-    timer_due = None
-    if case.state_since is not None and policy.timer(case.kind, case.state) is not None \
-            and case.facts.get("timer_refused") != timer_token(case):
-        timer_due = policy.timer_due(case.kind, case.state, case.state_since)
-    pending = [timer_due]
-    if not case.closed:
-        if case.responded_at is None and "first_response" not in breaches:
-            pending.append(case.first_response_due)
-        if case.state not in ks.settled and "resolution" not in breaches:
-            pending.append(case.resolution_due)
-    due = min((d for d in pending if d is not None), default=None)
+    timer_due, due = next_deadlines(case, policy)
     if timer_due == case.timer_due and due == case.due_at:
         return case
     # Built directly (not dataclasses.replace, which inspects the fields on every call): hot path.
@@ -112,6 +101,25 @@ def with_deadlines(case: Case, policy: PolicySet) -> Case:
                 first_response_due=case.first_response_due, responded_at=case.responded_at, due_at=due,
                 closed=case.closed, resolution_due=case.resolution_due, timer_due=timer_due,
                 state_since=case.state_since)
+
+
+def next_deadlines(case: Case, policy: PolicySet, facts: Mapping[str, Any] | None = None
+                   ) -> tuple[datetime | None, datetime | None]:
+    """``(timer_due, due_at)`` of the case (with ``facts`` instead of its own, when given)."""
+    facts = case.facts if facts is None else facts
+    ks = spec(case.kind)
+    breaches = facts.get("breaches", ())
+    timer_due = None
+    if case.state_since is not None and policy.timer(case.kind, case.state) is not None \
+            and facts.get("timer_refused") != timer_token(case):
+        timer_due = policy.timer_due(case.kind, case.state, case.state_since)
+    pending = [timer_due]
+    if not case.closed:
+        if case.responded_at is None and "first_response" not in breaches:
+            pending.append(case.first_response_due)
+        if case.state not in ks.settled and "resolution" not in breaches:
+            pending.append(case.resolution_due)
+    return timer_due, min((d for d in pending if d is not None), default=None)
 
 
 def timer_token(case: Case) -> str:

@@ -836,6 +836,7 @@ class Transaction:
         # Times already in their stored form: those just read (written back unchanged by the
         # update) and those bound once in this transaction (``now`` recurs in a row and its entry).
         self._bound: dict[datetime, Any] = {}
+        self._parsed: dict[Any, datetime] = {}  # and the other way round, for the times read
 
     def get(self, number: str) -> StoredCase | None:
         self.cursor.execute(self.hot.get_case, (number,))
@@ -865,6 +866,9 @@ class Transaction:
         """A stored time as an aware datetime; remembered in its stored form, to be written back as is."""
         if stored_form is None:
             return None
+        known = self._parsed.get(stored_form)  # a case's times often coincide (opened = updated = state since)
+        if known is not None:
+            return known
         if type(stored_form) is str and len(stored_form) == 26 and stored_form[10] == " " and stored_form[19] == ".":
             value = datetime.fromisoformat(stored_form + "+00:00")  # SQLite's usual form, inlined: hot path
         else:
@@ -872,6 +876,7 @@ class Transaction:
             if not self.hot.canonical_time(stored_form):
                 return value
         self._bound[value] = stored_form
+        self._parsed[stored_form] = value
         return value
 
     def next_number(self, name: str) -> int:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from casework import facts as F
 from casework.domain import Actor, AuditEntry, Case, Verdict
 from casework.errors import InvalidInput
-from casework.sla import BREACH_EVENT, SweepAction, SweepReport, breach_data, due_actions, timer_token, with_deadlines
+from casework.sla import BREACH_EVENT, SweepAction, SweepReport, breach_data, due_actions, next_deadlines, timer_token
 from casework.store import Lost, StoredCase
 
 if TYPE_CHECKING:
@@ -135,13 +135,14 @@ class _Chain:
         verdict = Verdict("sla", True, "sla_breach", f"{breach} deadline missed" if breach else "timer refused",
                           {"breach": breach})
         self._append(BREACH_EVENT, case.state, "applied", (verdict,), data, case.facts.get("channel"))
+        facts = F.merge(case.facts, data)
+        timer_due, due = next_deadlines(case, self.policy, facts)  # only the facts change what is due
         # Built directly (not dataclasses.replace, which inspects the fields on every call).
-        marked = Case(number=case.number, kind=case.kind, state=case.state, version=case.version + 1,
-                      facts=F.merge(case.facts, data), policy=case.policy, opened_at=case.opened_at,
-                      updated_at=self.engine._now(), first_response_due=case.first_response_due,
-                      responded_at=case.responded_at, due_at=case.due_at, closed=case.closed,
-                      resolution_due=case.resolution_due, timer_due=case.timer_due, state_since=case.state_since)
-        self.case = with_deadlines(marked, self.policy)
+        self.case = Case(number=case.number, kind=case.kind, state=case.state, version=case.version + 1,
+                         facts=facts, policy=case.policy, opened_at=case.opened_at, updated_at=self.engine._now(),
+                         first_response_due=case.first_response_due, responded_at=case.responded_at, due_at=due,
+                         closed=case.closed, resolution_due=case.resolution_due, timer_due=timer_due,
+                         state_since=case.state_since)
 
     def _append(self, event: str, to_state: str | None, outcome: str, verdicts: tuple[Verdict, ...],
                 data: Mapping[str, Any], channel: str | None) -> None:
