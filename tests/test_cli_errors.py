@@ -94,6 +94,8 @@ CORPUS = [
        "--expected-version"),
     _p("list-limit-zero", ["--db", "{db}", "list", "--limit", "0"], 2, "--limit"),
     _p("list-limit-letters", ["--db", "{db}", "list", "--limit", "ten"], 2, "--limit"),
+    _p("sweep-batch-zero", ["--db", "{db}", "sla", "sweep", "--batch", "0"], 2, "--batch"),
+    _p("sweep-batch-letters", ["--db", "{db}", "sla", "sweep", "--batch", "all"], 2, "--batch"),
     # ---- fire / check / next / show / history on the case
     _p("event-typo", ["--db", "{db}", "fire", "{N}", "aprove"], 2, "did you mean 'approve'"),
     _p("check-event-typo", ["--db", "{db}", "check", "{N}", "reveiw"], 2, "did you mean 'review'"),

@@ -236,3 +236,47 @@ def test_sweep_batch_must_be_a_whole_number(engine: Engine):
     for bad in (0, -1, 2.5, True, "10"):
         with pytest.raises(InvalidInput, match="batch"):
             engine.sweep(batch=bad)  # type: ignore[arg-type]
+
+
+def test_a_case_changed_since_the_sweep_read_it_is_skipped_whole(engine: Engine, clock: FixedClock, monkeypatch):
+    # Simulates another writer: the sweep's read of one case is stale by the time it writes.
+    from dataclasses import replace
+
+    from casework.store import StoredCase, Transaction
+
+    numbers = [engine.open("complaint", {"order_id": f"SO-{i}"}, actor=CUSTOMER).number for i in range(5)]
+    stale = numbers[2]
+    before = engine.history(stale)
+    real = Transaction.get_many
+
+    def get_many(self, wanted):
+        found = real(self, wanted)
+        if stale in found:
+            s = found[stale]
+            found[stale] = StoredCase(s.id, replace(s.case, version=s.case.version - 1), s.last_seq, s.last_hash)
+        return found
+
+    monkeypatch.setattr(Transaction, "get_many", get_many)
+    report = engine.sweep(now=clock() + timedelta(days=5), batch=3)
+    outcomes = {(a.number, a.outcome) for a in report.actions}
+    assert (stale, "skipped") in outcomes and (stale, "applied") not in outcomes
+    assert {n for n, o in outcomes if o == "applied"} == set(numbers) - {stale}
+    assert engine.history(stale) == before  # nothing of it was written
+    monkeypatch.undo()
+    assert engine.verify().ok
+    assert {a.number for a in engine.sweep(now=clock() + timedelta(days=5)).actions} == {stale}  # next sweep
+
+
+def test_the_cli_sweeps_in_batches(tmp_path, clock: FixedClock):
+    import json
+
+    from cli_helpers import invoke
+
+    db = tmp_path / "cli.db"
+    with Engine(f"sqlite:///{db}", clock=clock) as engine:
+        numbers = {engine.open("complaint", {"order_id": f"SO-{i}"}, actor=CUSTOMER).number for i in range(5)}
+    at = (clock() + timedelta(days=5)).isoformat()
+    run = invoke(["--db", str(db), "sla", "sweep", "--now", at, "--batch", "2", "--json"])
+    assert run.code == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["applied"] == 10 and {a["number"] for a in report["actions"]} == numbers
