@@ -25,6 +25,17 @@ if str(REPO) not in sys.path:  # `import casework` must resolve to this checkout
 PG_URL = os.environ.get("CASEWORK_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+def copy_db(src: Path, dst: Path) -> None:
+    """Copy a SQLite database file, its write-ahead log checkpointed into it first."""
+    import shutil
+    import sqlite3
+
+    con = sqlite3.connect(src)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    shutil.copyfile(src, dst)
+
+
 # ---- timing ------------------------------------------------------------------------------------------
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))

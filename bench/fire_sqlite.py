@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import Row, banner, fmt_time, median, print_table, time_side_by_side, write_rows
+from _common import Row, banner, copy_db, fmt_time, median, print_table, time_side_by_side, write_rows
 
 from casework import Actor, Engine
 from casework.machines import KINDS
@@ -49,13 +49,6 @@ def open_cases(url: str, n: int) -> list[str]:
                 for i in range(n)]
     finally:
         engine.close()
-
-
-def copy_db(src: Path, dst: Path) -> None:
-    con = sqlite3.connect(src)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
-    shutil.copyfile(src, dst)
 
 
 # ---- raw sqlite3 -------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, Row, banner, fmt_time, load_text, median, print_table, write_rows
+from _common import REPO, Row, banner, copy_db, fmt_time, load_text, median, print_table, write_rows
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -109,13 +109,6 @@ def _scalar(db: Path, sql: str) -> Any:
         return con.execute(sql).fetchone()[0]
     finally:
         con.close()
-
-
-def copy_db(src: Path, dst: Path) -> None:
-    con = sqlite3.connect(src)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
-    shutil.copyfile(src, dst)
 
 
 Written = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
