@@ -31,6 +31,8 @@ def encoder(default: Callable[[Any], Any] | None = None) -> Encode:
     if make is None:
         return plain
     try:
+        # No circular-reference check (markers None): a value referring to itself raises RecursionError
+        # rather than ValueError; what is encoded here was normalised first, which refuses such values.
         chunks = make(None, default or _refuse, encode_basestring, None, ":", ",", True, False, True)
         if "".join(chunks(_PROBE, 0)) != plain(_PROBE):
             return plain

@@ -717,6 +717,12 @@ _INSERT_CASE_COLUMNS = ("number", "kind", "state", "version", "facts", "policy_h
                         "timer_due", "state_since", "priority", "queue", "is_open", "last_seq", "last_hash")
 
 
+def _sqlite_time_form(text: str) -> bool:
+    """``YYYY-MM-DD HH:MM:SS.ffffff``: how a time is stored on SQLite (``fromisoformat`` accepts more)."""
+    return (len(text) == 26 and text[4] == "-" and text[7] == "-" and text[10] == " " and text[13] == ":"
+            and text[16] == ":" and text[19] == "." and text[:4].isdigit())
+
+
 class HotPath:
     """Pre-rendered SQL and value codecs of one dialect, for the per-transition statements."""
 
@@ -746,7 +752,7 @@ class HotPath:
         """Whether a stored time is exactly what ``bind_time`` writes (so it can be written back as is)."""
         if not self.sqlite:
             return True  # the driver hands back the naive UTC datetime it was given
-        return type(stored) is str and len(stored) == 26 and stored[10] == " " and stored[19] == "."
+        return type(stored) is str and _sqlite_time_form(stored)
 
     def read_time(self, value: Any) -> datetime | None:
         if value is None:
@@ -869,7 +875,7 @@ class Transaction:
         known = self._parsed.get(stored_form)  # a case's times often coincide (opened = updated = state since)
         if known is not None:
             return known
-        if type(stored_form) is str and len(stored_form) == 26 and stored_form[10] == " " and stored_form[19] == ".":
+        if type(stored_form) is str and _sqlite_time_form(stored_form):
             value = datetime.fromisoformat(stored_form + "+00:00")  # SQLite's usual form, inlined: hot path
         else:
             value = self.hot.read_time(stored_form)  # type: ignore[assignment]
@@ -968,6 +974,8 @@ class Transaction:
         """``value`` in its stored form (equal instants have the same stored form)."""
         if value is None:
             return None
+        if value.tzinfo is not UTC:  # e.g. two local times a fold apart compare equal: bind such directly
+            return self.hot.bind_time(value)
         bound = self._bound.get(value)
         if bound is None:
             bound = self._bound[value] = self.hot.bind_time(value)

@@ -46,7 +46,7 @@ def sweep(engine: Engine, *, now: datetime | None = None, dry_run: bool = False,
     try:
         for lo in range(0, len(numbers), batch):
             chunk = numbers[lo:lo + batch]
-            actions.extend(_due_now(engine, chunk, at) if dry_run else _sweep_batch(engine, chunk, at))
+            actions.extend(_due_now(engine, chunk, at) if dry_run else _sweep_chunk(engine, chunk, at))
             if progress is not None:
                 progress(lo + len(chunk), len(numbers))
     finally:
@@ -62,6 +62,21 @@ def _due_now(engine: Engine, numbers: Sequence[str], at: datetime) -> list[Sweep
         if stored is not None:
             due.extend(due_actions(stored.case, engine.policy_for(stored.case.policy.hash), at))
     return due
+
+
+def _sweep_chunk(engine: Engine, numbers: Sequence[str], at: datetime) -> list[SweepAction]:
+    """One batch; if it fails (a damaged row, an altered policy, a database error), the batch again
+    case by case, so the cases before the one at fault are swept as they would be one at a time;
+    then the failure is raised."""
+    try:
+        return _sweep_batch(engine, numbers, at)
+    except Exception:
+        if len(numbers) == 1:
+            raise
+    done: list[SweepAction] = []
+    for number in numbers:
+        done.extend(_sweep_batch(engine, [number], at))
+    return done
 
 
 def _sweep_batch(engine: Engine, numbers: Sequence[str], at: datetime) -> list[SweepAction]:

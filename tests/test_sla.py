@@ -280,3 +280,19 @@ def test_the_cli_sweeps_in_batches(tmp_path, clock: FixedClock):
     assert run.code == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["applied"] == 10 and {a["number"] for a in report["actions"]} == numbers
+
+
+def test_a_damaged_case_stops_the_sweep_only_where_case_by_case_would(engine: Engine, clock: FixedClock):
+    import json
+
+    import sqlalchemy as sa
+
+    numbers = [engine.open("complaint", {"order_id": f"SO-{i}"}, actor=CUSTOMER).number for i in range(5)]
+    bad = numbers[3]
+    facts = {**engine.get(bad).facts, "priority": "high"}  # edited by hand: not a number
+    with engine.store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE cases SET facts = :f WHERE number = :n"), {"f": json.dumps(facts), "n": bad})
+    with pytest.raises(ValueError):
+        engine.sweep(now=clock() + timedelta(hours=25), batch=10)
+    # The cases before the damaged one were swept (as one transaction per case would have); none after.
+    assert [engine.get(n).version for n in numbers] == [2, 2, 2, 1, 1]

@@ -563,3 +563,29 @@ def test_the_hot_path_constructors_know_every_case_field():
     assert [f.name for f in fields(Case)] == [
         "number", "kind", "state", "version", "facts", "policy", "opened_at", "updated_at", "first_response_due",
         "responded_at", "due_at", "closed", "resolution_due", "timer_due", "state_since"]
+
+
+def test_stored_forms_of_times_are_those_of_their_instants(engine):
+    # The write path reuses the stored form of times already seen in a transaction; two local times a
+    # DST fold apart compare equal in Python but are different instants, and must stay different.
+    from datetime import datetime
+
+    zone = ZoneInfo("America/New_York")
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=zone)
+    second = first.replace(fold=1)  # the same wall time an hour later
+    with engine.store.transaction() as tx:
+        assert first == second
+        assert tx._time(first) == tx.hot.bind_time(first)
+        assert tx._time(second) == tx.hot.bind_time(second) != tx._time(first)
+        utc = first.astimezone(ZoneInfo("UTC"))
+        assert tx._time(utc) == tx.hot.bind_time(first)
+
+
+def test_only_sqlites_own_time_form_is_written_back_as_read():
+    from casework.store import HotPath
+
+    hot = HotPath("sqlite")
+    assert hot.canonical_time("2026-11-23 10:00:00.000000")
+    for other in ("2026-W48-1 02:00:00.000000", "2026-11-23T10:00:00.000000", "2026-11-23 10:00:00",
+                  "2026-11-23 10:00:00.000000+00:00", "abcd-11-23 10:00:00.000000"):
+        assert not hot.canonical_time(other), other
