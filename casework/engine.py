@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -75,7 +76,8 @@ class Engine:
     def __init__(self, db: str | None = None, *, policies: str | Path | PolicySet | None = None,
                  clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL") -> None:
         self.clock = clock
-        self._clock_override: datetime | None = None
+        # The instant a sweep acts as of: per thread, so other threads sharing the engine keep the clock.
+        self._as_of = threading.local()
         self._last_at: tuple[datetime | None, str] = (None, "")
         self._policy_source = policies
         self._policy: PolicySet | None = None if policies is None or isinstance(policies, str | Path) else policies
@@ -385,8 +387,9 @@ class Engine:
 
     # ---- internals -----------------------------------------------------------------------------------
     def _now(self) -> datetime:
-        if self._clock_override is not None:
-            return self._clock_override
+        as_of: datetime | None = getattr(self._as_of, "at", None)
+        if as_of is not None:
+            return as_of
         now = self.clock()
         if now.tzinfo is None:
             raise InvalidInput(f"the engine clock returned a naive time {now!r}; it must be timezone-aware")

@@ -41,8 +41,8 @@ def sweep(engine: Engine, *, now: datetime | None = None, dry_run: bool = False,
     at = (now or engine._now()).astimezone(UTC)
     numbers = engine.store.due_numbers(at, limit)
     actions: list[SweepAction] = []
-    previous = engine._clock_override
-    engine._clock_override = at
+    previous = getattr(engine._as_of, "at", None)
+    engine._as_of.at = at  # this thread's engine time, for every entry the sweep writes
     try:
         for lo in range(0, len(numbers), batch):
             chunk = numbers[lo:lo + batch]
@@ -50,7 +50,7 @@ def sweep(engine: Engine, *, now: datetime | None = None, dry_run: bool = False,
             if progress is not None:
                 progress(lo + len(chunk), len(numbers))
     finally:
-        engine._clock_override = previous
+        engine._as_of.at = previous
     return SweepReport(at, dry_run, len(numbers), tuple(actions))
 
 

@@ -296,3 +296,25 @@ def test_a_damaged_case_stops_the_sweep_only_where_case_by_case_would(engine: En
         engine.sweep(now=clock() + timedelta(hours=25), batch=10)
     # The cases before the damaged one were swept (as one transaction per case would have); none after.
     assert [engine.get(n).version for n in numbers] == [2, 2, 2, 1, 1]
+
+
+def test_a_sweep_as_of_another_instant_does_not_move_other_threads_clock(engine: Engine, clock: FixedClock,
+                                                                          monkeypatch):
+    from casework import sweep as sweep_mod
+
+    engine.open("complaint", {"order_id": "SO-1"}, actor=CUSTOMER)
+    later = clock() + timedelta(days=30)
+    seen = []
+    real = sweep_mod._Chain.act
+
+    def act(self, at):
+        other = threading.Thread(target=lambda: seen.append(engine._now()))
+        other.start()
+        other.join()
+        seen.append(engine._now())  # the sweeping thread itself
+        return real(self, at)
+
+    monkeypatch.setattr(sweep_mod._Chain, "act", act)
+    assert engine.sweep(now=later).count("applied") == 2
+    assert seen == [clock(), later]
+    assert engine._now() == clock()  # and restored afterwards
