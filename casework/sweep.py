@@ -18,7 +18,7 @@ from casework import facts as F
 from casework.domain import Actor, AuditEntry, Case, Verdict
 from casework.errors import InvalidInput
 from casework.sla import BREACH_EVENT, SweepAction, SweepReport, breach_data, due_actions, next_deadlines, timer_token
-from casework.store import Lost, StoredCase
+from casework.store import Lost, StoredCase, Unreadable
 
 if TYPE_CHECKING:
     from casework.engine import Engine
@@ -70,12 +70,16 @@ def _sweep_chunk(engine: Engine, numbers: Sequence[str], at: datetime) -> list[S
     then the failure is raised."""
     try:
         return _sweep_batch(engine, numbers, at)
+    except (ValueError, TypeError, KeyError) as exc:
+        if len(numbers) == 1:  # a stored value the rules cannot read: name the case
+            raise Unreadable(f"case {numbers[0]}: damaged row ({exc}); run 'casework verify'",
+                             url=engine.store.url) from None
     except Exception:
         if len(numbers) == 1:
             raise
     done: list[SweepAction] = []
     for number in numbers:
-        done.extend(_sweep_batch(engine, [number], at))
+        done.extend(_sweep_chunk(engine, [number], at))
     return done
 
 

@@ -292,7 +292,9 @@ def test_a_damaged_case_stops_the_sweep_only_where_case_by_case_would(engine: En
     facts = {**engine.get(bad).facts, "priority": "high"}  # edited by hand: not a number
     with engine.store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE cases SET facts = :f WHERE number = :n"), {"f": json.dumps(facts), "n": bad})
-    with pytest.raises(ValueError):
+    from casework import StoreError
+
+    with pytest.raises(StoreError, match=f"case {bad}: damaged row .*'high'.*casework verify"):
         engine.sweep(now=clock() + timedelta(hours=25), batch=10)
     # The cases before the damaged one were swept (as one transaction per case would have); none after.
     assert [engine.get(n).version for n in numbers] == [2, 2, 2, 1, 1]
