@@ -191,6 +191,13 @@ def write_rows(path: str | None, rows: Sequence[Row]) -> None:
         Path(path).write_text(json.dumps([asdict(r) for r in rows], indent=1))
 
 
+def finish(rows: list[Row], json_out: str | None) -> list[Row]:
+    """The end of every benchmark script: print its table, write its rows for bench/run.py, return them."""
+    print_table(rows)
+    write_rows(json_out, rows)
+    return rows
+
+
 def read_rows(path: str | Path) -> list[Row]:
     return [Row(**d) for d in json.loads(Path(path).read_text())]
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, Row, banner, fmt_time, median, print_table, write_rows
+from _common import REPO, Row, banner, finish, fmt_time, median
 
 from casework import Actor, Engine
 
@@ -132,9 +132,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         Row("2", f"casework import {n:,} cases (CLI)", t_cli, t_raw, limit=3.0, baseline_name="raw executemany"),
         Row("2", f"Engine.open_many {n:,} cases", t_lib, t_raw, limit=3.0, baseline_name="raw executemany"),
     ]
-    print_table(rows)
-    write_rows(args.json_out, rows)
-    return rows
+    return finish(rows, args.json_out)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, Row, banner, fmt_time, median, print_table, write_rows
+from _common import REPO, Row, banner, finish, fmt_time, median
 
 from casework import Actor, Engine
 
@@ -92,9 +92,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         print(f"   top-level packages among them: {', '.join(heads)}")
         rows = [Row("6", "CLI `casework show NUMBER` wall time", t_show, t_base, limit=1.3,
                     baseline_name="python -c import deps")]
-        print_table(rows)
-        write_rows(args.json_out, rows)
-        return rows
+        return finish(rows, args.json_out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

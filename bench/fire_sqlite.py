@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import Row, banner, copy_db, fmt_time, median, print_table, time_side_by_side, write_rows
+from _common import Row, banner, copy_db, finish, fmt_time, median, time_side_by_side
 
 from casework import Actor, Engine
 from casework.machines import KINDS
@@ -325,9 +325,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
             report = check.verify()
             if not report.ok:
                 print("WARNING: verify found problems:", report.problems[:3])
-        print_table(rows)
-        write_rows(args.json_out, rows)
-        return rows
+        return finish(rows, args.json_out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

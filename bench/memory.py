@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import Row, banner, peak_rss_mb, print_table, rss_mb, write_rows
+from _common import Row, banner, finish, peak_rss_mb, rss_mb
 
 from casework import Actor, Engine, FixedClock
 
@@ -173,9 +173,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
                 kind="abs", note=note),
             Row("3", "current RSS growth (same span)", delta_rss, unit="MB", kind="info"),
         ]
-        print_table(rows)
-        write_rows(args.json_out, rows)
-        return rows
+        return finish(rows, args.json_out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

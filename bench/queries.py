@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import Row, banner, fmt_time, interleaved, median, print_table, write_rows
+from _common import Row, banner, finish, fmt_time, interleaved, median
 
 from casework import Actor, Engine, FixedClock
 from casework.machines import KINDS
@@ -289,9 +289,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         if large < 1_000_000:
             rows[0].note = f"measured at {large:,} cases, not 1,000,000"
         print()
-        print_table(rows)
-        write_rows(args.json_out, rows)
-        return rows
+        return finish(rows, args.json_out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

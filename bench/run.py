@@ -6,12 +6,12 @@
 
 Each benchmark runs in its own interpreter (so memory and import figures are not disturbed) and
 writes its rows as JSON; its detailed output (per-batch figures, query plans) is shown as it runs.
-Targets: 1 SQLite fire <= 3x raw sqlite3; 2 bulk import (100k, also with --quick) and the batched
-sweep (bench/sweep.py) <= 3x raw executemany of the same rows; 3 RSS growth <= 20 MB over 100k fires; 4 lookups and
-the overdue list at 1M cases <= 2x at 10k; 5 PostgreSQL fire <= 3x raw psycopg; 6 `casework show`
-<= 1.3x importing its dependencies; and from the service-clock and policy issues: `sla sweep` over
-100,000 open cases (10,000 due) and `policy simulate` over 100,000 open cases, each well under a
-minute and checked against a direct computation.
+Targets: 1 SQLite fire <= 3x raw sqlite3; 2 bulk import and the batched sweep (bench/sweep.py; both
+100k, also with --quick) <= 3x raw executemany of the same rows; 3 RSS growth <= 20 MB over 100k
+fires; 4 lookups and the overdue list at 1M cases <= 2x at 10k; 5 PostgreSQL fire <= 3x raw psycopg;
+6 `casework show` <= 1.3x importing its dependencies; and from the service-clock and policy issues:
+`sla sweep` over 100,000 open cases (10,000 due) and `policy simulate` over 100,000 open cases, each
+well under a minute and checked against a direct computation.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from _common import REPO, Row, banner, load_text, print_table, write_rows
+from _common import REPO, Row, banner, finish, load_text
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         Row("7", f"writing {n:,} cases in bulk (setup)", written, unit="s", kind="info"),
     ]
     print()
-    print_table(rows)
-    write_rows(args.json_out, rows)
+    finish(rows, args.json_out)
     return 0 if exact and seen[0] == n else 1
 
 

@@ -12,7 +12,7 @@ statements, same values, read back outside the timing) with two ``executemany`` 
 a copy of the database as it was before the sweep (median of 3 copies); <= 3x.
 
     python bench/sweep.py                 # 100,000 open cases, 10,000 due
-    python bench/sweep.py --quick         # 20,000 open cases, 2,000 due
+    python bench/sweep.py --quick         # the same: target 2 is defined at this size
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import REPO, Row, banner, copy_db, fmt_time, load_text, median, print_table, write_rows
+from _common import REPO, Row, banner, copy_db, finish, fmt_time, load_text, median
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -41,10 +41,12 @@ LIMIT_SECONDS = 60.0
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=100_000, help="open cases (default 100000); a tenth are due")
-    ap.add_argument("--quick", action="store_true", help="20,000 cases")
+    ap.add_argument("--quick", action="store_true",
+                    help="accepted for bench/run.py; the size stays (the batched-write target is defined at "
+                         "100,000 cases, and a small database makes the raw baseline unrepresentatively cheap)")
     ap.add_argument("--json-out", help="write the result rows here (for bench/run.py)")
     args = ap.parse_args(argv)
-    n = 20_000 if args.quick else args.cases
+    n = args.cases
     due_n = n // 10
     banner(f"sla sweep over {n:,} open cases, {due_n:,} due ({load_text()})")
     clock = FixedClock("2026-11-22T10:00:00+08:00")
@@ -98,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             baseline_name="raw executemany"),
     ]
     print()
-    print_table(rows)
-    write_rows(args.json_out, rows)
+    finish(rows, args.json_out)
     return 0 if ok else 1
 
 

@@ -875,14 +875,10 @@ class Transaction:
         known = self._parsed.get(stored_form)  # a case's times often coincide (opened = updated = state since)
         if known is not None:
             return known
-        if type(stored_form) is str and _sqlite_time_form(stored_form):
-            value = datetime.fromisoformat(stored_form + "+00:00")  # SQLite's usual form, inlined: hot path
-        else:
-            value = self.hot.read_time(stored_form)  # type: ignore[assignment]
-            if not self.hot.canonical_time(stored_form):
-                return value
-        self._bound[value] = stored_form
-        self._parsed[stored_form] = value
+        value = self.hot.read_time(stored_form)
+        if value is not None and self.hot.canonical_time(stored_form):
+            self._bound[value] = stored_form
+            self._parsed[stored_form] = value
         return value
 
     def next_number(self, name: str) -> int:

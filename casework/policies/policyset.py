@@ -50,11 +50,6 @@ class PolicySet:
     warnings: tuple[PolicyProblem, ...] = ()
     _sources: Mapping[tuple[str, str, int], str] = field(default_factory=dict)
     _event_sources: Mapping[tuple[str, str], str] = field(default_factory=dict)
-    # (kind, event, role) -> (passed, message, allowed roles): the role check's answer, worked out once
-    _guard_sources: dict[tuple[str, str], tuple[tuple[GuardBase, str | None], ...]] = field(
-        default_factory=dict, compare=False, repr=False)
-    _role_answers: dict[tuple[str, str, str], tuple[bool, str, tuple[str, ...]]] = field(
-        default_factory=dict, compare=False, repr=False)
 
     # ---- reading -------------------------------------------------------------------------------
     @property
@@ -150,22 +145,26 @@ class PolicySet:
                        {"actor": actor.id, "role": actor.role, "granted": list(granted)})
 
     def role_verdict(self, kind: str, event: str, actor: Actor) -> Verdict:
-        key = (kind, event, actor.role)
-        answer = self._role_answers.get(key)
-        if answer is None:
-            ep = self.event(kind, event)
-            allowed = tuple(ep.roles) if ep else ()
-            lineage = self.roles.lineage(actor.role)
-            passed = any(r in lineage for r in allowed)
-            who = ", ".join(allowed) if allowed else "no role"
-            message = (f"role {actor.role} may {event} a {kind}" if passed
-                       else f"role {actor.role} may not {event} a {kind}; allowed: {who}")
-            answer = (passed, message, allowed)
-            if actor.role in self.document.roles:  # bounded: only the policy's own roles are kept
-                self._role_answers[key] = answer
-        passed, message, allowed = answer
+        passed, message, allowed = (self._role_answers.get((kind, event, actor.role))
+                                    or self._role_answer(kind, event, actor.role))
         return Verdict("roles", passed, "role_not_permitted", message,
                        {"role": actor.role, "allowed": list(allowed)}, self._event_sources.get((kind, event)))
+
+    def _role_answer(self, kind: str, event: str, role: str) -> tuple[bool, str, tuple[str, ...]]:
+        """Whether ``role`` may fire the event, the message saying so, and the roles that may."""
+        ep = self.event(kind, event)
+        allowed = tuple(ep.roles) if ep else ()
+        lineage = self.roles.lineage(role)
+        passed = any(r in lineage for r in allowed)
+        who = ", ".join(allowed) if allowed else "no role"
+        return passed, (f"role {role} may {event} a {kind}" if passed
+                        else f"role {role} may not {event} a {kind}; allowed: {who}"), allowed
+
+    @cached_property
+    def _role_answers(self) -> dict[tuple[str, str, str], tuple[bool, str, tuple[str, ...]]]:
+        """``_role_answer`` of every event of the policy for each of its roles, worked out once."""
+        return {(kind, event, role): self._role_answer(kind, event, role)
+                for kind, kp in self.document.kinds.items() for event in kp.events for role in self.document.roles}
 
     def evaluate(self, ctx: GuardContext) -> tuple[Verdict, ...]:
         """Every applicable guard's verdict for ``ctx.event`` (role check first); never stops early."""
@@ -173,21 +172,17 @@ class PolicySet:
         not_granted = self.grant_verdict(ctx.actor)
         if not_granted is not None:
             verdicts.insert(0, not_granted)
-        for guard, src in self._guards(ctx.kind, ctx.event):
+        for guard, src in self._event_guards.get((ctx.kind, ctx.event), ()):
             if guard.applies(ctx):
                 v = guard.evaluate(ctx)
                 verdicts.append(Verdict(v.guard, v.passed, v.code, v.message, v.details, src))
         return tuple(verdicts)
 
-    def _guards(self, kind: str, event: str) -> tuple[tuple[GuardBase, str | None], ...]:
-        """The event's guards, each with where it is written (looked up once per event)."""
-        found = self._guard_sources.get((kind, event))
-        if found is None:
-            ep = self.event(kind, event)
-            found = tuple((g, self._sources.get((kind, event, i))) for i, g in enumerate(ep.guards)) if ep else ()
-            if ep is not None:
-                self._guard_sources[(kind, event)] = found
-        return found
+    @cached_property
+    def _event_guards(self) -> dict[tuple[str, str], tuple[tuple[GuardBase, str | None], ...]]:
+        """Each event's guards, each with where it is written."""
+        return {(kind, event): tuple((g, self._sources.get((kind, event, i))) for i, g in enumerate(ep.guards))
+                for kind, kp in self.document.kinds.items() for event, ep in kp.events.items()}
 
 
 # ---- loading -----------------------------------------------------------------------------------
