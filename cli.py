@@ -1020,18 +1020,16 @@ def policy_test(
 
 def _simulation(engine: Engine, new: Any, kind: str | None, state: str | None, quiet: bool) -> Any:
     """Run :func:`casework.simulate.simulate`, with a progress bar when stdout is a terminal."""
-    from casework.simulate import simulate
-
     console = _console()
     if quiet or not console.is_terminal:
-        return simulate(engine, new, kind=kind, state=state)
+        return engine.simulate(new, kind=kind, state=state)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("simulating", total=None)
-        return simulate(engine, new, kind=kind, state=state,
-                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+        return engine.simulate(new, kind=kind, state=state,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def _print_simulation(console: Console, report: Any, limit: int) -> None:
@@ -1105,8 +1103,8 @@ def policy_adopt(
 
     Example: casework policy adopt new.yaml --kind return --state submitted --actor lin --role supervisor
     """
+    from casework.adoption import check_adopter, open_numbers
     from casework.policies import load_policy
-    from casework.simulate import adopt_open_cases, open_numbers
 
     if as_json and not yes:
         raise InvalidInput("--json needs --yes: the confirmation prompt cannot share stdout with the JSON "
@@ -1114,11 +1112,8 @@ def policy_adopt(
     new = load_policy(file)
     engine = _engine(ctx)
     who = _actor(actor, role)
-    not_granted = new.grant_verdict(who)
-    if not_granted is not None:
-        raise InvalidInput(f"{not_granted.message}; to adopt it, {file}'s operators section must grant it",
-                           field="actor")
-    numbers = open_numbers(engine, kind=kind, state=state, not_on=new.hash)
+    check_adopter(new, who)
+    numbers = open_numbers(engine.store, kind=kind, state=state, not_on=new.hash)
     report = _simulation(engine, new, kind, state, as_json)
     console = _console()
     if not as_json:
@@ -1134,14 +1129,14 @@ def policy_adopt(
         typer.confirm(f"Move {len(numbers)} open case(s) to policy {new.label} ({new.ref.short}) as {who.id} "
                       f"({who.role})?", abort=True, err=True)
     if as_json or not console.is_terminal:
-        done = adopt_open_cases(engine, new, actor=who, numbers=numbers)
+        done = engine.adopt_open_cases(new, actor=who, numbers=numbers)
     else:
         from rich.progress import Progress
 
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("adopting", total=len(numbers))
-            done = adopt_open_cases(engine, new, actor=who, numbers=numbers,
-                                    progress=lambda n, total: bar.update(task, completed=n, total=total))
+            done = engine.adopt_open_cases(new, actor=who, numbers=numbers,
+                                           progress=lambda n, total: bar.update(task, completed=n, total=total))
     if as_json:
         _dump({"simulation": report.to_json(), **done.to_json()})
         return

@@ -13,7 +13,8 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,45 @@ def time_side_by_side(engine: Any, raw: Any, naive: Any, numbers: Sequence[str],
         return batch
 
     return interleaved({"engine": run_engine, "raw": run_raw, "naive": run_naive}, rounds)
+
+
+class SqliteTrace:
+    """The statements sqlite3 runs, as run (values inlined), on connections opened while installed.
+
+    Registered on SQLAlchemy's Pool class, so it sees the connection of any Engine made inside
+    ``with trace.installed():``, including the statements casework sends straight to the driver.
+    """
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.statements: list[str] = []
+
+    def _connect(self, dbapi_conn: Any, _record: Any) -> None:
+        import sqlite3
+
+        if isinstance(dbapi_conn, sqlite3.Connection):
+            dbapi_conn.set_trace_callback(self._trace)
+
+    def _trace(self, sql: str) -> None:
+        if self.recording:
+            self.statements.append(sql)
+
+    @contextmanager
+    def installed(self) -> Iterator[SqliteTrace]:
+        import sqlalchemy as sa
+
+        sa.event.listen(sa.pool.Pool, "connect", self._connect)
+        try:
+            yield self
+        finally:
+            sa.event.remove(sa.pool.Pool, "connect", self._connect)
+
+    @contextmanager
+    def record(self) -> Iterator[list[str]]:
+        """The statements run inside the block."""
+        self.statements = []
+        self.recording = True
+        try:
+            yield self.statements
+        finally:
+            self.recording = False

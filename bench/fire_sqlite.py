@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import Row, banner, copy_db, finish, fmt_time, median, time_side_by_side
+from _common import Row, SqliteTrace, banner, copy_db, finish, fmt_time, median, time_side_by_side
 
 from casework import Actor, Engine
 from casework.machines import KINDS
@@ -52,7 +52,6 @@ def open_cases(url: str, n: int) -> list[str]:
 
 
 # ---- raw sqlite3 -------------------------------------------------------------------------------------
-DT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
 # Bind names of casework's compare-and-set UPDATE and audit INSERT that differ from case to case.
 UPDATE_KEYS = ("b_id", "b_version", "b_last_seq", "version", "last_seq", "last_hash", "facts")
 INSERT_KEYS = ("case_id", "number", "seq", "prev_hash", "hash")
@@ -67,92 +66,61 @@ class WriteShape:
     values: dict[str, Any]
 
 
-def capture_fire(engine: Engine, number: str, event: str, actor: Actor) -> tuple[dict[str, WriteShape], list[str]]:
-    """Fire once and record the engine's UPDATE of ``cases`` and INSERT into ``audit_entries``.
+def capture_fire(engine: Engine, url: str, number: str, event: str, actor: Actor,
+                 trace: SqliteTrace | None = None) -> tuple[dict[str, WriteShape], list[str]]:
+    """Fire once; the UPDATE of ``cases`` and the INSERT into ``audit_entries`` that casework wrote.
 
-    Returns those two statements (recompiled as plain SQLite SQL with the same columns, so the raw
-    baselines write exactly the columns casework writes, whatever the current schema) and the list
-    of every statement the engine sent to the driver for this one transition.
+    The statements name exactly the columns the store writes (``casework.store.UPDATED_COLUMNS`` and
+    ``ENTRY_COLUMNS``), and their values are read back from the database in their stored form, so the
+    raw baselines write what casework writes, whatever the current schema. With a ``trace`` (an
+    engine opened while it was installed), also every statement the engine ran for this transition.
     """
     import sqlalchemy as sa
 
-    import casework.store as store_mod
+    from casework.store import ENTRY_COLUMNS, UPDATED_COLUMNS
 
-    writes: dict[str, WriteShape] = {}
+    mark = "?" if url.startswith("sqlite") else "%s"
+    reader = sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+    def row(sql: str, *params: Any) -> tuple[Any, ...]:
+        with reader.connect() as conn:
+            found = conn.exec_driver_sql(sql.replace("?", mark), params).fetchone()
+        assert found is not None
+        return tuple(found)
+
+    case_id, version, last_seq = row("SELECT id, version, last_seq FROM cases WHERE number = ?", number)
     sent: list[str] = []
-
-    def record(sql: str, params: Any) -> None:
-        words = sql.split()
-        head = words[0].upper()
-        target = next((w for w in words if w.lower() in ("cases", "audit_entries", "policy_versions",
-                                                          "idempotency_keys", "counters")), "")
-        sent.append(f"{head} {target}".strip())
-        if sql.startswith("UPDATE cases SET state"):
-            names = [*store_mod._SET_COLUMNS, "b_id", "b_version", "b_last_seq"]
-            writes["update"] = WriteShape(sql, names, dict(zip(names, params, strict=True)))
-        elif sql.startswith("INSERT INTO audit_entries"):
-            names = list(store_mod._AUDIT_COLUMNS)
-            writes["insert"] = WriteShape(sql, names, dict(zip(names, params, strict=True)))
-
-    class RecordingCursor:
-        def __init__(self, real: Any) -> None:
-            self._real = real
-
-        def execute(self, sql: str, params: Any = ()) -> Any:
-            record(sql, params)
-            return self._real.execute(sql, params)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._real, name)
-
-    original_init = store_mod.Transaction.__init__
-
-    def recording_init(self: Any, store: Any, conn: Any) -> None:
-        original_init(self, store, conn)
-        self.cursor = RecordingCursor(self.cursor)
-
-    def before_cursor(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        words = statement.split()
-        head = " ".join(words[:2]) if words[0].upper() == "BEGIN" else words[0].upper()
-        sent.append(head)
-
-    def on_commit(conn: Any) -> None:
-        sent.append("COMMIT")
-
-    sa_engine = engine.store.engine
-    sa.event.listen(sa_engine, "before_cursor_execute", before_cursor)
-    sa.event.listen(sa_engine, "commit", on_commit)
-    store_mod.Transaction.__init__ = recording_init  # type: ignore[method-assign]
-    try:
+    if trace is None:
         engine.fire(number, event, actor=actor)
-    finally:
-        store_mod.Transaction.__init__ = original_init  # type: ignore[method-assign]
-        sa.event.remove(sa_engine, "before_cursor_execute", before_cursor)
-        sa.event.remove(sa_engine, "commit", on_commit)
-    missing = [k for k in ("update", "insert") if k not in writes]
-    if missing:
-        raise RuntimeError(f"engine.fire sent no {' / '.join(missing)}: the store's hot path changed; update bench")
-    for kind, keys in (("update", UPDATE_KEYS), ("insert", INSERT_KEYS)):
-        absent = [k for k in keys if k not in writes[kind].names]
+    else:
+        with trace.record() as statements:
+            engine.fire(number, event, actor=actor)
+        for sql in statements:
+            words = sql.split()
+            target = next((w for w in words if w.lower() in ("cases", "audit_entries", "policy_versions",
+                                                              "idempotency_keys", "counters")), "")
+            head = " ".join(words[:2]) if words[0].upper() == "BEGIN" else words[0].upper()
+            sent.append(f"{head} {target}".strip())
+    after = row(f"SELECT {', '.join(UPDATED_COLUMNS)} FROM cases WHERE number = ?", number)
+    entry = row(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM audit_entries WHERE number = ? AND seq = ?",
+                number, last_seq + 1)
+    reader.dispose()
+    update_names = [*UPDATED_COLUMNS, "b_id", "b_version", "b_last_seq"]
+    update = WriteShape(f"UPDATE cases SET {', '.join(f'{c} = ?' for c in UPDATED_COLUMNS)} "
+                        "WHERE id = ? AND version = ? AND last_seq = ?", update_names,
+                        dict(zip(update_names, (*after, case_id, version, last_seq), strict=True)))
+    insert = WriteShape(f"INSERT INTO audit_entries ({', '.join(ENTRY_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)})", list(ENTRY_COLUMNS),
+                        dict(zip(ENTRY_COLUMNS, entry, strict=True)))
+    for shape, keys in ((update, UPDATE_KEYS), (insert, INSERT_KEYS)):
+        absent = [k for k in keys if k not in shape.names]
         if absent:
-            raise RuntimeError(f"the store's {kind} has no bind {absent}: its hot path changed; update bench")
-    return writes, sent
+            raise RuntimeError(f"the store's writes have no column {absent}: they changed; update bench")
+    return {"update": update, "insert": insert}, sent
 
 
-def sqlite_value(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return (v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v).strftime(DT)
-    return v
-
-
-def pg_value(v: Any) -> Any:
-    if isinstance(v, datetime) and v.tzinfo:
-        return v.astimezone(UTC).replace(tzinfo=None)
-    return v
-
-
-def raw_params(shapes: dict[str, dict[str, WriteShape]], rows: list[tuple[Any, ...]],
-               convert: Any) -> dict[str, list[tuple[tuple[Any, ...], tuple[Any, ...]]]]:
+def raw_params(shapes: dict[str, dict[str, WriteShape]], rows: list[tuple[Any, ...]]
+               ) -> dict[str, list[tuple[tuple[Any, ...], tuple[Any, ...]]]]:
     """Per event, per case: the UPDATE and INSERT parameters (prepared before any timing).
 
     ``rows`` are ``(id, number, version, last_seq, facts, last_hash)`` of the cases, in firing
@@ -161,15 +129,14 @@ def raw_params(shapes: dict[str, dict[str, WriteShape]], rows: list[tuple[Any, .
     out: dict[str, list[tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
     for step, event in enumerate(EVENTS):
         upd, ins = shapes[event]["update"], shapes[event]["insert"]
-        u_base = {k: convert(v) for k, v in upd.values.items()}
-        i_base = {k: convert(v) for k, v in ins.values.items()}
         params = []
         for (cid, number, version, last_seq, facts, last_hash) in rows:
             prev = last_hash if step == 0 else hashlib.sha256(f"{number}:{EVENTS[step - 1]}".encode()).hexdigest()
             h = hashlib.sha256(f"{number}:{event}".encode()).hexdigest()
-            u = {**u_base, "b_id": cid, "b_version": version + step, "b_last_seq": last_seq + step,
+            u = {**upd.values, "b_id": cid, "b_version": version + step, "b_last_seq": last_seq + step,
                  "version": version + step + 1, "last_seq": last_seq + step + 1, "last_hash": h, "facts": facts}
-            i = {**i_base, "case_id": cid, "number": number, "seq": last_seq + step + 1, "prev_hash": prev, "hash": h}
+            i = {**ins.values, "case_id": cid, "number": number, "seq": last_seq + step + 1, "prev_hash": prev,
+                 "hash": h}
             params.append((tuple(u[n] for n in upd.names), tuple(i[n] for n in ins.names)))
         out[event] = params
     return out
@@ -187,7 +154,7 @@ class Raw:
                                 "WHERE number <> ? ORDER BY id", (skip,)).fetchall()
         self.update_sql = shapes[EVENTS[0]]["update"].sql
         self.insert_sql = shapes[EVENTS[0]]["insert"].sql
-        self.params = raw_params(shapes, rows, sqlite_value)
+        self.params = raw_params(shapes, rows)
 
     def run(self, event: str, lo: int, hi: int) -> int:
         cur = self.con.cursor()
@@ -297,10 +264,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
         copy_db(eng_db, raw_db)
         copy_db(eng_db, naive_db)
 
-        engine = Engine(f"sqlite:///{eng_db}")
+        url = f"sqlite:///{eng_db}"
         shapes, sent = {}, []
-        for event in EVENTS:
-            shapes[event], sent = capture_fire(engine, probe, event, AGENT)
+        trace = SqliteTrace()
+        with trace.installed(), Engine(url) as prober:
+            for event in EVENTS:
+                shapes[event], sent = capture_fire(prober, url, probe, event, AGENT, trace)
+        engine = Engine(url)
         print(f"engine statements per fire ({EVENTS[-1]}): {'; '.join(sent)}")
         print(f"raw baseline per transition: BEGIN IMMEDIATE; {shapes[EVENTS[0]]['update'].sql[:60]}...; "
               f"INSERT INTO audit_entries ({len(shapes[EVENTS[0]]['insert'].names)} columns); COMMIT")

@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from _common import PG_URL, Row, banner, finish, fmt_time, median, time_side_by_side
-from fire_sqlite import AGENT, CUSTOMER, EVENTS, Naive, WriteShape, capture_fire, open_cases, pg_value, raw_params
+from fire_sqlite import AGENT, CUSTOMER, EVENTS, Naive, WriteShape, capture_fire, open_cases, raw_params
 
 from casework import Engine
 
@@ -62,7 +62,7 @@ class RawPG:
         self.con.commit()
         self.update_sql = shapes[EVENTS[0]]["update"].sql.replace("?", "%s")
         self.insert_sql = shapes[EVENTS[0]]["insert"].sql.replace("?", "%s")
-        self.params = raw_params(shapes, rows, pg_value)
+        self.params = raw_params(shapes, rows)
 
     def run(self, event: str, lo: int, hi: int) -> int:
         cur = self.con.cursor()
@@ -185,10 +185,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         print(f"server {server[0] if server else '?'}, synchronous_commit={sync[0] if sync else '?'}")
 
         engine = Engine(urls["engine"])
-        shapes, sent = {}, []
-        for event in EVENTS:
-            shapes[event], sent = capture_fire(engine, probe, event, AGENT)
-        print(f"engine statements per fire ({EVENTS[-1]}): {'; '.join(sent)}")
+        shapes = {event: capture_fire(engine, urls["engine"], probe, event, AGENT)[0] for event in EVENTS}
         raw = RawPG(args.url, schemas["raw"], shapes, skip=probe)
         naive = Naive(urls["naive"])
         rows: list[Row] = []

@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import Row, banner, finish, fmt_time, interleaved, median
+from _common import Row, SqliteTrace, banner, finish, fmt_time, interleaved, median
 
 from casework import Actor, Engine, FixedClock
 from casework.machines import KINDS
@@ -196,30 +196,25 @@ class Sized:
         self.orders = [p[1] for p in picked]
         self.customers = [p[2] for p in picked]
         self.engine = Engine(f"sqlite:///{path}")
-        self.captured: list[tuple[str, Any]] = []
-        self._capturing = False
-        import sqlalchemy as sa
-
-        @sa.event.listens_for(self.engine.store.engine, "before_cursor_execute")
-        def _capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                     executemany: bool) -> None:
-            if self._capturing:
-                self.captured.append((statement, parameters))
+        self.trace = SqliteTrace()
+        with self.trace.installed():  # a second engine, traced, to show the SQL (the timed one is not)
+            self.prober = Engine(f"sqlite:///{path}")
 
     def plans(self, call: Callable[[], Any]) -> list[tuple[str, list[str]]]:
-        self.captured.clear()
-        self._capturing = True
+        """The SELECTs ``call`` sends (run once on the traced engine) and SQLite's plan for each."""
+        timed, self.engine = self.engine, self.prober
         try:
-            call()
+            with self.trace.record() as statements:
+                call()
         finally:
-            self._capturing = False
+            self.engine = timed
         out = []
         con = sqlite3.connect(self.path)
-        for statement, params in self.captured:
+        for statement in statements:
             if statement.lstrip().upper().startswith("SELECT"):
-                rows = con.execute("EXPLAIN QUERY PLAN " + statement, params).fetchall()
+                rows = con.execute("EXPLAIN QUERY PLAN " + statement).fetchall()
                 text = re.sub(r"^SELECT .*? FROM", "SELECT <every cases column> FROM", " ".join(statement.split()))
-                out.append((f"{text}  -- params {params}", [r[-1] for r in rows]))
+                out.append((text, [r[-1] for r in rows]))
         con.close()
         return out
 
@@ -286,6 +281,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
                             baseline_name=f"@{small // 1000:,}k"))
         for s in sized.values():
             s.engine.close()
+            s.prober.close()
         if large < 1_000_000:
             rows[0].note = f"measured at {large:,} cases, not 1,000,000"
         print()

@@ -26,7 +26,6 @@ sys.path.insert(0, str(REPO / "tests"))
 from bulk_cases import bulk_open
 
 from casework import Engine, FixedClock, load_policy, parse_policy
-from casework.simulate import simulate
 
 WINDOW = "within: 7d\n            label: a no-reason return"
 LIMIT_SECONDS = 60.0
@@ -62,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {done:,}/{total:,} ({time.perf_counter() - w0:.1f} s)", flush=True)
 
         w0, c0 = time.perf_counter(), time.process_time()
-        report = simulate(engine, new, progress=progress)
+        report = engine.simulate(new, progress=progress)
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         engine.close()
     expected = {num for num, age in zip(numbers, ages, strict=True) if 5 < age <= 7}

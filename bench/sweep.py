@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from bulk_cases import bulk_open
 
 from casework import Engine, FixedClock, load_policy
-from casework.store import _AUDIT_COLUMNS, _SET_COLUMNS, HotPath
+from casework.store import ENTRY_COLUMNS, UPDATED_COLUMNS
 
 LIMIT_SECONDS = 60.0
 
@@ -118,10 +118,10 @@ Written = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
 def swept_rows(db: Path, before: Path, last_entry: int) -> Written:
     """The sweep's writes, as the parameters of casework's own UPDATE and INSERT (read outside the timing)."""
     con = sqlite3.connect(db)
-    entries = con.execute(f"SELECT {', '.join(_AUDIT_COLUMNS)} FROM audit_entries WHERE id > ? ORDER BY id",
+    entries = con.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM audit_entries WHERE id > ? ORDER BY id",
                           (last_entry,)).fetchall()
-    ids = sorted({e[0] for e in entries})
-    now = {r[0]: r[1:] for r in con.execute(f"SELECT id, {', '.join(_SET_COLUMNS)} FROM cases")}
+    ids = sorted({e[0] for e in entries})  # ENTRY_COLUMNS starts with case_id
+    now = {r[0]: r[1:] for r in con.execute(f"SELECT id, {', '.join(UPDATED_COLUMNS)} FROM cases")}
     con.close()
     old = sqlite3.connect(before)
     was = {r[0]: r[1:] for r in old.execute("SELECT id, version, last_seq FROM cases")}
@@ -131,16 +131,18 @@ def swept_rows(db: Path, before: Path, last_entry: int) -> Written:
 
 def run_raw(path: Path, written: Written) -> float:
     updates, entries = written
-    hot = HotPath("sqlite")
+    update = (f"UPDATE cases SET {', '.join(f'{c} = ?' for c in UPDATED_COLUMNS)} "
+              "WHERE id = ? AND version = ? AND last_seq = ?")
+    append = f"INSERT INTO audit_entries ({', '.join(ENTRY_COLUMNS)}) VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)})"
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = NORMAL")
     t0 = time.perf_counter()
     con.execute("BEGIN IMMEDIATE")
-    cur = con.executemany(hot.apply, updates)
+    cur = con.executemany(update, updates)
     if cur.rowcount != len(updates):
         raise RuntimeError(f"raw baseline updated {cur.rowcount} of {len(updates)} cases")
-    con.executemany(hot.append, entries)
+    con.executemany(append, entries)
     con.execute("COMMIT")
     dt = time.perf_counter() - t0
     con.close()

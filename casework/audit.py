@@ -9,32 +9,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from json.encoder import encode_basestring
 from typing import Any
 
 from casework.domain import AuditEntry, Case, CaseProblem
 from casework.facts import merge
-from casework.jsontext import canonical
+from casework.jsontext import canonical, canonical_bytes, fragment
 from casework.machines import KINDS
 
 GENESIS = "0" * 64
 # Engine-level events that record something about a case without moving it through its machine.
 META_EVENTS = frozenset({"sla_breach", "adopt_policy"})
-
-
-_quote = encode_basestring  # what json.dumps(str, ensure_ascii=False) returns (C speedup)
-
-
-def _scalar(value: Any) -> str:
-    """``canonical(value)``, without the encoder's setup for the plain strings, ints and nulls of a row."""
-    kind = type(value)
-    if kind is str:
-        return _quote(value)
-    if value is None:
-        return "null"
-    if kind is int:
-        return int.__repr__(value)
-    return canonical(value)
 
 
 def policy_chain_hash(prev: str, policy_hash: str) -> str:
@@ -50,19 +34,16 @@ def entry_hash(
     """SHA-256 of the canonical JSON of every column and the previous hash.
 
     ``verdicts_text`` / ``data_text``, when given, are ``canonical(verdicts)`` / ``canonical(data)``
-    already computed (the hot path serialises them once, for the hash and for the row alike); the
-    payload is then assembled from canonical parts, which is byte-for-byte what ``canonical`` of
-    the whole mapping gives, since its keys are sorted.
+    already made (a transition serialises them once, for the hash and for the row alike).
     """
-    s = _scalar
-    payload = (
-        f'{{"actor":{s(actor)},"at":{s(at)},"channel":{s(channel)},'
-        f'"data":{data_text if data_text is not None else canonical(data)},"event":{s(event)},'
-        f'"from":{s(from_state)},"number":{s(number)},"outcome":{s(outcome)},"policy":{s(policy_hash)},'
-        f'"prev":{s(prev_hash)},"role":{s(role)},"seq":{s(seq)},"to":{s(to_state)},'
-        f'"verdicts":{verdicts_text if verdicts_text is not None else canonical(verdicts)}}}'
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    payload = {
+        "actor": actor, "at": at, "channel": channel,
+        "data": fragment(data_text if data_text is not None else canonical(data)),
+        "event": event, "from": from_state, "number": number, "outcome": outcome, "policy": policy_hash,
+        "prev": prev_hash, "role": role, "seq": seq, "to": to_state,
+        "verdicts": fragment(verdicts_text if verdicts_text is not None else canonical(verdicts)),
+    }
+    return hashlib.sha256(canonical_bytes(payload)).hexdigest()
 
 
 def hash_of(entry: AuditEntry) -> str:

@@ -8,10 +8,13 @@
     ├── PolicyError             a policy file is invalid (carries file, line, column)
     ├── CaseNotFound            no case has that number
     ├── StoreError              the database cannot be reached or is unusable
-    │   └── SchemaOutOfDate     the database schema is older than this casework
+    │   ├── SchemaOutOfDate     the database schema is older than this casework
+    │   ├── Unreadable          a stored row cannot be decoded (damaged or edited by hand)
+    │   └── UniqueViolation     a row with that key already exists (a race the engine resolves)
     └── Refused                 the rules said no (CLI exit code 1)
         ├── TransitionDenied    guards refused the event (carries the Decision)
         └── ConcurrentUpdate    another writer changed the case first
+            └── WriteConflict   the compare-and-set of a write lost (decide again on a fresh read)
 
 Each error carries its context as attributes, and its message is one line that names the bad
 value and what would have been accepted.
@@ -113,6 +116,14 @@ class SchemaOutOfDate(StoreError):
     """The database schema is older (or newer) than this version of casework expects."""
 
 
+class Unreadable(StoreError):
+    """A stored row cannot be decoded (damaged or edited by hand)."""
+
+
+class UniqueViolation(StoreError):
+    """A row with the same key already exists: two writers raced for one idempotency key or number."""
+
+
 class Refused(CaseworkError):
     """The engine refused to change a case (CLI exit code 1)."""
 
@@ -140,3 +151,11 @@ class ConcurrentUpdate(Refused):
             f"{number} was changed by someone else (expected version {expected}{now}); "
             "re-read the case and try again"
         )
+
+
+class WriteConflict(ConcurrentUpdate):
+    """A write's compare-and-set found the case row changed since it was read.
+
+    Raised by the store; the engine decides the command again on a fresh read (``retries``) before
+    giving up with it. ``expected`` is the version that was read.
+    """

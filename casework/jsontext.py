@@ -1,49 +1,55 @@
 """Canonical JSON text: sorted keys, no spaces, UTF-8 kept as is (what rows store and hashes cover).
 
-``json.dumps`` with these options builds a new encoder on every call; the hot path encodes a few
-small documents per transition, so the C encoder is built once here. It is checked against
-``json.dumps`` on a probe at import and ``json.dumps`` is used instead when it differs or is absent
-(another Python), so the text is the same either way.
+The text is, by definition, ``json.dumps(value, sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)``. orjson (a maintained C library) produces exactly that text for every value
+casework writes: text, whole numbers, booleans, nulls, lists and objects with text keys. For the
+few values orjson refuses (whole numbers beyond 64 bits, non-text keys) the standard library writes
+it instead. Floats are not part of casework's data (facts refuse them; verdicts carry whole numbers
+and decimal strings), and orjson spells some of them differently (``1e-7`` for ``1e-07``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import partial
-from json.encoder import encode_basestring
 from typing import Any
 
-Encode = Callable[[Any], str]
+import orjson
 
-_PROBE = {"b": [1, -2.5, None, True, False, 'é"\\\n\u2028'], "a": {"z": "x", "y": [], "x": {}}, "c": 10**20}
-
-
-def _refuse(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+_SORTED = orjson.OPT_SORT_KEYS
+# Times and dataclasses go through ``default`` (as json.dumps would send them) instead of orjson's own forms.
+_AS_JSON_WOULD = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def encoder(default: Callable[[Any], Any] | None = None) -> Encode:
-    """A function giving ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    default=default)``."""
-    plain: Encode = partial(json.dumps, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return plain
+def _stdlib(value: Any, default: Callable[[Any], Any] | None) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
+
+
+def canonical(value: Any) -> str:
+    """The canonical text of ``value``; anything JSON has no type for is written as its ``str()``.
+
+    >>> canonical({"b": [1, None], "a": "退款"})
+    '{"a":"退款","b":[1,null]}'
+    """
     try:
-        # No circular-reference check (markers None): a value referring to itself raises RecursionError
-        # rather than ValueError; what is encoded here was normalised first, which refuses such values.
-        chunks = make(None, default or _refuse, encode_basestring, None, ":", ",", True, False, True)
-        if "".join(chunks(_PROBE, 0)) != plain(_PROBE):
-            return plain
-    except Exception:  # a different C encoder signature
-        return plain
-
-    def encode(value: Any) -> str:
-        return "".join(chunks(value, 0))
-
-    return encode
+        return orjson.dumps(value, default=str, option=_AS_JSON_WOULD).decode()
+    except TypeError:  # beyond orjson: whole numbers over 64 bits, non-text keys
+        return _stdlib(value, str)
 
 
-canonical: Encode = encoder(str)  # audit hashes: anything unexpected becomes its str()
-strict: Encode = encoder()  # stored facts: only JSON types
+def strict(value: Any) -> str:
+    """The canonical text of a value made only of JSON types (stored facts); TypeError otherwise."""
+    try:
+        return orjson.dumps(value, option=_SORTED).decode()
+    except TypeError:
+        return _stdlib(value, None)
+
+
+def fragment(text: str) -> orjson.Fragment:
+    """Canonical text already made, to be embedded as is in a larger document (see ``canonical_bytes``)."""
+    return orjson.Fragment(text)
+
+
+def canonical_bytes(mapping: dict[str, Any]) -> bytes:
+    """The canonical UTF-8 bytes of a mapping of text, small whole numbers, nulls and ``fragment``\\ s."""
+    return orjson.dumps(mapping, option=_SORTED)

@@ -3,7 +3,7 @@
 >>> from casework import Engine, Actor, FixedClock
 >>> engine = Engine("sqlite:///:memory:", clock=FixedClock("2026-11-22T10:00:00+08:00"))
 >>> case = engine.open("complaint", {"order_id": "A1"}, actor=Actor("c-1", "customer"), channel="app")
->>> report = build_report(engine, by="channel")
+>>> report = engine.report(by="channel")
 >>> report.overall.opened, [g.key for g in report.groups]
 (1, ['app'])
 
@@ -19,7 +19,7 @@ Definitions (all from the applied and refused entries of the case's audit trail)
     - **first response**: the first applied entry, after the opening and leaving aside the engine's
       meta events (``sla_breach``, ``adopt_policy``), whose event the case's policy version (the one
       named by the entry) counts as a response (``PolicySet.counts_as_response``) *or* that reaches a
-      settled state (``KINDS[kind].settled``) -- exactly the rule ``Engine._advance`` uses to set
+      settled state (``KINDS[kind].settled``) -- exactly the rule ``transition.advance`` uses to set
       ``responded_at``. Time to first response = its time minus the opening time.
     - **resolution**: the first applied entry reaching a settled state; time to resolution = its time
       minus the opening time. Cases without a response (resolution) before ``until`` have no time and
@@ -48,7 +48,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from casework.audit import META_EVENTS
@@ -59,7 +59,8 @@ from casework.sla import BREACH_EVENT
 from casework.values import one_of, parse_instant
 
 if TYPE_CHECKING:
-    from casework.engine import Engine
+    from casework.policybook import PolicyBook
+    from casework.store import Store
 
 BY_CHOICES = ("channel", "kind", "agent")
 BREACH_TYPES = ("first_response", "resolution")
@@ -253,7 +254,7 @@ class CaseLine:
         return None
 
 
-def summarize(engine: Engine, kind: str, channel: str | None, opened_at: datetime,
+def summarize(policies: PolicyBook, kind: str, channel: str | None, opened_at: datetime,
               entries: Iterable[AuditEntry]) -> CaseLine:
     """One case's line from its trail, in sequence order."""
     ks = KINDS[kind]
@@ -272,7 +273,7 @@ def summarize(engine: Engine, kind: str, channel: str | None, opened_at: datetim
                 line.breaches.update(str(b) for b in e.data.get("breaches", []))
             continue
         settles = e.to_state in ks.settled
-        if line.responder is None and (settles or engine.policy_for(e.policy.hash).counts_as_response(kind, e.event)):
+        if line.responder is None and (settles or policies.version(e.policy.hash).counts_as_response(kind, e.event)):
             line.responder, line.responder_role = e.actor, e.role
             line.first_response = (e.at - opened_at).total_seconds()
         if line.resolution is None and settles:
@@ -286,18 +287,12 @@ def summarize(engine: Engine, kind: str, channel: str | None, opened_at: datetim
     return line
 
 
-def _lines(engine: Engine, since: datetime | None, until: datetime | None, kind: str | None) -> Iterator[CaseLine]:
-    number: str | None = None
-    head: tuple[str, str | None, datetime] = ("", None, datetime.min)
-    trail: list[AuditEntry] = []
-    for case_kind, channel, opened_at, entry in engine.store.audit_between(since, until, kind):
-        if entry.number != number:
-            if trail:
-                yield summarize(engine, *head, trail)
-            number, head, trail = entry.number, (case_kind, channel, opened_at), []
-        trail.append(entry)
-    if trail:
-        yield summarize(engine, *head, trail)
+def _lines(store: Store, policies: PolicyBook, since: datetime | None, until: datetime | None,
+           kind: str | None) -> Iterator[CaseLine]:
+    for case, trail in store.audit_between(since, until, kind):
+        if trail:
+            opening = trail[0]  # the channel a case is reported by is the one it was opened through
+            yield summarize(policies, case.kind, opening.channel, case.opened_at, trail)
 
 
 def figures(key: str | None, lines: list[CaseLine]) -> GroupFigures:
@@ -321,14 +316,13 @@ def figures(key: str | None, lines: list[CaseLine]) -> GroupFigures:
     )
 
 
-def _instant(value: datetime | date | str | None, name: str, engine: Engine) -> datetime | None:
+def _instant(value: datetime | date | str | None, name: str, tz: tzinfo) -> datetime | None:
     if value is None:
         return None
-    at = parse_instant(value, name, tz=engine.policy.tz)  # a bare date is midnight in the policy's zone
-    return at.astimezone(engine.policy.tz)
+    return parse_instant(value, name, tz=tz).astimezone(tz)  # a bare date is midnight in the policy's zone
 
 
-def build_report(engine: Engine, *, since: datetime | date | str | None = None,
+def build_report(store: Store, policies: PolicyBook, now: datetime, *, since: datetime | date | str | None = None,
                  until: datetime | date | str | None = None, kind: str | None = None,
                  by: str | None = None) -> SlaReport:
     """The SLA report over the cases opened in ``[since, until)``, optionally of one ``kind``.
@@ -343,16 +337,17 @@ def build_report(engine: Engine, *, since: datetime | date | str | None = None,
         spec(kind)
     if by is not None:
         one_of(by, BY_CHOICES, "report grouping", field="by")
-    start, end = _instant(since, "since", engine), _instant(until, "until", engine)
+    tz = policies.current.tz
+    start, end = _instant(since, "since", tz), _instant(until, "until", tz)
     if start is not None and end is not None and start >= end:
         raise InvalidInput(f"since {start.isoformat()} is not before until {end.isoformat()}", field="since")
-    lines = list(_lines(engine, start, end, kind))
+    lines = list(_lines(store, policies, start, end, kind))
     groups: dict[str, list[CaseLine]] = {}
     if by is not None:
         for line in lines:
             groups.setdefault(line.key(by) or "", []).append(line)
     return SlaReport(
-        since=start, until=end, kind=kind, by=by, generated_at=engine._now().astimezone(engine.policy.tz),
+        since=start, until=end, kind=kind, by=by, generated_at=now.astimezone(tz),
         overall=figures(None, lines),
         groups=tuple(figures(k, groups[k]) for k in sorted(groups)),
     )

@@ -20,27 +20,28 @@ reach that event.
 
 >>> from casework import Engine, FixedClock
 >>> engine = Engine("sqlite:///:memory:", clock=FixedClock("2026-11-22T10:00:00+08:00"))
->>> simulate(engine, engine.policy).flips
+>>> engine.simulate(engine.policy).flips
 ()
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from casework.decide import decide
 from casework.domain import Actor, Case, Decision, PolicyRef
-from casework.errors import ConcurrentUpdate, InvalidInput
-from casework.machines import KINDS, spec
-from casework.values import one_of
+from casework.machines import KINDS, check_filters
+from casework.policies.context import GuardContext
+from casework.policybook import PolicyBook
+from casework.store import Store
 
 if TYPE_CHECKING:
-    from casework.engine import Engine
-    from casework.policies import GuardContext, PolicySet
+    from casework.policies import PolicySet
     from casework.policies.guards import GuardBase
 
 Progress = Callable[[int, int], None]
@@ -148,47 +149,35 @@ def _source(rule: str, flips: list[Flip]) -> str | None:
     return None
 
 
-def check_filters(kind: str | None, state: str | None) -> None:
-    """Raise InvalidInput (with "did you mean") for an unknown kind or state."""
-    if kind is not None:
-        spec(kind)
-    if state is not None:
-        states = sorted({s for k in ([KINDS[kind]] if kind else KINDS.values()) for s in k.states})
-        one_of(state, states, "state")
-
-
-def simulate(engine: Engine, new_policy: PolicySet, *, kind: str | None = None, state: str | None = None,
-             progress: Progress | None = None, now: datetime | None = None, batch: int = 2000) -> SimulationReport:
-    """Decide every event possible next for every open case under its pinned policy and ``new_policy``.
+def simulate(store: Store, policies: PolicyBook, new_policy: PolicySet, now: datetime, *, kind: str | None = None,
+             state: str | None = None, progress: Progress | None = None, batch: int = 2000) -> SimulationReport:
+    """Decide every event possible next for every open case, at ``now``, under its pinned policy and ``new_policy``.
 
     ``kind``/``state`` narrow the cases; ``progress(done, total)`` is called every few hundred cases
-    and at the end; ``now`` overrides the engine's clock. Reads only: nothing is written.
+    and at the end. Reads only: nothing is written.
     """
-    from casework.policies.authoring import evaluate_event
-
     check_filters(kind, state)
-    at = now or engine._now()
-    total = engine.store.count_open(kind, state)
+    at = now
+    total = store.count_open(kind, state)
     plans: dict[str, _Plan] = {}
     pinned: Counter[str] = Counter()
     flips: list[Flip] = []
     changes: list[Flip] = []
     done = compared = skipped = 0
-    for case in engine.store.iter_open(kind, state, batch):
+    for case in store.iter_open(kind, state, batch):
         plan = plans.get(case.policy.hash)
         if plan is None:
-            plan = plans[case.policy.hash] = _Plan(engine.policy_for(case.policy.hash), new_policy)
+            plan = plans[case.policy.hash] = _Plan(policies.version(case.policy.hash), new_policy)
         pinned[case.policy.hash] += 1
         todo, unchanged = plan.events(case.kind, case.state)
         skipped += unchanged
-        responded = case.responded_at is not None
         for step in todo:
             compared += 1
             actor = plan.actor(step.role, case)
-            if step.differing is not None and not plan.may_differ(step, case, actor, at, responded):
+            if step.differing is not None and not plan.may_differ(step, case, actor, at):
                 continue
-            before = evaluate_event(plan.old, case.kind, case.state, step.event, actor, case.facts, {}, at, responded)
-            after = evaluate_event(new_policy, case.kind, case.state, step.event, actor, case.facts, {}, at, responded)
+            before = decide(plan.old, case, step.event, actor, {}, at)
+            after = decide(new_policy, case, step.event, actor, {}, at)
             if before.allowed != after.allowed:
                 flips.append(Flip(case.number, case.kind, case.state, step.event, actor, before, after,
                                   _changed_rules(before, after)))
@@ -261,13 +250,13 @@ class _Plan:
             found = self._cache[key] = (tuple(steps), len(possible) - len(steps))
         return found
 
-    def may_differ(self, step: _Step, case: Case, actor: Actor, now: datetime, responded: bool) -> bool:
-        """Whether the guards that differ fail with different codes on the two sides (cheap pre-check)."""
-        from casework.policies import GuardContext
-
+    def may_differ(self, step: _Step, case: Case, actor: Actor, now: datetime) -> bool:
+        """Whether the guards that differ fail with different codes on the two sides (a cheap pre-check:
+        the decisions themselves are made by ``decide`` when it says they may differ)."""
         assert step.differing is not None
         ctx = GuardContext(kind=case.kind, event=step.event, state=case.state, facts=case.facts, data={},
-                           actor=actor, now=now, tz=self.old.tz, roles=self.old.roles, responded=responded)
+                           actor=actor, now=now, tz=self.old.tz, roles=self.old.roles,
+                           responded=case.responded_at is not None)
         old, new = step.differing
         return _failing(old, ctx) != _failing(new, ctx)
 
@@ -338,59 +327,3 @@ def _changed_rules(before: Decision, after: Decision) -> tuple[str, ...]:
         return out
     b, a = verdicts(before), verdicts(after)
     return tuple(g for g in dict.fromkeys([*b, *a]) if b.get(g, True) != a.get(g, True))
-
-
-# ---- re-pinning ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AdoptReport:
-    """What :func:`adopt_open_cases` did: cases moved, cases already on the policy, cases left alone."""
-
-    policy: PolicyRef
-    adopted: tuple[str, ...]
-    already: int
-    skipped: tuple[tuple[str, str], ...] = ()  # (number, why): closed or changed meanwhile
-
-    def to_json(self) -> dict[str, Any]:
-        return {"policy": self.policy.to_json(), "adopted": len(self.adopted), "numbers": list(self.adopted),
-                "already_on_policy": self.already,
-                "skipped": [{"number": n, "reason": why} for n, why in self.skipped]}
-
-
-def open_numbers(engine: Engine, *, kind: str | None = None, state: str | None = None,
-                 not_on: str | None = None) -> list[str]:
-    """Numbers of the open cases matching ``kind``/``state`` (and not pinned to the policy hash ``not_on``)."""
-    check_filters(kind, state)
-    return [c.number for c in engine.store.iter_open(kind, state) if c.policy.hash != not_on]
-
-
-def adopt_open_cases(engine: Engine, new_policy: PolicySet, *, actor: Actor, kind: str | None = None,
-                     state: str | None = None, numbers: Iterable[str] | None = None,
-                     progress: Progress | None = None) -> AdoptReport:
-    """Re-pin open cases (those given, else every open one of ``kind``/``state``) to ``new_policy``.
-
-    Each case gets its own audited ``adopt_policy`` entry and transaction (see :meth:`Engine.adopt`);
-    a case closed or changed by someone else meanwhile is skipped with the reason, never half-moved.
-    """
-    chosen = list(numbers) if numbers is not None else open_numbers(engine, kind=kind, state=state)
-    adopted: list[str] = []
-    skipped: list[tuple[str, str]] = []
-    already = 0
-    for i, number in enumerate(chosen):
-        try:
-            current = engine.get(number)
-            if current.closed:
-                skipped.append((number, "closed meanwhile"))
-            elif current.policy.hash == new_policy.hash:
-                already += 1
-            else:
-                engine.adopt(number, new_policy, actor=actor)
-                adopted.append(number)
-        except ConcurrentUpdate:
-            skipped.append((number, "changed by someone else meanwhile; run adopt again"))
-        except InvalidInput:
-            if not engine.get(number).closed:
-                raise
-            skipped.append((number, "closed meanwhile"))
-        if progress is not None and ((i + 1) % PROGRESS_EVERY == 0 or i + 1 == len(chosen)):
-            progress(i + 1, len(chosen))
-    return AdoptReport(new_policy.ref, tuple(adopted), already, tuple(skipped))

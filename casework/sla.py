@@ -85,44 +85,34 @@ def breach_data(case: Case, policy: PolicySet, breach: str) -> dict[str, Any]:
     return data
 
 
-def with_deadlines(case: Case, policy: PolicySet) -> Case:
-    """The case with its timer and next deadline (``due_at``) computed from the policy.
+def deadlines(policy: PolicySet, kind: str, state: str, since: datetime | None, closed: bool,
+              responded: datetime | None, first_response_due: datetime | None, resolution_due: datetime | None,
+              facts: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """``(timer_due, due_at)`` of a case in ``state`` since ``since``: its timer and its next deadline.
 
     Pending deadlines: the first response (until a response, or once breached), the resolution
     (until the case settles, or once breached) and the timer of the current state (unless it was
     already tried and refused in this stay).
     """
-    timer_due, due = next_deadlines(case, policy)
-    if timer_due == case.timer_due and due == case.due_at:
-        return case
-    # Built directly (not dataclasses.replace, which inspects the fields on every call): hot path.
-    return Case(number=case.number, kind=case.kind, state=case.state, version=case.version, facts=case.facts,
-                policy=case.policy, opened_at=case.opened_at, updated_at=case.updated_at,
-                first_response_due=case.first_response_due, responded_at=case.responded_at, due_at=due,
-                closed=case.closed, resolution_due=case.resolution_due, timer_due=timer_due,
-                state_since=case.state_since)
-
-
-def next_deadlines(case: Case, policy: PolicySet, facts: Mapping[str, Any] | None = None
-                   ) -> tuple[datetime | None, datetime | None]:
-    """``(timer_due, due_at)`` of the case (with ``facts`` instead of its own, when given)."""
-    facts = case.facts if facts is None else facts
-    ks = spec(case.kind)
     breaches = facts.get("breaches", ())
     timer_due = None
-    if case.state_since is not None and policy.timer(case.kind, case.state) is not None \
-            and facts.get("timer_refused") != timer_token(case):
-        timer_due = policy.timer_due(case.kind, case.state, case.state_since)
+    if since is not None and policy.timer(kind, state) is not None \
+            and facts.get("timer_refused") != stay_token(state, since):
+        timer_due = policy.timer_due(kind, state, since)
     pending = [timer_due]
-    if not case.closed:
-        if case.responded_at is None and "first_response" not in breaches:
-            pending.append(case.first_response_due)
-        if case.state not in ks.settled and "resolution" not in breaches:
-            pending.append(case.resolution_due)
+    if not closed:
+        if responded is None and "first_response" not in breaches:
+            pending.append(first_response_due)
+        if state not in spec(kind).settled and "resolution" not in breaches:
+            pending.append(resolution_due)
     return timer_due, min((d for d in pending if d is not None), default=None)
 
 
-def timer_token(case: Case) -> str:
+def stay_token(state: str, since: datetime | None) -> str:
     """Names one stay in one state, so a refused timer is not retried until the state changes."""
-    since = case.state_since.isoformat() if case.state_since else ""
-    return f"{case.state}@{since}"
+    return f"{state}@{since.isoformat() if since else ''}"
+
+
+def timer_token(case: Case) -> str:
+    """The token of the case's current stay in its state (see :func:`stay_token`)."""
+    return stay_token(case.state, case.state_since)

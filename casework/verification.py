@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from casework.audit import GENESIS, check_case, policy_chain_hash
 from casework.domain import CaseProblem, VerifyReport
+from casework.privacy import mask
+from casework.store import Store
 
-if TYPE_CHECKING:
-    from casework.engine import Engine
 
-
-def export(engine: Engine, *, redact: bool = False) -> Iterator[dict[str, Any]]:
+def export(store: Store, *, personal: Sequence[str] = (), redact: bool = False) -> Iterator[dict[str, Any]]:
     """Every audit entry of every case, oldest case first, as JSON-ready dicts (for JSON Lines).
 
-    With ``redact``, the policy's personal facts are replaced by ``[redacted]`` in each entry's data.
+    With ``redact``, the ``personal`` facts are replaced by ``[redacted]`` in each entry's data.
     """
-    from casework.privacy import mask
-
-    personal = engine.personal_facts() if redact else []
-    for number, stored, trail, damage in engine.store.iter_all():
+    for number, stored, trail, damage in store.iter_all():
         kind = stored.case.kind if stored is not None else None
         for entry in trail:
             doc = {"number": number, "kind": kind, **entry.to_json()}
@@ -30,22 +26,23 @@ def export(engine: Engine, *, redact: bool = False) -> Iterator[dict[str, Any]]:
         if damage is not None:
             yield {"number": number, "kind": kind, "unreadable": damage}
 
-def verify(engine: Engine) -> VerifyReport:
+
+def verify(store: Store) -> VerifyReport:
     """Check every case's hash chain and replay its trail against the stored case."""
     problems: list[CaseProblem] = []
     cases = entries = 0
-    for number, stored, trail, damage in engine.store.iter_all():
+    for number, stored, trail, damage in store.iter_all():
         cases += 1
         entries += len(trail)
         if stored is None:
             problems.append(CaseProblem(number, None, damage or "unreadable row"))
             continue
         problems.extend(check_case(stored.case, trail, stored.last_seq, stored.last_hash))
-    for h in engine.store.altered_policies():
+    for h in store.altered_policies():
         problems.append(CaseProblem("(policy versions)", None,
                                     f"policy version {h[:12]}: its stored text no longer matches its hash"))
     prev = GENESIS
-    for seq, h, prev_hash, chain in engine.store.policy_chain():
+    for seq, h, prev_hash, chain in store.policy_chain():
         if prev_hash != prev or chain != policy_chain_hash(prev_hash, h):
             problems.append(CaseProblem("(policy versions)", seq, f"policy chain broken at version {h[:12]}"))
             break

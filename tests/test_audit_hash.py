@@ -1,7 +1,8 @@
 """The audit hash's format is fixed: databases written by earlier versions must keep verifying.
 
-``entry_hash`` assembles its payload from pre-encoded parts (the hot path); these tests pin it to
-its definition, SHA-256 of the canonical JSON of the whole mapping, and to a hash recorded once.
+``entry_hash`` embeds the entry's pre-serialised verdicts and data in its payload; these tests pin it
+to its definition, SHA-256 of the canonical JSON of the whole mapping, and to a hash recorded once.
+The canonical text is ``json.dumps``'s (sorted keys, no spaces, UTF-8 as is), written by orjson.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def test_any_values_hash_as_the_canonical_mapping(**kw: Any) -> None:
     assert entry_hash(**kw) == by_definition(kw)
 
 
+# What casework stores and hashes: text, whole numbers (any size), booleans, nulls, lists, objects.
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=2**63, max_value=2**80) | text,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=20)
 
 
@@ -68,6 +70,15 @@ def test_canonical_text_is_json_dumps(value: Any) -> None:
     expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     assert canonical(value) == expected
     assert strict(value) == expected
+
+
+def test_non_json_values_are_written_as_json_dumps_writes_them() -> None:
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 11, 22, 10, tzinfo=UTC)
+    for value in ({"at": at}, {1: "a"}, [10**30, {"b": Decimal("2.50")}]):
+        expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        assert canonical(value) == expected
 
 
 def test_strict_refuses_what_json_cannot_hold() -> None:

@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 
-from casework import Actor, Engine, FixedClock, InvalidInput, PolicyError
+from casework import InvalidInput, PolicyError
 from casework.machines import KINDS, diagram
 from casework.policies import load_policy, parse_policy
 from casework.policies.authoring import (
     CheckReport,
     check_policy,
-    evaluate_event,
     load_policy_tests,
     policy_json_schema,
     run_policy_tests,
@@ -286,19 +285,6 @@ def test_a_fact_outside_the_policy_vocabulary_fails_the_scenario_with_the_reason
     (result,) = run_policy_tests(load_policy(), load_policy_tests(path))
     assert not result.passed and result.error is not None
     assert "unknown customer flag 'fraud_confirmd' (did you mean 'fraud_confirmed'?)" in result.summary
-
-
-def test_evaluate_event_decides_like_the_engine(sqlite_engine: Engine, clock: FixedClock):
-    customer, agent = Actor("cust-1", "customer"), Actor("alice", "agent")
-    facts = {"order_id": "A", "reason": "no_reason", "delivered": "2026-11-10", "condition": "used",
-             "category": "custom_made", "amount": "10.00", "paid": "10.00"}
-    case = sqlite_engine.open("return", facts, actor=customer)
-    policy = sqlite_engine.policy
-    for event, actor in [("approve", agent), ("approve", customer), ("ship", agent),
-                         ("cancel", Actor("cust-2", "customer"))]:
-        expected = sqlite_engine.check(case.number, event, actor=actor)
-        got = evaluate_event(policy, "return", case.state, event, actor, case.facts, {}, clock())
-        assert got == expected
 
 
 # ---- diagrams ----------------------------------------------------------------------------------------

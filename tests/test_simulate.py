@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 
 import cli
 from casework import Actor, Case, CaseNotFound, Engine, FixedClock, InvalidInput, PolicySet, TransitionDenied
+from casework.adoption import open_numbers
 from casework.policies import parse_policy
-from casework.simulate import PROGRESS_EVERY, adopt_open_cases, least_privileged, open_numbers, simulate
+from casework.simulate import PROGRESS_EVERY, least_privileged
 
 SIMULATED_CASES = 10_000
 CUSTOMER = Actor("cust-1", "customer")
@@ -67,7 +68,7 @@ def test_simulate_flips_exactly_the_cases_the_shorter_window_refuses(
     calls: list[tuple[int, int]] = []
 
     started = time.perf_counter()
-    report = simulate(engine, with_window(default_policy, 5), progress=lambda done, total: calls.append((done, total)))
+    report = engine.simulate(with_window(default_policy, 5), progress=lambda done, total: calls.append((done, total)))
     elapsed = time.perf_counter() - started
     record_property("simulate_seconds", round(elapsed, 2))
 
@@ -109,20 +110,20 @@ def test_simulate_each_backend_open_cases_states_and_filters(engine: Engine, clo
     engine.open("refund", {"order_id": "A1", "amount": "59.00", "paid": "59.00"}, actor=CUSTOMER)
     new = with_window(engine.policy, 5)
 
-    report = simulate(engine, new)
+    report = engine.simulate(new)
     assert report.cases_checked == 5  # the closed case is not open
     assert sorted((f.number, f.state) for f in report.flips) == sorted(
         [(six.number, "submitted"), (reviewed.number, "under_review")])
     assert fresh.number not in report.numbers and nine.number not in report.numbers
     assert report.pinned == {engine.policy.hash: 5}
 
-    assert [f.number for f in simulate(engine, new, state="under_review").flips] == [reviewed.number]
-    only_refunds = simulate(engine, new, kind="refund")
+    assert [f.number for f in engine.simulate(new, state="under_review").flips] == [reviewed.number]
+    only_refunds = engine.simulate(new, kind="refund")
     assert (only_refunds.cases_checked, only_refunds.flips) == (1, ())
     with pytest.raises(InvalidInput, match="did you mean 'return'"):
-        simulate(engine, new, kind="retrun")
+        engine.simulate(new, kind="retrun")
     with pytest.raises(InvalidInput):
-        simulate(engine, new, kind="refund", state="in_transit")
+        engine.simulate(new, kind="refund", state="in_transit")
     doc = report.to_json()
     assert doc["flip_count"] == 2 and doc["cases_flipped"] == 2
     assert doc["by_rule"][0]["rule"] == "no_reason_return_window"
@@ -132,7 +133,7 @@ def test_simulate_each_backend_open_cases_states_and_filters(engine: Engine, clo
 
 def test_simulate_the_same_policy_evaluates_nothing(engine: Engine, clock: FixedClock) -> None:
     open_return(engine, clock, 6)
-    report = simulate(engine, engine.policy)
+    report = engine.simulate(engine.policy)
     assert (report.flips, report.decisions_compared, report.decisions_skipped) == ((), 0, 6)
 
 
@@ -140,9 +141,9 @@ def test_what_cannot_reach_a_decision_is_not_re_evaluated(engine: Engine, clock:
     open_return(engine, clock, 6)
     cosmetic = changed(changed(engine.policy, 'label: "default 2026-11"', 'label: "renamed"'),
                        "flags: [fraud_confirmed, vip]", "flags: [fraud_confirmed, vip, chargeback]")
-    assert simulate(engine, cosmetic).decisions_compared == 0
+    assert engine.simulate(cosmetic).decisions_compared == 0
     other_zone = changed(engine.policy, "timezone: Asia/Shanghai", "timezone: Asia/Tokyo")
-    report = simulate(engine, other_zone)
+    report = engine.simulate(other_zone)
     assert (report.decisions_compared, report.decisions_skipped, report.flips) == (6, 0, ())
 
 
@@ -153,7 +154,7 @@ def test_a_changed_role_book_is_decided_in_full_as_the_least_privileged_role(
     six = open_return(engine, clock, 6)
     # Agents may now approve up to 5000.00: the refund flips for an agent (a supervisor could already).
     richer = changed(default_policy, 'approval_limit: "2000.00"', 'approval_limit: "5000.00"')
-    report = simulate(engine, richer)
+    report = engine.simulate(richer)
     [flip] = report.flips
     assert (flip.number, flip.event, flip.actor.role) == (big.number, "approve", "agent")
     assert flip.direction == "refused → allowed" and flip.rules == ("refund_approval_limit",)
@@ -166,7 +167,7 @@ def test_cases_pinned_to_different_versions_are_each_compared_with_their_own(
     five = with_window(default_policy, 5)
     under_seven = open_return(make_engine(), clock, 6)
     under_five = open_return(make_engine(policies=five), clock, 6)
-    report = simulate(make_engine(), default_policy)
+    report = make_engine().simulate(default_policy)
     assert report.pinned == {default_policy.hash: 1, five.hash: 1}
     [flip] = report.flips
     assert (flip.number, flip.direction) == (under_five.number, "refused → allowed")
@@ -178,7 +179,7 @@ def test_refusals_for_other_reasons_are_reported_apart(engine: Engine, clock: Fi
     fresh, nine = open_return(engine, clock, 2), open_return(engine, clock, 9)
     rule = "id: no_reason_return_evidence\n            when: {reason: [no_reason]}\n            all_of: [order_record"
     stricter = changed(engine.policy, rule, rule + ", invoice")
-    report = simulate(engine, stricter)
+    report = engine.simulate(stricter)
     [flip] = report.flips
     assert (flip.number, flip.rules, flip.after.codes) == (fresh.number, ("no_reason_return_evidence",),
                                                            ["evidence_missing"])
@@ -192,13 +193,13 @@ def test_with_an_operators_section_a_granted_operator_acts(engine: Engine, clock
     six = open_return(engine, clock, 6)
     operators = '\noperators:\n  alice: [agent]\n  lin: [supervisor, agent]\n'
     governed = parse_policy(with_window(engine.policy, 5).source + operators, "governed.yaml")
-    [flip] = simulate(engine, governed).flips  # the open-mode case, judged for alice: granted under both
+    [flip] = engine.simulate(governed).flips  # the open-mode case, judged for alice: granted under both
     assert (flip.number, flip.actor, flip.rules) == (six.number, Actor("alice", "agent"), ("no_reason_return_window",))
     with pytest.raises(TransitionDenied) as denied:
         engine.adopt(six.number, governed, actor=Actor("bob", "supervisor"))
     assert denied.value.decision.codes == ["role_not_permitted"]
     assert engine.adopt(six.number, governed, actor=SUPERVISOR).policy == governed.ref
-    assert simulate(engine, with_window(engine.policy, 5)).flips == ()  # back to open mode: nothing flips
+    assert engine.simulate(with_window(engine.policy, 5)).flips == ()  # back to open mode: nothing flips
     assert engine.verify().ok
 
 
@@ -236,7 +237,7 @@ def test_adopt_re_pins_one_open_case_with_an_audited_entry(
     assert other.check(six.number, "approve", actor=AGENT).codes == ["window_expired"]
     # Adopting the version a case is already on changes nothing; nor does simulating it.
     assert engine.adopt(six.number, new, actor=SUPERVISOR).version == 2
-    assert simulate(engine, new).decisions_compared == 0
+    assert engine.simulate(new).decisions_compared == 0
     assert engine.verify().ok
 
 
@@ -265,18 +266,18 @@ def test_adopt_open_cases_moves_the_chosen_ones(engine: Engine, clock: FixedCloc
     refund = engine.open("refund", {"order_id": "A1", "amount": "59.00", "paid": "59.00"}, actor=CUSTOMER)
     new = with_window(engine.policy, 5)
     calls: list[tuple[int, int]] = []
-    assert open_numbers(engine, kind="return", state="submitted") == [c.number for c in submitted]
+    assert open_numbers(engine.store, kind="return", state="submitted") == [c.number for c in submitted]
 
-    done = adopt_open_cases(engine, new, actor=SUPERVISOR, kind="return", state="submitted",
+    done = engine.adopt_open_cases(new, actor=SUPERVISOR, kind="return", state="submitted",
                             progress=lambda n, total: calls.append((n, total)))
     assert done.adopted == tuple(c.number for c in submitted) and done.already == 0 and done.skipped == ()
     assert calls[-1] == (2, 2)
     assert engine.get(reviewed.number).policy.hash != new.hash
     assert engine.get(refund.number).policy.hash != new.hash
-    again = adopt_open_cases(engine, new, actor=SUPERVISOR, numbers=[c.number for c in submitted])
+    again = engine.adopt_open_cases(new, actor=SUPERVISOR, numbers=[c.number for c in submitted])
     assert (again.adopted, again.already) == ((), 2)
-    assert open_numbers(engine, not_on=new.hash) == [reviewed.number, refund.number]
-    assert adopt_open_cases(engine, new, actor=SUPERVISOR).to_json()["adopted"] == 2
+    assert open_numbers(engine.store, not_on=new.hash) == [reviewed.number, refund.number]
+    assert engine.adopt_open_cases(new, actor=SUPERVISOR).to_json()["adopted"] == 2
     assert engine.verify().ok
 
 

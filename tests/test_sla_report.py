@@ -26,7 +26,7 @@ import pytest
 from cli_helpers import assert_one_stderr_line, invoke
 
 from casework import KINDS, Actor, AuditEntry, Case, Engine, FixedClock, PolicySet, TransitionDenied
-from casework.report import GroupFigures, SlaReport, build_report
+from casework.report import GroupFigures, SlaReport
 from casework.report_html import render_html
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -268,7 +268,7 @@ def actual_report(report: SlaReport) -> dict[str | None, dict[str, Any]]:
 # ---- the report against the trail ---------------------------------------------------------------------
 def test_the_data_set_exercises_every_figure(dataset: tuple[Engine, Path], trails: list[Any]) -> None:
     engine, _ = dataset
-    o = build_report(engine).overall
+    o = engine.report().overall
     assert o.opened >= 200 and o.closed > 100 and o.responded > o.closed / 2
     assert all(o.breaches_by_type[t] > 5 for t in ("first_response", "resolution"))
     assert {"window_expired", "approval_limit_exceeded", "evidence_missing", "response_pending", "field_missing",
@@ -276,10 +276,10 @@ def test_the_data_set_exercises_every_figure(dataset: tuple[Engine, Path], trail
     assert o.satisfaction.count > 50 and all(o.satisfaction.distribution.values())
     assert any(sum(e.event == "rate" and e.outcome == "applied" for e in t) > 1 for _, t in trails)
     assert any(e.actor == "system" and e.event == "cancel" for _, t in trails for e in t)  # timers fired
-    agents = {g.key for g in build_report(engine, by="agent").groups}
+    agents = {g.key for g in engine.report(by="agent").groups}
     assert {"alice", "bob", "carol", "dave", "(no response)"} <= agents
     assert "(customer)" in agents and not any(a.startswith("cust-") for a in agents)  # customers pooled
-    assert {g.key for g in build_report(engine, by="channel").groups} == set(CHANNELS)
+    assert {g.key for g in engine.report(by="channel").groups} == set(CHANNELS)
     cut = PERIODS["week"][1]
     assert any(t[0].at < cut <= t[-1].at for _, t in trails)  # the cut-off really cuts trails
 
@@ -290,7 +290,7 @@ def test_report_equals_a_direct_computation_over_the_trail(dataset: tuple[Engine
                                                            period: str, by: str | None) -> None:
     engine, _ = dataset
     since, until = PERIODS[period]
-    report = build_report(engine, since=since, until=until, by=by)
+    report = engine.report(since=since, until=until, by=by)
     assert actual_report(report) == expected_report(trails, since, until, None, by)
     assert [g.key for g in report.groups] == sorted(g.key or "" for g in report.groups)
     assert sum(g.opened for g in report.groups) == (report.overall.opened if by else 0)

@@ -512,21 +512,20 @@ def test_find_filters_by_kind_state_order_and_customer(engine: Engine, clock: Fi
     assert found == engine.get(d1.number)
 
 
-def test_the_hot_path_reads_and_writes_exactly_what_sqlalchemy_does(engine):
-    # fire() writes through the driver cursor; get() and verify() read through SQLAlchemy.
-    from casework import Actor
-
+def test_a_read_inside_a_write_transaction_sees_what_a_plain_read_sees(engine):
     number = engine.open("refund", {"order_id": "HP-1", "amount": "10.00", "paid": "10.00"},
                          actor=Actor("cust-1", "customer")).number
     fired = engine.fire(number, "review", actor=Actor("alice", "agent"))
     assert engine.get(number) == fired
     with engine.store.transaction() as tx:
-        hot = tx.get(number)
-    assert hot is not None and hot.case == fired
+        inside = tx.get(number)
+    assert inside is not None and inside.case == fired
     assert engine.verify().ok
 
 
 def test_a_write_transaction_is_all_or_nothing_and_leaves_the_store_usable(engine):
+    from casework.transition import step
+
     customer = Actor("cust-1", "customer")
     number = engine.open("refund", {"order_id": "TX-1", "amount": "10.00", "paid": "10.00"}, actor=customer).number
     before = engine.history(number)
@@ -538,9 +537,10 @@ def test_a_write_transaction_is_all_or_nothing_and_leaves_the_store_usable(engin
     with pytest.raises(Boom), engine.store.transaction() as tx:
         stored = tx.get(number)
         assert stored is not None
-        tx.refuse(stored, engine._entry(number, stored.last_seq + 1, stored.last_hash, stored.case.updated_at,
-                                        "approve", stored.case.state, None, "refused", AGENT, None, (), {},
-                                        engine.policy), None)
+        t = step(stored.case, stored.last_seq, stored.last_hash, event="approve", to_state=None, verdicts=(),
+                 actor=AGENT, data={}, now=stored.case.updated_at, policy=engine.policy)
+        tx.extend_trail(stored, t.entry.seq, t.entry.hash)
+        tx.append([(stored.id, t.entry, t.texts)])
         raise Boom()
     assert engine.history(number) == before
 
@@ -551,41 +551,3 @@ def test_a_write_transaction_is_all_or_nothing_and_leaves_the_store_usable(engin
     # Either way the next transaction works: nothing was left open or locked.
     assert engine.fire(number, "review", actor=AGENT).state == "under_review"
     assert engine.verify().ok
-
-
-def test_the_hot_path_constructors_know_every_case_field():
-    # Engine._advance, bulk._numbered and the sweep build Case directly (dataclasses.replace is slow); a new
-    # field must be carried there too, or it would silently fall back to its default.
-    from dataclasses import fields
-
-    from casework.domain import Case
-
-    assert [f.name for f in fields(Case)] == [
-        "number", "kind", "state", "version", "facts", "policy", "opened_at", "updated_at", "first_response_due",
-        "responded_at", "due_at", "closed", "resolution_due", "timer_due", "state_since"]
-
-
-def test_stored_forms_of_times_are_those_of_their_instants(engine):
-    # The write path reuses the stored form of times already seen in a transaction; two local times a
-    # DST fold apart compare equal in Python but are different instants, and must stay different.
-    from datetime import datetime
-
-    zone = ZoneInfo("America/New_York")
-    first = datetime(2026, 11, 1, 1, 30, tzinfo=zone)
-    second = first.replace(fold=1)  # the same wall time an hour later
-    with engine.store.transaction() as tx:
-        assert first == second
-        assert tx._time(first) == tx.hot.bind_time(first)
-        assert tx._time(second) == tx.hot.bind_time(second) != tx._time(first)
-        utc = first.astimezone(ZoneInfo("UTC"))
-        assert tx._time(utc) == tx.hot.bind_time(first)
-
-
-def test_only_sqlites_own_time_form_is_written_back_as_read():
-    from casework.store import HotPath
-
-    hot = HotPath("sqlite")
-    assert hot.canonical_time("2026-11-23 10:00:00.000000")
-    for other in ("2026-W48-1 02:00:00.000000", "2026-11-23T10:00:00.000000", "2026-11-23 10:00:00",
-                  "2026-11-23 10:00:00.000000+00:00", "abcd-11-23 10:00:00.000000"):
-        assert not hot.canonical_time(other), other

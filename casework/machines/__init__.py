@@ -20,4 +20,13 @@ def spec(kind: str) -> KindSpec:
         raise InvalidInput(f"unknown case kind {kind!r}") from None  # pragma: no cover
 
 
-__all__ = ["KINDS", "PREFIXES", "KindSpec", "Move", "spec"]
+def check_filters(kind: str | None, state: str | None) -> None:
+    """Raise InvalidInput (with "did you mean") for an unknown kind, or a state no kind (of ``kind``) has."""
+    if kind is not None:
+        spec(kind)
+    if state is not None:
+        states = sorted({s for k in ([KINDS[kind]] if kind else KINDS.values()) for s in k.states})
+        one_of(state, states, "state")
+
+
+__all__ = ["KINDS", "PREFIXES", "KindSpec", "Move", "check_filters", "spec"]

@@ -25,9 +25,18 @@ from casework.policies.guards import (
     FraudCounterGuard,
     GuardBase,
     WindowGuard,
+    known_codes,
 )
 from casework.policies.loader import SourceMap, read_document, read_policy_text
 from casework.policies.policyset import PolicySet, parse_policy
+from casework.policies.scenarios import (  # policy test suites live there; re-exported for callers of this module
+    Scenario,
+    ScenarioResult,
+    failures,
+    load_policy_tests,
+    run_policy_tests,
+    run_scenario,
+)
 from casework.policies.schema import PolicyDocument
 from casework.values import did_you_mean, format_duration
 
@@ -243,25 +252,12 @@ def _retype(node: Any) -> Any:
     return {k: _retype(v) for k, v in node.items()}
 
 
-# Policy test suites live in casework.policies.scenarios; re-exported here for callers of this module.
-from casework.policies.scenarios import (  # noqa: E402
-    Scenario,
-    ScenarioResult,
-    evaluate_event,
-    failures,
-    known_codes,
-    load_policy_tests,
-    run_policy_tests,
-    run_scenario,
-)
-
 __all__ = [
     "SCHEMA_FILE",
     "CheckReport",
     "Scenario",
     "ScenarioResult",
     "check_policy",
-    "evaluate_event",
     "failures",
     "known_codes",
     "lint_policy",

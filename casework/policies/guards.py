@@ -354,3 +354,9 @@ GUARD_TYPES: dict[str, type[GuardBase]] = {
     "responded": RespondedGuard,
     "range": RangeGuard,
 }
+
+
+def known_codes() -> list[str]:
+    """Every reason code the engine and the guard vocabulary can produce."""
+    guard_codes = {str(cls.model_fields["code"].default) for cls in GUARD_TYPES.values()}
+    return sorted({"not_available", "role_not_permitted", "field_missing"} | guard_codes)

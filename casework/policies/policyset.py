@@ -25,6 +25,7 @@ from casework.policies.guards import (
     FraudFlagGuard,
     GuardBase,
     WindowGuard,
+    known_codes,
 )
 from casework.policies.loader import (
     SourceMap,
@@ -321,8 +322,6 @@ def _cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProbl
 
 def _check_messages(doc: PolicyDocument, err: Any, warn: Any) -> None:
     """Message codes must be reason codes; templates must be well-formed, with named placeholders."""
-    from casework.policies.authoring import known_codes
-
     codes = known_codes()
     for code, texts in doc.messages.items():
         if code not in codes:

@@ -7,22 +7,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from casework import facts as F
-from casework.domain import Actor, Decision, Verdict
+from casework import intake
+from casework.decide import decide
+from casework.domain import Actor, Case, Decision
 from casework.errors import InvalidInput, PolicyError, PolicyProblem
 from casework.machines import KINDS, spec
-from casework.policies.context import GuardContext
-from casework.policies.guards import (
-    GUARD_TYPES,
-)
+from casework.policies.guards import known_codes
 from casework.policies.loader import SourceMap, read_document
 from casework.policies.policyset import PolicySet
-from casework.values import did_you_mean, one_of
+from casework.transition import opened
+from casework.values import did_you_mean
 
 Loc = tuple[str | int, ...]
 
@@ -105,12 +105,6 @@ def _show(side: Mapping[str, Any]) -> str:
         parts.append(("allowed" if side["allowed"] else "refused") + (f" [{', '.join(codes)}]" if codes else ""))
     parts += [f"{k} {side[k]}" for k in ("first_response_due", "service_open") if k in side]
     return "; ".join(parts)
-
-
-def known_codes() -> list[str]:
-    """Every reason code the engine and the guard vocabulary can produce."""
-    guard_codes = {str(cls.model_fields["code"].default) for cls in GUARD_TYPES.values()}
-    return sorted({"not_available", "role_not_permitted", "field_missing"} | guard_codes)
 
 
 def load_policy_tests(path: str | Path, text: str | None = None) -> list[Scenario]:
@@ -270,39 +264,25 @@ def _resolve(values: Mapping[str, Any], now: datetime, tz: Any) -> dict[str, Any
     return out
 
 
-def evaluate_event(policy: PolicySet, kind: str, state: str, event: str, actor: Actor, facts: Mapping[str, Any],
-                   data: Mapping[str, Any], now: datetime, responded: bool = False) -> Decision:
-    """Decide ``event`` for a case without a database, as :meth:`Engine.check` does (facts normalised)."""
-    ks = spec(kind)
-    target = ks.target(state, event)
-    if target is None:
-        possible = ks.available(state)
-        verdict = Verdict("machine", False, "not_available", f"{event} is not available from state {state}; "
-                          f"possible: {', '.join(possible) if possible else 'none (the case is finished)'}",
-                          {"state": state, "available": list(possible)})
-        return Decision(kind, event, state, None, (verdict,), policy.ref)
-    ctx = GuardContext(kind=kind, event=event, state=state, facts=F.merge(facts, data), data=data, actor=actor,
-                       now=now, tz=policy.tz, roles=policy.roles, responded=responded)
-    verdicts = policy.evaluate(ctx)
-    owner = facts.get("customer")
-    if actor.role == "customer" and owner is not None and owner != actor.id:
-        verdicts = (Verdict("owner", False, "role_not_permitted", f"customer {actor.id} may act only on their "
-                            f"own cases; this case is customer {owner}'s", {"actor": actor.id, "customer": owner}),
-                    *verdicts)
-    return Decision(kind, event, state, target, verdicts, policy.ref)
+def _scenario_case(policy: PolicySet, sc: Scenario, at: datetime) -> Case:
+    """The case a scenario describes: opened at ``at`` with its facts, in its state (responded or not).
 
-
-def _check_vocabulary(policy: PolicySet, kind: str, values: Mapping[str, Any]) -> None:
-    vocab, reasons = policy.document.vocabulary, policy.kind(kind).reasons
-    if "reason" in values and reasons is not None:
-        one_of(values["reason"], reasons, f"{kind} reason", field="reason")
-    for key, known in (("condition", vocab.conditions), ("channel", vocab.channels)):
-        if key in values:
-            one_of(values[key], known, key, field=key)
-    for item in values.get("evidence", []):
-        one_of(item["type"], vocab.evidence, "evidence type", field="evidence")
-    for flag in values.get("flags", []):
-        one_of(flag, vocab.flags, "customer flag", field="flags")
+    Its facts pass the same intake as an opening's, except the required ones (a scenario names only
+    the facts its rule reads); a customer acting on it owns it, as the engine makes the opener the owner.
+    """
+    assert sc.kind is not None
+    if sc.kind not in policy.document.kinds:
+        raise InvalidInput(f"the policy has no rules for {sc.kind} cases")
+    intake.check_actor(sc.actor, policy)
+    facts = F.normalize(_resolve(sc.facts, at, policy.tz))
+    if sc.actor.role == "customer" and "customer" not in facts:
+        facts["customer"] = sc.actor.id
+    intake.check_vocabulary(policy, sc.kind, facts)
+    ks = spec(sc.kind)
+    state = sc.state or ks.initial
+    responded = sc.responded if sc.responded is not None else state != ks.initial
+    return replace(opened("(scenario)", sc.kind, facts, policy, at), state=state,
+                   responded_at=at if responded else None)
 
 
 def run_scenario(policy: PolicySet, sc: Scenario, now: datetime | None = None) -> ScenarioResult:
@@ -321,19 +301,9 @@ def run_scenario(policy: PolicySet, sc: Scenario, now: datetime | None = None) -
             actual["first_response_due"] = policy.first_response_due(sc.kind, at).astimezone(policy.tz).isoformat()
         if "allowed" in expected:
             assert sc.kind is not None and sc.event is not None
-            if sc.kind not in policy.document.kinds:
-                raise InvalidInput(f"the policy has no rules for {sc.kind} cases")
-            one_of(sc.actor.role, policy.document.roles, "role", field="role")
-            facts = F.normalize(_resolve(sc.facts, at, policy.tz))
-            if sc.actor.role == "customer" and "customer" not in facts:
-                facts["customer"] = sc.actor.id  # the engine makes the opening customer the owner
-            data = F.normalize(_resolve(sc.data, at, policy.tz))
-            _check_vocabulary(policy, sc.kind, facts)
-            _check_vocabulary(policy, sc.kind, data)
-            ks = spec(sc.kind)
-            state = sc.state or ks.initial
-            responded = sc.responded if sc.responded is not None else state != ks.initial
-            decision = evaluate_event(policy, sc.kind, state, sc.event, sc.actor, facts, data, at, responded)
+            decision = decide(policy, _scenario_case(policy, sc, at), sc.event, sc.actor,
+                              intake.event_data(policy, sc.kind, sc.event, _resolve(sc.data, at, policy.tz), sc.actor),
+                              at)
             actual.update(allowed=decision.allowed, codes=sorted(set(decision.codes)))
     except (InvalidInput, ValueError) as exc:
         return ScenarioResult(sc.name, False, sc.source, expected, actual, (f"{sc.source}: {exc}",), None, str(exc))

@@ -1,0 +1,131 @@
+"""The one mapping between the domain's values and the rows that hold them.
+
+Column lists come from the tables; a case or an audit entry is turned into a row (a mapping of
+every column) and back by the functions here and nowhere else. Times are stored as naive UTC: on
+SQLite as the text SQLAlchemy's ``DateTime`` writes (``YYYY-MM-DD HH:MM:SS.ffffff``), on
+PostgreSQL as ``timestamp without time zone``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from casework._store.tables import audit, cases
+from casework.domain import AuditEntry, Case, PolicyRef
+from casework.errors import Unreadable
+from casework.jsontext import strict
+
+CASE_COLUMNS: tuple[str, ...] = tuple(c.name for c in cases.columns)
+AUDIT_COLUMNS: tuple[str, ...] = tuple(c.name for c in audit.columns)
+# What a compare-and-set rewrites: every column but the row's identity and the opening's order, customer and
+# channel (what a case is found and reported by; later events may change the facts, not these).
+CASE_UPDATED: tuple[str, ...] = tuple(c for c in CASE_COLUMNS if c not in (
+    "id", "number", "kind", "opened_at", "order_id", "customer", "channel"))
+CASE_INSERTED: tuple[str, ...] = tuple(c for c in CASE_COLUMNS if c != "id")
+AUDIT_INSERTED: tuple[str, ...] = tuple(c for c in AUDIT_COLUMNS if c != "id")
+CaseValues = namedtuple("CaseValues", CASE_COLUMNS)  # type: ignore[misc]
+AuditValues = namedtuple("AuditValues", AUDIT_COLUMNS)  # type: ignore[misc]
+
+RefOf = Callable[[str], PolicyRef]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCase:
+    """A case as its row holds it: the row's id, the case, and where its audit trail ends."""
+
+    id: int
+    case: Case
+    last_seq: int
+    last_hash: str
+
+
+@dataclass(frozen=True)
+class TimeCodec:
+    """How one backend stores an aware time, and reads it back."""
+
+    sqlite: bool
+
+    def store(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: casework stores only timezone-aware times")
+        naive = value.astimezone(UTC).replace(tzinfo=None)
+        return naive.isoformat(" ", "microseconds") if self.sqlite else naive
+
+    def read(self, value: Any) -> datetime | None:
+        return None if value is None else self.at(value)
+
+    def at(self, value: Any) -> datetime:
+        """A time that must be there (ValueError when it is not)."""
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if not isinstance(value, datetime):
+            raise ValueError(f"{value!r} is not a time")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Codec:
+    """Rows of one backend: cases and audit entries, to their column values and back."""
+
+    def __init__(self, dialect: str) -> None:
+        self.time = TimeCodec(dialect == "sqlite")
+
+    def case_row(self, case: Case, last_seq: int, last_hash: str) -> dict[str, Any]:
+        """Every column of the case's row but its id."""
+        t = self.time.store
+        return {
+            "number": case.number, "kind": case.kind, "state": case.state, "version": case.version,
+            "facts": strict(case.facts), "policy_hash": case.policy.hash, "order_id": case.order_id,
+            "customer": case.customer, "channel": case.facts.get("channel"), "opened_at": t(case.opened_at),
+            "updated_at": t(case.updated_at), "first_response_due": t(case.first_response_due),
+            "responded_at": t(case.responded_at), "due_at": t(case.due_at), "resolution_due": t(case.resolution_due),
+            "timer_due": t(case.timer_due), "state_since": t(case.state_since), "priority": case.priority,
+            "queue": case.queue, "is_open": not case.closed, "last_seq": last_seq, "last_hash": last_hash,
+        }
+
+    def stored_case(self, values: Sequence[Any], ref_of: RefOf) -> StoredCase:
+        """The case in a row of ``CASE_COLUMNS`` values; Unreadable (naming the case) when damaged."""
+        row: Any = CaseValues._make(values)
+        t = self.time.read
+        try:
+            case = Case(
+                number=row.number, kind=row.kind, state=row.state, version=row.version,
+                facts=json.loads(row.facts), policy=ref_of(row.policy_hash),
+                opened_at=self.time.at(row.opened_at), updated_at=self.time.at(row.updated_at),
+                first_response_due=t(row.first_response_due), responded_at=t(row.responded_at),
+                due_at=t(row.due_at), closed=not row.is_open, resolution_due=t(row.resolution_due),
+                timer_due=t(row.timer_due), state_since=t(row.state_since),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise Unreadable(f"case {row.number}: unreadable row ({exc})") from None
+        return StoredCase(row.id, case, row.last_seq, row.last_hash)
+
+    def entry_row(self, case_id: int, entry: AuditEntry, texts: tuple[str, str] | None = None) -> dict[str, Any]:
+        """Every column of an audit entry's row but its id; ``texts``: its (verdicts, data) JSON if made."""
+        verdicts, data = texts if texts is not None else (strict(entry.verdicts), strict(entry.data))
+        return {
+            "case_id": case_id, "number": entry.number, "seq": entry.seq, "at": self.time.store(entry.at),
+            "event": entry.event, "from_state": entry.from_state, "to_state": entry.to_state,
+            "outcome": entry.outcome, "actor": entry.actor, "role": entry.role, "channel": entry.channel,
+            "verdicts": verdicts, "data": data, "policy_hash": entry.policy.hash, "prev_hash": entry.prev_hash,
+            "hash": entry.hash,
+        }
+
+    def entry(self, values: Sequence[Any], ref_of: RefOf) -> AuditEntry:
+        """The audit entry in a row of ``AUDIT_COLUMNS`` values; Unreadable when damaged."""
+        row: Any = AuditValues._make(values)
+        try:
+            return AuditEntry(
+                number=row.number, seq=row.seq, at=self.time.at(row.at), event=row.event, from_state=row.from_state,
+                to_state=row.to_state, outcome=row.outcome, actor=row.actor, role=row.role, channel=row.channel,
+                verdicts=json.loads(row.verdicts), data=json.loads(row.data), policy=ref_of(row.policy_hash),
+                prev_hash=row.prev_hash, hash=row.hash,
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise Unreadable(f"case {row.number}: unreadable audit entry {row.seq} ({exc})") from None

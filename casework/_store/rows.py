@@ -1,0 +1,291 @@
+"""Every query and write on casework's tables, each written once.
+
+A :class:`Reader` works on the cursor of an open scope: a short read transaction, or the write
+transaction that :class:`Transaction` (a Reader that also writes) holds. ``Store.get`` and
+``Transaction.get`` are therefore one query, decoded by one codec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from casework._store.codec import AUDIT_INSERTED, CASE_INSERTED, CASE_UPDATED, Codec, StoredCase
+from casework._store.driver import Cursor, Database, Statement
+from casework._store.tables import audit, cases, counters, idem, meta, policies
+from casework.domain import AuditEntry, Case, PolicyRef
+from casework.errors import WriteConflict
+from casework.jsontext import strict
+
+IN_CHUNK = 500  # values per IN (...) list: well under every driver's limit on bound values
+Opened = tuple[Case, AuditEntry, tuple[str, str] | None]  # a new case, its opening entry, the entry's texts
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What ``find`` narrows cases by (every given filter must hold)."""
+
+    kind: str | None = None
+    state: str | None = None
+    order_id: str | None = None
+    customer: str | None = None
+    queue: str | None = None
+    open_only: bool = False
+    due_before: datetime | None = None
+
+
+class Reader:
+    """Queries on one open scope's cursor."""
+
+    def __init__(self, db: Database, codec: Codec, cursor: Cursor, refs: dict[str, PolicyRef]) -> None:
+        self.db, self.codec, self.cursor, self._refs = db, codec, cursor, refs
+
+    def run(self, statement: Statement, values: dict[str, Any] | None = None) -> Cursor:
+        self.cursor.execute(statement.sql, statement.params(values))
+        return self.cursor
+
+    # ---- cases ------------------------------------------------------------------------------------
+    def get(self, number: str) -> StoredCase | None:
+        found = self.run(self.db.statement("get_case", lambda: sa.select(cases).where(
+            cases.c.number == sa.bindparam("number"))), {"number": number}).fetchone()
+        return None if found is None else self.codec.stored_case(found, self.ref_of)
+
+    def get_many(self, numbers: Sequence[str]) -> dict[str, StoredCase]:
+        """The cases with these numbers (those that exist), by number."""
+        found: dict[str, StoredCase] = {}
+        for lo in range(0, len(numbers), IN_CHUNK):
+            query = sa.select(cases).where(cases.c.number.in_(list(numbers[lo:lo + IN_CHUNK])))
+            for values in self.run(self.db.compile(query)).fetchall():
+                stored = self.codec.stored_case(values, self.ref_of)
+                found[stored.case.number] = stored
+        return found
+
+    def numbers_like(self, number: str, limit: int = 200) -> list[str]:
+        """Case numbers sharing a prefix with ``number`` (candidates for "did you mean")."""
+        statement = self.db.statement("numbers_like", lambda: sa.select(cases.c.number).where(
+            cases.c.number.like(sa.bindparam("stem"))).order_by(cases.c.id.desc()).limit(sa.bindparam("limit")))
+        return [r[0] for r in self.run(statement, {"stem": f"{number[:3]}%", "limit": limit}).fetchall()]
+
+    def find(self, filters: Filters, limit: int | None = 100, offset: int = 0) -> list[Case]:
+        c, f = cases.c, filters
+        q = sa.select(cases)
+        for column, value in ((c.kind, f.kind), (c.state, f.state), (c.order_id, f.order_id),
+                              (c.customer, f.customer), (c.queue, f.queue)):
+            if value:
+                q = q.where(column == value)
+        if f.open_only or f.due_before is not None:
+            q = q.where(c.is_open.is_(True))
+        if f.due_before is not None:
+            # Most overdue first: walks the (state, due_at) index of open cases instead of sorting
+            # every match, so the cost stays flat however many cases there are.
+            q = q.where(c.due_at.is_not(None)).where(c.due_at <= self.codec.time.store(f.due_before))
+            q = q.order_by(c.due_at, c.id)
+        else:
+            q = q.order_by(c.id.desc())
+        q = q.offset(offset)
+        if limit is not None:
+            q = q.limit(limit)
+        return [self.codec.stored_case(v, self.ref_of).case for v in self.run(self.db.compile(q)).fetchall()]
+
+    def due_numbers(self, now: datetime, limit: int | None = None) -> list[str]:
+        """Numbers of open cases with a deadline at or before ``now``, most overdue first."""
+        q = (sa.select(cases.c.number).where(cases.c.is_open.is_(True)).where(cases.c.due_at.is_not(None))
+             .where(cases.c.due_at <= self.codec.time.store(now)).order_by(cases.c.due_at, cases.c.id))
+        if limit is not None:
+            q = q.limit(limit)
+        return [r[0] for r in self.run(self.db.compile(q)).fetchall()]
+
+    def count_open(self, kind: str | None = None, state: str | None = None) -> int:
+        q = sa.select(sa.func.count()).select_from(cases).where(cases.c.is_open.is_(True))
+        if kind:
+            q = q.where(cases.c.kind == kind)
+        if state:
+            q = q.where(cases.c.state == state)
+        return int(self.run(self.db.compile(q)).fetchone()[0])
+
+    def open_page(self, after: int, batch: int, kind: str | None, state: str | None) -> list[StoredCase]:
+        """Up to ``batch`` open cases with ids above ``after``, in id order."""
+        q = sa.select(cases).where(cases.c.is_open.is_(True)).where(cases.c.id > after)
+        if kind:
+            q = q.where(cases.c.kind == kind)
+        if state:
+            q = q.where(cases.c.state == state)
+        rows = self.run(self.db.compile(q.order_by(cases.c.id).limit(batch))).fetchall()
+        return [self.codec.stored_case(v, self.ref_of) for v in rows]
+
+    def case_keys(self, after: int, batch: int, since: datetime | None = None, until: datetime | None = None,
+                  kind: str | None = None) -> list[tuple[int, str]]:
+        """``(id, number)`` of up to ``batch`` cases with ids above ``after`` (opened in ``[since, until)``)."""
+        q = sa.select(cases.c.id, cases.c.number).where(cases.c.id > after)
+        if since is not None:
+            q = q.where(cases.c.opened_at >= self.codec.time.store(since))
+        if until is not None:
+            q = q.where(cases.c.opened_at < self.codec.time.store(until))
+        if kind is not None:
+            q = q.where(cases.c.kind == kind)
+        return [(r[0], r[1]) for r in self.run(self.db.compile(q.order_by(cases.c.id).limit(batch))).fetchall()]
+
+    def cases_by_id(self, ids: Sequence[int]) -> list[StoredCase]:
+        rows = self.run(self.db.compile(sa.select(cases).where(cases.c.id.in_(list(ids))).order_by(cases.c.id)))
+        return [self.codec.stored_case(v, self.ref_of) for v in rows.fetchall()]
+
+    # ---- audit entries ----------------------------------------------------------------------------
+    def history(self, number: str) -> list[AuditEntry]:
+        statement = self.db.statement("history", lambda: sa.select(audit).where(
+            audit.c.number == sa.bindparam("number")).order_by(audit.c.seq))
+        return [self.codec.entry(v, self.ref_of) for v in self.run(statement, {"number": number}).fetchall()]
+
+    def trails(self, ids: Sequence[int], until: datetime | None = None) -> dict[int, list[AuditEntry]]:
+        """The audit entries of these cases (before ``until``), each case's in sequence order."""
+        q = sa.select(audit).where(audit.c.case_id.in_(list(ids)))
+        if until is not None:
+            q = q.where(audit.c.at < self.codec.time.store(until))
+        by_case: dict[int, list[AuditEntry]] = {i: [] for i in ids}
+        for values in self.run(self.db.compile(q.order_by(audit.c.case_id, audit.c.seq))).fetchall():
+            by_case[values[1]].append(self.codec.entry(values, self.ref_of))  # values[1]: case_id
+        return by_case
+
+    # ---- idempotency keys --------------------------------------------------------------------------
+    def idempotent_result(self, key: str) -> tuple[str, str, str] | None:
+        """``(request fingerprint, description, result JSON)`` stored for an idempotency key."""
+        statement = self.db.statement("idem_get", lambda: sa.select(
+            idem.c.request, idem.c.description, idem.c.result).where(idem.c.key == sa.bindparam("key")))
+        row = self.run(statement, {"key": key}).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    # ---- policy versions ----------------------------------------------------------------------------
+    def ref_of(self, policy_hash: str) -> PolicyRef:
+        """The reference (label and hash) of a stored policy version, made once per version."""
+        ref = self._refs.get(policy_hash)
+        if ref is None:
+            statement = self.db.statement("policy_label", lambda: sa.select(policies.c.label).where(
+                policies.c.hash == sa.bindparam("hash")))
+            row = self.run(statement, {"hash": policy_hash}).fetchone()
+            ref = self._refs[policy_hash] = PolicyRef(row[0] if row else "?", policy_hash)
+        return ref
+
+    def policy_source(self, policy_hash: str) -> tuple[str, str] | None:
+        statement = self.db.statement("policy_source", lambda: sa.select(policies.c.name, policies.c.source).where(
+            policies.c.hash == sa.bindparam("hash")))
+        row = self.run(statement, {"hash": policy_hash}).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def policy_versions(self) -> list[tuple[int, str, str, str, str, str]]:
+        """``(seq, hash, prev_hash, chain_hash, source, personal)`` of every stored version, in order."""
+        c = policies.c
+        statement = self.db.statement("policy_versions", lambda: sa.select(
+            c.seq, c.hash, c.prev_hash, c.chain_hash, c.source, c.personal).order_by(c.seq))
+        return [tuple(r) for r in self.run(statement).fetchall()]
+
+    def schema_version(self) -> str | None:
+        statement = self.db.statement("schema_version", lambda: sa.select(meta.c.value).where(
+            meta.c.key == "schema"))
+        row = self.run(statement).fetchone()
+        return row[0] if row else None
+
+
+class Transaction(Reader):
+    """The writes of one command, inside one database transaction (``with store.transaction() as tx``).
+
+    Begun on entering the ``with`` block, committed on leaving it, rolled back on any exception.
+    """
+
+    def __init__(self, db: Database, codec: Codec, refs: dict[str, PolicyRef]) -> None:
+        super().__init__(db, codec, None, refs)
+
+    def __enter__(self) -> Transaction:
+        self.cursor = self.db.begin()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        failed = exc is not None
+        try:
+            self.db.end(commit=not failed)
+        except Exception:
+            if not failed:
+                raise
+        if failed and isinstance(exc, Exception):
+            translated = self.db.failure(exc)
+            if translated is not None:
+                raise translated from None
+
+    def next_numbers(self, name: str, count: int = 1) -> range:
+        """The next ``count`` values of a named counter, in one update (contiguous, never shared)."""
+        statement = self.db.statement("counter", lambda: sa.text(
+            "INSERT INTO counters (name, value) VALUES (:name, :n) "
+            f"ON CONFLICT (name) DO UPDATE SET value = {counters.name}.value + :n RETURNING value"))
+        last = int(self.run(statement, {"name": name, "n": count}).fetchone()[0])
+        return range(last - count + 1, last + 1)
+
+    def insert_cases(self, opened: Sequence[Opened]) -> list[int]:
+        """Insert new cases, each with its opening entry (one ``executemany`` each); their row ids."""
+        if not opened:
+            return []
+        insert = self.db.statement("insert_case", lambda: cases.insert(), column_keys=CASE_INSERTED)
+        self.cursor.executemany(insert.sql, [insert.params(self.codec.case_row(case, entry.seq, entry.hash))
+                                             for case, entry, _ in opened])
+        ids: dict[str, int] = {}
+        numbers = [case.number for case, _, _ in opened]
+        for lo in range(0, len(numbers), IN_CHUNK):
+            query = sa.select(cases.c.number, cases.c.id).where(cases.c.number.in_(numbers[lo:lo + IN_CHUNK]))
+            ids.update((r[0], r[1]) for r in self.run(self.db.compile(query)).fetchall())
+        self.append([(ids[entry.number], entry, texts) for _, entry, texts in opened])
+        return [ids[n] for n in numbers]
+
+    def update_case(self, stored: StoredCase, new: Case, last_seq: int, last_hash: str) -> None:
+        """Compare-and-set the case row on the version and trail end read; WriteConflict if beaten.
+
+        ``last_seq``/``last_hash`` are those of the newest entry appended with it (in this transaction).
+        """
+        statement = self.db.statement("update_case", lambda: cases.update().where(
+            cases.c.id == sa.bindparam("b_id")).where(cases.c.version == sa.bindparam("b_version")).where(
+            cases.c.last_seq == sa.bindparam("b_last_seq")), column_keys=CASE_UPDATED)
+        row = self.codec.case_row(new, last_seq, last_hash)
+        row.update(b_id=stored.id, b_version=stored.case.version, b_last_seq=stored.last_seq)
+        if self.run(statement, row).rowcount != 1:
+            raise WriteConflict(stored.case.number, stored.case.version)
+
+    def extend_trail(self, stored: StoredCase, last_seq: int, last_hash: str) -> None:
+        """Move the case's trail end (a refused attempt: the case itself is untouched); WriteConflict if beaten."""
+        statement = self.db.statement("extend_trail", lambda: cases.update().where(
+            cases.c.id == sa.bindparam("b_id")).where(cases.c.last_seq == sa.bindparam("b_last_seq")),
+            column_keys=("last_seq", "last_hash"))
+        values = {"last_seq": last_seq, "last_hash": last_hash, "b_id": stored.id, "b_last_seq": stored.last_seq}
+        if self.run(statement, values).rowcount != 1:
+            raise WriteConflict(stored.case.number, stored.case.version)
+
+    def append(self, entries: Sequence[tuple[int, AuditEntry, tuple[str, str] | None]]) -> None:
+        """Insert audit entries ``(case id, entry, its texts when made)`` with one ``executemany``."""
+        if entries:
+            insert = self.db.statement("insert_entry", lambda: audit.insert(), column_keys=AUDIT_INSERTED)
+            rows = [insert.params(self.codec.entry_row(case_id, e, texts)) for case_id, e, texts in entries]
+            if len(rows) == 1:
+                self.cursor.execute(insert.sql, rows[0])
+            else:
+                self.cursor.executemany(insert.sql, rows)
+
+    def remember(self, key: str, request: str, description: str, number: str, result: Any, now: datetime) -> None:
+        """Store an idempotency key's request and result (UniqueViolation if another writer stored it first)."""
+        statement = self.db.statement("idem_put", lambda: idem.insert(),
+                                      column_keys=("key", "request", "description", "number", "result", "created_at"))
+        self.run(statement, {"key": key, "request": request, "description": description, "number": number,
+                             "result": strict(result), "created_at": self.codec.time.store(now)})
+
+    def save_policy(self, policy_hash: str, label: str, name: str, source: str, now: datetime, chain: str,
+                    personal: Sequence[str], seq: int, prev: str) -> None:
+        statement = self.db.statement("policy_put", lambda: policies.insert(), column_keys=(
+            "hash", "label", "name", "source", "loaded_at", "seq", "prev_hash", "chain_hash", "personal"))
+        self.run(statement, {"hash": policy_hash, "label": label, "name": name, "source": source,
+                             "loaded_at": self.codec.time.store(now), "seq": seq, "prev_hash": prev,
+                             "chain_hash": chain, "personal": strict(sorted(personal))})
+
+    def last_policy(self) -> tuple[int, str] | None:
+        """``(seq, chain_hash)`` of the newest stored policy version."""
+        statement = self.db.statement("policy_last", lambda: sa.select(policies.c.seq, policies.c.chain_hash)
+                                      .order_by(policies.c.seq.desc()).limit(1))
+        row = self.run(statement).fetchone()
+        return (row[0], row[1]) if row else None

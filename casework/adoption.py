@@ -1,0 +1,134 @@
+"""Re-pinning open cases to another policy version, each move an audited ``adopt_policy`` entry.
+
+From the move on, the case is decided by the new version. Deadlines already promised (first
+response, resolution) stand; the state's timer follows the new policy. Refused: a closed case and a
+customer (InvalidInput), and an actor that the new version's ``operators`` section does not grant
+the role it claims (TransitionDenied for one case; InvalidInput before a batch, see
+:func:`check_adopter`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from casework import intake
+from casework.domain import Actor, Case, Decision, PolicyRef, Verdict
+from casework.errors import CaseNotFound, ConcurrentUpdate, InvalidInput, TransitionDenied
+from casework.machines import check_filters
+from casework.policybook import PolicyBook
+from casework.store import Store
+from casework.transition import step
+from casework.values import suggest
+
+if TYPE_CHECKING:
+    from casework.policies import PolicySet
+
+ADOPT_EVENT = "adopt_policy"  # an engine-level event: moves the pinned policy, never the state
+PROGRESS_EVERY = 500  # cases between two progress calls
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class AdoptReport:
+    """What :func:`adopt_open_cases` did: cases moved, cases already on the policy, cases left alone."""
+
+    policy: PolicyRef
+    adopted: tuple[str, ...]
+    already: int
+    skipped: tuple[tuple[str, str], ...] = ()  # (number, why): closed or changed meanwhile
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policy": self.policy.to_json(), "adopted": len(self.adopted), "numbers": list(self.adopted),
+                "already_on_policy": self.already,
+                "skipped": [{"number": n, "reason": why} for n, why in self.skipped]}
+
+
+def check_adopter(policy: PolicySet, actor: Actor) -> None:
+    """Refuse (InvalidInput) an actor who may not move cases to ``policy``: a customer, or one whose
+    role ``policy``'s operators section does not grant (the adopted version decides who may adopt it)."""
+    intake.check_actor(actor, policy)
+    if actor.role == "customer":
+        raise InvalidInput("a customer may not move a case to another policy version", field="role")
+    not_granted = policy.grant_verdict(actor)
+    if not_granted is not None:
+        raise InvalidInput(f"{not_granted.message}; to adopt it, {policy.name}'s operators section must grant it",
+                           field="actor")
+
+
+def adopt(store: Store, policies: PolicyBook, number: str, policy: PolicySet, *, actor: Actor,
+          now: datetime) -> Case:
+    """Re-pin the open case ``number`` to ``policy`` in one transaction (unchanged if already on it)."""
+    intake.check_actor(actor, policy)
+    if actor.role == "customer":
+        raise InvalidInput("a customer may not move a case to another policy version", field="role")
+    policies.remember(policy)
+    with store.transaction() as tx:
+        stored = tx.get(number)
+        if stored is None:
+            raise CaseNotFound(number, suggest(number, tx.numbers_like(number), 3))
+        case = stored.case
+        if case.closed:
+            raise InvalidInput(f"case {number} is closed; only open cases can move to another policy version",
+                               field="number", value=number)
+        if case.policy.hash == policy.hash:
+            return case
+        not_granted = policy.grant_verdict(actor)
+        if not_granted is not None:
+            raise TransitionDenied(Decision(case.kind, ADOPT_EVENT, case.state, None, (not_granted,), policy.ref),
+                                   number)
+        data = {"policy_from": case.policy.hash, "policy_to": policy.hash}
+        verdict = Verdict("policy", True, "policy_adopted", f"moved from policy {case.policy.label} "
+                          f"({case.policy.short}) to {policy.label} ({policy.ref.short})",
+                          {**data, "label_from": case.policy.label, "label_to": policy.label})
+        t = step(case, stored.last_seq, stored.last_hash, event=ADOPT_EVENT, to_state=case.state,
+                 verdicts=(verdict,), actor=actor, data=data, now=now, policy=policy)
+        tx.update_case(stored, t.case, t.entry.seq, t.entry.hash)
+        tx.append([(stored.id, t.entry, t.texts)])
+    return t.case
+
+
+def open_numbers(store: Store, *, kind: str | None = None, state: str | None = None,
+                 not_on: str | None = None) -> list[str]:
+    """Numbers of the open cases matching ``kind``/``state`` (and not pinned to the policy hash ``not_on``)."""
+    check_filters(kind, state)
+    return [c.number for c in store.iter_open(kind, state) if c.policy.hash != not_on]
+
+
+def adopt_open_cases(store: Store, policies: PolicyBook, new_policy: PolicySet, *, actor: Actor,
+                     now: Callable[[], datetime], kind: str | None = None, state: str | None = None,
+                     numbers: Iterable[str] | None = None, progress: Progress | None = None) -> AdoptReport:
+    """Re-pin open cases (those given, else every open one of ``kind``/``state``) to ``new_policy``.
+
+    Each case gets its own audited entry and transaction (see :func:`adopt`); a case closed or
+    changed by someone else meanwhile is skipped with the reason, never half-moved.
+    """
+    check_adopter(new_policy, actor)
+    chosen = list(numbers) if numbers is not None else open_numbers(store, kind=kind, state=state)
+    adopted: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    already = 0
+    for i, number in enumerate(chosen):
+        current = store.get(number)
+        try:
+            if current is None:
+                raise CaseNotFound(number)
+            if current.case.closed:
+                skipped.append((number, "closed meanwhile"))
+            elif current.case.policy.hash == new_policy.hash:
+                already += 1
+            else:
+                adopt(store, policies, number, new_policy, actor=actor, now=now())
+                adopted.append(number)
+        except ConcurrentUpdate:
+            skipped.append((number, "changed by someone else meanwhile; run adopt again"))
+        except InvalidInput:
+            again = store.get(number)
+            if again is None or not again.case.closed:
+                raise
+            skipped.append((number, "closed meanwhile"))
+        if progress is not None and ((i + 1) % PROGRESS_EVERY == 0 or i + 1 == len(chosen)):
+            progress(i + 1, len(chosen))
+    return AdoptReport(new_policy.ref, tuple(adopted), already, tuple(skipped))

@@ -1,0 +1,102 @@
+"""What comes in, checked against a policy version: actors, opening facts and event data.
+
+Pure functions (no database, no clock): the engine, bulk import, the sweep and the policy-test
+runner all take their input through here, so a value is accepted or refused the same way whatever
+the door it came through. Malformed input raises :class:`InvalidInput`; an actor the policy does not
+let open a case raises :class:`TransitionDenied` carrying the refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from casework import facts as F
+from casework.domain import Actor, Decision, Verdict
+from casework.errors import InvalidInput, TransitionDenied
+from casework.machines import spec
+from casework.values import did_you_mean, one_of
+
+if TYPE_CHECKING:
+    from casework.policies import PolicySet
+
+
+def check_actor(actor: Actor, policy: PolicySet) -> None:
+    """An actor has an id of sensible length and one of the policy's roles."""
+    if not isinstance(actor, Actor) or not actor.id:
+        raise InvalidInput(f"actor {actor!r} needs an id and a role", field="actor")
+    F.check_text(actor.id, "actor", F.MAX_ID)
+    one_of(actor.role, policy.document.roles, "role", field="role")
+
+
+def check_vocabulary(policy: PolicySet, kind: str, values: Mapping[str, Any]) -> None:
+    """Values the policy names (reason, condition, channel, evidence types, flags) are ones it knows."""
+    vocab = policy.document.vocabulary
+    reasons = policy.kind(kind).reasons if kind in policy.document.kinds else None
+    if "reason" in values and reasons is not None:
+        one_of(values["reason"], reasons, f"{kind} reason", field="reason")
+    if "condition" in values:
+        one_of(values["condition"], vocab.conditions, "item condition", field="condition")
+    if "channel" in values:
+        one_of(values["channel"], vocab.channels, "channel", field="channel")
+    for item in values.get("evidence", []):
+        one_of(item["type"], vocab.evidence, "evidence type", field="evidence")
+    for flag in values.get("flags", []):
+        one_of(flag, vocab.flags, "customer flag", field="flags")
+
+
+def event_data(policy: PolicySet, kind: str, event: str, data: Mapping[str, Any] | None, actor: Actor
+               ) -> dict[str, Any]:
+    """An event's data, normalised: the event exists for the kind, the actor may write each fact."""
+    ks = spec(kind)
+    if event not in ks.events:
+        raise InvalidInput(f"unknown {kind} event {event!r}{did_you_mean(event, ks.events)}; "
+                           f"{kind} events: {', '.join(ks.events)}", field="event", value=event)
+    check_actor(actor, policy)
+    clean = F.normalize(data or {})
+    F.check_writable(clean, actor.role)
+    check_vocabulary(policy, kind, clean)
+    return clean
+
+
+def open_authority(policy: PolicySet, kind: str, actor: Actor) -> Verdict:
+    """May ``actor`` open a ``kind`` case? The passing ``open_roles`` verdict, or TransitionDenied.
+
+    Depends on the kind and the actor only, so a bulk import asks once per kind.
+    """
+    spec(kind)
+    if kind not in policy.document.kinds:
+        raise InvalidInput(f"the policy {policy.label!r} has no rules for {kind} cases", field="kind")
+    check_actor(actor, policy)
+    kp = policy.kind(kind)
+    role_ok = any(policy.roles.acts_as(actor.role, r) for r in kp.open_roles)
+    verdict = Verdict("open_roles", role_ok, "role_not_permitted",
+                      f"role {actor.role} {'may' if role_ok else 'may not'} open a {kind}"
+                      + ("" if role_ok else f"; allowed: {', '.join(kp.open_roles)}"),
+                      {"role": actor.role, "allowed": list(kp.open_roles)})
+    not_granted = policy.grant_verdict(actor)
+    if not role_ok or not_granted is not None:
+        refusals = (verdict,) if not_granted is None else (not_granted, verdict)
+        raise TransitionDenied(Decision(kind, "open", "", None, refusals, policy.ref))
+    return verdict
+
+
+def opening_facts(policy: PolicySet, kind: str, facts: Mapping[str, Any], actor: Actor,
+                  channel: str | None = None) -> dict[str, Any]:
+    """The facts a case opens with: normalised, owned, in the policy's vocabulary, with every required one."""
+    clean = F.normalize(facts)
+    if actor.role != "system":
+        kept = sorted(F.SYSTEM_ONLY & set(clean))
+        if kept:
+            raise InvalidInput(f"fact {kept[0]!r} is kept by the system; it cannot be given when opening a case",
+                               field=kept[0])
+    if channel is not None:
+        clean["channel"] = channel
+    if actor.role == "customer" and "customer" not in clean:
+        clean["customer"] = actor.id
+    check_vocabulary(policy, kind, clean)
+    missing = [f for f in policy.kind(kind).required if f not in clean]
+    if missing:
+        raise InvalidInput(f"a {kind} case needs {', '.join(missing)}; missing: {', '.join(missing)}",
+                           field=missing[0])
+    return clean

@@ -1,0 +1,123 @@
+"""The one transition step: a case, an event and its decision in; the next case and its chained entry out.
+
+Pure (no database, no clock). :func:`opening` makes a new case and its first entry; :func:`step`
+makes every later one: a decided event (applied or refused), or one of the engine's own applied
+entries that record something without moving the case (``sla_breach``, ``adopt_policy``).
+:func:`advance` is the one way to derive the next ``Case``, and :func:`record` the one way to
+make an audit entry (its hash is :func:`casework.audit.entry_hash`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from casework import facts as F
+from casework.audit import GENESIS, entry_hash
+from casework.domain import Actor, AuditEntry, Case, PolicyRef, Verdict
+from casework.jsontext import canonical
+from casework.machines import KindSpec, spec
+from casework.sla import deadlines
+
+if TYPE_CHECKING:
+    from casework.policies import PolicySet
+
+EntryTexts = tuple[str, str]  # an entry's verdicts and data as the canonical JSON its row stores
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What one step writes: the case after it (unchanged when refused) and its audit entry."""
+
+    case: Case
+    entry: AuditEntry
+    texts: EntryTexts
+
+    @property
+    def applied(self) -> bool:
+        return self.entry.outcome == "applied"
+
+
+def number_series(ks: KindSpec, policy: PolicySet, now: datetime) -> str:
+    """The counter a new case's number is drawn from: kind prefix and the local date (``RF-20261122``)."""
+    return f"{ks.prefix}-{now.astimezone(policy.tz):%Y%m%d}"
+
+
+def case_number(series: str, n: int) -> str:
+    return f"{series}-{n:06d}"
+
+
+def opened(number: str, kind: str, facts: dict[str, Any], policy: PolicySet, now: datetime) -> Case:
+    """A new case as it is opened: its initial state, its facts, and the deadlines the policy sets."""
+    ks = spec(kind)
+    first_response = policy.first_response_due(kind, now, facts.get("channel"))
+    resolution = policy.resolution_due(kind, now)
+    timer_due, due = deadlines(policy, kind, ks.initial, now, False, None, first_response, resolution, facts)
+    return Case(number=number, kind=kind, state=ks.initial, version=1, facts=facts, policy=policy.ref,
+                opened_at=now, updated_at=now, first_response_due=first_response, responded_at=None, due_at=due,
+                closed=False, resolution_due=resolution, timer_due=timer_due, state_since=now)
+
+
+def advance(case: Case, policy: PolicySet, *, event: str, to_state: str, data: Mapping[str, Any],
+            now: datetime) -> Case:
+    """The case after an applied entry: moved to ``to_state`` (or kept in its state), ``data`` merged in,
+    decided from now on by ``policy`` (the pinned one, or the one it is moved to), deadlines recomputed.
+
+    A response is recorded the first time an event the policy counts as one is applied, or the case
+    settles; the state's timer restarts when the state changes.
+    """
+    ks = spec(case.kind)
+    responded = case.responded_at
+    if responded is None and (policy.counts_as_response(case.kind, event) or to_state in ks.settled):
+        responded = now
+    since = now if to_state != case.state else case.state_since
+    closed = to_state in ks.final
+    facts = F.merge(case.facts, data)
+    timer_due, due = deadlines(policy, case.kind, to_state, since, closed, responded, case.first_response_due,
+                               case.resolution_due, facts)
+    return Case(number=case.number, kind=case.kind, state=to_state, version=case.version + 1, facts=facts,
+                policy=policy.ref, opened_at=case.opened_at, updated_at=now,
+                first_response_due=case.first_response_due, responded_at=responded, due_at=due, closed=closed,
+                resolution_due=case.resolution_due, timer_due=timer_due, state_since=since)
+
+
+def record(number: str, seq: int, prev: str, at: datetime, event: str, from_state: str | None,
+           to_state: str | None, outcome: str, actor: Actor, channel: str | None, verdicts: Sequence[Verdict],
+           data: Mapping[str, Any], policy: PolicyRef) -> tuple[AuditEntry, EntryTexts]:
+    """An audit entry chained to ``prev``, with its verdicts and data serialised once (for hash and row)."""
+    verdict_json = [v.to_json() for v in verdicts]
+    verdicts_text, data_text = canonical(verdict_json), canonical(data)
+    h = entry_hash(number=number, seq=seq, at=at.isoformat(), event=event, from_state=from_state, to_state=to_state,
+                   outcome=outcome, actor=actor.id, role=actor.role, channel=channel, verdicts=verdict_json,
+                   data=data, policy_hash=policy.hash, prev_hash=prev, verdicts_text=verdicts_text,
+                   data_text=data_text)
+    entry = AuditEntry(number=number, seq=seq, at=at, event=event, from_state=from_state, to_state=to_state,
+                       outcome=outcome, actor=actor.id, role=actor.role, channel=channel, verdicts=verdict_json,
+                       data=dict(data), policy=policy, prev_hash=prev, hash=h)
+    return entry, (verdicts_text, data_text)
+
+
+def opening(number: str, kind: str, facts: dict[str, Any], policy: PolicySet, now: datetime, actor: Actor,
+            verdict: Verdict) -> Transition:
+    """A case opened by ``actor`` (``verdict``: the open_roles check it passed) and its first entry."""
+    case = opened(number, kind, facts, policy, now)
+    entry, texts = record(number, 1, GENESIS, now, "open", None, case.state, "applied", actor, facts.get("channel"),
+                          (verdict,), facts, policy.ref)
+    return Transition(case, entry, texts)
+
+
+def step(case: Case, last_seq: int, last_hash: str, *, event: str, to_state: str | None,
+         verdicts: Sequence[Verdict], actor: Actor, data: Mapping[str, Any], now: datetime,
+         policy: PolicySet) -> Transition:
+    """The entry after ``last_seq``/``last_hash`` and, when applied (``to_state`` given), the next case.
+
+    A decided event passes ``decision.to_state`` if allowed (else None) and ``decision.verdicts``; an
+    engine entry that records without moving the case passes the case's own state.
+    """
+    outcome = "refused" if to_state is None else "applied"
+    entry, texts = record(case.number, last_seq + 1, last_hash, now, event, case.state, to_state, outcome, actor,
+                          data.get("channel") or case.facts.get("channel"), verdicts, data, policy.ref)
+    after = case if to_state is None else advance(case, policy, event=event, to_state=to_state, data=data, now=now)
+    return Transition(after, entry, texts)
