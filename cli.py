@@ -13,7 +13,6 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -40,7 +39,6 @@ from casework import (
     parse_instant,
     parse_money,
 )
-from casework.privacy import mask
 
 try:  # typer >= 0.24 vendors click as typer._click
     from typer._click.exceptions import ClickException, UsageError
@@ -557,16 +555,7 @@ def show(
 
     Example: casework show RF-20261122-000042 --json
     """
-    engine = _engine(ctx)
-    case = engine.get(number)
-    personal = _personal(engine, reveal)
-    if personal:
-        case = replace(case, facts=mask(case.facts, personal))
-    _show_case(case, as_json)
-
-
-def _personal(engine: Engine, reveal: bool) -> list[str]:
-    return [] if reveal else engine.personal_facts()
+    _show_case(_engine(ctx).get(number, reveal=reveal), as_json)
 
 
 def _history_table(number: str, entries: list[AuditEntry]) -> Table:
@@ -592,11 +581,7 @@ def history(
 
     Example: casework history RF-20261122-000042
     """
-    engine = _engine(ctx)
-    entries = engine.history(number)
-    personal = _personal(engine, reveal)
-    if personal:
-        entries = [replace(e, data=mask(e.data, personal)) for e in entries]
+    entries = _engine(ctx).history(number, reveal=reveal)
     if as_json:
         _dump([e.to_json() for e in entries])
     else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,9 +40,10 @@ from casework.errors import (
 from casework.jsontext import canonical
 from casework.machines import check_filters, spec
 from casework.policybook import PolicyBook
+from casework.privacy import mask, personal_in
 from casework.store import Store, StoredCase, Transaction
 from casework.transition import case_number, number_series, opening, step
-from casework.values import suggest
+from casework.values import one_of, suggest
 
 if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework show` never needs it
     from casework.adoption import AdoptReport
@@ -136,13 +138,25 @@ class Engine:
         return bulk.open_many(self.store, self.policies, records, actor=actor, now=self.now, batch=batch,
                               progress=progress)
 
-    def get(self, number: str) -> Case:
-        """The case with this number; raises :class:`CaseNotFound` (with suggestions)."""
+    def get(self, number: str, *, reveal: bool = False) -> Case:
+        """The case with this number, its personal facts masked unless ``reveal``; raises
+        :class:`CaseNotFound` (with suggestions). Personal facts are those any policy version marks
+        ``personal`` (a phone ``13800138000`` reads ``13*******00``)."""
+        case = self._case(number)
+        return case if reveal else self._masked(case)
+
+    def _case(self, number: str) -> Case:
         return self._stored(self.store.get(number), number).case
+
+    def _masked(self, case: Case) -> Case:
+        personal = self.policies.personal_facts(case.policy.hash)
+        if not personal or not personal_in(case.facts, personal):
+            return case
+        return replace(case, facts=mask(case.facts, personal))
 
     def check(self, number: str, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None) -> Decision:
         """Dry run: would ``event`` be allowed now? Every guard's verdict; nothing is written."""
-        case = self.get(number)
+        case = self._case(number)
         policy = self.policy_for(case.policy.hash)
         return decide(policy, case, event, actor, intake.event_data(policy, case.kind, event, data, actor), self.now())
 
@@ -159,7 +173,7 @@ class Engine:
         if key is not None:
             # Keyed: the request's fingerprint (with its cleaned data) decides whether this is a replay.
             F.check_text(key, "key", F.MAX_ID)
-            case = self.get(number)
+            case = self._case(number)
             clean = intake.event_data(self.policy_for(case.policy.hash), case.kind, event, data, actor)
             request = _fingerprint({"op": "fire", "number": number, "event": event, "actor": actor.id,
                                     "role": actor.role, "data": clean})
@@ -216,26 +230,45 @@ class Engine:
 
     def next_events(self, number: str, *, actor: Actor) -> list[Decision]:
         """Every event possible from the case's current state, each with its decision for ``actor``."""
-        case = self.get(number)
+        case = self._case(number)
         policy = self.policy_for(case.policy.hash)
         intake.check_actor(actor, policy)
         now = self.now()
         return [decide(policy, case, e, actor, {}, now) for e in spec(case.kind).available(case.state)]
 
-    def history(self, number: str) -> list[AuditEntry]:
-        """The case's audit trail, oldest first (applied transitions and refused attempts)."""
-        self.get(number)
-        return self.store.history(number)
+    def history(self, number: str, *, reveal: bool = False) -> list[AuditEntry]:
+        """The case's audit trail, oldest first (applied transitions and refused attempts), personal facts
+        in each entry's data masked unless ``reveal``."""
+        case = self._case(number)
+        entries = self.store.history(number)
+        personal = [] if reveal else self.policies.personal_facts(case.policy.hash)
+        if not personal:
+            return entries
+        return [replace(e, data=mask(e.data, personal)) if personal_in(e.data, personal) else e for e in entries]
+
+    def messages(self, decision: Decision, *, audience: str = "customer", lang: str | None = None,
+                 number: str | None = None) -> list[str]:
+        """What to tell ``audience`` (customer or operator) about each reason ``decision`` was refused, from
+        the messages of the policy version that decided it, in ``lang`` (default: the ``locale`` fact of
+        case ``number``, else English). Empty when the decision allowed the event."""
+        from casework.messages import AUDIENCES, lang_for, messages_for
+
+        one_of(audience, AUDIENCES, "audience", field="audience")
+        policy = self.policy_for(decision.policy.hash) if decision.policy is not None else self.policy
+        facts = self._case(number).facts if number is not None and lang is None and decision.reasons else {}
+        return messages_for(policy, decision, audience, lang_for(facts, lang), context={"number": number or ""})
 
     def find(self, *, kind: str | None = None, state: str | None = None, order_id: str | None = None,
              customer: str | None = None, overdue: bool = False, due_before: datetime | None = None,
-             queue: str | None = None, limit: int | None = 100, offset: int = 0) -> list[Case]:
-        """Cases matching every given filter, newest first (most overdue first with ``overdue``/``due_before``)."""
+             queue: str | None = None, limit: int | None = 100, offset: int = 0, reveal: bool = False) -> list[Case]:
+        """Cases matching every given filter, newest first (most overdue first with ``overdue``/``due_before``),
+        personal facts masked unless ``reveal``."""
         check_filters(kind, state)
         if overdue:
             due_before = self.now() if due_before is None else min(due_before, self.now())
-        return self.store.find(kind=kind, state=state, order_id=order_id, customer=customer,
-                               due_before=due_before, queue=queue, limit=limit, offset=offset)
+        found = self.store.find(kind=kind, state=state, order_id=order_id, customer=customer,
+                                due_before=due_before, queue=queue, limit=limit, offset=offset)
+        return found if reveal else [self._masked(c) for c in found]
 
     # ---- policy versions ------------------------------------------------------------------------------
     def adopt(self, number: str, policy: PolicySet, *, actor: Actor) -> Case:

@@ -31,6 +31,7 @@ class PolicyBook:
         self._file = source if source is None or isinstance(source, str | Path) else None
         self._current: PolicySet | None = None if source is None or isinstance(source, str | Path) else source
         self._versions: dict[str, PolicySet] = {}
+        self._personal: dict[str, list[str]] | None = None  # by version, as stored (read once, then when new)
         if self._current is not None:
             self.remember(self._current)
 
@@ -53,6 +54,8 @@ class PolicyBook:
         """Store ``policy`` as a version (once) so cases can be pinned to it."""
         self._versions[policy.hash] = policy
         self._store.save_policy(policy.ref, policy.name, policy.source, self._now(), list(policy.document.personal))
+        if self._personal is not None:
+            self._personal[policy.hash] = sorted(policy.document.personal)
 
     def version(self, policy_hash: str) -> PolicySet:
         """The stored version with this hash (parsed once per book)."""
@@ -71,9 +74,13 @@ class PolicyBook:
             self._versions[policy_hash] = policy
         return policy
 
-    def personal_facts(self) -> list[str]:
-        """The facts the policy in force (if loaded) and every stored version mark personal."""
-        stored = self._store.personal_facts()
-        if self._current is None:
-            return stored
-        return sorted(set(self._current.document.personal) | set(stored))
+    def personal_facts(self, pinned: str | None = None) -> list[str]:
+        """The facts the policy in force (if loaded) and every stored version mark personal (masking errs on
+        the side of privacy). Read from the store once, and again when ``pinned``, the version a case
+        to be shown is pinned to, is one this book has not seen yet."""
+        if self._personal is None or (pinned is not None and pinned not in self._personal):
+            self._personal = self._store.personal_facts()
+        found = {f for facts in self._personal.values() for f in facts}
+        if self._current is not None:
+            found |= set(self._current.document.personal)
+        return sorted(found)

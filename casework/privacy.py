@@ -27,3 +27,8 @@ def mask(facts: Mapping[str, Any], personal: Iterable[str], *, redact: bool = Fa
     keys = set(personal)
     return {k: ((REDACTED if redact else mask_value(v)) if k in keys and v is not None else v)
             for k, v in facts.items()}
+
+
+def personal_in(facts: Mapping[str, Any], personal: Iterable[str]) -> bool:
+    """Whether ``facts`` hold any of the ``personal`` facts (nothing to mask otherwise)."""
+    return any(k in facts for k in personal)

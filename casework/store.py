@@ -312,14 +312,14 @@ class Store:
             versions = r.policy_versions()
         return [v[1] for v in versions if hashlib.sha256(v[4].encode("utf-8")).hexdigest() != v[1]]
 
-    def personal_facts(self) -> list[str]:
-        """Every fact any stored policy version marks personal (masking errs on the side of privacy)."""
+    def personal_facts(self) -> dict[str, list[str]]:
+        """The facts each stored policy version marks personal, by version hash."""
         with self._read() as r:
             versions = r.policy_versions()
-        found: set[str] = set()
+        found: dict[str, list[str]] = {}
         for v in versions:
             try:
-                found.update(json.loads(v[5]))
+                found[v[1]] = sorted(json.loads(v[5]))
             except (ValueError, TypeError):
-                continue
-        return sorted(found)
+                found[v[1]] = []
+        return found
