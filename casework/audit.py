@@ -11,8 +11,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from casework.domain import AuditEntry, Case, CaseProblem
-from casework.facts import merge
+from casework.domain import NOTHING_TRACKED, AuditEntry, Case, CaseProblem
+from casework.facts import merge, split
 from casework.jsontext import canonical, canonical_bytes, fragment
 from casework.machines import KINDS
 
@@ -69,6 +69,8 @@ def check_case(case: Case, entries: Iterable[AuditEntry], last_seq: int, last_ha
     expected_seq = 1
     state: str | None = None
     facts: Mapping[str, Any] = {}
+    tracking = NOTHING_TRACKED
+    pinned: str | None = None  # the policy version of the newest entry: the one the case is decided by
     broken = False
     count = 0
     applied = 0
@@ -95,13 +97,12 @@ def check_case(case: Case, entries: Iterable[AuditEntry], last_seq: int, last_ha
                     problems.append(CaseProblem(case.number, e.seq, "first entry is not the opening"))
                     broken = True
                     continue
-                state, facts = spec.initial, dict(e.data)
+                state = spec.initial
             elif e.event in META_EVENTS:
                 if e.from_state != state or e.to_state != state:
                     problems.append(CaseProblem(case.number, e.seq, f"replay: {e.event} must not change the state"))
                     broken = True
                     continue
-                facts = merge(facts, e.data)
             else:
                 target = spec.target(state or "", e.event)
                 if e.from_state != state or target is None or target != e.to_state:
@@ -110,12 +111,14 @@ def check_case(case: Case, entries: Iterable[AuditEntry], last_seq: int, last_ha
                         f"replay: {e.event} from {e.from_state} to {e.to_state} is not a legal move from {state}"))
                     broken = True
                     continue
-                state, facts = e.to_state, merge(facts, e.data)
+                state = e.to_state
+            given, kept = split(e.data)  # as transition.advance (and opened) take an entry's data
+            facts, tracking = (given if e.seq == 1 else merge(facts, given)), tracking.absorb(kept)
         elif e.outcome != "refused":
             problems.append(CaseProblem(case.number, e.seq, f"unknown outcome {e.outcome!r}"))
             broken = True
             continue
-        prev = e.hash
+        prev, pinned = e.hash, e.policy.hash
         expected_seq += 1
     if broken:
         return problems
@@ -132,4 +135,10 @@ def check_case(case: Case, entries: Iterable[AuditEntry], last_seq: int, last_ha
                                     f"stored version {case.version} differs from {applied} applied entries"))
     if canonical(facts) != canonical(case.facts):
         problems.append(CaseProblem(case.number, None, "stored facts differ from replayed facts"))
+    if tracking != case.tracking:
+        problems.append(CaseProblem(case.number, None, "stored priority, queue, breaches or timer note differ from "
+                                                       "the replayed ones"))
+    if pinned != case.policy.hash:
+        problems.append(CaseProblem(case.number, None, f"stored policy version {case.policy.short} is not the one "
+                                                       f"its newest entry was decided by ({(pinned or '')[:12]})"))
     return problems

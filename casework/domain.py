@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,6 +110,34 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class Tracking:
+    """What the system keeps on a case apart from the customer's facts: escalation and the service clock.
+
+    ``priority`` and ``queue`` are set by escalations (a breached deadline), ``breaches`` lists the
+    deadlines missed, ``timer_refused`` names the stay in a state whose timer the rules refused (so
+    it is not retried every sweep). Only the system's own entries (``sla_breach``) change them.
+    """
+
+    priority: int = 1
+    queue: str | None = None
+    breaches: tuple[str, ...] = ()
+    timer_refused: str | None = None
+
+    def absorb(self, kept: Mapping[str, Any]) -> Tracking:
+        """After an entry whose data held these system-kept values (breaches accumulate)."""
+        if not kept:
+            return self
+        breaches = self.breaches
+        if "breaches" in kept:
+            breaches = tuple(sorted(set(breaches) | {str(b) for b in kept["breaches"]}))
+        return Tracking(priority=int(kept.get("priority", self.priority)), queue=kept.get("queue", self.queue),
+                        breaches=breaches, timer_refused=kept.get("timer_refused", self.timer_refused))
+
+
+NOTHING_TRACKED = Tracking()
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     """A snapshot of one after-sales case as stored.
 
@@ -131,6 +160,7 @@ class Case:
     resolution_due: datetime | None = None
     timer_due: datetime | None = None
     state_since: datetime | None = None
+    tracking: Tracking = NOTHING_TRACKED
 
     @property
     def order_id(self) -> str | None:
@@ -144,16 +174,15 @@ class Case:
 
     @property
     def priority(self) -> int:
-        return int(self.facts.get("priority", 1))
+        return self.tracking.priority
 
     @property
     def queue(self) -> str | None:
-        v = self.facts.get("queue")
-        return str(v) if v is not None else None
+        return self.tracking.queue
 
     @property
     def breaches(self) -> list[str]:
-        return list(self.facts.get("breaches", []))
+        return list(self.tracking.breaches)
 
     def overdue(self, now: datetime) -> bool:
         return self.due_at is not None and self.due_at <= now
@@ -289,15 +318,21 @@ def decision_from_json(d: dict[str, Any]) -> Decision:
 
 
 def case_from_json(d: dict[str, Any]) -> Case:
+    """The case ``Case.to_json`` wrote (also as older versions wrote it, with system values among the facts)."""
+    from casework.facts import split
+
     def when(key: str) -> datetime | None:
         v = d.get(key)
         return datetime.fromisoformat(v) if v else None
 
     opened, updated = when("opened_at"), when("updated_at")
     assert opened is not None and updated is not None
+    facts, _ = split(d["facts"])
+    tracking = Tracking(priority=int(d.get("priority", 1)), queue=d.get("queue"),
+                        breaches=tuple(d.get("breaches", ())), timer_refused=d.get("timer_refused"))
     return Case(
         number=d["number"], kind=d["kind"], state=d["state"], version=int(d["version"]),
-        facts=dict(d["facts"]), policy=PolicyRef(d["policy"]["label"], d["policy"]["hash"]),
+        facts=facts, policy=PolicyRef(d["policy"]["label"], d["policy"]["hash"]), tracking=tracking,
         opened_at=opened, updated_at=updated, first_response_due=when("first_response_due"),
         responded_at=when("responded_at"), due_at=when("due_at"), closed=bool(d.get("closed", False)),
         resolution_due=when("resolution_due"), timer_due=when("timer_due"), state_since=when("state_since"),

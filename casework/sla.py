@@ -6,12 +6,11 @@ normal audited transition fired by the ``system`` actor.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from casework.domain import Case
+from casework.domain import Case, Tracking
 from casework.machines import spec
 
 if TYPE_CHECKING:
@@ -87,17 +86,17 @@ def breach_data(case: Case, policy: PolicySet, breach: str) -> dict[str, Any]:
 
 def deadlines(policy: PolicySet, kind: str, state: str, since: datetime | None, closed: bool,
               responded: datetime | None, first_response_due: datetime | None, resolution_due: datetime | None,
-              facts: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+              tracking: Tracking) -> tuple[datetime | None, datetime | None]:
     """``(timer_due, due_at)`` of a case in ``state`` since ``since``: its timer and its next deadline.
 
     Pending deadlines: the first response (until a response, or once breached), the resolution
     (until the case settles, or once breached) and the timer of the current state (unless it was
     already tried and refused in this stay).
     """
-    breaches = facts.get("breaches", ())
+    breaches = tracking.breaches
     timer_due = None
     if since is not None and policy.timer(kind, state) is not None \
-            and facts.get("timer_refused") != stay_token(state, since):
+            and tracking.timer_refused != stay_token(state, since):
         timer_due = policy.timer_due(kind, state, since)
     pending = [timer_due]
     if not closed:

@@ -65,6 +65,9 @@ def _sweep_chunk(store: Store, policies: PolicyBook, numbers: Sequence[str], at:
     try:
         with store.transaction() as tx:
             return _sweep_batch(tx, policies, numbers, at)
+    except Unreadable as exc:
+        if len(numbers) == 1:
+            raise Unreadable(f"{exc}; run 'casework verify'", url=store.url) from None
     except (ValueError, TypeError, KeyError) as exc:
         if len(numbers) == 1:  # a stored value the rules cannot read: name the case
             raise Unreadable(f"case {numbers[0]}: damaged row ({exc}); run 'casework verify'", url=store.url) from None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
 from casework.audit import GENESIS, entry_hash
-from casework.domain import Actor, AuditEntry, Case, PolicyRef, Verdict
+from casework.domain import NOTHING_TRACKED, Actor, AuditEntry, Case, PolicyRef, Verdict
 from casework.jsontext import canonical
 from casework.machines import KindSpec, spec
 from casework.sla import deadlines
@@ -49,21 +49,25 @@ def case_number(series: str, n: int) -> str:
     return f"{series}-{n:06d}"
 
 
-def opened(number: str, kind: str, facts: dict[str, Any], policy: PolicySet, now: datetime) -> Case:
-    """A new case as it is opened: its initial state, its facts, and the deadlines the policy sets."""
+def opened(number: str, kind: str, data: dict[str, Any], policy: PolicySet, now: datetime) -> Case:
+    """A new case as it is opened with ``data`` (its facts, and any values the system keeps apart from
+    them): its initial state and the deadlines the policy sets."""
     ks = spec(kind)
+    facts, kept = F.split(data)
+    tracking = NOTHING_TRACKED.absorb(kept)
     first_response = policy.first_response_due(kind, now, facts.get("channel"))
     resolution = policy.resolution_due(kind, now)
-    timer_due, due = deadlines(policy, kind, ks.initial, now, False, None, first_response, resolution, facts)
+    timer_due, due = deadlines(policy, kind, ks.initial, now, False, None, first_response, resolution, tracking)
     return Case(number=number, kind=kind, state=ks.initial, version=1, facts=facts, policy=policy.ref,
                 opened_at=now, updated_at=now, first_response_due=first_response, responded_at=None, due_at=due,
-                closed=False, resolution_due=resolution, timer_due=timer_due, state_since=now)
+                closed=False, resolution_due=resolution, timer_due=timer_due, state_since=now, tracking=tracking)
 
 
 def advance(case: Case, policy: PolicySet, *, event: str, to_state: str, data: Mapping[str, Any],
             now: datetime) -> Case:
-    """The case after an applied entry: moved to ``to_state`` (or kept in its state), ``data`` merged in,
-    decided from now on by ``policy`` (the pinned one, or the one it is moved to), deadlines recomputed.
+    """The case after an applied entry: moved to ``to_state`` (or kept in its state), ``data`` merged into
+    its facts (the system's own values into its ``tracking``, see ``facts.split``), decided from now on
+    by ``policy`` (the pinned one, or the one it is moved to), deadlines recomputed.
 
     A response is recorded the first time an event the policy counts as one is applied, or the case
     settles; the state's timer restarts when the state changes.
@@ -74,13 +78,15 @@ def advance(case: Case, policy: PolicySet, *, event: str, to_state: str, data: M
         responded = now
     since = now if to_state != case.state else case.state_since
     closed = to_state in ks.final
-    facts = F.merge(case.facts, data)
+    given, kept = F.split(data)
+    facts = F.merge(case.facts, given)
+    tracking = case.tracking.absorb(kept)
     timer_due, due = deadlines(policy, case.kind, to_state, since, closed, responded, case.first_response_due,
-                               case.resolution_due, facts)
+                               case.resolution_due, tracking)
     return Case(number=case.number, kind=case.kind, state=to_state, version=case.version + 1, facts=facts,
                 policy=policy.ref, opened_at=case.opened_at, updated_at=now,
                 first_response_due=case.first_response_due, responded_at=responded, due_at=due, closed=closed,
-                resolution_due=case.resolution_due, timer_due=timer_due, state_since=since)
+                resolution_due=case.resolution_due, timer_due=timer_due, state_since=since, tracking=tracking)
 
 
 def record(number: str, seq: int, prev: str, at: datetime, event: str, from_state: str | None,

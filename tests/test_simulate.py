@@ -220,7 +220,7 @@ def test_adopt_re_pins_one_open_case_with_an_audited_entry(
     new = with_window(old, 5)
     moved = engine.adopt(six.number, new, actor=SUPERVISOR)
     assert (moved.state, moved.version, moved.policy) == ("submitted", 2, new.ref)
-    assert moved.facts["policy_from"] == old.hash and moved.facts["policy_to"] == new.hash
+    assert "policy_from" not in moved.facts and "policy_to" not in moved.facts  # kept in the trail, not the facts
     assert engine.get(six.number) == moved
     last = engine.history(six.number)[-1]
     assert (last.seq, last.event, last.from_state, last.to_state, last.outcome) == (

@@ -284,23 +284,20 @@ def test_the_cli_sweeps_in_batches(tmp_path, clock: FixedClock):
 
 def test_a_damaged_case_stops_the_sweep_only_where_case_by_case_would(engine: Engine, clock: FixedClock,
                                                                        db_url: str):
-    import json
-
     import sqlalchemy as sa
 
     numbers = [engine.open("complaint", {"order_id": f"SO-{i}"}, actor=CUSTOMER).number for i in range(5)]
     bad = numbers[3]
-    facts = {**engine.get(bad).facts, "priority": "high"}  # edited by hand: not a number
     raw = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
-    with raw.begin() as conn:
-        conn.execute(sa.text("UPDATE cases SET facts = :f WHERE number = :n"), {"f": json.dumps(facts), "n": bad})
+    with raw.begin() as conn:  # edited by hand: not a JSON list
+        conn.execute(sa.text("UPDATE cases SET breaches = 'first_response' WHERE number = :n"), {"n": bad})
     raw.dispose()
     from casework import StoreError
 
-    with pytest.raises(StoreError, match=f"case {bad}: damaged row .*'high'.*casework verify"):
+    with pytest.raises(StoreError, match=f"case {bad}: unreadable row .*; run 'casework verify'"):
         engine.sweep(now=clock() + timedelta(hours=25), batch=10)
     # The cases before the damaged one were swept (as one transaction per case would have); none after.
-    assert [engine.get(n).version for n in numbers] == [2, 2, 2, 1, 1]
+    assert [engine.get(n).version for n in numbers if n != bad] == [2, 2, 2, 1]
 
 
 def test_a_sweep_as_of_another_instant_writes_at_that_instant_and_leaves_the_clock_alone(

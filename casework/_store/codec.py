@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from casework._store.tables import audit, cases
-from casework.domain import AuditEntry, Case, PolicyRef
+from casework.domain import AuditEntry, Case, PolicyRef, Tracking
 from casework.errors import Unreadable
 from casework.jsontext import strict
 
@@ -85,8 +85,10 @@ class Codec:
             "customer": case.customer, "channel": case.facts.get("channel"), "opened_at": t(case.opened_at),
             "updated_at": t(case.updated_at), "first_response_due": t(case.first_response_due),
             "responded_at": t(case.responded_at), "due_at": t(case.due_at), "resolution_due": t(case.resolution_due),
-            "timer_due": t(case.timer_due), "state_since": t(case.state_since), "priority": case.priority,
-            "queue": case.queue, "is_open": not case.closed, "last_seq": last_seq, "last_hash": last_hash,
+            "timer_due": t(case.timer_due), "state_since": t(case.state_since),
+            "priority": case.tracking.priority, "queue": case.tracking.queue,
+            "breaches": strict(list(case.tracking.breaches)), "timer_refused": case.tracking.timer_refused,
+            "is_open": not case.closed, "last_seq": last_seq, "last_hash": last_hash,
         }
 
     def stored_case(self, values: Sequence[Any], ref_of: RefOf) -> StoredCase:
@@ -101,6 +103,8 @@ class Codec:
                 first_response_due=t(row.first_response_due), responded_at=t(row.responded_at),
                 due_at=t(row.due_at), closed=not row.is_open, resolution_due=t(row.resolution_due),
                 timer_due=t(row.timer_due), state_since=t(row.state_since),
+                tracking=Tracking(priority=int(row.priority), queue=row.queue,
+                                  breaches=tuple(json.loads(row.breaches)), timer_refused=row.timer_refused),
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise Unreadable(f"case {row.number}: unreadable row ({exc})") from None

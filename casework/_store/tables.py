@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-SCHEMA_VERSION = 2
-HEAD_REVISION = "0002"  # the Alembic revision that SCHEMA_VERSION corresponds to
+SCHEMA_VERSION = 3
+HEAD_REVISION = "0003"  # the Alembic revision that SCHEMA_VERSION corresponds to
 
 # On PostgreSQL the audit table refuses UPDATE and DELETE outright (installed by migration 0002).
 APPEND_ONLY_DDL = (
@@ -101,6 +101,8 @@ class CaseRow(SQLModel, table=True):
     state_since: datetime | None = _dt(nullable=True)
     priority: int = Field(default=1)
     queue: str | None = Field(default=None, max_length=40, index=True)
+    breaches: str = Field(default="[]")  # the deadlines missed (JSON list)
+    timer_refused: str | None = Field(default=None, max_length=200)
     is_open: bool = Field(default=True)  # not closed (a final state); settled cases may still be open
     last_seq: int
     last_hash: str = Field(max_length=64)
