@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from casework.errors import InvalidInput, PolicyError, PolicyProblem
 from casework.policies.schema import PolicyDocument
-from casework.values import suggest
+from casework.values import did_you_mean
 
 Path_ = tuple[str | int, ...]
 
@@ -202,9 +202,13 @@ def _unwrap(tp: Any, part: str | int | None) -> Any:
     return None
 
 
-def _hint(word: str, options: list[str]) -> str:
-    close = suggest(word, options, 1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def did_you_mean_or(word: str, choices: Iterable[str], listing: str, none: str = "") -> str:
+    """`` (did you mean 'x'?)`` when ``word`` is close to one of ``choices``, else ``; LISTING: a, b, c``.
+
+    ``none`` stands in for the list when ``choices`` is empty.
+    """
+    options = list(choices)
+    return did_you_mean(word, options) or f"; {listing}: {', '.join(options) or none}"
 
 
 def _field_names(model: type[BaseModel]) -> list[str]:
@@ -221,9 +225,7 @@ def _pydantic_problems(exc: ValidationError, smap: SourceMap) -> list[PolicyProb
             key = str(loc[-1])
             model = _model_at(loc[:-1])
             options = _field_names(model) if model else []
-            close = suggest(key, options, 1)
-            hint = f" (did you mean {close[0]!r}?)" if close else (
-                f"; expected one of: {', '.join(options)}" if options else "")
+            hint = did_you_mean_or(key, options, "expected one of") if options else ""
             line, col = smap.locate(loc, key=True)
             problems.append(PolicyProblem(smap.name, line, col, f"unknown key {key!r} in {where}{hint}"))
             continue
@@ -234,7 +236,7 @@ def _pydantic_problems(exc: ValidationError, smap: SourceMap) -> list[PolicyProb
             line, col = smap.locate((*loc, "guard"))
             problems.append(PolicyProblem(
                 smap.name, line, col, f"unknown guard {tag!r} in {where}"
-                f"{_hint(tag, options)}; guards: {', '.join(options)}"))
+                f"{did_you_mean(tag, options)}; guards: {', '.join(options)}"))
             continue
         if kind == "union_tag_not_found":
             line, col = smap.locate(loc)

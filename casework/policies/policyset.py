@@ -1,41 +1,27 @@
-"""A loaded, cross-checked policy version, and the evaluation of an event against it."""
+"""A loaded, cross-checked policy version, and the evaluation of an event against it.
+
+Building one (``parse_policy``, ``load_policy``) reads the file with ``casework.policies.loader`` and
+cross-checks the document with ``casework.policies.validation``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from string import Formatter
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from casework.domain import Actor, PolicyRef, Verdict
 from casework.errors import PolicyError, PolicyProblem
-from casework.machines import KINDS
 from casework.policies.calendar import Deadline, ServiceCalendar
 from casework.policies.context import GuardContext, RoleBook
-from casework.policies.guards import (
-    CategoryGuard,
-    Condition,
-    ConditionGuard,
-    EvidenceGuard,
-    FraudCounterGuard,
-    FraudFlagGuard,
-    GuardBase,
-    WindowGuard,
-    known_codes,
-)
-from casework.policies.loader import (
-    SourceMap,
-    content_hash,
-    default_policy_path,
-    parse_document,
-    read_policy_text,
-)
+from casework.policies.guards import GuardBase
+from casework.policies.loader import content_hash, default_policy_path, parse_document, read_policy_text
 from casework.policies.schema import Escalation, EventPolicy, KindPolicy, PolicyDocument, Timer
-from casework.values import suggest
+from casework.policies.validation import cross_check
 
 
 @dataclass(frozen=True)
@@ -196,7 +182,7 @@ def load_policy(path: str | Path | None = None) -> PolicySet:
 def parse_policy(text: str, name: str = "policies.yaml") -> PolicySet:
     """Validate policy text and build a :class:`PolicySet`; raise PolicyError listing every problem."""
     doc, smap = parse_document(text, name)
-    problems, warnings = _cross_check(doc, smap)
+    problems, warnings = cross_check(doc, smap)
     if problems:
         raise PolicyError(problems)
     tz = ZoneInfo(doc.timezone)
@@ -231,165 +217,3 @@ def _limits(doc: PolicyDocument) -> dict[str, Any]:
             values = [r.approval_limit for r in inherited]
             limits[name] = None if any(v is None for v in values) else max(v for v in values if v is not None)
     return limits
-
-
-def _cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProblem], list[PolicyProblem]]:
-    errors: list[PolicyProblem] = []
-    warnings: list[PolicyProblem] = []
-
-    def err(loc: tuple[str | int, ...], message: str, key: bool = False) -> None:
-        errors.append(PolicyProblem(smap.name, *smap.locate(loc, key=key), message))
-
-    def warn(loc: tuple[str | int, ...], message: str, key: bool = False) -> None:
-        warnings.append(PolicyProblem(smap.name, *smap.locate(loc, key=key), message, "warning"))
-
-    def check_names(loc: tuple[str | int, ...], values: Iterable[str], known: Iterable[str], what: str) -> None:
-        known = list(known)
-        for i, value in enumerate(values):
-            if value not in known:
-                close = suggest(value, known, 1)
-                hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(known) or '(none)'}"
-                err((*loc, i), f"unknown {what} {value!r}{hint}")
-
-    try:
-        ZoneInfo(doc.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        err(("timezone",), f"unknown time zone {doc.timezone!r}; use an IANA name like Asia/Shanghai or UTC")
-
-    roles = list(doc.roles)
-    for name, role in doc.roles.items():
-        check_names(("roles", name, "inherits"), role.inherits, roles, "role")
-    if doc.operators is None:
-        warn(("roles",), "no operators section: open mode, any actor may claim any role (fine for a demo; "
-             "grant roles per actor in production)", key=True)
-    else:
-        for actor_id, granted in doc.operators.items():
-            check_names(("operators", actor_id), granted, roles, "role")
-    vocab = doc.vocabulary
-
-    if doc.service.first_response.span <= timedelta(0):
-        err(("service", "first_response"), "first_response must be longer than zero")
-
-    for kind, kp in doc.kinds.items():
-        if kind not in KINDS:
-            close = suggest(kind, KINDS, 1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; kinds: {', '.join(KINDS)}"
-            err(("kinds", kind), f"unknown case kind {kind!r}{hint}", key=True)
-            continue
-        spec = KINDS[kind]
-        check_names(("kinds", kind, "open_roles"), kp.open_roles, roles, "role")
-        check_names(("kinds", kind, "responses"), kp.responses, spec.events, f"{kind} event")
-        for event, ep in kp.events.items():
-            loc: tuple[str | int, ...] = ("kinds", kind, "events", event)
-            if event not in spec.events:
-                close = suggest(event, spec.events, 1)
-                hint = f" (did you mean {close[0]!r}?)" if close else f"; {kind} events: {', '.join(spec.events)}"
-                err(loc, f"unknown {kind} event {event!r}{hint}", key=True)
-                continue
-            check_names((*loc, "roles"), ep.roles, roles, "role")
-            if not ep.roles:
-                warn((*loc, "roles"), f"no role may fire {kind}.{event}")
-            for i, guard in enumerate(ep.guards):
-                _check_guard(guard, (*loc, "guards", i), doc, kind, check_names, err, warn)
-        for ch in kp.first_response_by_channel:
-            check_names(("kinds", kind, "first_response_by_channel"), [ch], doc.vocabulary.channels, "channel")
-        for i, timer in enumerate(kp.timers):
-            tloc: tuple[str | int, ...] = ("kinds", kind, "timers", i)
-            if timer.state not in spec.states:
-                check_names((*tloc, "state"), [timer.state], spec.states, f"{kind} state")
-            elif timer.event not in spec.events:
-                check_names((*tloc, "event"), [timer.event], spec.events, f"{kind} event")
-            elif spec.target(timer.state, timer.event) is None:
-                err((*tloc, "event"), f"{timer.event} is not available from {kind} state {timer.state}; "
-                    f"possible: {', '.join(spec.available(timer.state)) or 'none'}")
-            else:
-                timer_ep = kp.events.get(timer.event)
-                if timer_ep is None or not set(timer_ep.roles) & _lineage(doc, "system"):
-                    warn((*tloc, "event"), f"the timer fires {kind}.{timer.event} as system, but the policy "
-                         "does not let the system role fire it")
-            if timer.after.span <= timedelta(0):
-                err((*tloc, "after"), "a timer must run for longer than zero")
-        for event in spec.events:
-            if event not in kp.events:
-                warn(("kinds", kind, "events"), f"{kind}.{event} has no entry, so no role may fire it")
-    for kind in KINDS:
-        if kind not in doc.kinds:
-            warn(("kinds",), f"kind {kind!r} has no policy, so no case of that kind can be opened")
-    _check_messages(doc, err, warn)
-    del vocab
-    return errors, warnings
-
-
-def _check_messages(doc: PolicyDocument, err: Any, warn: Any) -> None:
-    """Message codes must be reason codes; templates must be well-formed, with named placeholders."""
-    codes = known_codes()
-    for code, texts in doc.messages.items():
-        if code not in codes:
-            close = suggest(code, codes, 1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; codes: {', '.join(codes)}"
-            err(("messages", code), f"unknown reason code {code!r}{hint}", key=True)
-            continue
-        for audience in ("operator", "customer"):
-            by_lang: dict[str, str] = getattr(texts, audience)
-            if by_lang and "en" not in by_lang:
-                warn(("messages", code, audience), f"{code}: no 'en' {audience} message; other languages fall "
-                     "back to it, and then to the engine's own message")
-            for lang, text in by_lang.items():
-                try:
-                    fields = [f for _, f, _, _ in Formatter().parse(text) if f is not None]
-                except ValueError as exc:
-                    err(("messages", code, audience, lang), f"{code} {audience} {lang}: malformed template ({exc}); "
-                        "write a literal brace as {{ or }}")
-                    continue
-                if any(f == "" or f[0].isdigit() for f in fields):
-                    err(("messages", code, audience, lang), f"{code} {audience} {lang}: use named placeholders, "
-                        "like {window}, not {} or {0}")
-
-
-def _lineage(doc: PolicyDocument, role: str) -> set[str]:
-    return RoleBook({n: tuple(r.inherits) for n, r in doc.roles.items()}, {}).lineage(role)
-
-
-def _check_guard(guard: GuardBase, loc: tuple[str | int, ...], doc: PolicyDocument, kind: str,
-                 check_names: Any, err: Any, warn: Any) -> None:
-    vocab = doc.vocabulary
-    reasons = doc.kinds[kind].reasons
-    if guard.when is not None:
-        _check_condition(guard.when, (*loc, "when"), doc, reasons, check_names)
-    if isinstance(guard, WindowGuard):
-        if guard.within <= timedelta(0):
-            err((*loc, "within"), "a window must be longer than zero (a window of 0 refuses everything)")
-        for r, d in guard.by_reason.items():
-            if reasons is not None and r not in reasons:
-                check_names((*loc, "by_reason"), [r], reasons, "reason")
-            if d <= timedelta(0):
-                err((*loc, "by_reason", r), "a window must be longer than zero")
-        for d in guard.by_category.values():
-            if d <= timedelta(0):
-                err((*loc, "by_category"), "a window must be longer than zero")
-    elif isinstance(guard, CategoryGuard):
-        check_names((*loc, "categories"), guard.categories, vocab.categories, "category")
-    elif isinstance(guard, ConditionGuard):
-        check_names((*loc, "allowed"), guard.allowed, vocab.conditions, "condition")
-    elif isinstance(guard, EvidenceGuard):
-        check_names((*loc, "all_of"), guard.all_of, vocab.evidence, "evidence type")
-        check_names((*loc, "any_of"), guard.any_of, vocab.evidence, "evidence type")
-        if not guard.all_of and not guard.any_of:
-            err(loc, "an evidence guard needs all_of or any_of")
-    elif isinstance(guard, FraudFlagGuard):
-        check_names((*loc, "flags"), guard.flags, vocab.flags, "flag")
-    elif isinstance(guard, FraudCounterGuard) and guard.unless_role is not None:
-        check_names(loc, [guard.unless_role], list(doc.roles), "role")
-
-
-def _check_condition(cond: Condition, loc: tuple[str | int, ...], doc: PolicyDocument,
-                     reasons: list[str] | None, check_names: Any) -> None:
-    vocab = doc.vocabulary
-    if cond.reason is not None and reasons is not None:
-        check_names((*loc, "reason"), cond.reason, reasons, "reason")
-    if cond.condition is not None:
-        check_names((*loc, "condition"), cond.condition, vocab.conditions, "condition")
-    if cond.channel is not None:
-        check_names((*loc, "channel"), cond.channel, vocab.channels, "channel")
-    if cond.role is not None:
-        check_names((*loc, "role"), cond.role, list(doc.roles), "role")

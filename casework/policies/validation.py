@@ -1,0 +1,210 @@
+"""Cross-checks of a policy document whose shape is already valid.
+
+The schema (``casework.policies.schema``, applied by the loader) says what each section looks like;
+this module checks what the sections say about each other and about the engine: that the time zone
+exists; that every role, kind, event, state, reason, category, condition, evidence type, flag,
+channel and reason code named is one the policy or the engine defines; that windows, timers and the
+first response run for longer than zero; that message templates are well-formed. It also warns
+about rules that are valid but probably not meant: open mode (no operators section), events no
+role may fire, kinds without a policy, timers that fire an event the system role may not.
+
+Every problem is placed at the FILE:LINE:COL where it is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from string import Formatter
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from casework.errors import PolicyProblem
+from casework.machines import KINDS
+from casework.policies.context import RoleBook
+from casework.policies.guards import (
+    CategoryGuard,
+    Condition,
+    ConditionGuard,
+    EvidenceGuard,
+    FraudCounterGuard,
+    FraudFlagGuard,
+    GuardBase,
+    WindowGuard,
+    known_codes,
+)
+from casework.policies.loader import SourceMap, did_you_mean_or
+from casework.policies.schema import KindPolicy, PolicyDocument
+
+Loc = tuple[str | int, ...]
+
+
+class _Report:
+    """The errors and warnings found so far, each placed where it is written."""
+
+    def __init__(self, smap: SourceMap) -> None:
+        self.smap = smap
+        self.errors: list[PolicyProblem] = []
+        self.warnings: list[PolicyProblem] = []
+
+    def err(self, loc: Loc, message: str, key: bool = False) -> None:
+        self.errors.append(PolicyProblem(self.smap.name, *self.smap.locate(loc, key=key), message))
+
+    def warn(self, loc: Loc, message: str, key: bool = False) -> None:
+        self.warnings.append(PolicyProblem(self.smap.name, *self.smap.locate(loc, key=key), message, "warning"))
+
+    def names(self, loc: Loc, values: Iterable[str], known: Iterable[str], what: str) -> None:
+        """An error for each of ``values`` (the list at ``loc``) that is not one of ``known``."""
+        options = list(known)
+        for i, value in enumerate(values):
+            if value not in options:
+                hint = did_you_mean_or(value, options, "known", none="(none)")
+                self.err((*loc, i), f"unknown {what} {value!r}{hint}")
+
+
+def cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProblem], list[PolicyProblem]]:
+    """The errors and the warnings of ``doc`` (read from ``smap``); a policy with errors is refused."""
+    report = _Report(smap)
+    try:
+        ZoneInfo(doc.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        report.err(("timezone",), f"unknown time zone {doc.timezone!r}; use an IANA name like Asia/Shanghai or UTC")
+
+    roles = list(doc.roles)
+    for name, role in doc.roles.items():
+        report.names(("roles", name, "inherits"), role.inherits, roles, "role")
+    if doc.operators is None:
+        report.warn(("roles",), "no operators section: open mode, any actor may claim any role (fine for a demo; "
+                    "grant roles per actor in production)", key=True)
+    else:
+        for actor_id, granted in doc.operators.items():
+            report.names(("operators", actor_id), granted, roles, "role")
+
+    if doc.service.first_response.span <= timedelta(0):
+        report.err(("service", "first_response"), "first_response must be longer than zero")
+
+    for kind, kp in doc.kinds.items():
+        if kind not in KINDS:
+            report.err(("kinds", kind), f"unknown case kind {kind!r}{did_you_mean_or(kind, KINDS, 'kinds')}", key=True)
+            continue
+        _check_kind(report, doc, kind, kp)
+    for kind in KINDS:
+        if kind not in doc.kinds:
+            report.warn(("kinds",), f"kind {kind!r} has no policy, so no case of that kind can be opened")
+    _check_messages(report, doc)
+    return report.errors, report.warnings
+
+
+def _check_kind(report: _Report, doc: PolicyDocument, kind: str, kp: KindPolicy) -> None:
+    """The policy of one kind the engine knows: its roles, events, guards, channels and timers."""
+    spec = KINDS[kind]
+    roles = list(doc.roles)
+    report.names(("kinds", kind, "open_roles"), kp.open_roles, roles, "role")
+    report.names(("kinds", kind, "responses"), kp.responses, spec.events, f"{kind} event")
+    for event, ep in kp.events.items():
+        loc: Loc = ("kinds", kind, "events", event)
+        if event not in spec.events:
+            hint = did_you_mean_or(event, spec.events, f"{kind} events")
+            report.err(loc, f"unknown {kind} event {event!r}{hint}", key=True)
+            continue
+        report.names((*loc, "roles"), ep.roles, roles, "role")
+        if not ep.roles:
+            report.warn((*loc, "roles"), f"no role may fire {kind}.{event}")
+        for i, guard in enumerate(ep.guards):
+            _check_guard(report, guard, (*loc, "guards", i), doc, kind)
+    for ch in kp.first_response_by_channel:
+        report.names(("kinds", kind, "first_response_by_channel"), [ch], doc.vocabulary.channels, "channel")
+    for i, timer in enumerate(kp.timers):
+        tloc: Loc = ("kinds", kind, "timers", i)
+        if timer.state not in spec.states:
+            report.names((*tloc, "state"), [timer.state], spec.states, f"{kind} state")
+        elif timer.event not in spec.events:
+            report.names((*tloc, "event"), [timer.event], spec.events, f"{kind} event")
+        elif spec.target(timer.state, timer.event) is None:
+            report.err((*tloc, "event"), f"{timer.event} is not available from {kind} state {timer.state}; "
+                       f"possible: {', '.join(spec.available(timer.state)) or 'none'}")
+        else:
+            timer_ep = kp.events.get(timer.event)
+            if timer_ep is None or not set(timer_ep.roles) & _lineage(doc, "system"):
+                report.warn((*tloc, "event"), f"the timer fires {kind}.{timer.event} as system, but the policy "
+                            "does not let the system role fire it")
+        if timer.after.span <= timedelta(0):
+            report.err((*tloc, "after"), "a timer must run for longer than zero")
+    for event in spec.events:
+        if event not in kp.events:
+            report.warn(("kinds", kind, "events"), f"{kind}.{event} has no entry, so no role may fire it")
+
+
+def _check_messages(report: _Report, doc: PolicyDocument) -> None:
+    """Message codes must be reason codes; templates must be well-formed, with named placeholders."""
+    codes = known_codes()
+    for code, texts in doc.messages.items():
+        if code not in codes:
+            report.err(("messages", code), f"unknown reason code {code!r}{did_you_mean_or(code, codes, 'codes')}",
+                       key=True)
+            continue
+        for audience in ("operator", "customer"):
+            by_lang: dict[str, str] = getattr(texts, audience)
+            if by_lang and "en" not in by_lang:
+                report.warn(("messages", code, audience), f"{code}: no 'en' {audience} message; other languages "
+                            "fall back to it, and then to the engine's own message")
+            for lang, text in by_lang.items():
+                try:
+                    fields = [f for _, f, _, _ in Formatter().parse(text) if f is not None]
+                except ValueError as exc:
+                    report.err(("messages", code, audience, lang),
+                               f"{code} {audience} {lang}: malformed template ({exc}); "
+                               "write a literal brace as {{ or }}")
+                    continue
+                if any(f == "" or f[0].isdigit() for f in fields):
+                    report.err(("messages", code, audience, lang), f"{code} {audience} {lang}: use named "
+                               "placeholders, like {window}, not {} or {0}")
+
+
+def _lineage(doc: PolicyDocument, role: str) -> set[str]:
+    return RoleBook({n: tuple(r.inherits) for n, r in doc.roles.items()}, {}).lineage(role)
+
+
+def _check_guard(report: _Report, guard: GuardBase, loc: Loc, doc: PolicyDocument, kind: str) -> None:
+    """One guard: its ``when``, and the names and durations its type carries."""
+    vocab = doc.vocabulary
+    reasons = doc.kinds[kind].reasons
+    if guard.when is not None:
+        _check_condition(report, guard.when, (*loc, "when"), doc, reasons)
+    if isinstance(guard, WindowGuard):
+        if guard.within <= timedelta(0):
+            report.err((*loc, "within"), "a window must be longer than zero (a window of 0 refuses everything)")
+        for r, d in guard.by_reason.items():
+            if reasons is not None and r not in reasons:
+                report.names((*loc, "by_reason"), [r], reasons, "reason")
+            if d <= timedelta(0):
+                report.err((*loc, "by_reason", r), "a window must be longer than zero")
+        for d in guard.by_category.values():
+            if d <= timedelta(0):
+                report.err((*loc, "by_category"), "a window must be longer than zero")
+    elif isinstance(guard, CategoryGuard):
+        report.names((*loc, "categories"), guard.categories, vocab.categories, "category")
+    elif isinstance(guard, ConditionGuard):
+        report.names((*loc, "allowed"), guard.allowed, vocab.conditions, "condition")
+    elif isinstance(guard, EvidenceGuard):
+        report.names((*loc, "all_of"), guard.all_of, vocab.evidence, "evidence type")
+        report.names((*loc, "any_of"), guard.any_of, vocab.evidence, "evidence type")
+        if not guard.all_of and not guard.any_of:
+            report.err(loc, "an evidence guard needs all_of or any_of")
+    elif isinstance(guard, FraudFlagGuard):
+        report.names((*loc, "flags"), guard.flags, vocab.flags, "flag")
+    elif isinstance(guard, FraudCounterGuard) and guard.unless_role is not None:
+        report.names(loc, [guard.unless_role], list(doc.roles), "role")
+
+
+def _check_condition(report: _Report, cond: Condition, loc: Loc, doc: PolicyDocument,
+                     reasons: list[str] | None) -> None:
+    """The names in a guard's ``when``: reasons, conditions, channels and roles."""
+    vocab = doc.vocabulary
+    if cond.reason is not None and reasons is not None:
+        report.names((*loc, "reason"), cond.reason, reasons, "reason")
+    if cond.condition is not None:
+        report.names((*loc, "condition"), cond.condition, vocab.conditions, "condition")
+    if cond.channel is not None:
+        report.names((*loc, "channel"), cond.channel, vocab.channels, "channel")
+    if cond.role is not None:
+        report.names((*loc, "role"), cond.role, list(doc.roles), "role")
