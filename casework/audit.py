@@ -11,8 +11,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from casework.domain import NOTHING_TRACKED, AuditEntry, Case, CaseProblem
-from casework.facts import merge, split
+from casework.domain import NOTHING_TRACKED, AuditEntry, Case, CaseProblem, split
+from casework.facts import merge
 from casework.jsontext import canonical, canonical_bytes, fragment
 from casework.machines import KINDS
 

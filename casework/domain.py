@@ -109,6 +109,23 @@ class Decision:
         }
 
 
+# Values only the system's own steps (sweeps, timers, re-pinning) write. They are recorded in the entry's
+# data but are not facts: ``priority``, ``queue``, ``breaches`` and ``timer_refused`` become the case's
+# typed ``Tracking``; ``timer`` (which state's timer fired) and ``policy_from``/``policy_to`` (a re-pinning)
+# stay in the audit entry only.
+SYSTEM_ONLY = frozenset({"breaches", "priority", "queue", "timer", "timer_refused", "policy_from", "policy_to"})
+TRACKED = frozenset({"breaches", "priority", "queue", "timer_refused"})
+
+
+def split(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An entry's data as ``(facts, tracked)``: the customer's facts, and the system-kept values the case
+    tracks apart from them (see SYSTEM_ONLY; the rest of the system's values stay in the entry only)."""
+    if not SYSTEM_ONLY.intersection(data):
+        return dict(data), {}
+    facts = {k: v for k, v in data.items() if k not in SYSTEM_ONLY}
+    return facts, {k: v for k, v in data.items() if k in TRACKED}
+
+
 @dataclass(frozen=True, slots=True)
 class Tracking:
     """What the system keeps on a case apart from the customer's facts: escalation and the service clock.
@@ -319,8 +336,6 @@ def decision_from_json(d: dict[str, Any]) -> Decision:
 
 def case_from_json(d: dict[str, Any]) -> Case:
     """The case ``Case.to_json`` wrote (also as older versions wrote it, with system values among the facts)."""
-    from casework.facts import split
-
     def when(key: str) -> datetime | None:
         v = d.get(key)
         return datetime.fromisoformat(v) if v else None

@@ -13,6 +13,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from casework.domain import SYSTEM_ONLY
 from casework.errors import InvalidInput
 from casework.values import money_str, normalize_date_text, parse_evidence, parse_instant, parse_money
 
@@ -26,12 +27,8 @@ TEXT_FACTS = frozenset(
 )
 # What a customer may add or change with an event: never the facts the rules judge them by.
 CUSTOMER_WRITABLE = frozenset({"evidence", "note", "comment", "score", "locale", "tracking", "channel"})
-# Values only the system's own steps (sweeps, timers, re-pinning) write. They are recorded in the entry's
-# data but are not facts: ``priority``, ``queue``, ``breaches`` and ``timer_refused`` become the case's
-# typed ``Tracking``; ``timer`` (which state's timer fired) and ``policy_from``/``policy_to`` (a re-pinning)
-# stay in the audit entry only.
-SYSTEM_ONLY = frozenset({"breaches", "priority", "queue", "timer", "timer_refused", "policy_from", "policy_to"})
-TRACKED = frozenset({"breaches", "priority", "queue", "timer_refused"})
+# SYSTEM_ONLY: values only the system's own steps write (see casework.domain).
+
 MAX_ID = 200  # order ids, customer and actor ids, idempotency keys
 MAX_TEXT = 10_000  # notes and other free text
 SHORT_FACTS = {"order_id": MAX_ID, "customer": MAX_ID, "channel": 40, "currency": 3, "category": MAX_ID,
@@ -134,15 +131,6 @@ def check_writable(data: Mapping[str, Any], role: str) -> None:
             raise InvalidInput(
                 f"a customer may not change fact {key!r} with an event; a customer may give: "
                 f"{', '.join(sorted(CUSTOMER_WRITABLE))}", field=key)
-
-
-def split(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """An entry's data as ``(facts, tracked)``: the customer's facts, and the system-kept values the case
-    tracks apart from them (see SYSTEM_ONLY; the rest of the system's values stay in the entry only)."""
-    if not SYSTEM_ONLY.intersection(data):
-        return dict(data), {}
-    facts = {k: v for k, v in data.items() if k not in SYSTEM_ONLY}
-    return facts, {k: v for k, v in data.items() if k in TRACKED}
 
 
 def merge(facts: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:

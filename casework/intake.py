@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
-from casework.domain import Actor, Decision, Verdict
+from casework.domain import SYSTEM_ONLY, Actor, Decision, Verdict
 from casework.errors import InvalidInput, TransitionDenied
 from casework.machines import spec
 from casework.values import did_you_mean, one_of
@@ -86,7 +86,7 @@ def opening_facts(policy: PolicySet, kind: str, facts: Mapping[str, Any], actor:
     """The facts a case opens with: normalised, owned, in the policy's vocabulary, with every required one."""
     clean = F.normalize(facts)
     if actor.role != "system":
-        kept = sorted(F.SYSTEM_ONLY & set(clean))
+        kept = sorted(SYSTEM_ONLY & set(clean))
         if kept:
             raise InvalidInput(f"fact {kept[0]!r} is kept by the system; it cannot be given when opening a case",
                                field=kept[0])

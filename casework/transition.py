@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
 from casework.audit import GENESIS, entry_hash
-from casework.domain import NOTHING_TRACKED, Actor, AuditEntry, Case, PolicyRef, Verdict
+from casework.domain import NOTHING_TRACKED, Actor, AuditEntry, Case, PolicyRef, Verdict, split
 from casework.jsontext import canonical
 from casework.machines import KindSpec, spec
 from casework.sla import deadlines
@@ -53,7 +53,7 @@ def opened(number: str, kind: str, data: dict[str, Any], policy: PolicySet, now:
     """A new case as it is opened with ``data`` (its facts, and any values the system keeps apart from
     them): its initial state and the deadlines the policy sets."""
     ks = spec(kind)
-    facts, kept = F.split(data)
+    facts, kept = split(data)
     tracking = NOTHING_TRACKED.absorb(kept)
     first_response = policy.first_response_due(kind, now, facts.get("channel"))
     resolution = policy.resolution_due(kind, now)
@@ -66,7 +66,7 @@ def opened(number: str, kind: str, data: dict[str, Any], policy: PolicySet, now:
 def advance(case: Case, policy: PolicySet, *, event: str, to_state: str, data: Mapping[str, Any],
             now: datetime) -> Case:
     """The case after an applied entry: moved to ``to_state`` (or kept in its state), ``data`` merged into
-    its facts (the system's own values into its ``tracking``, see ``facts.split``), decided from now on
+    its facts (the system's own values into its ``tracking``, see ``domain.split``), decided from now on
     by ``policy`` (the pinned one, or the one it is moved to), deadlines recomputed.
 
     A response is recorded the first time an event the policy counts as one is applied, or the case
@@ -78,7 +78,7 @@ def advance(case: Case, policy: PolicySet, *, event: str, to_state: str, data: M
         responded = now
     since = now if to_state != case.state else case.state_since
     closed = to_state in ks.final
-    given, kept = F.split(data)
+    given, kept = split(data)
     facts = F.merge(case.facts, given)
     tracking = case.tracking.absorb(kept)
     timer_due, due = deadlines(policy, case.kind, to_state, since, closed, responded, case.first_response_due,

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from casework import Actor, Engine, FixedClock, SchemaOutOfDate, upgrade_database
-from casework.facts import SYSTEM_ONLY
+from casework.domain import SYSTEM_ONLY
 from casework.store import SCHEMA_VERSION
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy"

@@ -11,6 +11,7 @@ password.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -41,17 +42,23 @@ def one_line(exc: BaseException) -> str:
 class Statement:
     """One compiled statement: its SQL for the driver and how to order its parameters."""
 
-    __slots__ = ("defaults", "named", "names", "sql")
+    __slots__ = ("_ordered", "defaults", "named", "names", "sql")
 
     def __init__(self, compiled: Any, named: bool) -> None:
         self.sql: str = str(compiled)
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
-        self.defaults: dict[str, Any] = dict(compiled.params)  # values bound in the statement (limits, literals)
+        self.defaults: dict[str, Any] = {k: v for k, v in compiled.params.items() if v is not None}  # limits, literals
         self.named = named
+        # Positional drivers take a tuple in bind order (itemgetter gives one for two or more names).
+        self._ordered = operator.itemgetter(*self.names) if len(self.names) > 1 else None
 
     def params(self, values: Mapping[str, Any] | None = None) -> Sequence[Any] | Mapping[str, Any]:
-        merged = {**self.defaults, **values} if values else self.defaults
-        return merged if self.named else tuple(merged[n] for n in self.names)
+        merged = ({**self.defaults, **values} if self.defaults else values) if values else self.defaults
+        if self.named:
+            return merged
+        if self._ordered is not None:
+            return self._ordered(merged)  # type: ignore[no-any-return]
+        return tuple(merged[n] for n in self.names)
 
 
 class Database:

@@ -14,13 +14,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from casework.policies.calendar import Deadline
-from casework.policies.guards import Guard, _money
+from casework.policies.guards import Guard
+from casework.values import parse_money
 
 
 def _limit(value: Any) -> Decimal | None:
     if value == "unlimited":
         return None
-    return _money(value)
+    return parse_money(value, "amount")
 
 
 def _clock_time(value: Any) -> dt.time:
