@@ -3,7 +3,7 @@
 Exit codes: 0 success; 1 refused by the rules (denied, not available, lost a concurrent update);
 2 bad input (usage, malformed value, unknown case, invalid policy file, unreachable database).
 Every command takes ``--json`` and then prints exactly one JSON document on stdout; errors are one
-line on stderr, never a traceback.
+line on stderr, never a traceback. What a command shows on a terminal is drawn by casework.terminal.
 """
 
 import getpass
@@ -11,23 +11,18 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 from typer.core import TyperGroup
 
 import casework
 from casework import (
     Actor,
-    AuditEntry,
     Case,
     CaseworkError,
     Decision,
@@ -37,7 +32,7 @@ from casework import (
     Refused,
     TransitionDenied,
     parse_instant,
-    parse_money,
+    terminal,
 )
 
 try:  # typer >= 0.24 vendors click as typer._click
@@ -46,18 +41,14 @@ except ImportError:  # pragma: no cover - older typer depends on click itself
     from click.exceptions import ClickException, UsageError  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 if TYPE_CHECKING:
-    from casework.report import SlaReport
+    from casework.policies import PolicySet
+    from casework.simulate import SimulationReport
 
-T = TypeVar("T")
 EXIT_REFUSED = 1
 EXIT_BAD_INPUT = 2
 
 
 # ---- error handling: one line on stderr, one JSON document on stdout with --json ---------------------
-def _json_requested(args: Sequence[str]) -> bool:
-    return "--json" in args
-
-
 def _emit_error(message: str, code: int, kind: str, as_json: bool) -> NoReturn:
     if as_json:
         print(json.dumps({"error": {"type": kind, "message": message, "exit_code": code}}))
@@ -72,7 +63,7 @@ class _Group(TyperGroup):
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        as_json = _json_requested(argv)
+        as_json = "--json" in argv
         if not argv:  # bare `casework`: the help, as --help prints it
             argv = ["--help"]
         try:
@@ -110,6 +101,7 @@ app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
+NumberArg = Annotated[str, typer.Argument(help="The after-sales number.")]
 ActorOpt = Annotated[str | None, typer.Option(
     "--actor", help="Who acts (default: $CASEWORK_ACTOR, else your OS user name).", show_default=False)]
 RoleOpt = Annotated[str | None, typer.Option(
@@ -121,6 +113,10 @@ FactOpt = Annotated[list[str] | None, typer.Option(
     "--fact", help="Any other fact as KEY=VALUE, repeatable, e.g. --fact flags=vip")]
 LangOpt = Annotated[str | None, typer.Option(
     "--lang", help="Language of the reason messages, e.g. en or zh-CN (default: the case's locale fact, else en).")]
+KeyOpt = Annotated[str | None, typer.Option("--key", help="Idempotency key: repeating it repeats nothing.")]
+KindOpt = Annotated[str | None, typer.Option("--kind", help="refund, return, dispute or complaint")]
+OpenKindOpt = Annotated[str | None, typer.Option("--kind", help="Only open cases of this kind.")]
+OpenStateOpt = Annotated[str | None, typer.Option("--state", help="Only open cases in this state.")]
 
 
 class Settings:
@@ -199,103 +195,31 @@ def _engine(ctx: typer.Context) -> Engine:
     return settings.engine()
 
 
+# ---- rendering helpers ---------------------------------------------------------------------------------
 def _dump(doc: Any) -> None:
     print(json.dumps(doc, ensure_ascii=False, indent=2))
 
 
-def _console() -> Console:
-    console = Console(highlight=False, soft_wrap=False)
-    if not console.is_terminal:
-        console.width = 140
-    return console
+def _show_case(case: Case, as_json: bool) -> None:
+    if as_json:
+        _dump(case.to_json())
+    else:
+        terminal.show(terminal.case_panel(case))
 
 
-# ---- rendering ----------------------------------------------------------------------------------------
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M %Z") if value else "-"
-
-
-def _facts_text(facts: dict[str, Any]) -> str:
-    lines = []
-    for key in sorted(facts):
-        if key == "evidence":
-            items = [f"{e['type']}" + (f" ({e['ref']})" if e.get("ref") else "") for e in facts[key]]
-            lines.append(f"evidence: {', '.join(items) or '-'}")
-        else:
-            value = facts[key]
-            lines.append(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
-    return "\n".join(lines)
-
-
-def _case_panel(case: Case) -> Panel:
-    head = Text.assemble((case.number, "bold"), "  ", (case.kind, "cyan"), "  state ", (case.state, "bold green"),
-                         f"  v{case.version}")
-    body = Text()
-    body.append_text(head)
-    body.append("\n\n" + _facts_text(case.facts) + "\n\n")
-    body.append(f"policy: {case.policy.label} ({case.policy.short})\n")
-    body.append(f"opened: {_when(case.opened_at)}   updated: {_when(case.updated_at)}\n")
-    if case.responded_at:
-        body.append(f"first response: {_when(case.responded_at)}\n")
-    elif case.first_response_due:
-        body.append(f"first response due: {_when(case.first_response_due)}\n")
-    if case.resolution_due and casework.KINDS[case.kind].is_open(case.state):
-        body.append(f"resolution due: {_when(case.resolution_due)}\n")
-    if case.timer_due:
-        body.append(f"timer: in {case.state} until {_when(case.timer_due)}\n")
-    if case.breaches:
-        body.append(f"BREACHED: {', '.join(case.breaches)}  priority {case.priority}"
-                    + (f"  queue {case.queue}" if case.queue else "") + "\n", style="bold red")
-    return Panel(body, title=f"{case.kind} case", expand=False)
-
-
-def _reasons_text(decision: Decision, said: list[str] | None = None) -> Text:
-    """Each reason's code and message; ``said``: what to tell the customer, one per reason."""
-    text = Text()
-    for i, r in enumerate(decision.reasons):
-        text.append("  ✗ ", style="red")
-        text.append(f"{r.code}", style="bold red")
-        text.append(f": {r.message}\n")
-        if said and i < len(said) and said[i] != r.message:
-            text.append(f"    → {said[i]}\n", style="cyan")
-    return text
-
-
-def _said(engine: Engine, number: str | None, decision: Decision, lang: str | None,
+def _said(engine: Engine, decision: Decision, lang: str | None, number: str | None,
           audience: str = "customer") -> list[str]:
-    """The policy's message for each reason, in ``lang`` (default: the case's locale, else en)."""
-    from casework.messages import lang_for, messages_for
-
+    """What ``audience`` is told about each reason of a refusal (:meth:`Engine.messages`)."""
     try:
-        policy = engine.policy_for(decision.policy.hash) if decision.policy else engine.policy
-        facts = engine.get(number).facts if number and lang is None else {}
+        return engine.messages(decision, audience=audience, lang=lang, number=number)
     except CaseworkError:  # the messages are a courtesy: never fail a command for them
         return [r.message for r in decision.reasons]
-    return messages_for(policy, decision, audience, lang_for(facts, lang), context={"number": number or ""})
 
 
 def _with_said(doc: dict[str, Any], said: list[str]) -> dict[str, Any]:
     """A decision's JSON with ``customer_message`` added to each reason (``message`` is unchanged)."""
     doc["reasons"] = [{**r, "customer_message": m} for r, m in zip(doc["reasons"], said, strict=False)]
     return doc
-
-
-def _decision_table(decision: Decision) -> Table:
-    table = Table(title=f"{decision.event}: {'allowed' if decision.allowed else 'REFUSED'}", title_justify="left")
-    table.add_column("rule")
-    table.add_column("verdict")
-    table.add_column("code")
-    table.add_column("why")
-    table.add_column("source")
-    for v in decision.verdicts:
-        table.add_row(v.guard, Text("pass", "green") if v.passed else Text("FAIL", "bold red"), v.code, v.message,
-                      v.source or "")
-    return table
-
-
-def _print_refusal(console: Console, number: str | None, decision: Decision, said: list[str] | None = None) -> None:
-    console.print(Text(f"{number or ''} {decision.event} refused:".strip(), style="bold red"))
-    console.print(_reasons_text(decision, said), end="")
 
 
 @contextmanager
@@ -307,14 +231,27 @@ def _refusals(as_json: bool, number: str | None = None, engine: Engine | None = 
         yield
     except TransitionDenied as denied:
         decision = denied.decision
-        said = _said(engine, number or denied.number, decision, lang) if engine is not None else None
+        number = number or denied.number
+        said = _said(engine, decision, lang, number) if engine is not None else None
         if as_json:
-            doc = {"number": number or denied.number, **decision.to_json()}
+            doc = {"number": number, **decision.to_json()}
             _dump(_with_said(doc, said) if said is not None else doc)
         else:
-            _print_refusal(_console(), number or denied.number, decision, said)
+            terminal.show(terminal.refusal(number, decision, said or ()))
         sys.stderr.write(f"casework: refused: {'; '.join(decision.codes)}\n")
         raise typer.Exit(EXIT_REFUSED) from None
+
+
+@contextmanager
+def _as_typed(options: Collection[str]) -> Iterator[None]:
+    """An error about a fact set by the option of the same name names the option the user typed: the
+    library's ``amount 'abc' is not a valid amount: ...`` reads ``--amount 'abc' is not ...``."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if exc.field not in options or not str(exc).startswith(f"{exc.field} "):
+            raise
+        raise InvalidInput(f"--{exc}", field=exc.field, value=exc.value) from None
 
 
 # ---- commands -----------------------------------------------------------------------------------------
@@ -337,7 +274,7 @@ def open_case(
     currency: Annotated[str | None, typer.Option("--currency", help="ISO currency code, e.g. CNY")] = None,
     actor: ActorOpt = None,
     role: RoleOpt = None,
-    key: Annotated[str | None, typer.Option("--key", help="Idempotency key: repeating it repeats nothing.")] = None,
+    key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Open a case and print it with its after-sales number.
@@ -345,26 +282,14 @@ def open_case(
     Example: casework open return --order SO-1 --delivered 2026-11-12 --reason defective
     --evidence order_record --evidence photo=IMG_1.jpg
     """
-    if amount is not None:
-        parse_money(amount, "--amount")
-    if paid is not None:
-        parse_money(paid, "--paid")
-    for value, name in ((delivered, "--delivered"), (purchased, "--purchased")):
-        if value is not None:
-            parse_instant(value, name)
-    facts = _data(evidence, fact, order_id=order, amount=amount, paid=paid, category=category,
-                  delivered=delivered, purchased=purchased, reason=reason, condition=condition,
-                  customer=customer, currency=currency)
-    with _refusals(as_json):
-        case = _engine(ctx).open(kind, facts, actor=_actor(actor, role), channel=channel, key=key)
+    named = {"order_id": order, "amount": amount, "paid": paid, "category": category, "delivered": delivered,
+             "purchased": purchased, "reason": reason, "condition": condition, "customer": customer,
+             "currency": currency}
+    money_and_dates = [f for f in ("amount", "paid", "delivered", "purchased") if named[f] is not None]
+    with _refusals(as_json), _as_typed(money_and_dates):
+        case = _engine(ctx).open(kind, _data(evidence, fact, **named), actor=_actor(actor, role), channel=channel,
+                                 key=key)
     _show_case(case, as_json)
-
-
-def _show_case(case: Case, as_json: bool) -> None:
-    if as_json:
-        _dump(case.to_json())
-    else:
-        _console().print(_case_panel(case))
 
 
 def _jsonl_records(file: str, lines: list[int]) -> Iterator[Any]:
@@ -392,6 +317,14 @@ def _jsonl_records(file: str, lines: list[int]) -> Iterator[Any]:
             stream.close()
 
 
+def _record_count(file: str) -> int | None:
+    """How many records FILE holds (its non-blank lines), for a progress bar; None for stdin."""
+    if file == "-" or not Path(file).is_file():
+        return None
+    with open(file, encoding="utf-8", errors="replace") as f:
+        return sum(1 for text in f if text.strip())
+
+
 @app.command("import")
 def import_cases(
     ctx: typer.Context,
@@ -411,37 +344,24 @@ def import_cases(
     engine = _engine(ctx)
     who = _actor(actor, role)
     lines: list[int] = []
-    done = [0]
-    console = _console()
+    opened = 0
     try:
-        if as_json or not console.is_terminal:
-            report = engine.open_many(_jsonl_records(file, lines), actor=who, batch=batch,
-                                      progress=lambda n, _total: done.__setitem__(0, n))
-        else:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        with terminal.progress("importing", shown=not as_json, total=lambda: _record_count(file)) as bar:
+            def advance(done: int, total: int | None) -> None:
+                nonlocal opened
+                opened = done
+                bar(done, total)
 
-            total = None
-            if file != "-" and Path(file).is_file():
-                with open(file, encoding="utf-8", errors="replace") as f:
-                    total = sum(1 for text in f if text.strip())
-            with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=console, transient=True) as bar:
-                task = bar.add_task("importing", total=total)
-
-                def advance(n: int, _total: int | None) -> None:
-                    done[0] = n
-                    bar.update(task, completed=n)
-
-                report = engine.open_many(_jsonl_records(file, lines), actor=who, batch=batch, progress=advance)
+            report = engine.open_many(_jsonl_records(file, lines), actor=who, batch=batch, progress=advance)
     except InvalidRecord as bad:
         line = lines[bad.line - 1] if 0 < bad.line <= len(lines) else bad.line
-        kept = f" ({done[0]} case(s) before it were opened)" if done[0] else " (nothing was opened)"
+        kept = f" ({opened} case(s) before it were opened)" if opened else " (nothing was opened)"
         raise InvalidInput(f"{file}:{line}: {bad.problem}{kept}", field=bad.field) from None
     if as_json:
         _dump({"file": file, **report.to_json()})
     else:
         span = f" ({report.first} … {report.last})" if report.count else ""
-        console.print(f"imported {report.count} case(s){span} in {report.seconds:.2f} s")
+        terminal.show(f"imported {report.count} case(s){span} in {report.seconds:.2f} s")
 
 
 @app.command()
@@ -454,7 +374,7 @@ def fire(
     evidence: EvidenceOpt = None,
     fact: FactOpt = None,
     note: Annotated[str | None, typer.Option("--note", help="A note for the trail (a resolution, a reason).")] = None,
-    key: Annotated[str | None, typer.Option("--key", help="Idempotency key: repeating it repeats nothing.")] = None,
+    key: KeyOpt = None,
     expected_version: Annotated[int | None, typer.Option(
         "--expected-version", help="Refuse if the case is no longer at this version.")] = None,
     lang: LangOpt = None,
@@ -475,7 +395,7 @@ def fire(
 @app.command()
 def check(
     ctx: typer.Context,
-    number: Annotated[str, typer.Argument(help="The after-sales number.")],
+    number: NumberArg,
     event: Annotated[str, typer.Argument(help="The event to try, e.g. approve")],
     actor: ActorOpt = None,
     role: RoleOpt = None,
@@ -495,16 +415,14 @@ def check(
     from casework.messages import AUDIENCES
     from casework.values import one_of
 
-    one_of(audience, AUDIENCES, "audience", field="audience")
+    one_of(audience, AUDIENCES, "audience", field="audience")  # before any work, --json or not
     engine = _engine(ctx)
     decision = engine.check(number, event, actor=_actor(actor, role), data=_data(evidence, fact, note=note))
     if as_json:
-        _dump(_with_said({"number": number, **decision.to_json()}, _said(engine, number, decision, lang)))
+        _dump(_with_said({"number": number, **decision.to_json()}, _said(engine, decision, lang, number)))
     else:
-        console = _console()
-        console.print(_decision_table(decision))
-        for r, message in zip(decision.reasons, _said(engine, number, decision, lang, audience), strict=False):
-            console.print(Text.assemble(("  ✗ ", "red"), (r.code, "bold red"), f" ({audience}): {message}"))
+        terminal.show(terminal.decision_table(decision),
+                      *terminal.told(decision, _said(engine, decision, lang, number, audience), audience))
     if not decision.allowed:
         raise typer.Exit(EXIT_REFUSED)
 
@@ -512,7 +430,7 @@ def check(
 @app.command("next")
 def next_events(
     ctx: typer.Context,
-    number: Annotated[str, typer.Argument(help="The after-sales number.")],
+    number: NumberArg,
     actor: ActorOpt = None,
     role: RoleOpt = None,
     lang: LangOpt = None,
@@ -524,33 +442,17 @@ def next_events(
     """
     engine = _engine(ctx)
     decisions = engine.next_events(number, actor=_actor(actor, role))
-    if lang is None and any(not d.allowed for d in decisions):
-        lang = str(engine.get(number).facts.get("locale") or "en")
-    said = [_said(engine, number, d, lang) for d in decisions]
+    said = [_said(engine, d, lang, number) for d in decisions]
     if as_json:
         _dump([_with_said({"event": d.event, "allowed": d.allowed, "to_state": d.to_state,
-                           "reasons": [r.reason_json() for r in d.reasons]}, m) for d, m in zip(decisions, said,
-                                                                                               strict=True)])
-        return
-    table = Table(title=f"{number}: possible events", title_justify="left")
-    table.add_column("event")
-    table.add_column("leads to")
-    table.add_column("for you")
-    table.add_column("why not")
-    for d, m in zip(decisions, said, strict=True):
-        table.add_row(d.event, d.to_state or "", Text("allowed", "green") if d.allowed else Text("refused", "red"),
-                      "\n".join(f"{r.code}: {r.message}" + (f"\n  → {c}" if c != r.message else "")
-                                for r, c in zip(d.reasons, m, strict=False)))
-    _console().print(table)
+                           "reasons": [r.reason_json() for r in d.reasons]}, m)
+               for d, m in zip(decisions, said, strict=True)])
+    else:
+        terminal.show(terminal.next_table(number, decisions, said))
 
 
 @app.command()
-def show(
-    ctx: typer.Context,
-    number: Annotated[str, typer.Argument(help="The after-sales number.")],
-    reveal: RevealOpt = False,
-    as_json: JsonOpt = False,
-) -> None:
+def show(ctx: typer.Context, number: NumberArg, reveal: RevealOpt = False, as_json: JsonOpt = False) -> None:
     """Show a case: state, facts, evidence, policy version and deadlines (personal data masked).
 
     Example: casework show RF-20261122-000042 --json
@@ -558,25 +460,8 @@ def show(
     _show_case(_engine(ctx).get(number, reveal=reveal), as_json)
 
 
-def _history_table(number: str, entries: list[AuditEntry]) -> Table:
-    table = Table(title=f"{number}: history", title_justify="left")
-    for col in ("#", "at", "actor", "event", "from → to", "outcome", "reasons"):
-        table.add_column(col)
-    for e in entries:
-        move = f"{e.from_state or '∅'} → {e.to_state or e.from_state or ''}"
-        outcome = Text(e.outcome, "green" if e.outcome == "applied" else "red")
-        reasons = "\n".join(f"{r['code']}: {r['message']}" for r in e.reasons)
-        table.add_row(str(e.seq), _when(e.at), f"{e.actor} ({e.role})", e.event, move, outcome, reasons)
-    return table
-
-
 @app.command()
-def history(
-    ctx: typer.Context,
-    number: Annotated[str, typer.Argument(help="The after-sales number.")],
-    reveal: RevealOpt = False,
-    as_json: JsonOpt = False,
-) -> None:
+def history(ctx: typer.Context, number: NumberArg, reveal: RevealOpt = False, as_json: JsonOpt = False) -> None:
     """The audit trail of a case: every applied change and refused attempt, who, when and why.
 
     Example: casework history RF-20261122-000042
@@ -585,13 +470,13 @@ def history(
     if as_json:
         _dump([e.to_json() for e in entries])
     else:
-        _console().print(_history_table(number, entries))
+        terminal.show(terminal.history_table(number, entries))
 
 
 @app.command("list")
 def list_cases(
     ctx: typer.Context,
-    kind: Annotated[str | None, typer.Option("--kind", help="refund, return, dispute or complaint")] = None,
+    kind: KindOpt = None,
     state: Annotated[str | None, typer.Option("--state", help="Only cases in this state.")] = None,
     order: Annotated[str | None, typer.Option("--order", help="Only cases of this order id.")] = None,
     customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's cases.")] = None,
@@ -599,25 +484,20 @@ def list_cases(
     due_before: Annotated[str | None, typer.Option("--due-before", help="Open cases due by this time (ISO).")] = None,
     queue: Annotated[str | None, typer.Option("--queue", help="Only cases in this queue, e.g. supervisor.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many cases.")] = 50,
+    reveal: RevealOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List cases, newest first.
+    """List cases, newest first (personal data masked).
 
     Example: casework list --kind return --state under_review
     """
     due = parse_instant(due_before, "--due-before") if due_before else None
     found = _engine(ctx).find(kind=kind, state=state, order_id=order, customer=customer, overdue=overdue,
-                              due_before=due, queue=queue, limit=limit)
+                              due_before=due, queue=queue, limit=limit, reveal=reveal)
     if as_json:
         _dump([c.to_json() for c in found])
-        return
-    table = Table(title=f"{len(found)} case(s)", title_justify="left")
-    for col in ("number", "kind", "state", "order", "customer", "amount", "opened", "due"):
-        table.add_column(col)
-    for c in found:
-        table.add_row(c.number, c.kind, c.state, c.order_id or "", c.customer or "", str(c.facts.get("amount", "")),
-                      _when(c.opened_at), _when(c.due_at))
-    _console().print(table)
+    else:
+        terminal.show(terminal.case_table(found))
 
 
 @app.command()
@@ -630,13 +510,7 @@ def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         _dump(report.to_json())
     else:
-        console = _console()
-        if report.ok:
-            console.print(Text(f"verify: OK — {report.cases_checked} cases, {report.entries_checked} audit "
-                               "entries, every chain intact and every replay matches", "green"))
-        for p in report.problems:
-            where = f" seq {p.seq}" if p.seq is not None else ""
-            console.print(Text(f"BROKEN {p.number}{where}: {p.problem}", "bold red"))
+        terminal.show(*terminal.verification(report))
     if not report.ok:
         sys.stderr.write(f"casework: verify found {len(report.broken_cases)} broken case(s): "
                          f"{', '.join(report.broken_cases)}\n")
@@ -654,23 +528,23 @@ def export(
 
     Example: casework export --redact -o audit.jsonl
     """
-    lines = (json.dumps(doc, ensure_ascii=False, sort_keys=True) for doc in _engine(ctx).export(redact=redact))
-    if output:
-        count = 0
-        with open(output, "w", encoding="utf-8") as out:
-            for line in lines:
-                out.write(line + "\n")
-                count += 1
-        if as_json:
-            _dump({"file": output, "entries": count, "redacted": redact})
-        else:
-            print(f"{count} audit entries written to {output}" + (" (personal data redacted)" if redact else ""))
+    entries = _engine(ctx).export(redact=redact)
+    if as_json and not output:
+        _dump(list(entries))
         return
+    lines = (json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n" for doc in entries)
+    if not output:
+        sys.stdout.writelines(lines)
+        return
+    count = 0
+    with open(output, "w", encoding="utf-8") as out:
+        for line in lines:
+            out.write(line)
+            count += 1
     if as_json:
-        _dump(list(_engine(ctx).export(redact=redact)))
-        return
-    for line in lines:
-        print(line)
+        _dump({"file": output, "entries": count, "redacted": redact})
+    else:
+        print(f"{count} audit entries written to {output}" + (" (personal data redacted)" if redact else ""))
 
 
 @app.command()
@@ -684,6 +558,8 @@ def demo(
 
     Example: casework demo
     """
+    from casework import demo as stories
+
     if file is None:
         path = Path(tempfile.mkdtemp(prefix="casework-demo-")) / "demo.db"
     else:
@@ -693,40 +569,19 @@ def demo(
     settings: Settings = ctx.obj
     clock = FixedClock(datetime.now(UTC))
     engine = Engine(str(path), policies=settings.policy_path(), clock=clock)
-    console = _console()
-    steps = []
     if not as_json:
-        console.print(Text(f"casework demo — a fresh database at {path}", style="bold"))
-        console.print(f"policy: {engine.policy.label} ({engine.policy.ref.short})")
-    story = None
-    from casework import demo as demo_stories
-
-    for step in demo_stories.run(engine, clock):
+        terminal.show(*terminal.demo_title(path, engine.policy))
+    steps: list[stories.Step] = []
+    for step in stories.run(engine, clock):
+        if not as_json:
+            terminal.show(*terminal.demo_step(step, first_of_story=not steps or steps[-1].story != step.story))
         steps.append(step)
-        if as_json:
-            continue
-        if step.story != story:
-            story = step.story
-            console.print()
-            console.print(Text(story, style="bold cyan"))
-        who = f"{step.actor.id} ({step.actor.role})"
-        if step.refused and step.decision is not None:
-            console.print(Text.assemble("  ", (step.case.number, "bold"), f"  {who} {step.event} → ",
-                                        ("refused", "bold red")))
-            console.print(_reasons_text(step.decision), end="")
-        else:
-            console.print(Text.assemble("  ", (step.case.number, "bold"), f"  {who} {step.event} → ",
-                                        (step.case.state, "green")))
     report = engine.verify()
     engine.close()
     if as_json:
         _dump({"database": str(path), "steps": [s.to_json() for s in steps], "verify": report.to_json()})
     else:
-        console.print()
-        ok = Text(f"verify: OK — {report.cases_checked} cases, {report.entries_checked} audit entries intact",
-                  "green") if report.ok else Text(f"verify FAILED: {report.broken_cases}", "bold red")
-        console.print(ok)
-        console.print(f"explore it: casework --db {path} list")
+        terminal.show(*terminal.demo_end(path, report))
     if not report.ok:
         raise typer.Exit(EXIT_REFUSED)
 
@@ -773,106 +628,12 @@ def sla_sweep(
     """
     at = parse_instant(now, "--now") if now else None
     engine = _engine(ctx)
-    console = _console()
-    if as_json or not console.is_terminal:
-        report = engine.sweep(now=at, dry_run=dry_run, limit=limit, batch=batch)
-    else:
-        from rich.progress import Progress
-
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("sweeping", total=None)
-            report = engine.sweep(now=at, dry_run=dry_run, limit=limit, batch=batch,
-                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with terminal.progress("sweeping", shown=not as_json) as advance:
+        report = engine.sweep(now=at, dry_run=dry_run, limit=limit, batch=batch, progress=advance)
     if as_json:
         _dump(report.to_json())
-        return
-    table = Table(title=f"sla sweep at {_when(report.at)}{' (dry run)' if dry_run else ''}: "
-                        f"{report.cases_due} case(s) due", title_justify="left")
-    for col in ("number", "action", "what", "due", "state", "outcome"):
-        table.add_column(col)
-    for a in report.actions:
-        style = {"applied": "green", "refused": "red", "skipped": "yellow"}.get(a.outcome, "")
-        table.add_row(a.number, a.kind, a.name, _when(a.due), a.state, Text(a.outcome, style))
-    console.print(table)
-
-
-
-def _bar(fraction: float, width: int = 24) -> str:
-    """A bar of unicode blocks filling ``fraction`` (0..1) of ``width`` cells, to eighths of a cell."""
-    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
-    full, part = divmod(eighths, 8)
-    return ("█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")).ljust(width)
-
-
-def _spark(counts: Sequence[int]) -> str:
-    top = max(counts, default=0)
-    return "".join(" ▁▂▃▄▅▆▇█"[round(c / top * 8)] if top else " " for c in counts)
-
-
-def _pct(rate: float | None) -> str:
-    return "-" if rate is None else f"{rate * 100:.1f}%"
-
-
-def _print_report(console: Console, report: "SlaReport") -> None:
-    from casework.report import SCORES, human_duration
-
-    def dur(seconds: float | None) -> str:
-        return "-" if seconds is None else human_duration(seconds)
-
-    def name(key: str | None) -> str:
-        return "all" if key is None else key
-
-    period = "all cases" if report.since is None and report.until is None else \
-        f"cases opened {_when(report.since)} → {_when(report.until)}"
-    scope = f"{period} · kind {report.kind or 'all'}" + (f" · by {report.by}" if report.by else "")
-    groups = [*report.groups, report.overall]
-    table = Table(title=f"SLA report: {scope}", title_justify="left")
-    for col in ("group", "opened", "closed", "first response\nmedian", "\np90", "\nmax", "resolution\nmedian",
-                "\np90", "\nmax", "breached\ncases", "refused\nattempts"):
-        table.add_column(col, justify="left" if col == "group" else "right", no_wrap=True)
-    for g in groups:
-        table.add_row(Text(name(g.key), "bold" if g.key is None else ""), str(g.opened), str(g.closed),
-                      dur(g.first_response.median), dur(g.first_response.p90), dur(g.first_response.max),
-                      dur(g.resolution.median), dur(g.resolution.p90), dur(g.resolution.max),
-                      f"{g.breached} ({_pct(g.breach_rate)})", str(g.refusals))
-    console.print(table)
-    console.print(Text("Breach rate: share of the cases opened that breached a deadline (bar: 0-100%)", "italic"))
-    chart = Table(box=None, show_header=False, padding=(0, 1))
-    for _ in range(4):
-        chart.add_column(no_wrap=True)
-    for g in groups:
-        types = ", ".join(f"{t.replace('_', ' ')} {_pct(g.breach_rate_of(t))}" for t in report.breach_types)
-        chart.add_row(name(g.key), Text(_bar(g.breach_rate or 0.0), "red"), _pct(g.breach_rate), types)
-    console.print(chart)
-    sat = report.overall.satisfaction
-    mean = "no ratings" if sat.mean is None else f"mean {sat.mean:.2f} from {sat.count} rated case(s)"
-    console.print(Text(f"Satisfaction, all cases: {mean}", "italic"))
-    chart = Table(box=None, show_header=False, padding=(0, 1))
-    for _ in range(3):
-        chart.add_column(no_wrap=True)
-    most = max(sat.distribution.values()) or 1
-    for score in SCORES:
-        n = sat.distribution[score]
-        chart.add_row(f"{score} ★", Text(_bar(n / most), "green" if score >= 4 else "yellow" if score == 3 else "red"),
-                      f"{n} ({_pct(n / sat.count if sat.count else None)})")
-    console.print(chart)
-    if report.groups:
-        chart = Table(box=None, padding=(0, 1))
-        for col in ("group", "mean", "rated", "1 → 5"):
-            chart.add_column(col, no_wrap=True, justify="right" if col in ("mean", "rated") else "left")
-        for g in report.groups:
-            s = g.satisfaction
-            chart.add_row(name(g.key), "-" if s.mean is None else f"{s.mean:.2f}", str(s.count),
-                          _spark(list(s.distribution.values())))
-        console.print(chart)
-    if report.refusal_codes:
-        table = Table(title="Refused attempts by reason code", title_justify="left")
-        table.add_column("code", no_wrap=True)
-        for g in groups:
-            table.add_column(name(g.key), justify="right")
-        for code in report.refusal_codes:
-            table.add_row(code, *[str(g.refusals_by_code.get(code, 0)) for g in groups])
-        console.print(table)
+    else:
+        terminal.show(terminal.sweep_table(report))
 
 
 @sla_app.command("report")
@@ -882,7 +643,7 @@ def sla_report(
         "--since", help="Cases opened at or after this time (ISO; a date means midnight, policy zone).")] = None,
     until: Annotated[str | None, typer.Option(
         "--until", help="Cases opened before this time; audit entries from then on are ignored.")] = None,
-    kind: Annotated[str | None, typer.Option("--kind", help="refund, return, dispute or complaint")] = None,
+    kind: KindOpt = None,
     by: Annotated[str | None, typer.Option("--by", help="Group by channel, kind or agent (first responder).")] = None,
     html: Annotated[str | None, typer.Option("--html", help="Also write a self-contained HTML report to FILE.",
                                              metavar="FILE")] = None,
@@ -904,10 +665,10 @@ def sla_report(
     if as_json:
         _dump(report.to_json())
         return
-    console = _console()
-    _print_report(console, report)
+    terminal.show(*terminal.sla_report(report))
     if html is not None:
-        console.print(f"HTML report written to {html}")
+        terminal.show(f"HTML report written to {html}")
+
 
 # ---- policy authoring ---------------------------------------------------------------------------------
 policy_app = typer.Typer(help="Policy authoring: check, schema, test and simulate policies before they reach "
@@ -941,12 +702,7 @@ def policy_check(
     if as_json:
         _dump(report.to_json(strict))
     else:
-        console = _console()
-        for problem in report.problems:
-            console.print(Text(str(problem), "red" if problem.severity == "error" else "yellow"))
-        if report.ok(strict) and report.policy is not None:
-            console.print(Text(f"{report.name}: OK — {report.policy.label} ({report.policy.ref.short}), "
-                               f"{len(report.warnings)} warning(s)", "green"))
+        terminal.show(*terminal.policy_check(report, strict))
     if not report.ok(strict):
         what = f"{len(report.errors)} error(s)" + (f", {len(report.warnings)} warning(s)" if strict else "")
         first = report.errors[0] if report.errors else report.warnings[0]
@@ -978,81 +734,32 @@ def policy_test(
     from casework.policies import load_policy
     from casework.policies.authoring import load_policy_tests, run_policy_tests
 
-    suites = files or ["policies.test.yaml"]
     policy = load_policy(_policy_file(ctx, None))
-    results = []
-    for suite in suites:
-        results.extend(run_policy_tests(policy, load_policy_tests(suite)))
+    suites = [load_policy_tests(suite) for suite in files or ["policies.test.yaml"]]
+    results = [result for suite in suites for result in run_policy_tests(policy, suite)]
     failed = [r for r in results if not r.passed]
     if as_json:
         _dump({"policy": policy.ref.to_json(), "passed": len(results) - len(failed), "failed": len(failed),
                "results": [r.to_json() for r in results]})
     else:
-        console = _console()
-        for r in results:
-            mark = Text("PASS ", "green") if r.passed else Text("FAIL ", "bold red")
-            console.print(Text.assemble(mark, r.name, f"  ({r.source})" if r.source else ""))
-            if not r.passed:
-                console.print(f"     {r.summary}")
-                for line in r.explanation:
-                    console.print(f"     {line}")
-        console.print(f"policy {policy.label} ({policy.ref.short}): {len(results) - len(failed)} scenarios passed, "
-                      f"{len(failed)} failed")
+        terminal.show(*terminal.policy_tests(policy, results))
     if failed:
         sys.stderr.write(f"casework: policy test: {len(failed)} of {len(results)} scenario(s) failed\n")
         raise typer.Exit(EXIT_REFUSED)
 
 
-def _simulation(engine: Engine, new: Any, kind: str | None, state: str | None, quiet: bool) -> Any:
-    """Run :func:`casework.simulate.simulate`, with a progress bar when stdout is a terminal."""
-    console = _console()
-    if quiet or not console.is_terminal:
-        return engine.simulate(new, kind=kind, state=state)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("simulating", total=None)
-        return engine.simulate(new, kind=kind, state=state,
-                               progress=lambda done, total: bar.update(task, completed=done, total=total))
-
-
-def _print_simulation(console: Console, report: Any, limit: int) -> None:
-    scope = " ".join(x for x in (report.kind, report.state) if x) or "all"
-    console.print(Text(f"policy {report.policy.label} ({report.policy.short}) against {report.cases_checked} open "
-                       f"case(s) ({scope}) at {_when(report.now)}: {len(report.flips)} decision(s) flip on "
-                       f"{len(report.numbers)} case(s)", "bold"))
-    if report.reason_changes:
-        console.print(f"{len(report.reason_changes)} refusal(s) would stay refused for other reasons (see --json)")
-    if not report.flips:
-        return
-    table = Table(title="Flips by rule", title_justify="left")
-    for col in ("rule", "flips", "allowed → refused", "refused → allowed", "events", "source", "e.g."):
-        table.add_column(col, justify="right" if col in ("flips", "allowed → refused", "refused → allowed") else "left")
-    for g in report.groups():
-        table.add_row(Text(g.rule, "bold"), str(g.count), str(g.tightened), str(g.loosened), ", ".join(g.events),
-                      g.source or "", ", ".join(g.examples))
-    console.print(table)
-    if limit <= 0:
-        return
-    table = Table(title=f"Flipped decisions (first {min(limit, len(report.flips))} of {len(report.flips)})",
-                  title_justify="left")
-    for col in ("case", "state", "event", "as", "before → after", "rules", "why refused"):
-        table.add_column(col)
-    for f in report.flips[:limit]:
-        refused = f.after if f.before.allowed else f.before
-        table.add_row(f.number, f.state, f.event, f.actor.role,
-                      Text(f.direction, "red" if f.before.allowed else "green"), ", ".join(f.rules),
-                      "\n".join(f"{r.code}: {r.message}" for r in refused.reasons))
-    console.print(table)
+def _simulate(engine: Engine, new: "PolicySet", kind: str | None, state: str | None,
+              as_json: bool) -> "SimulationReport":
+    with terminal.progress("simulating", shown=not as_json) as advance:
+        return engine.simulate(new, kind=kind, state=state, progress=advance)
 
 
 @policy_app.command("simulate")
 def policy_simulate(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="The new policy file.")],
-    kind: Annotated[str | None, typer.Option("--kind", help="Only open cases of this kind.")] = None,
-    state: Annotated[str | None, typer.Option("--state", help="Only open cases in this state.")] = None,
+    kind: OpenKindOpt = None,
+    state: OpenStateOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Flipped decisions listed (--json lists all).")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
@@ -1063,20 +770,19 @@ def policy_simulate(
     """
     from casework.policies import load_policy
 
-    new = load_policy(file)
-    report = _simulation(_engine(ctx), new, kind, state, as_json)
+    report = _simulate(_engine(ctx), load_policy(file), kind, state, as_json)
     if as_json:
         _dump(report.to_json())
     else:
-        _print_simulation(_console(), report, limit)
+        terminal.show(*terminal.simulation(report, limit))
 
 
 @policy_app.command("adopt")
 def policy_adopt(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="The policy file to move cases to.")],
-    kind: Annotated[str | None, typer.Option("--kind", help="Only open cases of this kind.")] = None,
-    state: Annotated[str | None, typer.Option("--state", help="Only open cases in this state.")] = None,
+    kind: OpenKindOpt = None,
+    state: OpenStateOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")] = False,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Flipped decisions listed before asking.")] = 20,
     actor: ActorOpt = None,
@@ -1099,35 +805,25 @@ def policy_adopt(
     who = _actor(actor, role)
     check_adopter(new, who)
     numbers = open_numbers(engine.store, kind=kind, state=state, not_on=new.hash)
-    report = _simulation(engine, new, kind, state, as_json)
-    console = _console()
+    report = _simulate(engine, new, kind, state, as_json)
     if not as_json:
-        _print_simulation(console, report, limit)
+        terminal.show(*terminal.simulation(report, limit))
     if not numbers:
         if as_json:
             _dump({"simulation": report.to_json(), "adopted": 0, "numbers": [], "already_on_policy":
                    report.cases_checked, "skipped": []})
         else:
-            console.print(f"nothing to adopt: every chosen open case is already on {new.label} ({new.ref.short})")
+            terminal.show(f"nothing to adopt: every chosen open case is already on {new.label} ({new.ref.short})")
         return
     if not yes:
         typer.confirm(f"Move {len(numbers)} open case(s) to policy {new.label} ({new.ref.short}) as {who.id} "
                       f"({who.role})?", abort=True, err=True)
-    if as_json or not console.is_terminal:
-        done = engine.adopt_open_cases(new, actor=who, numbers=numbers)
-    else:
-        from rich.progress import Progress
-
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("adopting", total=len(numbers))
-            done = engine.adopt_open_cases(new, actor=who, numbers=numbers,
-                                           progress=lambda n, total: bar.update(task, completed=n, total=total))
+    with terminal.progress("adopting", shown=not as_json, total=lambda: len(numbers)) as advance:
+        done = engine.adopt_open_cases(new, actor=who, numbers=numbers, progress=advance)
     if as_json:
         _dump({"simulation": report.to_json(), **done.to_json()})
-        return
-    console.print(Text(f"adopted {len(done.adopted)} case(s) to policy {new.label} ({new.ref.short})", "green"))
-    for number, why in done.skipped:
-        console.print(Text(f"skipped {number}: {why}", "yellow"))
+    else:
+        terminal.show(*terminal.adoption(done, new))
 
 
 @policy_app.command("diagram")  # DESIGN's contract: `casework policy ... diagram`; also top-level

@@ -1,0 +1,378 @@
+"""The CLI's terminal rendering: cases, decisions, trails and reports as rich panels, tables and charts.
+
+Only the operator CLI (``cli.py``) imports this module; the library never does. Each function turns
+what the library returned into something to print and decides nothing. It imports no more of rich
+than ``cli.py`` already loads (console, table, panel, text), so ``casework show`` starts no slower;
+the SLA report's duration reading is imported when a report is drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from casework import KINDS, AuditEntry, Case, Decision, VerifyReport
+
+if TYPE_CHECKING:
+    from casework.adoption import AdoptReport
+    from casework.demo import Step
+    from casework.policies import PolicySet
+    from casework.policies.authoring import CheckReport
+    from casework.policies.scenarios import ScenarioResult
+    from casework.report import GroupFigures, SlaReport
+    from casework.simulate import SimulationReport
+    from casework.sla import SweepReport
+
+NON_TERMINAL_WIDTH = 140  # piped or captured output: wide enough that tables keep one row per line
+Progress = Callable[[int, int | None], None]  # progress(done, total), as the library's long operations call it
+
+
+def console() -> Console:
+    """The console commands print to: stdout, no guessing of highlights, a fixed width when piped."""
+    out = Console(highlight=False, soft_wrap=False)
+    if not out.is_terminal:
+        out.width = NON_TERMINAL_WIDTH
+    return out
+
+
+def show(*renderables: RenderableType) -> None:
+    """Print each renderable on stdout, in order."""
+    out = console()
+    for renderable in renderables:
+        out.print(renderable)
+
+
+def _unseen(done: int, total: int | None) -> None:
+    """Progress nobody is shown."""
+
+
+@contextmanager
+def progress(label: str, *, shown: bool, total: Callable[[], int | None] = lambda: None) -> Iterator[Progress]:
+    """A transient progress bar, when ``shown`` and stdout is a terminal: yields the ``progress`` callback
+    to hand the library (a no-op without a bar). ``total()`` is asked only when a bar is drawn."""
+    out = console()
+    if not shown or not out.is_terminal:
+        yield _unseen
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar  # loaded only to draw a bar: `casework show` never needs it
+
+    with Bar(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out,
+             transient=True) as live:
+        task = live.add_task(label, total=total())
+        yield lambda done, size: live.update(task, completed=done, total=size)
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M %Z") if value else "-"
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+# ---- cases ---------------------------------------------------------------------------------------------
+def _facts_text(facts: dict[str, Any]) -> str:
+    lines = []
+    for key in sorted(facts):
+        if key == "evidence":
+            items = [f"{e['type']}" + (f" ({e['ref']})" if e.get("ref") else "") for e in facts[key]]
+            lines.append(f"evidence: {', '.join(items) or '-'}")
+        else:
+            value = facts[key]
+            lines.append(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+    return "\n".join(lines)
+
+
+def case_panel(case: Case) -> Panel:
+    """One case: number, kind, state, facts, policy version, deadlines and breaches."""
+    body = Text.assemble((case.number, "bold"), "  ", (case.kind, "cyan"), "  state ", (case.state, "bold green"),
+                         f"  v{case.version}")
+    body.append("\n\n" + _facts_text(case.facts) + "\n\n")
+    body.append(f"policy: {case.policy.label} ({case.policy.short})\n")
+    body.append(f"opened: {when(case.opened_at)}   updated: {when(case.updated_at)}\n")
+    if case.responded_at:
+        body.append(f"first response: {when(case.responded_at)}\n")
+    elif case.first_response_due:
+        body.append(f"first response due: {when(case.first_response_due)}\n")
+    if case.resolution_due and KINDS[case.kind].is_open(case.state):
+        body.append(f"resolution due: {when(case.resolution_due)}\n")
+    if case.timer_due:
+        body.append(f"timer: in {case.state} until {when(case.timer_due)}\n")
+    if case.breaches:
+        body.append(f"BREACHED: {', '.join(case.breaches)}  priority {case.priority}"
+                    + (f"  queue {case.queue}" if case.queue else "") + "\n", style="bold red")
+    return Panel(body, title=f"{case.kind} case", expand=False)
+
+
+def case_table(cases: Sequence[Case]) -> Table:
+    table = _table(f"{len(cases)} case(s)", "number", "kind", "state", "order", "customer", "amount", "opened", "due")
+    for c in cases:
+        table.add_row(c.number, c.kind, c.state, c.order_id or "", c.customer or "", str(c.facts.get("amount", "")),
+                      when(c.opened_at), when(c.due_at))
+    return table
+
+
+def history_table(number: str, entries: Sequence[AuditEntry]) -> Table:
+    table = _table(f"{number}: history", "#", "at", "actor", "event", "from → to", "outcome", "reasons")
+    for e in entries:
+        move = f"{e.from_state or '∅'} → {e.to_state or e.from_state or ''}"
+        outcome = Text(e.outcome, "green" if e.outcome == "applied" else "red")
+        reasons = "\n".join(f"{r['code']}: {r['message']}" for r in e.reasons)
+        table.add_row(str(e.seq), when(e.at), f"{e.actor} ({e.role})", e.event, move, outcome, reasons)
+    return table
+
+
+# ---- decisions -----------------------------------------------------------------------------------------
+def _reason_line(code: str, text: str) -> Text:
+    return Text.assemble(("  ✗ ", "red"), (code, "bold red"), text)
+
+
+def reasons(decision: Decision, said: Sequence[str] = ()) -> Text:
+    """Each reason's code and message, and under it what the customer is told (``said``) where that differs."""
+    lines = []
+    for i, r in enumerate(decision.reasons):
+        lines.append(_reason_line(r.code, f": {r.message}"))
+        if i < len(said) and said[i] != r.message:
+            lines.append(Text(f"    → {said[i]}", "cyan"))
+    return Text("\n").join(lines)
+
+
+def refusal(number: str | None, decision: Decision, said: Sequence[str] = ()) -> Text:
+    head = Text(f"{number or ''} {decision.event} refused:".strip(), style="bold red")
+    why = reasons(decision, said)
+    return Text("\n").join([head, why]) if why else head
+
+
+def decision_table(decision: Decision) -> Table:
+    """Every guard's verdict on one event, with where in the policy it is written."""
+    table = _table(f"{decision.event}: {'allowed' if decision.allowed else 'REFUSED'}",
+                   "rule", "verdict", "code", "why", "source")
+    for v in decision.verdicts:
+        table.add_row(v.guard, Text("pass", "green") if v.passed else Text("FAIL", "bold red"), v.code, v.message,
+                      v.source or "")
+    return table
+
+
+def told(decision: Decision, said: Sequence[str], audience: str) -> Iterator[Text]:
+    """One line per reason: what ``audience`` is told about it."""
+    for r, message in zip(decision.reasons, said, strict=False):
+        yield _reason_line(r.code, f" ({audience}): {message}")
+
+
+def next_table(number: str, decisions: Sequence[Decision], said: Sequence[Sequence[str]]) -> Table:
+    """The events possible next, each allowed or refused, with why not (and what the customer is told)."""
+    table = _table(f"{number}: possible events", "event", "leads to", "for you", "why not")
+    for d, messages in zip(decisions, said, strict=True):
+        table.add_row(d.event, d.to_state or "", Text("allowed", "green") if d.allowed else Text("refused", "red"),
+                      "\n".join(f"{r.code}: {r.message}" + (f"\n  → {m}" if m != r.message else "")
+                                for r, m in zip(d.reasons, messages, strict=False)))
+    return table
+
+
+# ---- integrity and the demo ------------------------------------------------------------------------------
+def verification(report: VerifyReport) -> Iterator[Text]:
+    if report.ok:
+        yield Text(f"verify: OK — {report.cases_checked} cases, {report.entries_checked} audit entries, every "
+                   "chain intact and every replay matches", "green")
+    for p in report.problems:
+        where = f" seq {p.seq}" if p.seq is not None else ""
+        yield Text(f"BROKEN {p.number}{where}: {p.problem}", "bold red")
+
+
+def demo_title(path: Path, policy: PolicySet) -> Iterator[RenderableType]:
+    yield Text(f"casework demo — a fresh database at {path}", style="bold")
+    yield f"policy: {policy.label} ({policy.ref.short})"
+
+
+def demo_step(step: Step, first_of_story: bool) -> Iterator[RenderableType]:
+    """One step of a demo story (after the story's title when it is the story's first)."""
+    if first_of_story:
+        yield ""
+        yield Text(step.story, style="bold cyan")
+    outcome = ("refused", "bold red") if step.refused else (step.case.state, "green")
+    yield Text.assemble("  ", (step.case.number, "bold"), f"  {step.actor.id} ({step.actor.role}) {step.event} → ",
+                        outcome)
+    if step.decision is not None:
+        yield reasons(step.decision)
+
+
+def demo_end(path: Path, report: VerifyReport) -> Iterator[RenderableType]:
+    yield ""
+    if report.ok:
+        yield Text(f"verify: OK — {report.cases_checked} cases, {report.entries_checked} audit entries intact", "green")
+    else:
+        yield Text(f"verify FAILED: {report.broken_cases}", "bold red")
+    yield f"explore it: casework --db {path} list"
+
+
+# ---- the service clock -----------------------------------------------------------------------------------
+def sweep_table(report: SweepReport) -> Table:
+    table = _table(f"sla sweep at {when(report.at)}{' (dry run)' if report.dry_run else ''}: "
+                   f"{report.cases_due} case(s) due", "number", "action", "what", "due", "state", "outcome")
+    for a in report.actions:
+        style = {"applied": "green", "refused": "red", "skipped": "yellow"}.get(a.outcome, "")
+        table.add_row(a.number, a.kind, a.name, when(a.due), a.state, Text(a.outcome, style))
+    return table
+
+
+def bar(fraction: float, width: int = 24) -> str:
+    """A bar of unicode blocks filling ``fraction`` (0..1) of ``width`` cells, to eighths of a cell."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return ("█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")).ljust(width)
+
+
+def spark(counts: Sequence[int]) -> str:
+    """One block per count, as high as the count is against the largest."""
+    top = max(counts, default=0)
+    return "".join(" ▁▂▃▄▅▆▇█"[round(c / top * 8)] if top else " " for c in counts)
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _group_name(key: str | None) -> str:
+    return "all" if key is None else key
+
+
+def _chart(*columns: str) -> Table:
+    """A borderless table of bars; headed when ``columns`` are named."""
+    chart = Table(box=None, show_header=any(columns), padding=(0, 1))
+    for column in columns:
+        chart.add_column(column, no_wrap=True, justify="right" if column in ("mean", "rated") else "left")
+    return chart
+
+
+def sla_report(report: SlaReport) -> Iterator[RenderableType]:
+    """The SLA report: the figures table, breach-rate and satisfaction charts, refusals by code."""
+    groups = [*report.groups, report.overall]
+    yield _figures_table(report, groups)
+    yield Text("Breach rate: share of the cases opened that breached a deadline (bar: 0-100%)", "italic")
+    chart = _chart("", "", "", "")
+    for g in groups:
+        types = ", ".join(f"{t.replace('_', ' ')} {_pct(g.breach_rate_of(t))}" for t in report.breach_types)
+        chart.add_row(_group_name(g.key), Text(bar(g.breach_rate or 0.0), "red"), _pct(g.breach_rate), types)
+    yield chart
+    yield from _satisfaction(report)
+    if report.refusal_codes:
+        table = _table("Refused attempts by reason code")
+        table.add_column("code", no_wrap=True)
+        for g in groups:
+            table.add_column(_group_name(g.key), justify="right")
+        for code in report.refusal_codes:
+            table.add_row(code, *[str(g.refusals_by_code.get(code, 0)) for g in groups])
+        yield table
+
+
+def _figures_table(report: SlaReport, groups: Sequence[GroupFigures]) -> Table:
+    from casework.report import human_duration
+
+    def dur(seconds: float | None) -> str:
+        return "-" if seconds is None else human_duration(seconds)
+
+    period = "all cases" if report.since is None and report.until is None else \
+        f"cases opened {when(report.since)} → {when(report.until)}"
+    scope = f"{period} · kind {report.kind or 'all'}" + (f" · by {report.by}" if report.by else "")
+    table = Table(title=f"SLA report: {scope}", title_justify="left")
+    for col in ("group", "opened", "closed", "first response\nmedian", "\np90", "\nmax", "resolution\nmedian",
+                "\np90", "\nmax", "breached\ncases", "refused\nattempts"):
+        table.add_column(col, justify="left" if col == "group" else "right", no_wrap=True)
+    for g in groups:
+        table.add_row(Text(_group_name(g.key), "bold" if g.key is None else ""), str(g.opened), str(g.closed),
+                      dur(g.first_response.median), dur(g.first_response.p90), dur(g.first_response.max),
+                      dur(g.resolution.median), dur(g.resolution.p90), dur(g.resolution.max),
+                      f"{g.breached} ({_pct(g.breach_rate)})", str(g.refusals))
+    return table
+
+
+def _satisfaction(report: SlaReport) -> Iterator[RenderableType]:
+    from casework.report import SCORES
+
+    sat = report.overall.satisfaction
+    mean = "no ratings" if sat.mean is None else f"mean {sat.mean:.2f} from {sat.count} rated case(s)"
+    yield Text(f"Satisfaction, all cases: {mean}", "italic")
+    chart = _chart("", "", "")
+    most = max(sat.distribution.values()) or 1
+    for score in SCORES:
+        n = sat.distribution[score]
+        chart.add_row(f"{score} ★", Text(bar(n / most), "green" if score >= 4 else "yellow" if score == 3 else "red"),
+                      f"{n} ({_pct(n / sat.count if sat.count else None)})")
+    yield chart
+    if report.groups:
+        chart = _chart("group", "mean", "rated", "1 → 5")
+        for g in report.groups:
+            s = g.satisfaction
+            chart.add_row(_group_name(g.key), "-" if s.mean is None else f"{s.mean:.2f}", str(s.count),
+                          spark(list(s.distribution.values())))
+        yield chart
+
+
+# ---- policy authoring ----------------------------------------------------------------------------------
+def policy_check(report: CheckReport, strict: bool) -> Iterator[Text]:
+    for problem in report.problems:
+        yield Text(str(problem), "red" if problem.severity == "error" else "yellow")
+    if report.ok(strict) and report.policy is not None:
+        yield Text(f"{report.name}: OK — {report.policy.label} ({report.policy.ref.short}), "
+                   f"{len(report.warnings)} warning(s)", "green")
+
+
+def policy_tests(policy: PolicySet, results: Sequence[ScenarioResult]) -> Iterator[RenderableType]:
+    for r in results:
+        mark = Text("PASS ", "green") if r.passed else Text("FAIL ", "bold red")
+        yield Text.assemble(mark, r.name, f"  ({r.source})" if r.source else "")
+        if not r.passed:
+            yield from (f"     {line}" for line in (r.summary, *r.explanation))
+    passed = sum(1 for r in results if r.passed)
+    yield f"policy {policy.label} ({policy.ref.short}): {passed} scenarios passed, {len(results) - passed} failed"
+
+
+def adoption(report: AdoptReport, policy: PolicySet) -> Iterator[Text]:
+    yield Text(f"adopted {len(report.adopted)} case(s) to policy {policy.label} ({policy.ref.short})", "green")
+    for number, why in report.skipped:
+        yield Text(f"skipped {number}: {why}", "yellow")
+
+
+def simulation(report: SimulationReport, limit: int) -> Iterator[RenderableType]:
+    """What a policy would decide differently: a summary, the flips by rule, the first ``limit`` flips."""
+    scope = " ".join(x for x in (report.kind, report.state) if x) or "all"
+    yield Text(f"policy {report.policy.label} ({report.policy.short}) against {report.cases_checked} open case(s) "
+               f"({scope}) at {when(report.now)}: {len(report.flips)} decision(s) flip on {len(report.numbers)} "
+               "case(s)", "bold")
+    if report.reason_changes:
+        yield f"{len(report.reason_changes)} refusal(s) would stay refused for other reasons (see --json)"
+    if not report.flips:
+        return
+    counts = ("flips", "allowed → refused", "refused → allowed")
+    table = _table("Flips by rule")
+    for col in ("rule", *counts, "events", "source", "e.g."):
+        table.add_column(col, justify="right" if col in counts else "left")
+    for g in report.groups():
+        table.add_row(Text(g.rule, "bold"), str(g.count), str(g.tightened), str(g.loosened), ", ".join(g.events),
+                      g.source or "", ", ".join(g.examples))
+    yield table
+    if limit > 0:
+        yield _flips_table(report, limit)
+
+
+def _flips_table(report: SimulationReport, limit: int) -> Table:
+    table = _table(f"Flipped decisions (first {min(limit, len(report.flips))} of {len(report.flips)})",
+                   "case", "state", "event", "as", "before → after", "rules", "why refused")
+    for f in report.flips[:limit]:
+        refused = f.after if f.before.allowed else f.before
+        table.add_row(f.number, f.state, f.event, f.actor.role,
+                      Text(f.direction, "red" if f.before.allowed else "green"), ", ".join(f.rules),
+                      "\n".join(f"{r.code}: {r.message}" for r in refused.reasons))
+    return table
