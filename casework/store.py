@@ -83,10 +83,14 @@ class Store:
         self.dialect = self._db.name
         self._codec = Codec(self._db.name)
         self._refs: dict[str, PolicyRef] = {}
-        if create:
-            self.create_schema()
-        if check:
-            self._check_schema()
+        try:
+            if create:
+                self.create_schema()
+            if check:
+                self._check_schema()
+        except BaseException:
+            self._db.close()  # a refused database keeps no connection open
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -288,17 +292,26 @@ class Store:
 
     def save_policy(self, ref: PolicyRef, name: str, source: str, now: datetime,
                     personal: Sequence[str] = ()) -> None:
-        """Store a policy version once (by content hash), chained to the previous version."""
-        if self.policy_source(ref.hash) is None:
+        """Store a policy version once (by content hash), chained to the newest version stored.
+
+        Two processes storing versions at once may draw the same place in the chain: the loser
+        draws again (and stops if the other stored this very version).
+        """
+        for _ in range(20):
+            if self.policy_source(ref.hash) is not None:
+                break
             try:
                 with self.transaction() as tx:
-                    if tx.policy_source(ref.hash) is None:
-                        last = tx.last_policy()
-                        seq, prev = (last[0] + 1, last[1]) if last else (1, "0" * 64)
-                        tx.save_policy(ref.hash, ref.label, name, source, now, policy_chain_hash(prev, ref.hash),
-                                       personal, seq, prev)
+                    last = tx.last_policy()
+                    seq, prev = (last[0] + 1, last[1]) if last else (1, "0" * 64)
+                    tx.save_policy(ref.hash, ref.label, name, source, now, policy_chain_hash(prev, ref.hash),
+                                   personal, seq, prev)
+                break
             except UniqueViolation:
-                pass  # another process stored the same version (or took the same seq) first
+                continue  # this version, or the next place in the chain, was taken meanwhile: look again
+        else:  # pragma: no cover - twenty writers in a row took the same place
+            raise StoreError(f"could not store policy version {ref.short} in {self.url}: the chain kept moving",
+                             url=self.url)
         self._refs[ref.hash] = ref
 
     def policy_chain(self) -> list[tuple[int, str, str, str]]:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from casework import facts as F
 from casework import intake
 from casework.decide import decide
 from casework.domain import Actor, AuditEntry, Case, Verdict
@@ -81,22 +80,28 @@ def _sweep_chunk(store: Store, policies: PolicyBook, numbers: Sequence[str], at:
 
 
 def _sweep_batch(tx: Transaction, policies: PolicyBook, numbers: Sequence[str], at: datetime) -> list[SweepAction]:
-    """Act on one batch of due cases in one transaction; the actions in ``numbers`` order."""
+    """Act on one batch of due cases in one transaction; the actions in ``numbers`` order.
+
+    The batch's compare-and-sets go in one ``executemany``; if any lost (another writer changed a case
+    since it was read), the batch is rolled back and swept case by case, where only that case is
+    skipped (it decides afresh next sweep).
+    """
     done: dict[str, list[SweepAction]] = {}
+    updates: list[tuple[StoredCase, Case, int, str]] = []
     written: list[tuple[int, AuditEntry, EntryTexts]] = []
     for stored in sorted(tx.get_many(numbers).values(), key=lambda s: s.id):  # one lock order for every sweeper
         chain = _Chain(stored, policies, at)
         acted = chain.act()
-        if not chain.entries:
-            continue
-        try:
-            tx.update_case(stored, chain.case, chain.seq, chain.hash)
-        except WriteConflict:
-            # Another writer changed the case since it was read: it decides afresh next sweep.
-            done[stored.case.number] = [acted[0].outcome_of("skipped")]
-            continue
-        done[stored.case.number] = acted
-        written.extend((stored.id, entry, texts) for entry, texts in chain.entries)
+        if chain.entries:
+            done[stored.case.number] = acted
+            updates.append((stored, chain.case, chain.seq, chain.hash))
+            written.extend((stored.id, entry, texts) for entry, texts in chain.entries)
+    try:
+        tx.update_cases(updates)
+    except WriteConflict:
+        if len(updates) > 1:
+            raise
+        return [a.outcome_of("skipped") for a in done.popitem()[1][:1]]
     tx.append(written)
     return [a for number in numbers for a in done.get(number, ())]
 
@@ -142,7 +147,7 @@ class _Chain:
         """An applied ``sla_breach`` entry (the state does not change)."""
         verdict = Verdict("sla", True, "sla_breach", f"{breach} deadline missed" if breach else "timer refused",
                           {"breach": breach})
-        self._step(BREACH_EVENT, self.case.state, (verdict,), F.normalize(data))
+        self._step(BREACH_EVENT, self.case.state, (verdict,), data)  # made by the system, in normal form
 
     def _step(self, event: str, to_state: str | None, verdicts: Sequence[Verdict], data: Mapping[str, Any]) -> None:
         t = step(self.case, self.seq, self.hash, event=event, to_state=to_state, verdicts=verdicts, actor=SYSTEM,

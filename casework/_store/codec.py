@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,50 +36,42 @@ RefOf = Callable[[str], PolicyRef]
 
 @dataclass(frozen=True, slots=True)
 class StoredCase:
-    """A case as its row holds it: the row's id, the case, and where its audit trail ends."""
+    """A case as its row holds it: the row's id, the case, and where its audit trail ends.
+
+    ``row`` is the row's values as read (``CASE_COLUMNS`` order), so a write can put back unchanged.
+    """
 
     id: int
     case: Case
     last_seq: int
     last_hash: str
+    row: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+
+
+_TIMES = ("updated_at", "first_response_due", "responded_at", "due_at", "resolution_due", "timer_due", "state_since")
+_TIME_AT = {name: CASE_COLUMNS.index(name) for name in _TIMES}
 
 
 class TimeCodec:
-    """How one backend stores an aware time, and reads it back.
+    """How one backend stores an aware time, and reads it back."""
 
-    A transition writes back most of the times it read (opened, deadlines) and writes ``now`` several
-    times (the row and its entry): the stored form of every UTC instant seen lately is remembered, so
-    each is formatted once (target 1 of the benchmarks). Only UTC times are remembered: aware times in
-    one zone compare as wall times, so two instants a DST fold apart would share a key.
-    """
-
-    __slots__ = ("_forms", "sqlite")
-    _KEEP = 4096  # remembered forms (a sweep of thousands of cases reads thousands of instants)
+    __slots__ = ("_last", "sqlite")
 
     def __init__(self, sqlite: bool) -> None:
         self.sqlite = sqlite
-        self._forms: dict[datetime, Any] = {}
+        self._last: tuple[datetime | None, Any] = (None, None)
 
     def store(self, value: datetime | None) -> Any:
         if value is None:
             return None
-        if value.tzinfo is UTC:
-            form = self._forms.get(value)
-            if form is None:
-                form = self._remember(value, self._format(value))
+        last, form = self._last  # a step writes its instant several times (row, entry): format it once
+        if value is last:
             return form
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: casework stores only timezone-aware times")
-        return self._format(value.astimezone(UTC))
-
-    def _format(self, utc: datetime) -> Any:
-        naive = utc.replace(tzinfo=None)
-        return naive.isoformat(" ", "microseconds") if self.sqlite else naive
-
-    def _remember(self, value: datetime, form: Any) -> Any:
-        if len(self._forms) >= self._KEEP:
-            self._forms.clear()
-        self._forms[value] = form
+        naive = value.astimezone(UTC).replace(tzinfo=None)
+        form = naive.isoformat(" ", "microseconds") if self.sqlite else naive
+        self._last = (value, form)
         return form
 
     def read(self, value: Any) -> datetime | None:
@@ -87,21 +79,13 @@ class TimeCodec:
 
     def at(self, value: Any) -> datetime:
         """A time that must be there (ValueError when it is not)."""
-        stored = value
         if isinstance(value, str):
             if len(value) == 26 and value[10] == " ":  # SQLite's own form: made UTC in one step
-                parsed = datetime.fromisoformat(value + "+00:00")
-                self._remember(parsed, stored)
-                return parsed
+                return datetime.fromisoformat(value + "+00:00")
             value = datetime.fromisoformat(value)
         if not isinstance(value, datetime):
             raise ValueError(f"{value!r} is not a time")
-        if value.tzinfo is not None:
-            return value.astimezone(UTC)
-        aware = value.replace(tzinfo=UTC)
-        if not self.sqlite:
-            self._remember(aware, stored)  # PostgreSQL hands back the naive UTC datetime it was given
-        return aware
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Codec:
@@ -111,21 +95,24 @@ class Codec:
         self.time = TimeCodec(dialect == "sqlite")
         self._no_breaches = strict([])
 
-    def case_row(self, case: Case, last_seq: int, last_hash: str) -> dict[str, Any]:
-        """Every column of the case's row but its id."""
+    def case_row(self, case: Case, last_seq: int, last_hash: str, read: StoredCase | None = None) -> dict[str, Any]:
+        """Every column of the case's row but its id. With ``read`` (the row the case was derived from),
+        each time the step left as it was (the same object) is written back as it was read."""
         t = self.time.store
-        return {
+        row = {
             "number": case.number, "kind": case.kind, "state": case.state, "version": case.version,
             "facts": strict(case.facts), "policy_hash": case.policy.hash, "order_id": case.order_id,
             "customer": case.customer, "channel": case.facts.get("channel"), "opened_at": t(case.opened_at),
-            "updated_at": t(case.updated_at), "first_response_due": t(case.first_response_due),
-            "responded_at": t(case.responded_at), "due_at": t(case.due_at), "resolution_due": t(case.resolution_due),
-            "timer_due": t(case.timer_due), "state_since": t(case.state_since),
             "priority": case.tracking.priority, "queue": case.tracking.queue,
             "breaches": strict(list(case.tracking.breaches)) if case.tracking.breaches else self._no_breaches,
             "timer_refused": case.tracking.timer_refused,
             "is_open": not case.closed, "last_seq": last_seq, "last_hash": last_hash,
         }
+        before, forms = (read.case, read.row) if read is not None and read.row else (None, ())
+        for name, index in _TIME_AT.items():
+            value = getattr(case, name)
+            row[name] = forms[index] if before is not None and value is getattr(before, name) else t(value)
+        return row
 
     def stored_case(self, values: Sequence[Any], ref_of: RefOf) -> StoredCase:
         """The case in a row of ``CASE_COLUMNS`` values; Unreadable (naming the case) when damaged."""
@@ -140,12 +127,12 @@ class Codec:
                 due_at=t(row.due_at), closed=not row.is_open, resolution_due=t(row.resolution_due),
                 timer_due=t(row.timer_due), state_since=t(row.state_since),
                 tracking=Tracking(priority=int(row.priority), queue=row.queue,
-                              breaches=() if row.breaches == "[]" else tuple(json.loads(row.breaches)),
-                              timer_refused=row.timer_refused),
+                                  breaches=() if row.breaches == "[]" else tuple(json.loads(row.breaches)),
+                                  timer_refused=row.timer_refused),
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise Unreadable(f"case {row.number}: unreadable row ({exc})") from None
-        return StoredCase(row.id, case, row.last_seq, row.last_hash)
+        return StoredCase(row.id, case, row.last_seq, row.last_hash, tuple(values))
 
     def entry_row(self, case_id: int, entry: AuditEntry, texts: tuple[str, str] | None = None) -> dict[str, Any]:
         """Every column of an audit entry's row but its id; ``texts``: its (verdicts, data) JSON if made."""

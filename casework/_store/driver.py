@@ -80,7 +80,7 @@ class Database:
         self.sqlite = self.name == "sqlite"
         self._named = self.dialect.paramstyle in ("named", "pyformat")
         self._changing = False
-        self._driver_error: type[Exception] = self.dialect.loaded_dbapi.Error
+        self.driver_error: type[Exception] = self.dialect.loaded_dbapi.Error
         if self.sqlite:
             self._setup_sqlite(synchronous.upper())
         with self.translated("cannot open database"):
@@ -206,7 +206,7 @@ class Database:
     def failure(self, exc: BaseException, doing: str = "database error on") -> StoreError | None:
         """The StoreError a database error means; None for anything else."""
         orig = getattr(exc, "orig", None) or exc
-        if not isinstance(exc, sa.exc.DBAPIError | self._driver_error):
+        if not isinstance(exc, sa.exc.DBAPIError | self.driver_error):
             return None
         message = f"{doing} {self.url}: {one_line(exc)}"
         if getattr(orig, "sqlstate", None) == "23505" or getattr(orig, "sqlite_errorname", None) in (

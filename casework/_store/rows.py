@@ -45,7 +45,18 @@ class Reader:
         self.db, self.codec, self.cursor, self._refs = db, codec, cursor, refs
 
     def run(self, statement: Statement, values: dict[str, Any] | None = None) -> Cursor:
-        self.cursor.execute(statement.sql, statement.params(values))
+        return self.send(statement.sql, statement.params(values))
+
+    def send(self, sql: str, params: Any, *, many: bool = False) -> Cursor:
+        """Run SQL on the scope's cursor; a database error comes out as the StoreError it means, here
+        and now (a uniqueness race as UniqueViolation), not as the driver's own exception."""
+        try:
+            if many:
+                self.cursor.executemany(sql, params)
+            else:
+                self.cursor.execute(sql, params)
+        except self.db.driver_error as exc:
+            raise self.db.failure(exc) or exc from None
         return self.cursor
 
     # ---- cases ------------------------------------------------------------------------------------
@@ -65,9 +76,9 @@ class Reader:
         return found
 
     def numbers_like(self, number: str, limit: int = 200) -> list[str]:
-        """Case numbers sharing a prefix with ``number`` (candidates for "did you mean")."""
+        """Case numbers sharing a prefix with ``number``, in any case (candidates for "did you mean")."""
         statement = self.db.statement("numbers_like", lambda: sa.select(cases.c.number).where(
-            cases.c.number.like(sa.bindparam("stem"))).order_by(cases.c.id.desc()).limit(sa.bindparam("limit")))
+            cases.c.number.ilike(sa.bindparam("stem"))).order_by(cases.c.id.desc()).limit(sa.bindparam("limit")))
         return [r[0] for r in self.run(statement, {"stem": f"{number[:3]}%", "limit": limit}).fetchall()]
 
     def find(self, filters: Filters, limit: int | None = 100, offset: int = 0) -> list[Case]:
@@ -165,7 +176,9 @@ class Reader:
             statement = self.db.statement("policy_label", lambda: sa.select(policies.c.label).where(
                 policies.c.hash == sa.bindparam("hash")))
             row = self.run(statement, {"hash": policy_hash}).fetchone()
-            ref = self._refs[policy_hash] = PolicyRef(row[0] if row else "?", policy_hash)
+            if row is None:  # not stored (yet): a label of "?", asked again next time
+                return PolicyRef("?", policy_hash)
+            ref = self._refs[policy_hash] = PolicyRef(row[0], policy_hash)
         return ref
 
     def policy_source(self, policy_hash: str) -> tuple[str, str] | None:
@@ -226,8 +239,8 @@ class Transaction(Reader):
         if not opened:
             return []
         insert = self.db.statement("insert_case", lambda: cases.insert(), column_keys=CASE_INSERTED)
-        self.cursor.executemany(insert.sql, [insert.params(self.codec.case_row(case, entry.seq, entry.hash))
-                                             for case, entry, _ in opened])
+        self.send(insert.sql, [insert.params(self.codec.case_row(case, entry.seq, entry.hash))
+                               for case, entry, _ in opened], many=True)
         ids: dict[str, int] = {}
         numbers = [case.number for case, _, _ in opened]
         for lo in range(0, len(numbers), IN_CHUNK):
@@ -241,13 +254,24 @@ class Transaction(Reader):
 
         ``last_seq``/``last_hash`` are those of the newest entry appended with it (in this transaction).
         """
+        self.update_cases([(stored, new, last_seq, last_hash)])
+
+    def update_cases(self, updates: Sequence[tuple[StoredCase, Case, int, str]]) -> None:
+        """Compare-and-set several case rows (see ``update_case``) with one ``executemany``; WriteConflict
+        (naming the first) if any was beaten: the caller rolls the transaction back."""
+        if not updates:
+            return
         statement = self.db.statement("update_case", lambda: cases.update().where(
             cases.c.id == sa.bindparam("b_id")).where(cases.c.version == sa.bindparam("b_version")).where(
             cases.c.last_seq == sa.bindparam("b_last_seq")), column_keys=CASE_UPDATED)
-        row = self.codec.case_row(new, last_seq, last_hash)
-        row.update(b_id=stored.id, b_version=stored.case.version, b_last_seq=stored.last_seq)
-        if self.run(statement, row).rowcount != 1:
-            raise WriteConflict(stored.case.number, stored.case.version)
+        rows = []
+        for stored, new, last_seq, last_hash in updates:
+            row = self.codec.case_row(new, last_seq, last_hash, stored)
+            row.update(b_id=stored.id, b_version=stored.case.version, b_last_seq=stored.last_seq)
+            rows.append(statement.params(row))
+        if self.send(statement.sql, rows[0] if len(rows) == 1 else rows, many=len(rows) > 1).rowcount != len(rows):
+            first = updates[0][0]
+            raise WriteConflict(first.case.number, first.case.version)
 
     def extend_trail(self, stored: StoredCase, last_seq: int, last_hash: str) -> None:
         """Move the case's trail end (a refused attempt: the case itself is untouched); WriteConflict if beaten."""
@@ -263,10 +287,7 @@ class Transaction(Reader):
         if entries:
             insert = self.db.statement("insert_entry", lambda: audit.insert(), column_keys=AUDIT_INSERTED)
             rows = [insert.params(self.codec.entry_row(case_id, e, texts)) for case_id, e, texts in entries]
-            if len(rows) == 1:
-                self.cursor.execute(insert.sql, rows[0])
-            else:
-                self.cursor.executemany(insert.sql, rows)
+            self.send(insert.sql, rows[0] if len(rows) == 1 else rows, many=len(rows) > 1)
 
     def remember(self, key: str, request: str, description: str, number: str, result: Any, now: datetime) -> None:
         """Store an idempotency key's request and result (UniqueViolation if another writer stored it first)."""
