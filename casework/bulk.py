@@ -135,7 +135,10 @@ def _check(policy: PolicySet, line: int, record: Mapping[str, Any], actor: Actor
 
 def _write(store: Store, pending: list[_Checked], actor: Actor, now: datetime) -> list[str]:
     """Write one batch in one transaction; the numbers given, in record order."""
-    series = [number_series(spec(c.kind), c.policy, now) for c in pending]
+    named: dict[tuple[str, str], str] = {}  # one series per kind and policy version in a batch
+    series = [named.get((c.kind, c.policy.hash)) or named.setdefault((c.kind, c.policy.hash),
+                                                                      number_series(spec(c.kind), c.policy, now))
+              for c in pending]
     with store.transaction() as tx:
         counters = {name: iter(tx.next_numbers(name, count)) for name, count in Counter(series).items()}
         opened = [opening(case_number(name, next(counters[name])), c.kind, c.clean, c.policy, now, actor, c.verdict)

@@ -146,7 +146,9 @@ class Tracking:
             return self
         breaches = self.breaches
         if "breaches" in kept:
-            breaches = tuple(sorted(set(breaches) | {str(b) for b in kept["breaches"]}))
+            new = [str(b) for b in kept["breaches"] if b not in breaches]
+            if new:
+                breaches = tuple(sorted({*breaches, *new}))
         return Tracking(priority=int(kept.get("priority", self.priority)), queue=kept.get("queue", self.queue),
                         breaches=breaches, timer_refused=kept.get("timer_refused", self.timer_refused))
 

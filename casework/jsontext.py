@@ -45,9 +45,8 @@ def strict(value: Any) -> str:
         return _stdlib(value, None)
 
 
-def fragment(text: str) -> orjson.Fragment:
-    """Canonical text already made, to be embedded as is in a larger document (see ``canonical_bytes``)."""
-    return orjson.Fragment(text)
+# Canonical text already made, to be embedded as is in a larger document (see ``canonical_bytes``).
+fragment = orjson.Fragment
 
 
 def canonical_bytes(mapping: dict[str, Any]) -> bytes:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from casework.domain import Case, Tracking
-from casework.machines import spec
+from casework.machines import KINDS, spec
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
@@ -98,13 +98,17 @@ def deadlines(policy: PolicySet, kind: str, state: str, since: datetime | None, 
     if since is not None and policy.timer(kind, state) is not None \
             and tracking.timer_refused != stay_token(state, since):
         timer_due = policy.timer_due(kind, state, since)
-    pending = [timer_due]
+    due = timer_due
     if not closed:
         if responded is None and "first_response" not in breaches:
-            pending.append(first_response_due)
-        if state not in spec(kind).settled and "resolution" not in breaches:
-            pending.append(resolution_due)
-    return timer_due, min((d for d in pending if d is not None), default=None)
+            due = _earlier(due, first_response_due)
+        if state not in KINDS[kind].settled and "resolution" not in breaches:
+            due = _earlier(due, resolution_due)
+    return timer_due, due
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None or (b is not None and b < a) else a
 
 
 def stay_token(state: str, since: datetime | None) -> str:

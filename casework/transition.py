@@ -79,7 +79,7 @@ def advance(case: Case, policy: PolicySet, *, event: str, to_state: str, data: M
     since = now if to_state != case.state else case.state_since
     closed = to_state in ks.final
     given, kept = split(data)
-    facts = F.merge(case.facts, given)
+    facts = F.merge(case.facts, given) if given else case.facts  # unchanged: the same (never mutated) mapping
     tracking = case.tracking.absorb(kept)
     timer_due, due = deadlines(policy, case.kind, to_state, since, closed, responded, case.first_response_due,
                                case.resolution_due, tracking)

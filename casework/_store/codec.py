@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from casework._store.tables import audit, cases
-from casework.domain import AuditEntry, Case, PolicyRef, Tracking
+from casework.domain import NOTHING_TRACKED, AuditEntry, Case, PolicyRef, Tracking
 from casework.errors import Unreadable
 from casework.jsontext import strict
 
@@ -50,28 +50,39 @@ class StoredCase:
 
 _TIMES = ("updated_at", "first_response_due", "responded_at", "due_at", "resolution_due", "timer_due", "state_since")
 _TIME_AT = {name: CASE_COLUMNS.index(name) for name in _TIMES}
+_FACTS_AT = CASE_COLUMNS.index("facts")
 
 
 class TimeCodec:
-    """How one backend stores an aware time, and reads it back."""
+    """How one backend stores an aware time, and reads it back.
 
-    __slots__ = ("_last", "sqlite")
+    The stored forms of the UTC instants written lately are remembered: a transition writes its
+    instant several times (the row and its entry), and a batch writes the same instants and
+    deadlines for every case it opens or sweeps. Only UTC times are remembered: aware times in one
+    zone compare as wall times, so two instants a DST fold apart would share a key.
+    """
+
+    __slots__ = ("_forms", "sqlite")
+    _KEEP = 256
 
     def __init__(self, sqlite: bool) -> None:
         self.sqlite = sqlite
-        self._last: tuple[datetime | None, Any] = (None, None)
+        self._forms: dict[datetime, Any] = {}
 
     def store(self, value: datetime | None) -> Any:
         if value is None:
             return None
-        last, form = self._last  # a step writes its instant several times (row, entry): format it once
-        if value is last:
+        utc = value.tzinfo is UTC
+        if utc and (form := self._forms.get(value)) is not None:
             return form
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: casework stores only timezone-aware times")
         naive = value.astimezone(UTC).replace(tzinfo=None)
         form = naive.isoformat(" ", "microseconds") if self.sqlite else naive
-        self._last = (value, form)
+        if utc:
+            if len(self._forms) >= self._KEEP:
+                self._forms.clear()
+            self._forms[value] = form
         return form
 
     def read(self, value: Any) -> datetime | None:
@@ -96,22 +107,27 @@ class Codec:
         self._no_breaches = strict([])
 
     def case_row(self, case: Case, last_seq: int, last_hash: str, read: StoredCase | None = None) -> dict[str, Any]:
-        """Every column of the case's row but its id. With ``read`` (the row the case was derived from),
-        each time the step left as it was (the same object) is written back as it was read."""
+        """Every column of the case's row but its id; ``read``: the row the case was derived from."""
         t = self.time.store
+        # Facts a step left as they were (the same mapping) are written back in the text they were read in.
+        facts = read.row[_FACTS_AT] if read is not None and read.row and case.facts is read.case.facts \
+            else strict(case.facts)
         row = {
             "number": case.number, "kind": case.kind, "state": case.state, "version": case.version,
-            "facts": strict(case.facts), "policy_hash": case.policy.hash, "order_id": case.order_id,
+            "facts": facts, "policy_hash": case.policy.hash, "order_id": case.order_id,
             "customer": case.customer, "channel": case.facts.get("channel"), "opened_at": t(case.opened_at),
             "priority": case.tracking.priority, "queue": case.tracking.queue,
             "breaches": strict(list(case.tracking.breaches)) if case.tracking.breaches else self._no_breaches,
             "timer_refused": case.tracking.timer_refused,
             "is_open": not case.closed, "last_seq": last_seq, "last_hash": last_hash,
         }
-        before, forms = (read.case, read.row) if read is not None and read.row else (None, ())
-        for name, index in _TIME_AT.items():
+        # A time the step carried over from the row it read (the same object, in whatever field) is
+        # written back in the form it was read in: only new times are formatted.
+        forms = {id(getattr(read.case, name)): read.row[index] for name, index in _TIME_AT.items()} \
+            if read is not None and read.row else {}
+        for name in _TIME_AT:
             value = getattr(case, name)
-            row[name] = forms[index] if before is not None and value is getattr(before, name) else t(value)
+            row[name] = None if value is None else forms.get(id(value)) or t(value)
         return row
 
     def stored_case(self, values: Sequence[Any], ref_of: RefOf) -> StoredCase:
@@ -126,13 +142,14 @@ class Codec:
                 first_response_due=t(row.first_response_due), responded_at=t(row.responded_at),
                 due_at=t(row.due_at), closed=not row.is_open, resolution_due=t(row.resolution_due),
                 timer_due=t(row.timer_due), state_since=t(row.state_since),
-                tracking=Tracking(priority=int(row.priority), queue=row.queue,
-                                  breaches=() if row.breaches == "[]" else tuple(json.loads(row.breaches)),
-                                  timer_refused=row.timer_refused),
+                tracking=NOTHING_TRACKED if row.priority == 1 and row.breaches == "[]" and row.queue is None
+                and row.timer_refused is None else Tracking(priority=int(row.priority), queue=row.queue,
+                                                            breaches=tuple(json.loads(row.breaches)),
+                                                            timer_refused=row.timer_refused),
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise Unreadable(f"case {row.number}: unreadable row ({exc})") from None
-        return StoredCase(row.id, case, row.last_seq, row.last_hash, tuple(values))
+        return StoredCase(row.id, case, row.last_seq, row.last_hash, row)
 
     def entry_row(self, case_id: int, entry: AuditEntry, texts: tuple[str, str] | None = None) -> dict[str, Any]:
         """Every column of an audit entry's row but its id; ``texts``: its (verdicts, data) JSON if made."""

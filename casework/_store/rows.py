@@ -38,6 +38,10 @@ class Filters:
     due_before: datetime | None = None
 
 
+def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
+    return [values[lo:lo + IN_CHUNK] for lo in range(0, len(values), IN_CHUNK)]
+
+
 class Reader:
     """Queries on one open scope's cursor."""
 
@@ -68,12 +72,19 @@ class Reader:
     def get_many(self, numbers: Sequence[str]) -> dict[str, StoredCase]:
         """The cases with these numbers (those that exist), by number."""
         found: dict[str, StoredCase] = {}
-        for lo in range(0, len(numbers), IN_CHUNK):
-            query = sa.select(cases).where(cases.c.number.in_(list(numbers[lo:lo + IN_CHUNK])))
-            for values in self.run(self.db.compile(query)).fetchall():
+        for chunk in _chunks(numbers):
+            for values in self.run(*self._among("get_many", cases.c.number, chunk, sa.select(cases))).fetchall():
                 stored = self.codec.stored_case(values, self.ref_of)
                 found[stored.case.number] = stored
         return found
+
+    def _among(self, name: str, column: Any, values: Sequence[Any], query: Any) -> tuple[Statement, dict[str, Any]]:
+        """``query`` narrowed to rows whose ``column`` is one of ``values``, and its parameters: compiled once
+        per number of values (a batch's statements repeat)."""
+        keys = [f"v{i}" for i in range(len(values))]
+        statement = self.db.statement(f"{name}:{len(values)}", lambda: query.where(
+            column.in_([sa.bindparam(k) for k in keys])))
+        return statement, dict(zip(keys, values, strict=True))
 
     def numbers_like(self, number: str, limit: int = 200) -> list[str]:
         """Case numbers sharing a prefix with ``number``, in any case (candidates for "did you mean")."""
@@ -243,9 +254,9 @@ class Transaction(Reader):
                                for case, entry, _ in opened], many=True)
         ids: dict[str, int] = {}
         numbers = [case.number for case, _, _ in opened]
-        for lo in range(0, len(numbers), IN_CHUNK):
-            query = sa.select(cases.c.number, cases.c.id).where(cases.c.number.in_(numbers[lo:lo + IN_CHUNK]))
-            ids.update((r[0], r[1]) for r in self.run(self.db.compile(query)).fetchall())
+        for chunk in _chunks(numbers):
+            query = sa.select(cases.c.number, cases.c.id)
+            ids.update((r[0], r[1]) for r in self.run(*self._among("ids_of", cases.c.number, chunk, query)).fetchall())
         self.append([(ids[entry.number], entry, texts) for _, entry, texts in opened])
         return [ids[n] for n in numbers]
 
