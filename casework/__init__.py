@@ -22,6 +22,7 @@ from casework.domain import (
     CaseProblem,
     Decision,
     PolicyRef,
+    Tracking,
     Verdict,
     VerifyReport,
 )
@@ -38,6 +39,9 @@ from casework.errors import (
     SchemaOutOfDate,
     StoreError,
     TransitionDenied,
+    UniqueViolation,
+    Unreadable,
+    WriteConflict,
 )
 from casework.machines import KINDS, KindSpec
 from casework.values import parse_evidence, parse_instant, parse_money
@@ -84,9 +88,13 @@ __all__ = [
     "Refused",
     "SchemaOutOfDate",
     "StoreError",
+    "Tracking",
     "TransitionDenied",
+    "UniqueViolation",
+    "Unreadable",
     "Verdict",
     "VerifyReport",
+    "WriteConflict",
     "__version__",
     "database_url",
     "load_policy",

@@ -106,7 +106,7 @@ def case_panel(case: Case) -> Panel:
         body.append(f"first response: {when(case.responded_at)}\n")
     elif case.first_response_due:
         body.append(f"first response due: {when(case.first_response_due)}\n")
-    if case.resolution_due and KINDS[case.kind].is_open(case.state):
+    if case.resolution_due and not KINDS[case.kind].is_settled(case.state):
         body.append(f"resolution due: {when(case.resolution_due)}\n")
     if case.timer_due:
         body.append(f"timer: in {case.state} until {when(case.timer_due)}\n")

@@ -34,8 +34,9 @@ class KindSpec:
     initial: str
     states: tuple[str, ...]
     moves: tuple[Move, ...]
-    final: frozenset[str] = field(default_factory=frozenset)
-    # States in which the case is finished with (for "open cases" queries); final ones included.
+    final: frozenset[str] = field(default_factory=frozenset)  # a case here is closed
+    # States in which the case is finished with (decided or withdrawn; its resolution is done): the final
+    # ones and, e.g., refunded, rejected, cancelled. "Open" means not closed, nothing else.
     settled: frozenset[str] = field(default_factory=frozenset)
 
     @cached_property
@@ -86,5 +87,7 @@ class KindSpec:
         """Where ``event`` leads from ``state``, or ``None`` if it is not available there."""
         return self._table.get((state, event))
 
-    def is_open(self, state: str) -> bool:
-        return state not in self.settled
+    def is_settled(self, state: str) -> bool:
+        """Whether a case in ``state`` is finished with (decided or withdrawn); it may still be open, i.e. not
+        yet closed (``Case.closed``: in a final state)."""
+        return state in self.settled
