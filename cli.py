@@ -10,10 +10,8 @@ import getpass
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -27,7 +25,6 @@ from casework import (
     CaseworkError,
     Decision,
     Engine,
-    FixedClock,
     InvalidInput,
     Refused,
     TransitionDenied,
@@ -560,24 +557,18 @@ def demo(
     """
     from casework import demo as stories
 
-    if file is None:
-        path = Path(tempfile.mkdtemp(prefix="casework-demo-")) / "demo.db"
-    else:
-        path = Path(file)
-        if path.exists():
-            raise InvalidInput(f"--file {file!r} already exists; the demo needs a fresh database", field="file")
     settings: Settings = ctx.obj
-    clock = FixedClock(datetime.now(UTC))
-    engine = Engine(str(path), policies=settings.policy_path(), clock=clock)
-    if not as_json:
-        terminal.show(*terminal.demo_title(path, engine.policy))
-    steps: list[stories.Step] = []
-    for step in stories.run(engine, clock):
+    path = stories.fresh_database(file)
+    engine, clock = stories.demo_engine(path, settings.policy_path())
+    with engine:
         if not as_json:
-            terminal.show(*terminal.demo_step(step, first_of_story=not steps or steps[-1].story != step.story))
-        steps.append(step)
-    report = engine.verify()
-    engine.close()
+            terminal.show(*terminal.demo_title(path, engine.policy))
+        steps: list[stories.Step] = []
+        for step in stories.run(engine, clock):
+            if not as_json:
+                terminal.show(*terminal.demo_step(step, first_of_story=not steps or steps[-1].story != step.story))
+            steps.append(step)
+        report = engine.verify()
     if as_json:
         _dump({"database": str(path), "steps": [s.to_json() for s in steps], "verify": report.to_json()})
     else:
@@ -655,13 +646,9 @@ def sla_report(
     """
     report = _engine(ctx).report(since=since, until=until, kind=kind, by=by)
     if html is not None:
-        from casework.report_html import render_html
+        from casework.report_html import write_html
 
-        try:
-            Path(html).write_text(render_html(report), encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"--html {html!r}: cannot write the file ({exc.strerror or exc})",
-                               field="html") from None
+        write_html(report, html)
     if as_json:
         _dump(report.to_json())
         return

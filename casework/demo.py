@@ -5,15 +5,17 @@ Used by ``casework demo``; also a compact, runnable tour of the library API.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from casework.clock import FixedClock
 from casework.domain import Actor, Case, Decision
 from casework.engine import Engine
-from casework.errors import TransitionDenied
+from casework.errors import InvalidInput, TransitionDenied
 
 CUSTOMER = Actor("cust-1001", "customer")
 AGENT = Actor("agent-li", "agent")
@@ -54,6 +56,21 @@ STORIES = (
     "A complaint acknowledged, escalated and resolved",
     "A refund over the agent's limit: refused for the agent, approved by a supervisor",
 )
+
+
+def fresh_database(file: str | None = None) -> Path:
+    """Where the demo plays: ``file`` if it does not exist yet, else a new temporary file."""
+    if file is None:
+        return Path(tempfile.mkdtemp(prefix="casework-demo-")) / "demo.db"
+    if Path(file).exists():
+        raise InvalidInput(f"--file {file!r} already exists; the demo needs a fresh database", field="file")
+    return Path(file)
+
+
+def demo_engine(path: Path, policies: str | None = None) -> tuple[Engine, FixedClock]:
+    """An engine on ``path`` whose clock starts now and is moved by the stories."""
+    clock = FixedClock(datetime.now(UTC))
+    return Engine(str(path), policies=policies, clock=clock), clock
 
 
 def run(engine: Engine, clock: FixedClock) -> Iterator[Step]:

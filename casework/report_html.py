@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from html import escape
+from pathlib import Path
 
+from casework.errors import InvalidInput
 from casework.report import BREACH_TYPES, SCORES, DurationStats, GroupFigures, SlaReport, human_duration
 
 BREACH_COLOURS = {"any": "#c0392b", "first_response": "#e67e22", "resolution": "#8e44ad"}
@@ -238,3 +240,12 @@ Breach rate: cases with a recorded <code>sla_breach</code> among the cases opene
 <code>rate</code> (1–5) of each rated case.</p></div>
 </main></body></html>
 """
+
+
+def write_html(report: SlaReport, path: str | Path) -> None:
+    """Write the report's page to ``path``; InvalidInput (naming the file) when it cannot be written."""
+    try:
+        Path(path).write_text(render_html(report), encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"--html {str(path)!r}: cannot write the file ({exc.strerror or exc})",
+                           field="html") from None
