@@ -15,13 +15,12 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import BACKENDS, NOW, _reset_pg
+from conftest import NOW
 
 from casework import PolicySet
 from casework.audit import GENESIS, policy_chain_hash
@@ -42,14 +41,10 @@ FOLD_SECOND = datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NY)
 
 
 # ---- fixtures ------------------------------------------------------------------------------------
-@pytest.fixture(params=BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of the parametrised backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/store.db"
-    pg = request.getfixturevalue("pg_test_url")
-    _reset_pg(pg)
-    return pg
+@pytest.fixture
+def url(db_url: str) -> str:
+    """An empty database of the parametrised backend (conftest's ``db_url``)."""
+    return db_url
 
 
 @pytest.fixture
