@@ -13,7 +13,7 @@ import sys
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -36,10 +36,6 @@ try:  # typer >= 0.24 vendors click as typer._click
     from typer._click.exceptions import ClickException, UsageError
 except ImportError:  # pragma: no cover - older typer depends on click itself
     from click.exceptions import ClickException, UsageError  # type: ignore[no-redef,import-not-found,unused-ignore]
-
-if TYPE_CHECKING:
-    from casework.policies import PolicySet
-    from casework.simulate import SimulationReport
 
 EXIT_REFUSED = 1
 EXIT_BAD_INPUT = 2
@@ -735,12 +731,6 @@ def policy_test(
         raise typer.Exit(EXIT_REFUSED)
 
 
-def _simulate(engine: Engine, new: "PolicySet", kind: str | None, state: str | None,
-              as_json: bool) -> "SimulationReport":
-    with terminal.progress("simulating", shown=not as_json) as advance:
-        return engine.simulate(new, kind=kind, state=state, progress=advance)
-
-
 @policy_app.command("simulate")
 def policy_simulate(
     ctx: typer.Context,
@@ -757,7 +747,8 @@ def policy_simulate(
     """
     from casework.policies import load_policy
 
-    report = _simulate(_engine(ctx), load_policy(file), kind, state, as_json)
+    with terminal.progress("simulating", shown=not as_json) as advance:
+        report = _engine(ctx).simulate(load_policy(file), kind=kind, state=state, progress=advance)
     if as_json:
         _dump(report.to_json())
     else:
@@ -781,7 +772,6 @@ def policy_adopt(
 
     Example: casework policy adopt new.yaml --kind return --state submitted --actor lin --role supervisor
     """
-    from casework.adoption import check_adopter, open_numbers
     from casework.policies import load_policy
 
     if as_json and not yes:
@@ -790,9 +780,9 @@ def policy_adopt(
     new = load_policy(file)
     engine = _engine(ctx)
     who = _actor(actor, role)
-    check_adopter(new, who)
-    numbers = open_numbers(engine.store, kind=kind, state=state, not_on=new.hash)
-    report = _simulate(engine, new, kind, state, as_json)
+    with terminal.progress("simulating", shown=not as_json) as advance:
+        plan = engine.plan_adoption(new, actor=who, kind=kind, state=state, progress=advance)
+    report, numbers = plan.simulation, plan.numbers
     if not as_json:
         terminal.show(*terminal.simulation(report, limit))
     if not numbers:

@@ -25,6 +25,7 @@ from casework.values import suggest
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
+    from casework.simulate import SimulationReport
 
 ADOPT_EVENT = "adopt_policy"  # an engine-level event: moves the pinned policy, never the state
 PROGRESS_EVERY = 500  # cases between two progress calls
@@ -88,6 +89,28 @@ def adopt(store: Store, policies: PolicyBook, number: str, policy: PolicySet, *,
         tx.update_case(stored, t.case, t.entry.seq, t.entry.hash)
         tx.append([(stored.id, t.entry, t.texts)])
     return t.case
+
+
+@dataclass(frozen=True)
+class AdoptionPlan:
+    """What moving open cases to ``policy`` would do, before anything is moved: who moves them, which cases
+    (open, of the kind and state asked, not on ``policy`` yet) and how their decisions would change."""
+
+    policy: PolicyRef
+    actor: Actor
+    numbers: tuple[str, ...]
+    simulation: SimulationReport
+
+
+def plan(store: Store, policies: PolicyBook, new_policy: PolicySet, *, actor: Actor, now: datetime,
+         kind: str | None = None, state: str | None = None, progress: Progress | None = None) -> AdoptionPlan:
+    """Check who adopts (:func:`check_adopter`), choose the open cases, and simulate the new version on them."""
+    from casework.simulate import simulate
+
+    check_adopter(new_policy, actor)
+    numbers = open_numbers(store, kind=kind, state=state, not_on=new_policy.hash)
+    report = simulate(store, policies, new_policy, now, kind=kind, state=state, progress=progress)
+    return AdoptionPlan(new_policy.ref, actor, tuple(numbers), report)
 
 
 def open_numbers(store: Store, *, kind: str | None = None, state: str | None = None,

@@ -46,7 +46,7 @@ from casework.transition import case_number, number_series, opening, step
 from casework.values import one_of, suggest
 
 if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework show` never needs it
-    from casework.adoption import AdoptReport
+    from casework.adoption import AdoptionPlan, AdoptReport
     from casework.bulk import ImportReport
     from casework.policies import PolicySet
     from casework.report import SlaReport
@@ -281,6 +281,15 @@ class Engine:
         from casework.adoption import adopt
 
         return adopt(self.store, self.policies, number, policy, actor=actor, now=self.now())
+
+    def plan_adoption(self, policy: PolicySet, *, actor: Actor, kind: str | None = None, state: str | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> AdoptionPlan:
+        """Before moving open cases to ``policy``: may ``actor`` adopt it (InvalidInput if not), which open cases
+        of ``kind``/``state`` would move, and what the new version would decide differently for them."""
+        from casework.adoption import plan
+
+        return plan(self.store, self.policies, policy, actor=actor, now=self.now(), kind=kind, state=state,
+                    progress=progress)
 
     def adopt_open_cases(self, policy: PolicySet, *, actor: Actor, kind: str | None = None,
                          state: str | None = None, numbers: Iterable[str] | None = None,
