@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from casework import intake
 from casework.domain import Actor, Verdict
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from casework.policies import PolicySet
 
 RECORD_KEYS = ("kind", "facts", "channel", "key")
+_KNOWN_KEYS = frozenset(RECORD_KEYS)
 
 
 class InvalidRecord(InvalidInput):
@@ -62,8 +63,7 @@ class ImportReport:
                 "by_prefix": dict(sorted(by_prefix.items()))}
 
 
-@dataclass(frozen=True)
-class _Checked:
+class _Checked(NamedTuple):  # a tuple: one is made per record
     kind: str
     policy: PolicySet
     clean: dict[str, Any]
@@ -102,10 +102,10 @@ def open_many(store: Store, policies: PolicyBook, records: Iterable[Mapping[str,
 
 def _check(policy: PolicySet, line: int, record: Mapping[str, Any], actor: Actor,
            authority: dict[str, Verdict]) -> _Checked:
-    if not isinstance(record, Mapping):
+    if not isinstance(record, (dict, Mapping)):  # (a dict is known at once; a Mapping is asked through its ABC)
         raise InvalidRecord(line, f"expected an object with {', '.join(RECORD_KEYS)}; got {type(record).__name__}")
-    unknown = sorted(str(k) for k in record if k not in RECORD_KEYS)
-    if unknown:
+    if not _KNOWN_KEYS.issuperset(record):
+        unknown = sorted(str(k) for k in record if k not in RECORD_KEYS)
         raise InvalidRecord(line, f"unknown key {', '.join(unknown)}; a record has {', '.join(RECORD_KEYS)}",
                             field=unknown[0])
     if record.get("key") is not None:
@@ -114,7 +114,7 @@ def _check(policy: PolicySet, line: int, record: Mapping[str, Any], actor: Actor
     kind, facts, channel = record.get("kind"), record.get("facts", {}), record.get("channel")
     if not isinstance(kind, str):
         raise InvalidRecord(line, f"kind must be text, like \"refund\"; got {kind!r}", field="kind")
-    if not isinstance(facts, Mapping):
+    if not isinstance(facts, (dict, Mapping)):
         raise InvalidRecord(line, f"facts must be an object; got {type(facts).__name__}", field="facts")
     if channel is not None and not isinstance(channel, str):
         raise InvalidRecord(line, f"channel must be text; got {channel!r}", field="channel")

@@ -8,7 +8,7 @@ scalar. Reading helpers give typed values back (``Decimal``, aware ``datetime``)
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -47,43 +47,61 @@ def normalize(facts: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInput(
                 f"fact name {key!r} is not valid; use letters, digits and underscores", field="fact", value=key
             )
-        if value is None:
-            continue
-        out[key] = normalize_value(key, value)
+        if value is not None:
+            out[key] = _BY_NAME.get(key, _scalar)(key, value)
     return out
 
 
 def normalize_value(key: str, value: Any) -> Any:
-    if key in MONEY_FACTS:
-        if isinstance(value, str) and _CANONICAL_MONEY.match(value):
-            return value  # already what money_str would give (bulk imports are mostly this)
-        return money_str(parse_money(value, key))
-    if key in DATE_FACTS:
-        return normalize_date_text(value, key)
-    if key in INT_FACTS:
-        text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-        if not text.isdigit():
-            raise InvalidInput(f"{key} {value!r} is not a non-negative whole number", field=key, value=value)
-        return int(text)
-    if key in LIST_FACTS:
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list | tuple | set | frozenset):
-            raise InvalidInput(f"{key} {value!r} is not a list", field=key, value=value)
-        return sorted({str(i).strip() for i in items if str(i).strip()})
-    if key == "evidence":
-        return normalize_evidence(value)
-    if key == "currency":
-        text = str(value).strip().upper()
-        if len(text) != 3 or not text.isalpha():
-            raise InvalidInput(f"currency {value!r} is not a 3-letter ISO code like CNY or USD", field=key)
-        return text
-    if key in TEXT_FACTS:
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            raise InvalidInput(f"{key} {value!r} is not text", field=key, value=value)
-        text = str(value).strip()
-        if not text:
-            raise InvalidInput(f"{key} is empty", field=key, value=value)
-        return check_text(text, key, SHORT_FACTS.get(key, MAX_TEXT))
+    """One fact's value in normal form, by what its name says it is (any other fact: a JSON scalar)."""
+    return _BY_NAME.get(key, _scalar)(key, value)
+
+
+def _money(key: str, value: Any) -> str:
+    if isinstance(value, str) and _CANONICAL_MONEY.match(value):
+        return value  # already what money_str would give (bulk imports are mostly this)
+    return money_str(parse_money(value, key))
+
+
+def _date(key: str, value: Any) -> str:
+    return normalize_date_text(value, key)
+
+
+def _count(key: str, value: Any) -> int:
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not text.isdigit():
+        raise InvalidInput(f"{key} {value!r} is not a non-negative whole number", field=key, value=value)
+    return int(text)
+
+
+def _listed(key: str, value: Any) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple | set | frozenset):
+        raise InvalidInput(f"{key} {value!r} is not a list", field=key, value=value)
+    return sorted({str(i).strip() for i in items if str(i).strip()})
+
+
+def _evidence(key: str, value: Any) -> list[dict[str, str | None]]:
+    return normalize_evidence(value)
+
+
+def _currency(key: str, value: Any) -> str:
+    text = str(value).strip().upper()
+    if len(text) != 3 or not text.isalpha():
+        raise InvalidInput(f"currency {value!r} is not a 3-letter ISO code like CNY or USD", field=key)
+    return text
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise InvalidInput(f"{key} {value!r} is not text", field=key, value=value)
+    text = str(value).strip()
+    if not text:
+        raise InvalidInput(f"{key} is empty", field=key, value=value)
+    return check_text(text, key, SHORT_FACTS.get(key, MAX_TEXT))
+
+
+def _scalar(key: str, value: Any) -> Any:
     if isinstance(value, float):
         raise InvalidInput(f"fact {key} {value!r}: floats are not accepted; pass a string", field=key)
     if isinstance(value, Decimal):
@@ -93,6 +111,14 @@ def normalize_value(key: str, value: Any) -> Any:
     if isinstance(value, int | bool):
         return value
     raise InvalidInput(f"fact {key} {value!r} is not a text, number or boolean", field=key, value=value)
+
+
+# How each known fact is normalised, found by its name in one look-up (later groups win: currency is text too).
+_BY_NAME: dict[str, Callable[[str, Any], Any]] = {
+    **dict.fromkeys(TEXT_FACTS, _text), "currency": _currency, "evidence": _evidence,
+    **dict.fromkeys(LIST_FACTS, _listed), **dict.fromkeys(INT_FACTS, _count), **dict.fromkeys(DATE_FACTS, _date),
+    **dict.fromkeys(MONEY_FACTS, _money),
+}
 
 
 def normalize_evidence(value: Any) -> list[dict[str, str | None]]:

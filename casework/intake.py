@@ -85,11 +85,9 @@ def opening_facts(policy: PolicySet, kind: str, facts: Mapping[str, Any], actor:
                   channel: str | None = None) -> dict[str, Any]:
     """The facts a case opens with: normalised, owned, in the policy's vocabulary, with every required one."""
     clean = F.normalize(facts)
-    if actor.role != "system":
-        kept = sorted(SYSTEM_ONLY & set(clean))
-        if kept:
-            raise InvalidInput(f"fact {kept[0]!r} is kept by the system; it cannot be given when opening a case",
-                               field=kept[0])
+    if actor.role != "system" and not SYSTEM_ONLY.isdisjoint(clean):
+        kept = min(SYSTEM_ONLY.intersection(clean))
+        raise InvalidInput(f"fact {kept!r} is kept by the system; it cannot be given when opening a case", field=kept)
     if channel is not None:
         clean["channel"] = channel
     if actor.role == "customer" and "customer" not in clean:

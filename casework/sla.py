@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 BREACH_EVENT = "sla_breach"  # an engine-level event: records a breach, never moves the case
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SweepAction:
     """One due thing on one case: a timer to fire, or a breach to mark."""
 

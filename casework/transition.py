@@ -55,8 +55,7 @@ def opened(number: str, kind: str, data: dict[str, Any], policy: PolicySet, now:
     ks = spec(kind)
     facts, kept = split(data)
     tracking = NOTHING_TRACKED.absorb(kept)
-    first_response = policy.first_response_due(kind, now, facts.get("channel"))
-    resolution = policy.resolution_due(kind, now)
+    first_response, resolution = policy.opening_deadlines(kind, now, facts.get("channel"))
     timer_due, due = deadlines(policy, kind, ks.initial, now, False, None, first_response, resolution, tracking)
     return Case(number=number, kind=kind, state=ks.initial, version=1, facts=facts, policy=policy.ref,
                 opened_at=now, updated_at=now, first_response_due=first_response, responded_at=None, due_at=due,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 
@@ -27,11 +27,11 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def one_of(word: str, choices: Iterable[str], what: str, field: str | None = None) -> str:
+def one_of(word: str, choices: Collection[str], what: str, field: str | None = None) -> str:
     """Return ``word`` if it is one of ``choices``; else raise InvalidInput naming them all."""
-    options = list(choices)
-    if word in options:
+    if isinstance(word, str) and word in choices:  # no copy of the choices: intake asks for every named fact
         return word
+    options = list(choices)
     raise InvalidInput(
         f"unknown {what} {word!r}{did_you_mean(word, options)}; expected one of: {', '.join(options)}",
         field=field or what,

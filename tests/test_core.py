@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +18,7 @@ import hypothesis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from casework import Actor, Engine, FixedClock, InvalidInput, PolicySet, load_policy
+from casework import Actor, Engine, FixedClock, InvalidInput, PolicySet, load_policy, parse_policy
 from casework.audit import GENESIS, check_case, hash_of
 from casework.decide import decide
 from casework.domain import Case, Tracking
@@ -105,6 +105,21 @@ def test_an_opening_is_a_new_case_and_the_first_link_of_its_chain(default_policy
     assert (entry.seq, entry.prev_hash, entry.event, entry.from_state, entry.to_state) == (
         1, GENESIS, "open", None, "submitted")
     assert entry.hash == hash_of(entry) and t.texts == (canonical(entry.verdicts), canonical(entry.data))
+
+
+def test_cases_opened_an_hour_apart_in_a_dst_fold_get_deadlines_an_hour_apart(default_policy: PolicySet):
+    # 2026-11-01 01:30 happens twice in New York; a remembered deadline must not serve both instants.
+    policy = parse_policy(default_policy.source.replace("timezone: Asia/Shanghai", "timezone: America/New_York"),
+                          "new-york.yaml")
+    york = ZoneInfo("America/New_York")
+    first, second = (datetime(2026, 11, 1, 1, 30, tzinfo=york, fold=fold) for fold in (0, 1))
+    assert first == second and second - first == timedelta(0)  # same wall time: equal as Python compares them
+    numbers = iter(("CP-1", "CP-2"))
+    due = [opening(next(numbers), "complaint", {"order_id": "SO-1"}, policy, at, AGENT,
+                   _open_verdict()).case.first_response_due
+           for at in (first, second)]
+    assert due[1] - due[0] == timedelta(hours=1)
+    assert due[1] == second.astimezone(UTC) + timedelta(hours=24)
 
 
 def test_an_applied_step_moves_the_case_and_chains_its_entry(default_policy: PolicySet):

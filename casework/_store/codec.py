@@ -9,6 +9,7 @@ PostgreSQL as ``timestamp without time zone``.
 from __future__ import annotations
 
 import json
+import operator
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,8 @@ class StoredCase:
 
 
 _TIMES = ("updated_at", "first_response_due", "responded_at", "due_at", "resolution_due", "timer_due", "state_since")
-_TIME_AT = {name: CASE_COLUMNS.index(name) for name in _TIMES}
+_TIME_AT = tuple(CASE_COLUMNS.index(name) for name in _TIMES)
+_times_of = operator.attrgetter(*_TIMES)  # a case's times that change, in one call
 _FACTS_AT = CASE_COLUMNS.index("facts")
 
 
@@ -59,15 +61,17 @@ class TimeCodec:
     The stored forms of the UTC instants written lately are remembered: a transition writes its
     instant several times (the row and its entry), and a batch writes the same instants and
     deadlines for every case it opens or sweeps. Only UTC times are remembered: aware times in one
-    zone compare as wall times, so two instants a DST fold apart would share a key.
+    zone compare as wall times, so two instants a DST fold apart would share a key. So are the
+    times of the SQLite texts read lately: the cases a batch reads share most of theirs.
     """
 
-    __slots__ = ("_forms", "sqlite")
+    __slots__ = ("_forms", "_times", "sqlite")
     _KEEP = 256
 
     def __init__(self, sqlite: bool) -> None:
         self.sqlite = sqlite
         self._forms: dict[datetime, Any] = {}
+        self._times: dict[str, datetime] = {}
 
     def store(self, value: datetime | None) -> Any:
         if value is None:
@@ -92,7 +96,12 @@ class TimeCodec:
         """A time that must be there (ValueError when it is not)."""
         if isinstance(value, str):
             if len(value) == 26 and value[10] == " ":  # SQLite's own form: made UTC in one step
-                return datetime.fromisoformat(value + "+00:00")
+                found = self._times.get(value)
+                if found is None:
+                    if len(self._times) >= self._KEEP:
+                        self._times.clear()
+                    found = self._times[value] = datetime.fromisoformat(value + "+00:00")
+                return found
             value = datetime.fromisoformat(value)
         if not isinstance(value, datetime):
             raise ValueError(f"{value!r} is not a time")
@@ -105,28 +114,38 @@ class Codec:
     def __init__(self, dialect: str) -> None:
         self.time = TimeCodec(dialect == "sqlite")
         self._no_breaches = strict([])
+        # SQLite stores a boolean as the integer: given one, its driver binds it without trying adapters first.
+        self._open, self._closed = (1, 0) if dialect == "sqlite" else (True, False)
 
-    def case_row(self, case: Case, last_seq: int, last_hash: str, read: StoredCase | None = None) -> dict[str, Any]:
-        """Every column of the case's row but its id; ``read``: the row the case was derived from."""
+    def case_row(self, case: Case, last_seq: int, last_hash: str) -> dict[str, Any]:
+        """Every column of a new case's row but its id."""
+        row = self.case_changes(case, last_seq, last_hash)
+        row.update(number=case.number, kind=case.kind, opened_at=self.time.store(case.opened_at),
+                   order_id=case.order_id, customer=case.customer, channel=case.facts.get("channel"))
+        return row
+
+    def case_changes(self, case: Case, last_seq: int, last_hash: str, read: StoredCase | None = None
+                     ) -> dict[str, Any]:
+        """The columns a compare-and-set rewrites (``CASE_UPDATED``); ``read``: the row the case was derived from."""
         t = self.time.store
+        was = read if read is not None and read.row else None
         # Facts a step left as they were (the same mapping) are written back in the text they were read in.
-        facts = read.row[_FACTS_AT] if read is not None and read.row and case.facts is read.case.facts \
-            else strict(case.facts)
+        facts = was.row[_FACTS_AT] if was is not None and case.facts is was.case.facts else strict(case.facts)
+        tracking = case.tracking
         row = {
-            "number": case.number, "kind": case.kind, "state": case.state, "version": case.version,
-            "facts": facts, "policy_hash": case.policy.hash, "order_id": case.order_id,
-            "customer": case.customer, "channel": case.facts.get("channel"), "opened_at": t(case.opened_at),
-            "priority": case.tracking.priority, "queue": case.tracking.queue,
-            "breaches": strict(list(case.tracking.breaches)) if case.tracking.breaches else self._no_breaches,
-            "timer_refused": case.tracking.timer_refused,
-            "is_open": not case.closed, "last_seq": last_seq, "last_hash": last_hash,
+            "state": case.state, "version": case.version, "facts": facts, "policy_hash": case.policy.hash,
+            "priority": tracking.priority, "queue": tracking.queue,
+            "breaches": strict(list(tracking.breaches)) if tracking.breaches else self._no_breaches,
+            "timer_refused": tracking.timer_refused,
+            "is_open": self._closed if case.closed else self._open, "last_seq": last_seq, "last_hash": last_hash,
         }
+        if was is None:  # a new case: every time is new
+            row.update(zip(_TIMES, map(t, _times_of(case)), strict=True))
+            return row
         # A time the step carried over from the row it read (the same object, in whatever field) is
         # written back in the form it was read in: only new times are formatted.
-        forms = {id(getattr(read.case, name)): read.row[index] for name, index in _TIME_AT.items()} \
-            if read is not None and read.row else {}
-        for name in _TIME_AT:
-            value = getattr(case, name)
+        forms = {id(value): was.row[index] for value, index in zip(_times_of(was.case), _TIME_AT, strict=True)}
+        for name, value in zip(_TIMES, _times_of(case), strict=True):
             row[name] = None if value is None else forms.get(id(value)) or t(value)
         return row
 

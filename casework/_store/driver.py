@@ -42,10 +42,11 @@ def one_line(exc: BaseException) -> str:
 class Statement:
     """One compiled statement: its SQL for the driver and how to order its parameters."""
 
-    __slots__ = ("_ordered", "defaults", "named", "names", "sql")
+    __slots__ = ("_ordered", "defaults", "keys", "named", "names", "sql")
 
     def __init__(self, compiled: Any, named: bool) -> None:
         self.sql: str = str(compiled)
+        self.keys: tuple[str, ...] = tuple(compiled.params)  # every parameter's name
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         self.defaults: dict[str, Any] = {k: v for k, v in compiled.params.items() if v is not None}  # limits, literals
         self.named = named

@@ -80,11 +80,11 @@ class Reader:
 
     def _among(self, name: str, column: Any, values: Sequence[Any], query: Any) -> tuple[Statement, dict[str, Any]]:
         """``query`` narrowed to rows whose ``column`` is one of ``values``, and its parameters: compiled once
-        per number of values (a batch's statements repeat)."""
-        keys = [f"v{i}" for i in range(len(values))]
+        per number of values (a batch's statements repeat), from one expanding parameter (which SQLAlchemy
+        compiles some ten times faster than as many parameters of their own)."""
         statement = self.db.statement(f"{name}:{len(values)}", lambda: query.where(
-            column.in_([sa.bindparam(k) for k in keys])))
-        return statement, dict(zip(keys, values, strict=True))
+            column.in_(sa.bindparam("among", [None] * len(values), expanding=True))))
+        return statement, dict(zip(statement.keys, values, strict=True))
 
     def numbers_like(self, number: str, limit: int = 200) -> list[str]:
         """Case numbers sharing a prefix with ``number``, in any case (candidates for "did you mean")."""
@@ -277,7 +277,7 @@ class Transaction(Reader):
             cases.c.last_seq == sa.bindparam("b_last_seq")), column_keys=CASE_UPDATED)
         rows = []
         for stored, new, last_seq, last_hash in updates:
-            row = self.codec.case_row(new, last_seq, last_hash, stored)
+            row = self.codec.case_changes(new, last_seq, last_hash, stored)
             row.update(b_id=stored.id, b_version=stored.case.version, b_last_seq=stored.last_seq)
             rows.append(statement.params(row))
         if self.send(statement.sql, rows[0] if len(rows) == 1 else rows, many=len(rows) > 1).rowcount != len(rows):

@@ -40,7 +40,7 @@ class RoleBook:
         return True, self.limits[role]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GuardContext:
     kind: str
     event: str

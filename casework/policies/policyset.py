@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,26 @@ class PolicySet:
         if kp is None or kp.resolution is None:
             return None
         return self.calendar.deadline(opened, kp.resolution)
+
+    def opening_deadlines(self, kind: str, opened: datetime, channel: str | None = None
+                          ) -> tuple[datetime, datetime | None]:
+        """``(first_response_due, resolution_due)`` of a case of ``kind`` opened at ``opened``.
+
+        Remembered for the latest openings: a batch opens many cases of one kind and channel at one
+        instant. Keyed by the UTC instant (in a zone with DST two instants a fold apart compare equal).
+        """
+        key = (kind, channel, opened.astimezone(UTC))
+        found = self._openings.get(key)
+        if found is None:
+            if len(self._openings) >= 256:
+                self._openings.clear()
+            found = self._openings[key] = (self.first_response_due(kind, opened, channel),
+                                           self.resolution_due(kind, opened))
+        return found
+
+    @cached_property
+    def _openings(self) -> dict[tuple[str, str | None, datetime], tuple[datetime, datetime | None]]:
+        return {}
 
     def timer(self, kind: str, state: str) -> Timer | None:
         """The system timer that runs while a case of ``kind`` is in ``state`` (the first listed)."""
