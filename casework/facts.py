@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -34,13 +34,16 @@ MAX_TEXT = 10_000  # notes and other free text
 SHORT_FACTS = {"order_id": MAX_ID, "customer": MAX_ID, "channel": 40, "currency": 3, "category": MAX_ID,
                "reason": MAX_ID, "condition": MAX_ID, "locale": 20, "queue": 40}
 
-_CANONICAL_MONEY = re.compile(r"(0|[1-9]\d*)\.\d\d\Z")
+_CANONICAL_MONEY = re.compile(r"(0|[1-9][0-9]*)\.[0-9][0-9]\Z")
 
 KNOWN_FACTS = MONEY_FACTS | DATE_FACTS | INT_FACTS | LIST_FACTS | TEXT_FACTS | {"evidence"}
 
 
-def normalize(facts: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate and normalise facts given by a caller; raise :class:`InvalidInput` on a bad value."""
+def normalize(facts: Mapping[str, Any], tz: tzinfo = UTC) -> dict[str, Any]:
+    """Validate and normalise facts given by a caller; raise :class:`InvalidInput` on a bad value.
+
+    ``tz``: where a time of day written without an offset was read (the policy's zone).
+    """
     out: dict[str, Any] = {}
     for key, value in facts.items():
         if key not in KNOWN_FACTS and (not isinstance(key, str) or not key or not key.replace("_", "").isalnum()):
@@ -48,51 +51,51 @@ def normalize(facts: Mapping[str, Any]) -> dict[str, Any]:
                 f"fact name {key!r} is not valid; use letters, digits and underscores", field="fact", value=key
             )
         if value is not None:
-            out[key] = _BY_NAME.get(key, _scalar)(key, value)
+            out[key] = _BY_NAME.get(key, _scalar)(key, value, tz)
     return out
 
 
-def normalize_value(key: str, value: Any) -> Any:
+def normalize_value(key: str, value: Any, tz: tzinfo = UTC) -> Any:
     """One fact's value in normal form, by what its name says it is (any other fact: a JSON scalar)."""
-    return _BY_NAME.get(key, _scalar)(key, value)
+    return _BY_NAME.get(key, _scalar)(key, value, tz)
 
 
-def _money(key: str, value: Any) -> str:
+def _money(key: str, value: Any, tz: tzinfo) -> str:
     if isinstance(value, str) and _CANONICAL_MONEY.match(value):
         return value  # already what money_str would give (bulk imports are mostly this)
     return money_str(parse_money(value, key))
 
 
-def _date(key: str, value: Any) -> str:
-    return normalize_date_text(value, key)
+def _date(key: str, value: Any, tz: tzinfo) -> str:
+    return normalize_date_text(value, key, tz)
 
 
-def _count(key: str, value: Any) -> int:
+def _count(key: str, value: Any, tz: tzinfo) -> int:
     text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # (isdigit alone takes ３ and ٣)
         raise InvalidInput(f"{key} {value!r} is not a non-negative whole number", field=key, value=value)
     return int(text)
 
 
-def _listed(key: str, value: Any) -> list[str]:
+def _listed(key: str, value: Any, tz: tzinfo) -> list[str]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple | set | frozenset):
         raise InvalidInput(f"{key} {value!r} is not a list", field=key, value=value)
     return sorted({str(i).strip() for i in items if str(i).strip()})
 
 
-def _evidence(key: str, value: Any) -> list[dict[str, str | None]]:
+def _evidence(key: str, value: Any, tz: tzinfo) -> list[dict[str, str | None]]:
     return normalize_evidence(value)
 
 
-def _currency(key: str, value: Any) -> str:
+def _currency(key: str, value: Any, tz: tzinfo) -> str:
     text = str(value).strip().upper()
     if len(text) != 3 or not text.isalpha():
         raise InvalidInput(f"currency {value!r} is not a 3-letter ISO code like CNY or USD", field=key)
     return text
 
 
-def _text(key: str, value: Any) -> str:
+def _text(key: str, value: Any, tz: tzinfo) -> str:
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise InvalidInput(f"{key} {value!r} is not text", field=key, value=value)
     text = str(value).strip()
@@ -101,7 +104,7 @@ def _text(key: str, value: Any) -> str:
     return check_text(text, key, SHORT_FACTS.get(key, MAX_TEXT))
 
 
-def _scalar(key: str, value: Any) -> Any:
+def _scalar(key: str, value: Any, tz: tzinfo) -> Any:
     if isinstance(value, float):
         raise InvalidInput(f"fact {key} {value!r}: floats are not accepted; pass a string", field=key)
     if isinstance(value, Decimal):
@@ -114,7 +117,7 @@ def _scalar(key: str, value: Any) -> Any:
 
 
 # How each known fact is normalised, found by its name in one look-up (later groups win: currency is text too).
-_BY_NAME: dict[str, Callable[[str, Any], Any]] = {
+_BY_NAME: dict[str, Callable[[str, Any, tzinfo], Any]] = {
     **dict.fromkeys(TEXT_FACTS, _text), "currency": _currency, "evidence": _evidence,
     **dict.fromkeys(LIST_FACTS, _listed), **dict.fromkeys(INT_FACTS, _count), **dict.fromkeys(DATE_FACTS, _date),
     **dict.fromkeys(MONEY_FACTS, _money),

@@ -53,7 +53,7 @@ def event_data(policy: PolicySet, kind: str, event: str, data: Mapping[str, Any]
         raise InvalidInput(f"unknown {kind} event {event!r}{did_you_mean(event, ks.events)}; "
                            f"{kind} events: {', '.join(ks.events)}", field="event", value=event)
     check_actor(actor, policy)
-    clean = F.normalize(data or {})
+    clean = F.normalize(data or {}, policy.tz)
     F.check_writable(clean, actor.role)
     check_vocabulary(policy, kind, clean)
     return clean
@@ -84,7 +84,7 @@ def open_authority(policy: PolicySet, kind: str, actor: Actor) -> Verdict:
 def opening_facts(policy: PolicySet, kind: str, facts: Mapping[str, Any], actor: Actor,
                   channel: str | None = None) -> dict[str, Any]:
     """The facts a case opens with: normalised, owned, in the policy's vocabulary, with every required one."""
-    clean = F.normalize(facts)
+    clean = F.normalize(facts, policy.tz)
     if actor.role != "system" and not SYSTEM_ONLY.isdisjoint(clean):
         kept = min(SYSTEM_ONLY.intersection(clean))
         raise InvalidInput(f"fact {kept!r} is kept by the system; it cannot be given when opening a case", field=kept)

@@ -10,8 +10,8 @@ from decimal import Decimal, InvalidOperation
 
 from casework.errors import InvalidInput
 
-_MONEY = re.compile(r"^\d+(\.\d{1,2})?$")
-_DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$")
+_MONEY = re.compile(r"^[0-9]+(\.[0-9]{1,2})?$")
+_DURATION = re.compile(r"^\s*([0-9]+)\s*(m|min|h|d|w)\s*$")
 MAX_DURATION_DAYS = 36_600  # a century: anything longer is a typo, and would overflow dates
 _DURATION_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -64,7 +64,7 @@ def parse_money(value: object, field: str = "amount") -> Decimal:
     if not _MONEY.match(text):
         if text.startswith("-"):
             why = "amounts cannot be negative"
-        elif re.match(r"^\d+\.\d{3,}$", text):
+        elif re.match(r"^[0-9]+\.[0-9]{3,}$", text):
             why = "at most 2 decimal places"
         else:
             why = "expected a decimal like 59.00"
@@ -109,16 +109,17 @@ def parse_instant(value: object, field: str = "date", tz: tzinfo = UTC) -> datet
     return dt if dt.tzinfo else dt.replace(tzinfo=tz)
 
 
-def normalize_date_text(value: object, field: str) -> str:
-    """Validate an ISO date/datetime and return it as canonical text (dates stay dates)."""
+def normalize_date_text(value: object, field: str, tz: tzinfo = UTC) -> str:
+    """Validate an ISO date/datetime and return it as canonical text (dates stay dates; a time of day
+    without an offset is read in ``tz``)."""
     if isinstance(value, datetime):
-        return parse_instant(value, field).isoformat()
+        return parse_instant(value, field, tz).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, str) and len(value.strip()) == 10:
         parse_instant(value, field)
         return value.strip()
-    return parse_instant(value, field).isoformat()
+    return parse_instant(value, field, tz).isoformat()
 
 
 def parse_duration(text: object, field: str = "duration") -> timedelta:

@@ -187,6 +187,17 @@ def test_malformed_yaml_is_reported_on_its_line():
     assert_located(policy_error(text), line, "malformed YAML")
 
 
+@pytest.mark.parametrize("levels", [33, 3000])
+def test_yaml_nested_too_deep_is_refused_at_its_spot(levels: int):
+    # 3000 levels once overflowed the interpreter's stack ("unexpected RecursionError", no location)
+    text, line = edit("request_evidence: {roles: [agent]}",
+                      "request_evidence: {roles: [agent], x: " + "[" * levels + "]" * levels + "}")
+    err = policy_error(text)
+    assert_located(err, line, "nested more than 32 levels deep")
+    source = text.splitlines()[line - 1]
+    assert source[err.column - 1] == "[" and err.column > source.index("[[")  # at the bracket that opens level 33
+
+
 def test_bad_indentation_is_reported_as_malformed_yaml():
     text, line = edit("  evidence: [order_record,", "   evidence: [order_record,")
     err = policy_error(text)

@@ -97,6 +97,30 @@ def test_no_reason_return_on_day_8_is_refused_with_window_expired(sqlite_engine:
     assert "8 days" in reason.message and "7 days" in reason.message
 
 
+def test_a_delivery_date_after_today_is_refused_not_counted_as_in_time(sqlite_engine: Engine, clock: FixedClock):
+    case = open_return(sqlite_engine, clock, delivered_days_ago=-3)
+    reason = only_reason(refused(sqlite_engine, case.number, "approve", AGENT), "date_in_future")
+    assert reason.details["date"] == days_ago(clock, -3) and "later than now" in reason.message
+    assert sqlite_engine.messages(refused(sqlite_engine, case.number, "approve", AGENT), lang="en") == [
+        f"The delivery date on your request ({days_ago(clock, -3)}) is later than today; please check it."]
+
+
+def test_a_delivery_time_an_hour_ahead_is_refused_and_an_hour_ago_is_in_time(sqlite_engine: Engine,
+                                                                             clock: FixedClock):
+    local = clock().astimezone(SHANGHAI).replace(tzinfo=None)
+    ahead = open_return(sqlite_engine, clock, delivered_days_ago=0,
+                        delivered=(local + timedelta(hours=1)).isoformat(timespec="seconds"))
+    only_reason(refused(sqlite_engine, ahead.number, "approve", AGENT), "date_in_future")
+    past = open_return(sqlite_engine, clock, delivered_days_ago=0,
+                       delivered=(local - timedelta(hours=1)).isoformat(timespec="seconds"))
+    assert sqlite_engine.fire(past.number, "approve", actor=AGENT).state == "approved"
+
+
+def test_a_time_of_day_without_an_offset_is_read_in_the_policys_zone(sqlite_engine: Engine, clock: FixedClock):
+    case = open_return(sqlite_engine, clock, delivered_days_ago=0, delivered="2026-11-20T09:30:00")
+    assert case.facts["delivered"] == "2026-11-20T09:30:00+08:00"  # Asia/Shanghai, not UTC
+
+
 def test_no_reason_return_window_is_judged_when_the_agent_decides(sqlite_engine: Engine, clock: FixedClock):
     case = open_return(sqlite_engine, clock, delivered_days_ago=6)
     clock.advance(days=2)  # the case waited in the queue: now day 8
@@ -528,10 +552,18 @@ def test_money_as_a_float_is_refused(sqlite_engine: Engine):
     assert sqlite_engine.find() == []
 
 
-@pytest.mark.parametrize("amount", ["59.001", "-1.00", "abc", ""])
+@pytest.mark.parametrize("amount", ["59.001", "-1.00", "abc", "", "５９.００", "٥٩.00", "59.٠٠"])
 def test_malformed_money_is_refused(sqlite_engine: Engine, amount: str):
-    with pytest.raises(InvalidInput):
+    # full-width and Arabic-Indic digits are digits to Python's \\d, not to an accountant
+    with pytest.raises(InvalidInput, match="not a valid amount"):
         sqlite_engine.open("refund", {"order_id": "A1", "amount": amount, "paid": "59.00"}, actor=CUSTOMER)
+    assert sqlite_engine.find() == []
+
+
+@pytest.mark.parametrize("count", ["３", "٣"])
+def test_a_count_in_other_scripts_digits_is_refused(sqlite_engine: Engine, count: str):
+    with pytest.raises(InvalidInput, match="not a non-negative whole number"):
+        open_refund(sqlite_engine, refunds_last_30_days=count)
 
 
 def test_missing_required_fact_is_refused(sqlite_engine: Engine):

@@ -204,9 +204,9 @@ def _lint_windows(kind: str, event: str, windows: list[tuple[int, WindowGuard]],
 
 
 # ---- JSON Schema ---------------------------------------------------------------------------------
-DURATION_PATTERN = r"^\s*\d+\s*(m|min|h|d|w)\s*$"
-MONEY_PATTERN = r"^\d+(\.\d{1,2})?$"
-CLOCK_PATTERN = r"^(([01]?\d|2[0-3]):[0-5]\d|24:00)$"
+DURATION_PATTERN = r"^\s*[0-9]+\s*(m|min|h|d|w)\s*$"
+MONEY_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+CLOCK_PATTERN = r"^(([01]?[0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 SCHEMA_FILE = "policies.schema.json"
 
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from casework.errors import InvalidInput
 from casework.values import MAX_DURATION_DAYS
 
-_DEADLINE = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$|^\s*(\d+)\s+service\s+(hours?|minutes?)\s*$")
+_DEADLINE = re.compile(r"^\s*([0-9]+)\s*(m|min|h|d|w)\s*$|^\s*([0-9]+)\s+service\s+(hours?|minutes?)\s*$")
 _UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 MAX_DAYS = 3 * 366  # a calendar closed for longer than this has no next opening
 

@@ -86,6 +86,9 @@ class GuardBase(BaseModel):
         return self.verdict(False, f"{what} is not known; this rule needs it", "field_missing", field=field)
 
 
+FUTURE_DATE = "date_in_future"  # a window's start date lies ahead of now
+
+
 class WindowGuard(GuardBase):
     """The request must come within a time window after a case date (delivery by default)."""
 
@@ -128,6 +131,10 @@ class WindowGuard(GuardBase):
             details = {"since": self.since, "elapsed_seconds": int(elapsed.total_seconds()),
                        "window_seconds": int(window.total_seconds())}
         details["window"] = format_duration(window)
+        if ctx.now < start if not is_date_only else start.date() > ctx.now.astimezone(ctx.tz).date():
+            # A window counts from something that has happened: a date ahead of now is wrong data, not "in time".
+            return self.verdict(False, f"{self.since} {raw} is later than now; the window{label} counts from a "
+                                       f"{self.since} date that has passed", FUTURE_DATE, date=raw, **details)
         message = f"{self.since} {observed} ago; the window{label} is {format_duration(window)}"
         return self.verdict(passed, message, **details)
 
@@ -359,4 +366,4 @@ GUARD_TYPES: dict[str, type[GuardBase]] = {
 def known_codes() -> list[str]:
     """Every reason code the engine and the guard vocabulary can produce."""
     guard_codes = {str(cls.model_fields["code"].default) for cls in GUARD_TYPES.values()}
-    return sorted({"not_available", "role_not_permitted", "field_missing"} | guard_codes)
+    return sorted({"not_available", "role_not_permitted", "field_missing", FUTURE_DATE} | guard_codes)

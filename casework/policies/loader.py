@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,39 @@ class SourceMap:
         return f"{self.name}:{line}"
 
 
+MAX_DEPTH = 32  # levels of nesting; the default policy uses 9. Deeper input is refused before anything recurses.
+
+
+def _walk(node: yaml.Node) -> Iterator[yaml.Event | yaml.Node]:
+    """The composed tree as a stream like the parser's: a node on entering a collection, None on leaving it."""
+    stack: list[Any] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, yaml.MappingNode | yaml.SequenceNode):
+            yield item
+            stack.append(None)
+            children = [n for pair in item.value for n in pair] if isinstance(item, yaml.MappingNode) else item.value
+            stack.extend(reversed(children))
+        elif item is None:
+            yield yaml.CollectionEndEvent()
+
+
+def _too_deep(stream: Iterable[Any], name: str) -> PolicyProblem | None:
+    """Where ``stream`` (parser events, or a composed tree by ``_walk``) first nests deeper than MAX_DEPTH."""
+    depth = 0
+    for item in stream:
+        if isinstance(item, yaml.CollectionStartEvent | yaml.MappingNode | yaml.SequenceNode):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = item.start_mark
+                line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+                return PolicyProblem(name, line, col,
+                                     f"nested more than {MAX_DEPTH} levels deep; a policy needs far fewer")
+        elif isinstance(item, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
 def read_document(text: str, name: str) -> tuple[Any, SourceMap]:
     """Parse YAML text into plain Python data and a source map; raise PolicyError if malformed."""
     try:
@@ -144,10 +177,15 @@ def read_document(text: str, name: str) -> tuple[Any, SourceMap]:
         raise PolicyError([PolicyProblem(name, line, col, f"malformed YAML: {exc.problem or exc}")]) from None
     except yaml.YAMLError as exc:
         raise PolicyError([PolicyProblem(name, 1, 1, f"malformed YAML: {exc}")]) from None
+    except RecursionError:  # composing recurses once per level: find the spot by streaming the events instead
+        raise PolicyError([_too_deep(yaml.parse(text, Loader=_Loader), name)
+                           or PolicyProblem(name, 1, 1, "malformed YAML: nested too deeply to read")]) from None
     finally:
         loader.dispose()
     if node is None:
         raise PolicyError([PolicyProblem(name, 1, 1, "the policy file is empty")])
+    if (deep := _too_deep(_walk(node), name)) is not None:
+        raise PolicyError([deep])
     pos = _Positions()
     dupes: list[tuple[Path_, str, bool]] = []
     try:

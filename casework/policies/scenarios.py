@@ -28,7 +28,7 @@ Loc = tuple[str | int, ...]
 
 
 # ---- policy tests --------------------------------------------------------------------------------
-_RELATIVE = re.compile(r"^([+-])(\d+)\s*(m|min|h|d|w)$")
+_RELATIVE = re.compile(r"^([+-])([0-9]+)\s*(m|min|h|d|w)$")
 _UNIT = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SCENARIO_KEYS = ("name", "kind", "state", "facts", "actor", "role", "event", "data", "responded", "now",
                   "expect", "description")
@@ -274,7 +274,7 @@ def _scenario_case(policy: PolicySet, sc: Scenario, at: datetime) -> Case:
     if sc.kind not in policy.document.kinds:
         raise InvalidInput(f"the policy has no rules for {sc.kind} cases")
     intake.check_actor(sc.actor, policy)
-    facts = F.normalize(_resolve(sc.facts, at, policy.tz))
+    facts = F.normalize(_resolve(sc.facts, at, policy.tz), policy.tz)
     if sc.actor.role == "customer" and "customer" not in facts:
         facts["customer"] = sc.actor.id
     intake.check_vocabulary(policy, sc.kind, facts)

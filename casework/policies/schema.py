@@ -48,7 +48,7 @@ def _deadline(value: Any) -> Deadline:
 DeadlineText = Annotated[
     Deadline,
     BeforeValidator(_deadline),
-    WithJsonSchema({"type": "string", "pattern": r"^\s*\d+\s*(m|min|h|d|w|service hours?|service minutes?)\s*$",
+    WithJsonSchema({"type": "string", "pattern": r"^\s*[0-9]+\s*(m|min|h|d|w|service hours?|service minutes?)\s*$",
                     "description": "24h (wall clock) or '8 service hours' (only while the desk is open)"}),
 ]
 ApprovalLimit = Annotated[Decimal | None, BeforeValidator(_limit)]
