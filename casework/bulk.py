@@ -5,7 +5,8 @@ case and its opening entry through the same step (:func:`casework.transition.ope
 batch is written; a bad record stops the import before its batch (earlier batches stay committed)
 with an :class:`InvalidRecord` naming the record's 1-based position. A batch is one transaction:
 one counter update per number series, the cases and their opening entries each written with one
-``executemany``.
+``executemany``. :func:`import_file` reads the records from a JSON Lines file (:mod:`casework.jsonl`)
+and reports a bad one at its FILE:LINE.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from casework import intake
 from casework.domain import Actor, Verdict
-from casework.errors import CaseworkError, InvalidInput, TransitionDenied
+from casework.errors import CaseworkError, InvalidImportFile, InvalidInput, TransitionDenied
+from casework.jsonl import RecordFile
 from casework.machines import spec
 from casework.policybook import PolicyBook
 from casework.store import Store
@@ -98,6 +101,37 @@ def open_many(store: Store, policies: PolicyBook, records: Iterable[Mapping[str,
         if progress is not None:
             progress(len(numbers), total)
     return ImportReport(len(numbers), numbers, time.perf_counter() - t0)
+
+
+def import_file(store: Store, policies: PolicyBook, path: str | Path, *, actor: Actor, now: Callable[[], datetime],
+                batch: int = 1000, progress: Callable[[int, int | None], None] | None = None) -> ImportReport:
+    """Open a case per record of the JSON Lines file at ``path`` (``-``: standard input), as :func:`open_many`.
+
+    With ``progress``, the file's records are counted first (a quick pass; not for standard input) and
+    ``progress(0, total)`` is called before the first batch, then ``progress(done, total)`` after each.
+    Raises :class:`InvalidImportFile` when the file cannot be read or is not UTF-8, at ``FILE:LINE`` when
+    a line is not JSON or its record would be refused (then also saying how many cases before it were
+    opened: the batches before a bad record stay committed).
+    """
+    source = RecordFile(path)
+    total = source.count() if progress is not None else None
+    opened = 0
+
+    def advance(done: int, _unknown: int | None) -> None:  # open_many cannot know a file's length
+        nonlocal opened
+        opened = done
+        if progress is not None:
+            progress(done, total)
+
+    if progress is not None:
+        progress(0, total)
+    try:
+        return open_many(store, policies, source, actor=actor, now=now, batch=batch, progress=advance)
+    except InvalidRecord as bad:
+        line = source.line(bad.line)
+        kept = f" ({opened} case(s) before it were opened)" if opened else " (nothing was opened)"
+        raise InvalidImportFile(f"{source.name}:{line}: {bad.problem}{kept}", file=source.name, line=line,
+                                field=bad.field) from None
 
 
 def _check(policy: PolicySet, line: int, record: Mapping[str, Any], actor: Actor,

@@ -138,6 +138,15 @@ class Engine:
         return bulk.open_many(self.store, self.policies, records, actor=actor, now=self.now, batch=batch,
                               progress=progress)
 
+    def import_file(self, path: str | Path, *, actor: Actor, batch: int = 1000,
+                    progress: Callable[[int, int | None], None] | None = None) -> ImportReport:
+        """Open a case per record of a JSON Lines file (``-``: standard input), as :meth:`open_many` would;
+        raises :class:`InvalidImportFile` naming ``FILE:LINE`` for a bad line (see casework.bulk.import_file)."""
+        from casework import bulk
+
+        return bulk.import_file(self.store, self.policies, path, actor=actor, now=self.now, batch=batch,
+                                progress=progress)
+
     def get(self, number: str, *, reveal: bool = False) -> Case:
         """The case with this number, its personal facts masked unless ``reveal``; raises
         :class:`CaseNotFound` (with suggestions). Personal facts are those any policy version marks

@@ -4,7 +4,8 @@
 
     CaseworkError
     ├── InvalidInput            a value given to the engine is malformed or unknown
-    │   └── IdempotencyConflict a key was reused with different arguments
+    │   ├── IdempotencyConflict a key was reused with different arguments
+    │   └── InvalidImportFile   a bulk-import file is unreadable, not JSON Lines, or holds a bad record
     ├── PolicyError             a policy file is invalid (carries file, line, column)
     ├── CaseNotFound            no case has that number
     ├── StoreError              the database cannot be reached or is unusable
@@ -55,6 +56,20 @@ class IdempotencyConflict(InvalidInput):
         )
         self.key = key
         self.original = original
+
+
+class InvalidImportFile(InvalidInput):
+    """A JSON Lines file given to ``Engine.import_file`` cannot be used: it cannot be read, is not UTF-8
+    text, has a line that is not JSON, or has a record ``open`` would refuse.
+
+    ``file`` names it (``-`` for standard input), ``line`` the line at fault (None when the whole file
+    is), and ``field`` the record's field at fault (``"file"`` when it is not about a record).
+    """
+
+    def __init__(self, message: str, *, file: str, line: int | None = None, field: str | None = "file") -> None:
+        super().__init__(message, field=field)
+        self.file = file
+        self.line = line
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from casework.policies.authoring import (
     check_policy,
     load_policy_tests,
     policy_json_schema,
+    run_policy_test_files,
     run_policy_tests,
     schema_text,
 )
@@ -79,6 +80,14 @@ def test_misspelt_key_in_a_copy_is_an_error_located_with_did_you_mean(tmp_path: 
     assert (problem.file, problem.line, problem.column) == (str(path), line, 13)
     assert "'witin'" in problem.message and "did you mean 'within'" in problem.message
     assert str(problem).startswith(f"{path}:{line}:13: ")
+
+
+def test_summary_of_an_unusable_file_counts_problems_and_names_the_first():
+    text, _ = edited("within: 7d", "within: 0d")
+    report = check_policy(text, name="bad.yaml")
+    assert report.summary() == f"bad.yaml: {len(report.errors)} error(s); first: {report.errors[0]}"
+    shipped = check_policy(default_policy_path(), name="policies.yaml")  # usable, but not when strict
+    assert shipped.summary(strict=True) == f"policies.yaml: 0 error(s), 1 warning(s); first: {shipped.warnings[0]}"
 
 
 def test_unknown_reason_and_zero_window_are_errors_on_their_lines():
@@ -191,6 +200,18 @@ def test_shipped_policy_tests_refuse_and_pass_every_default_guard():
     codes = {c for r in results for c in r.actual_codes or []}
     assert {"not_available", "role_not_permitted", "window_expired", "category_excluded", "condition_unacceptable",
             "evidence_missing", "fraud_flagged", "amount_exceeds_paid", "approval_limit_exceeded"} <= codes
+
+
+def test_test_files_run_together_and_report_what_failed(tmp_path: Path):
+    text, _ = edited("within: 7d", "within: 5d")
+    run = run_policy_test_files(parse_policy(text, "copy.yaml"), [TESTS, write_tests(tmp_path, SCENARIO)])
+    assert len(run.results) == len(load_policy_tests(TESTS)) + 1 and run.results[-1].name == "refund"
+    assert run.failed and all(not r.passed for r in run.failed)
+    doc = run.to_json()
+    assert (doc["passed"], doc["failed"]) == (len(run.results) - len(run.failed), len(run.failed))
+    assert doc["policy"]["label"] == run.policy.label and len(doc["results"]) == len(run.results)
+    with pytest.raises(PolicyError):  # a missing suite stops the run before any scenario is judged
+        run_policy_test_files(load_policy(), [TESTS, tmp_path / "missing.yaml"])
 
 
 def test_a_shorter_no_reason_window_fails_a_scenario_with_a_clear_explanation():
@@ -351,3 +372,11 @@ def test_render_formats_and_the_graphviz_message(monkeypatch: pytest.MonkeyPatch
     assert str(info.value) == "Graphviz 'dot' is not installed; use --format mermaid or dot, or install graphviz"
     paths = diagram.write_all(tmp_path, "mermaid")
     assert sorted(p.name for p in paths) == sorted(f"{k}.mmd" for k in KINDS)
+
+
+def test_write_puts_one_drawing_in_a_file_and_write_all_refuses_a_bad_format_before_any(tmp_path: Path):
+    path = diagram.write("return", tmp_path / "return.dot", "dot", load_policy())
+    assert path.read_text(encoding="utf-8") == diagram.dot("return", load_policy())
+    with pytest.raises(InvalidInput, match="unknown diagram format 'jpg'"):
+        diagram.write_all(tmp_path / "drawings", "jpg")
+    assert not (tmp_path / "drawings").exists()

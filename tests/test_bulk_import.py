@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import sys
 import threading
 from dataclasses import asdict
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 from cli_helpers import invoke
 from conftest import EngineFactory
 
-from casework import Actor, Engine, InvalidInput
+from casework import Actor, Engine, InvalidImportFile, InvalidInput, jsonl
 from casework.bulk import InvalidRecord
 
 CUSTOMER = Actor("cust-1", "customer")
@@ -143,6 +145,82 @@ def _write_jsonl(path: Path, records: list[object], blank_after: int | None = No
         lines.insert(blank_after, "")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# ---- Engine.import_file: a JSON Lines file, each problem at its FILE:LINE ----------------------------
+def test_import_file_opens_a_case_per_line_and_reports_progress_against_the_file(engine: Engine,
+                                                                                 tmp_path: Path) -> None:
+    path = _write_jsonl(tmp_path / "cases.jsonl", [refund(1), ret(2)], blank_after=1)
+    with path.open("a") as f:  # a number with a fraction stays exact: read as a Decimal, never a float
+        f.write('{"kind": "refund", "facts": {"order_id": "SO-3", "amount": 59.00, "paid": "59.00"}}\n')
+    seen: list[tuple[int, int | None]] = []
+    report = engine.import_file(path, actor=AGENT, batch=2, progress=lambda d, t: seen.append((d, t)))
+    assert report.count == 3 and report.to_json()["by_prefix"] == {"RF": 2, "RT": 1}
+    assert seen == [(0, 3), (2, 3), (3, 3)]  # the total is known before the first batch
+    assert engine.get(report.last or "").facts["amount"] == "59.00"
+    assert engine.verify().ok
+
+
+def test_import_file_names_the_line_that_is_not_json(sqlite_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_text(json.dumps(refund(1)) + "\n\n{oops\n")
+    with pytest.raises(InvalidImportFile) as caught:
+        sqlite_engine.import_file(path, actor=AGENT, batch=1)
+    bad = caught.value
+    assert isinstance(bad, InvalidInput) and (bad.file, bad.line, bad.field) == (str(path), 3, "file")
+    assert str(bad) == f"{path}:3: not JSON: Expecting property name enclosed in double quotes (column 2)"
+    assert len(sqlite_engine.find()) == 1  # the batch before it stays opened
+
+
+def test_import_file_names_the_line_of_a_refused_record_and_what_was_opened(sqlite_engine: Engine,
+                                                                            tmp_path: Path) -> None:
+    path = _write_jsonl(tmp_path / "bad.jsonl", [refund(1), refund(2), {"kind": "refund", "facts": {"order_id": "X"}}],
+                        blank_after=1)
+    with pytest.raises(InvalidImportFile) as caught:
+        sqlite_engine.import_file(path, actor=AGENT, batch=1)
+    bad = caught.value
+    assert (bad.file, bad.line) == (str(path), 4)  # the third record, after a blank line
+    assert re.fullmatch(rf"{re.escape(str(path))}:4: a refund case needs amount, paid.* "
+                        r"\(2 case\(s\) before it were opened\)", str(bad))
+    with pytest.raises(InvalidImportFile, match=r":4: .*\(nothing was opened\)$"):
+        sqlite_engine.import_file(path, actor=AGENT, batch=10)
+    assert len(sqlite_engine.find()) == 2
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("missing.jsonl", None, "cannot read {path}: No such file or directory"),
+    ("folder", "dir", "cannot read {path}: Is a directory"),
+    ("latin1.jsonl", b"\xff\xfe\n", "{path}: not UTF-8 text (invalid start byte)"),
+])
+def test_import_file_that_cannot_be_read_is_named(sqlite_engine: Engine, tmp_path: Path, name: str,
+                                                  content: bytes | str | None, message: str) -> None:
+    path = tmp_path / name
+    if content == "dir":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    with pytest.raises(InvalidImportFile) as caught:
+        sqlite_engine.import_file(path, actor=AGENT, progress=lambda d, t: None)
+    assert str(caught.value) == message.format(path=path) and caught.value.line is None
+    assert sqlite_engine.find() == []
+
+
+def test_import_file_dash_reads_standard_input(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(refund(1)) + "\n\n" + json.dumps(ret(2)) + "\n"))
+    seen: list[tuple[int, int | None]] = []
+    report = sqlite_engine.import_file("-", actor=AGENT, progress=lambda d, t: seen.append((d, t)))
+    assert report.count == 2 and seen == [(0, None), (2, None)]  # standard input is not counted ahead
+
+
+def test_export_lines_read_back_as_the_records_written(tmp_path: Path) -> None:
+    records = [{"number": "RF-1", "data": {"note": "退款"}, "seq": 1}, {"number": "RF-2", "a": None}]
+    out = io.StringIO()
+    assert jsonl.write(records, out) == 2
+    assert out.getvalue().splitlines()[0] == '{"data": {"note": "退款"}, "number": "RF-1", "seq": 1}'
+    path = tmp_path / "audit.jsonl"
+    assert jsonl.write(iter(records), path) == 2 and path.read_text(encoding="utf-8") == out.getvalue()
+    source = jsonl.RecordFile(path)
+    assert list(source) == records and source.lines == [1, 2] and source.count() == 2
 
 
 def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

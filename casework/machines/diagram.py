@@ -122,17 +122,17 @@ def render(kind: str, fmt: str = "mermaid", policy: PolicySet | None = None) -> 
     return done.stdout
 
 
+def write(kind: str, path: str | Path, fmt: str = "mermaid", policy: PolicySet | None = None) -> Path:
+    """Draw ``kind`` in ``fmt`` into the file at ``path`` (created or replaced; text as UTF-8); returns it."""
+    content = render(kind, fmt, policy)
+    out = Path(path)
+    out.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return out
+
+
 def write_all(directory: str | Path, fmt: str = "mermaid", policy: PolicySet | None = None) -> list[Path]:
     """One file per kind (``refund.mmd``, ``return.svg``, ...) in ``directory``; returns the paths."""
+    one_of(fmt, FORMATS, "diagram format", field="format")
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for kind in KINDS:
-        content = render(kind, fmt, policy)
-        path = out / f"{kind}.{EXTENSIONS[fmt]}"
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-        written.append(path)
-    return written
+    return [write(kind, out / f"{kind}.{EXTENSIONS[fmt]}", fmt, policy) for kind in KINDS]

@@ -30,10 +30,12 @@ from casework.policies.guards import (
 from casework.policies.loader import SourceMap, read_document, read_policy_text
 from casework.policies.policyset import PolicySet, parse_policy
 from casework.policies.scenarios import (  # policy test suites live there; re-exported for callers of this module
+    PolicyTestRun,
     Scenario,
     ScenarioResult,
     failures,
     load_policy_tests,
+    run_policy_test_files,
     run_policy_tests,
     run_scenario,
 )
@@ -60,6 +62,11 @@ class CheckReport:
     @property
     def problems(self) -> list[PolicyProblem]:
         return sorted([*self.errors, *self.warnings], key=lambda p: (p.file, p.line, p.column))
+
+    def summary(self, strict: bool = False) -> str:
+        """One line for a file that is not usable: how many errors (and warnings, when ``strict``), and the first."""
+        what = f"{len(self.errors)} error(s)" + (f", {len(self.warnings)} warning(s)" if strict else "")
+        return f"{self.name}: {what}; first: {self.errors[0] if self.errors else self.warnings[0]}"
 
     def to_json(self, strict: bool = False) -> dict[str, Any]:
         def one(p: PolicyProblem) -> dict[str, Any]:
@@ -255,6 +262,7 @@ def _retype(node: Any) -> Any:
 __all__ = [
     "SCHEMA_FILE",
     "CheckReport",
+    "PolicyTestRun",
     "Scenario",
     "ScenarioResult",
     "check_policy",
@@ -263,6 +271,7 @@ __all__ = [
     "lint_policy",
     "load_policy_tests",
     "policy_json_schema",
+    "run_policy_test_files",
     "run_policy_tests",
     "run_scenario",
     "schema_text",

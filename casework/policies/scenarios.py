@@ -324,3 +324,26 @@ def run_policy_tests(policy: PolicySet, scenarios: Iterable[Scenario],
 
 def failures(results: Sequence[ScenarioResult]) -> list[ScenarioResult]:
     return [r for r in results if not r.passed]
+
+
+@dataclass(frozen=True)
+class PolicyTestRun:
+    """Policy test suites run against one policy: every result in order, and which failed."""
+
+    policy: PolicySet
+    results: list[ScenarioResult]
+
+    @property
+    def failed(self) -> list[ScenarioResult]:
+        return failures(self.results)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"policy": self.policy.ref.to_json(), "passed": len(self.results) - len(self.failed),
+                "failed": len(self.failed), "results": [r.to_json() for r in self.results]}
+
+
+def run_policy_test_files(policy: PolicySet, paths: Iterable[str | Path]) -> PolicyTestRun:
+    """Load every suite at ``paths`` (a bad one raises PolicyError before any scenario runs), then run
+    them all against ``policy``."""
+    suites = [load_policy_tests(path) for path in paths]
+    return PolicyTestRun(policy, [result for suite in suites for result in run_policy_tests(policy, suite)])
