@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -25,6 +26,7 @@ from casework import (
     CaseworkError,
     Decision,
     Engine,
+    InvalidImportFile,
     InvalidInput,
     Refused,
     TransitionDenied,
@@ -110,13 +112,16 @@ KeyOpt = Annotated[str | None, typer.Option("--key", help="Idempotency key: repe
 KindOpt = Annotated[str | None, typer.Option("--kind", help="refund, return, dispute or complaint")]
 OpenKindOpt = Annotated[str | None, typer.Option("--kind", help="Only open cases of this kind.")]
 OpenStateOpt = Annotated[str | None, typer.Option("--state", help="Only open cases in this state.")]
+BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Cases per transaction.")]
 
 
+@dataclass
 class Settings:
-    def __init__(self, db: str | None, policies: str | None) -> None:
-        self.db = db
-        self.policies = policies
-        self._engine: Engine | None = None
+    """The global options; the engine is made on first use (``--help`` and ``policy schema`` need none)."""
+
+    db: str | None
+    policies: str | None
+    _engine: Engine | None = field(default=None, init=False, repr=False)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -124,9 +129,8 @@ class Settings:
         return self._engine
 
     def policy_path(self) -> str | None:
-        if self.policies:
-            return self.policies
-        return "policies.yaml" if Path("policies.yaml").is_file() else None
+        """--policies, else ./policies.yaml when there is one, else None (the packaged default)."""
+        return self.policies or ("policies.yaml" if Path("policies.yaml").is_file() else None)
 
 
 @app.callback()
@@ -152,32 +156,25 @@ def _print_version(value: bool) -> None:
 
 # ---- parsing helpers ----------------------------------------------------------------------------------
 def _actor(actor: str | None, role: str | None) -> Actor:
-    who = actor or os.environ.get("CASEWORK_ACTOR") or _os_user()
+    """--actor, else $CASEWORK_ACTOR, else the OS user; --role, else $CASEWORK_ROLE, else agent."""
+    who = actor or os.environ.get("CASEWORK_ACTOR")
+    if not who:
+        try:
+            who = getpass.getuser()
+        except (KeyError, OSError):
+            who = "operator"
     return Actor(who, role or os.environ.get("CASEWORK_ROLE") or "agent")
 
 
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
-
-
-def _pairs(values: list[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values or []:
+def _data(evidence: list[str] | None, fact: list[str] | None, **named: str | None) -> dict[str, Any]:
+    """The facts or event data the options give: each --fact KEY=VALUE, the named options set, --evidence."""
+    data: dict[str, Any] = {}
+    for item in fact or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InvalidInput(f"--fact {item!r} is malformed; expected KEY=VALUE, like flags=vip", field="fact")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _data(evidence: list[str] | None, fact: list[str] | None, **named: str | None) -> dict[str, Any]:
-    data: dict[str, Any] = _pairs(fact)
-    for key, value in named.items():
-        if value is not None:
-            data[key] = value
+        data[key.strip()] = value.strip()
+    data.update({key: value for key, value in named.items() if value is not None})
     if evidence:
         data["evidence"] = list(evidence)
     return data
@@ -188,16 +185,9 @@ def _engine(ctx: typer.Context) -> Engine:
     return settings.engine()
 
 
-# ---- rendering helpers ---------------------------------------------------------------------------------
-def _dump(doc: Any) -> None:
-    print(json.dumps(doc, ensure_ascii=False, indent=2))
-
-
+# ---- rendering helpers (what is drawn, and how, is casework.terminal's) ------------------------------
 def _show_case(case: Case, as_json: bool) -> None:
-    if as_json:
-        _dump(case.to_json())
-    else:
-        terminal.show(terminal.case_panel(case))
+    terminal.render(as_json, case.to_json, lambda: terminal.case_panel(case))
 
 
 def _said(engine: Engine, decision: Decision, lang: str | None, number: str | None,
@@ -207,12 +197,6 @@ def _said(engine: Engine, decision: Decision, lang: str | None, number: str | No
         return engine.messages(decision, audience=audience, lang=lang, number=number)
     except CaseworkError:  # the messages are a courtesy: never fail a command for them
         return [r.message for r in decision.reasons]
-
-
-def _with_said(doc: dict[str, Any], said: list[str]) -> dict[str, Any]:
-    """A decision's JSON with ``customer_message`` added to each reason (``message`` is unchanged)."""
-    doc["reasons"] = [{**r, "customer_message": m} for r, m in zip(doc["reasons"], said, strict=False)]
-    return doc
 
 
 @contextmanager
@@ -226,11 +210,8 @@ def _refusals(as_json: bool, number: str | None = None, engine: Engine | None = 
         decision = denied.decision
         number = number or denied.number
         said = _said(engine, decision, lang, number) if engine is not None else None
-        if as_json:
-            doc = {"number": number, **decision.to_json()}
-            _dump(_with_said(doc, said) if said is not None else doc)
-        else:
-            terminal.show(terminal.refusal(number, decision, said or ()))
+        terminal.render(as_json, lambda: terminal.decision_json(number, decision, said),
+                        lambda: terminal.refusal(number, decision, said or ()))
         sys.stderr.write(f"casework: refused: {'; '.join(decision.codes)}\n")
         raise typer.Exit(EXIT_REFUSED) from None
 
@@ -285,46 +266,13 @@ def open_case(
     _show_case(case, as_json)
 
 
-def _jsonl_records(file: str, lines: list[int]) -> Iterator[Any]:
-    """The records of a JSON Lines file (``-``: stdin), blank lines skipped; ``lines`` gets each one's line."""
-    from decimal import Decimal
-
-    try:
-        stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {file}: {exc.strerror or exc}", field="file") from None
-    try:
-        for n, text in enumerate(stream, 1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text, parse_float=Decimal)  # 59.00 stays exact, never a float
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(f"{file}:{n}: not JSON: {exc.msg} (column {exc.colno})", field="file") from None
-            lines.append(n)
-            yield record
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{file}: not UTF-8 text ({exc.reason})", field="file") from None
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
-
-
-def _record_count(file: str) -> int | None:
-    """How many records FILE holds (its non-blank lines), for a progress bar; None for stdin."""
-    if file == "-" or not Path(file).is_file():
-        return None
-    with open(file, encoding="utf-8", errors="replace") as f:
-        return sum(1 for text in f if text.strip())
-
-
 @app.command("import")
 def import_cases(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="JSON Lines file, one record per line ('-' reads stdin).")],
     actor: ActorOpt = None,
     role: RoleOpt = None,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Cases per transaction.")] = 1000,
+    batch: BatchOpt = 1000,
     as_json: JsonOpt = False,
 ) -> None:
     """Open many cases from JSON Lines, a batch per transaction, each exactly as `open` would.
@@ -332,29 +280,15 @@ def import_cases(
     A record: {"kind": "refund", "facts": {"order_id": "SO-1", "amount": "59.00", "paid": "59.00"},
     "channel": "app"}. A bad record stops the import at FILE:LINE (earlier batches stay opened).
     """
-    from casework.bulk import InvalidRecord
-
-    engine = _engine(ctx)
-    who = _actor(actor, role)
-    lines: list[int] = []
-    opened = 0
-    try:
-        with terminal.progress("importing", shown=not as_json, total=lambda: _record_count(file)) as bar:
-            def advance(done: int, total: int | None) -> None:
-                nonlocal opened
-                opened = done
-                bar(done, total)
-
-            report = engine.open_many(_jsonl_records(file, lines), actor=who, batch=batch, progress=advance)
-    except InvalidRecord as bad:
-        line = lines[bad.line - 1] if 0 < bad.line <= len(lines) else bad.line
-        kept = f" ({opened} case(s) before it were opened)" if opened else " (nothing was opened)"
-        raise InvalidInput(f"{file}:{line}: {bad.problem}{kept}", field=bad.field) from None
-    if as_json:
-        _dump({"file": file, **report.to_json()})
-    else:
-        span = f" ({report.first} … {report.last})" if report.count else ""
-        terminal.show(f"imported {report.count} case(s){span} in {report.seconds:.2f} s")
+    engine, who = _engine(ctx), _actor(actor, role)
+    with terminal.progress("importing", shown=not as_json) as advance:
+        try:
+            report = engine.import_file(file, actor=who, batch=batch, progress=advance)
+        except InvalidImportFile as bad:  # --json's error type stays InvalidInput, as scripts have seen it
+            raise InvalidInput(str(bad), field=bad.field) from None
+    span = f" ({report.first} … {report.last})" if report.count else ""
+    terminal.render(as_json, lambda: {"file": file, **report.to_json()},
+                    lambda: f"imported {report.count} case(s){span} in {report.seconds:.2f} s")
 
 
 @app.command()
@@ -412,7 +346,7 @@ def check(
     engine = _engine(ctx)
     decision = engine.check(number, event, actor=_actor(actor, role), data=_data(evidence, fact, note=note))
     if as_json:
-        _dump(_with_said({"number": number, **decision.to_json()}, _said(engine, decision, lang, number)))
+        terminal.dump(terminal.decision_json(number, decision, _said(engine, decision, lang, number)))
     else:
         terminal.show(terminal.decision_table(decision),
                       *terminal.told(decision, _said(engine, decision, lang, number, audience), audience))
@@ -436,12 +370,8 @@ def next_events(
     engine = _engine(ctx)
     decisions = engine.next_events(number, actor=_actor(actor, role))
     said = [_said(engine, d, lang, number) for d in decisions]
-    if as_json:
-        _dump([_with_said({"event": d.event, "allowed": d.allowed, "to_state": d.to_state,
-                           "reasons": [r.reason_json() for r in d.reasons]}, m)
-               for d, m in zip(decisions, said, strict=True)])
-    else:
-        terminal.show(terminal.next_table(number, decisions, said))
+    terminal.render(as_json, lambda: terminal.next_json(decisions, said),
+                    lambda: terminal.next_table(number, decisions, said))
 
 
 @app.command()
@@ -460,10 +390,7 @@ def history(ctx: typer.Context, number: NumberArg, reveal: RevealOpt = False, as
     Example: casework history RF-20261122-000042
     """
     entries = _engine(ctx).history(number, reveal=reveal)
-    if as_json:
-        _dump([e.to_json() for e in entries])
-    else:
-        terminal.show(terminal.history_table(number, entries))
+    terminal.render(as_json, lambda: [e.to_json() for e in entries], lambda: terminal.history_table(number, entries))
 
 
 @app.command("list")
@@ -487,10 +414,7 @@ def list_cases(
     due = parse_instant(due_before, "--due-before") if due_before else None
     found = _engine(ctx).find(kind=kind, state=state, order_id=order, customer=customer, overdue=overdue,
                               due_before=due, queue=queue, limit=limit, reveal=reveal)
-    if as_json:
-        _dump([c.to_json() for c in found])
-    else:
-        terminal.show(terminal.case_table(found))
+    terminal.render(as_json, lambda: [c.to_json() for c in found], lambda: terminal.case_table(found))
 
 
 @app.command()
@@ -500,10 +424,7 @@ def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     Example: casework verify --json
     """
     report = _engine(ctx).verify()
-    if as_json:
-        _dump(report.to_json())
-    else:
-        terminal.show(*terminal.verification(report))
+    terminal.render(as_json, report.to_json, lambda: terminal.verification(report))
     if not report.ok:
         sys.stderr.write(f"casework: verify found {len(report.broken_cases)} broken case(s): "
                          f"{', '.join(report.broken_cases)}\n")
@@ -521,23 +442,19 @@ def export(
 
     Example: casework export --redact -o audit.jsonl
     """
+    from casework import jsonl
+
     entries = _engine(ctx).export(redact=redact)
     if as_json and not output:
-        _dump(list(entries))
-        return
-    lines = (json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n" for doc in entries)
-    if not output:
-        sys.stdout.writelines(lines)
-        return
-    count = 0
-    with open(output, "w", encoding="utf-8") as out:
-        for line in lines:
-            out.write(line)
-            count += 1
-    if as_json:
-        _dump({"file": output, "entries": count, "redacted": redact})
+        terminal.dump(list(entries))
+    elif not output:
+        jsonl.write(entries, sys.stdout)
     else:
-        print(f"{count} audit entries written to {output}" + (" (personal data redacted)" if redact else ""))
+        count = jsonl.write(entries, output)
+        if as_json:
+            terminal.dump({"file": output, "entries": count, "redacted": redact})
+        else:
+            print(f"{count} audit entries written to {output}" + (" (personal data redacted)" if redact else ""))
 
 
 @app.command()
@@ -565,10 +482,8 @@ def demo(
                 terminal.show(*terminal.demo_step(step, first_of_story=not steps or steps[-1].story != step.story))
             steps.append(step)
         report = engine.verify()
-    if as_json:
-        _dump({"database": str(path), "steps": [s.to_json() for s in steps], "verify": report.to_json()})
-    else:
-        terminal.show(*terminal.demo_end(path, report))
+    terminal.render(as_json, lambda: {"database": str(path), "steps": [s.to_json() for s in steps],
+                                      "verify": report.to_json()}, lambda: terminal.demo_end(path, report))
     if not report.ok:
         raise typer.Exit(EXIT_REFUSED)
 
@@ -587,7 +502,7 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     settings: Settings = ctx.obj
     before, after = casework.upgrade_database(settings.db)
     if as_json:
-        _dump({"before": before, "after": after})
+        terminal.dump({"before": before, "after": after})
     elif before == after:
         print(f"schema is up to date (version {after})")
     else:
@@ -606,7 +521,7 @@ def sla_sweep(
     now: Annotated[str | None, typer.Option("--now", help="Act as of this instant (ISO), e.g. for what-if.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what is due; write nothing.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Handle at most this many cases.")] = None,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Cases per transaction.")] = 200,
+    batch: BatchOpt = 200,
     as_json: JsonOpt = False,
 ) -> None:
     """Fire every due timer and mark every missed deadline, as the system actor (safe to run from cron).
@@ -617,10 +532,7 @@ def sla_sweep(
     engine = _engine(ctx)
     with terminal.progress("sweeping", shown=not as_json) as advance:
         report = engine.sweep(now=at, dry_run=dry_run, limit=limit, batch=batch, progress=advance)
-    if as_json:
-        _dump(report.to_json())
-    else:
-        terminal.show(terminal.sweep_table(report))
+    terminal.render(as_json, report.to_json, lambda: terminal.sweep_table(report))
 
 
 @sla_app.command("report")
@@ -646,9 +558,11 @@ def sla_report(
 
         write_html(report, html)
     if as_json:
-        _dump(report.to_json())
+        terminal.dump(report.to_json())
         return
-    terminal.show(*terminal.sla_report(report))
+    from casework.terminal import report as charts
+
+    terminal.show(*charts.sla_report(report))
     if html is not None:
         terminal.show(f"HTML report written to {html}")
 
@@ -682,14 +596,9 @@ def policy_check(
 
     path = _policy_file(ctx, file)
     report = check_policy(path, str(file) if file else path.name)
-    if as_json:
-        _dump(report.to_json(strict))
-    else:
-        terminal.show(*terminal.policy_check(report, strict))
+    terminal.render(as_json, lambda: report.to_json(strict), lambda: terminal.policy_check(report, strict))
     if not report.ok(strict):
-        what = f"{len(report.errors)} error(s)" + (f", {len(report.warnings)} warning(s)" if strict else "")
-        first = report.errors[0] if report.errors else report.warnings[0]
-        sys.stderr.write(f"casework: error: {report.name}: {what}; first: {first}\n")
+        sys.stderr.write(f"casework: error: {report.summary(strict)}\n")
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -715,19 +624,13 @@ def policy_test(
     Example: casework --policies new.yaml policy test policies.test.yaml
     """
     from casework.policies import load_policy
-    from casework.policies.authoring import load_policy_tests, run_policy_tests
+    from casework.policies.authoring import run_policy_test_files
 
     policy = load_policy(_policy_file(ctx, None))
-    suites = [load_policy_tests(suite) for suite in files or ["policies.test.yaml"]]
-    results = [result for suite in suites for result in run_policy_tests(policy, suite)]
-    failed = [r for r in results if not r.passed]
-    if as_json:
-        _dump({"policy": policy.ref.to_json(), "passed": len(results) - len(failed), "failed": len(failed),
-               "results": [r.to_json() for r in results]})
-    else:
-        terminal.show(*terminal.policy_tests(policy, results))
-    if failed:
-        sys.stderr.write(f"casework: policy test: {len(failed)} of {len(results)} scenario(s) failed\n")
+    run = run_policy_test_files(policy, files or ["policies.test.yaml"])
+    terminal.render(as_json, run.to_json, lambda: terminal.policy_tests(policy, run.results))
+    if run.failed:
+        sys.stderr.write(f"casework: policy test: {len(run.failed)} of {len(run.results)} scenario(s) failed\n")
         raise typer.Exit(EXIT_REFUSED)
 
 
@@ -749,10 +652,7 @@ def policy_simulate(
 
     with terminal.progress("simulating", shown=not as_json) as advance:
         report = _engine(ctx).simulate(load_policy(file), kind=kind, state=state, progress=advance)
-    if as_json:
-        _dump(report.to_json())
-    else:
-        terminal.show(*terminal.simulation(report, limit))
+    terminal.render(as_json, report.to_json, lambda: terminal.simulation(report, limit))
 
 
 @policy_app.command("adopt")
@@ -777,30 +677,24 @@ def policy_adopt(
     if as_json and not yes:
         raise InvalidInput("--json needs --yes: the confirmation prompt cannot share stdout with the JSON "
                            "(see the report first with 'casework policy simulate FILE --json')", field="yes")
-    new = load_policy(file)
-    engine = _engine(ctx)
-    who = _actor(actor, role)
+    new, engine, who = load_policy(file), _engine(ctx), _actor(actor, role)
     with terminal.progress("simulating", shown=not as_json) as advance:
         plan = engine.plan_adoption(new, actor=who, kind=kind, state=state, progress=advance)
     report, numbers = plan.simulation, plan.numbers
     if not as_json:
         terminal.show(*terminal.simulation(report, limit))
     if not numbers:
-        if as_json:
-            _dump({"simulation": report.to_json(), "adopted": 0, "numbers": [], "already_on_policy":
-                   report.cases_checked, "skipped": []})
-        else:
-            terminal.show(f"nothing to adopt: every chosen open case is already on {new.label} ({new.ref.short})")
+        terminal.render(as_json, lambda: {"simulation": report.to_json(), "adopted": 0, "numbers": [],
+                                          "already_on_policy": report.cases_checked, "skipped": []},
+                        lambda: f"nothing to adopt: every chosen open case is already on {new.label} ({new.ref.short})")
         return
     if not yes:
         typer.confirm(f"Move {len(numbers)} open case(s) to policy {new.label} ({new.ref.short}) as {who.id} "
                       f"({who.role})?", abort=True, err=True)
     with terminal.progress("adopting", shown=not as_json, total=lambda: len(numbers)) as advance:
         done = engine.adopt_open_cases(new, actor=who, numbers=numbers, progress=advance)
-    if as_json:
-        _dump({"simulation": report.to_json(), **done.to_json()})
-    else:
-        terminal.show(*terminal.adoption(done, new))
+    terminal.render(as_json, lambda: {"simulation": report.to_json(), **done.to_json()},
+                    lambda: terminal.adoption(done, new))
 
 
 @policy_app.command("diagram")  # DESIGN's contract: `casework policy ... diagram`; also top-level
@@ -817,33 +711,30 @@ def diagram(
 
     Example: casework diagram return --format mermaid
     """
-    from casework.machines.diagram import render, write_all
+    from casework.machines.diagram import render, write, write_all
     from casework.policies import load_policy
 
     policy = load_policy(_policy_file(ctx, None))
     if all_kinds:
-        written = write_all(output or ".", fmt, policy)
-        if as_json:
-            _dump({"written": [str(p) for p in written]})
-        else:
-            for path in written:
-                print(path)
-        return
-    if kind is None:
+        written = [str(path) for path in write_all(output or ".", fmt, policy)]
+    elif kind is None:
         raise InvalidInput("diagram needs a KIND (refund, return, dispute, complaint) or --all", field="kind")
-    drawing = render(kind, fmt, policy)
-    if output:
-        data = drawing if isinstance(drawing, bytes) else drawing.encode("utf-8")
-        Path(output).write_bytes(data)
-        if as_json:
-            _dump({"written": [output]})
-        return
-    if isinstance(drawing, bytes):
-        raise InvalidInput(f"--format {fmt} is binary; write it to a file with --output", field="format")
-    if as_json:
-        _dump({"kind": kind, "format": fmt, "diagram": drawing})
+    elif output:
+        write(kind, output, fmt, policy)
+        written = [output]
     else:
-        print(drawing, end="" if drawing.endswith("\n") else "\n")
+        drawing = render(kind, fmt, policy)
+        if isinstance(drawing, bytes):
+            raise InvalidInput(f"--format {fmt} is binary; write it to a file with --output", field="format")
+        if as_json:
+            terminal.dump({"kind": kind, "format": fmt, "diagram": drawing})
+        else:
+            print(drawing, end="" if drawing.endswith("\n") else "\n")
+        return
+    if as_json:  # files written: --json lists them, and so does a terminal for --all
+        terminal.dump({"written": written})
+    elif all_kinds:
+        print(*written, sep="\n")
 
 
 def main() -> None:

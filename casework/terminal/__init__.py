@@ -1,13 +1,15 @@
-"""The CLI's terminal rendering: cases, decisions, trails and reports as rich panels, tables and charts.
+"""The CLI's terminal rendering: cases, decisions, trails and reports as rich panels, tables and charts,
+or as the one JSON document a command prints with ``--json``.
 
 Only the operator CLI (``cli.py``) imports this module; the library never does. Each function turns
 what the library returned into something to print and decides nothing. It imports no more of rich
 than ``cli.py`` already loads (console, table, panel, text), so ``casework show`` starts no slower;
-the SLA report's duration reading is imported when a report is drawn.
+the SLA report is drawn by :mod:`casework.terminal.report`, imported when a report is.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
     from casework.policies import PolicySet
     from casework.policies.authoring import CheckReport
     from casework.policies.scenarios import ScenarioResult
-    from casework.report import GroupFigures, SlaReport
     from casework.simulate import SimulationReport
     from casework.sla import SweepReport
 
@@ -50,17 +51,31 @@ def show(*renderables: RenderableType) -> None:
         out.print(renderable)
 
 
-def _unseen(done: int, total: int | None) -> None:
-    """Progress nobody is shown."""
+def dump(doc: Any) -> None:
+    """Print ``doc`` as a command's one JSON document (indented; text as it is, not ``\\u`` escaped)."""
+    print(json.dumps(doc, ensure_ascii=False, indent=2))
+
+
+def render(as_json: bool, doc: Callable[[], Any], draw: Callable[[], RenderableType | Iterator[RenderableType]]
+           ) -> None:
+    """With ``--json``, ``doc()`` as the one JSON document; else what ``draw()`` gives (a renderable, or a
+    generator of them) on the console. Only the one asked for is made."""
+    if as_json:
+        dump(doc())
+        return
+    drawn = draw()
+    show(*(drawn if isinstance(drawn, Iterator) else (drawn,)))
 
 
 @contextmanager
-def progress(label: str, *, shown: bool, total: Callable[[], int | None] = lambda: None) -> Iterator[Progress]:
+def progress(label: str, *, shown: bool, total: Callable[[], int | None] = lambda: None
+             ) -> Iterator[Progress | None]:
     """A transient progress bar, when ``shown`` and stdout is a terminal: yields the ``progress`` callback
-    to hand the library (a no-op without a bar). ``total()`` is asked only when a bar is drawn."""
+    to hand the library, or None without a bar (so the library skips work only a bar needs, such as
+    counting an import file's lines). ``total()`` is asked only when a bar is drawn."""
     out = console()
     if not shown or not out.is_terminal:
-        yield _unseen
+        yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar  # loaded only to draw a bar: `casework show` never needs it
@@ -155,6 +170,19 @@ def refusal(number: str | None, decision: Decision, said: Sequence[str] = ()) ->
     return Text("\n").join([head, why]) if why else head
 
 
+def with_said(doc: dict[str, Any], said: Sequence[str] | None) -> dict[str, Any]:
+    """A decision's JSON with ``customer_message`` (what the customer is told, ``said``) beside each reason's
+    ``message``, which is unchanged; the JSON as it is without ``said``."""
+    if said is not None:
+        doc["reasons"] = [{**r, "customer_message": m} for r, m in zip(doc["reasons"], said, strict=False)]
+    return doc
+
+
+def decision_json(number: str | None, decision: Decision, said: Sequence[str] | None) -> dict[str, Any]:
+    """The JSON of ``check`` and of a refusal: the case's number and the decision, with the customer's messages."""
+    return with_said({"number": number, **decision.to_json()}, said)
+
+
 def decision_table(decision: Decision) -> Table:
     """Every guard's verdict on one event, with where in the policy it is written."""
     table = _table(f"{decision.event}: {'allowed' if decision.allowed else 'REFUSED'}",
@@ -169,6 +197,13 @@ def told(decision: Decision, said: Sequence[str], audience: str) -> Iterator[Tex
     """One line per reason: what ``audience`` is told about it."""
     for r, message in zip(decision.reasons, said, strict=False):
         yield _reason_line(r.code, f" ({audience}): {message}")
+
+
+def next_json(decisions: Sequence[Decision], said: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
+    """The JSON of ``next``: each possible event's ``{event, allowed, to_state, reasons}``, with customer messages."""
+    return [with_said({"event": d.event, "allowed": d.allowed, "to_state": d.to_state,
+                       "reasons": [r.reason_json() for r in d.reasons]}, messages)
+            for d, messages in zip(decisions, said, strict=True)]
 
 
 def next_table(number: str, decisions: Sequence[Decision], said: Sequence[Sequence[str]]) -> Table:
@@ -225,99 +260,6 @@ def sweep_table(report: SweepReport) -> Table:
         style = {"applied": "green", "refused": "red", "skipped": "yellow"}.get(a.outcome, "")
         table.add_row(a.number, a.kind, a.name, when(a.due), a.state, Text(a.outcome, style))
     return table
-
-
-def bar(fraction: float, width: int = 24) -> str:
-    """A bar of unicode blocks filling ``fraction`` (0..1) of ``width`` cells, to eighths of a cell."""
-    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
-    full, part = divmod(eighths, 8)
-    return ("█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")).ljust(width)
-
-
-def spark(counts: Sequence[int]) -> str:
-    """One block per count, as high as the count is against the largest."""
-    top = max(counts, default=0)
-    return "".join(" ▁▂▃▄▅▆▇█"[round(c / top * 8)] if top else " " for c in counts)
-
-
-def _pct(rate: float | None) -> str:
-    return "-" if rate is None else f"{rate * 100:.1f}%"
-
-
-def _group_name(key: str | None) -> str:
-    return "all" if key is None else key
-
-
-def _chart(*columns: str) -> Table:
-    """A borderless table of bars; headed when ``columns`` are named."""
-    chart = Table(box=None, show_header=any(columns), padding=(0, 1))
-    for column in columns:
-        chart.add_column(column, no_wrap=True, justify="right" if column in ("mean", "rated") else "left")
-    return chart
-
-
-def sla_report(report: SlaReport) -> Iterator[RenderableType]:
-    """The SLA report: the figures table, breach-rate and satisfaction charts, refusals by code."""
-    groups = [*report.groups, report.overall]
-    yield _figures_table(report, groups)
-    yield Text("Breach rate: share of the cases opened that breached a deadline (bar: 0-100%)", "italic")
-    chart = _chart("", "", "", "")
-    for g in groups:
-        types = ", ".join(f"{t.replace('_', ' ')} {_pct(g.breach_rate_of(t))}" for t in report.breach_types)
-        chart.add_row(_group_name(g.key), Text(bar(g.breach_rate or 0.0), "red"), _pct(g.breach_rate), types)
-    yield chart
-    yield from _satisfaction(report)
-    if report.refusal_codes:
-        table = _table("Refused attempts by reason code")
-        table.add_column("code", no_wrap=True)
-        for g in groups:
-            table.add_column(_group_name(g.key), justify="right")
-        for code in report.refusal_codes:
-            table.add_row(code, *[str(g.refusals_by_code.get(code, 0)) for g in groups])
-        yield table
-
-
-def _figures_table(report: SlaReport, groups: Sequence[GroupFigures]) -> Table:
-    from casework.report import human_duration
-
-    def dur(seconds: float | None) -> str:
-        return "-" if seconds is None else human_duration(seconds)
-
-    period = "all cases" if report.since is None and report.until is None else \
-        f"cases opened {when(report.since)} → {when(report.until)}"
-    scope = f"{period} · kind {report.kind or 'all'}" + (f" · by {report.by}" if report.by else "")
-    table = Table(title=f"SLA report: {scope}", title_justify="left")
-    for col in ("group", "opened", "closed", "first response\nmedian", "\np90", "\nmax", "resolution\nmedian",
-                "\np90", "\nmax", "breached\ncases", "refused\nattempts"):
-        table.add_column(col, justify="left" if col == "group" else "right", no_wrap=True)
-    for g in groups:
-        table.add_row(Text(_group_name(g.key), "bold" if g.key is None else ""), str(g.opened), str(g.closed),
-                      dur(g.first_response.median), dur(g.first_response.p90), dur(g.first_response.max),
-                      dur(g.resolution.median), dur(g.resolution.p90), dur(g.resolution.max),
-                      f"{g.breached} ({_pct(g.breach_rate)})", str(g.refusals))
-    return table
-
-
-def _satisfaction(report: SlaReport) -> Iterator[RenderableType]:
-    from casework.report import SCORES
-
-    sat = report.overall.satisfaction
-    mean = "no ratings" if sat.mean is None else f"mean {sat.mean:.2f} from {sat.count} rated case(s)"
-    yield Text(f"Satisfaction, all cases: {mean}", "italic")
-    chart = _chart("", "", "")
-    most = max(sat.distribution.values()) or 1
-    for score in SCORES:
-        n = sat.distribution[score]
-        chart.add_row(f"{score} ★", Text(bar(n / most), "green" if score >= 4 else "yellow" if score == 3 else "red"),
-                      f"{n} ({_pct(n / sat.count if sat.count else None)})")
-    yield chart
-    if report.groups:
-        chart = _chart("group", "mean", "rated", "1 → 5")
-        for g in report.groups:
-            s = g.satisfaction
-            chart.add_row(_group_name(g.key), "-" if s.mean is None else f"{s.mean:.2f}", str(s.count),
-                          spark(list(s.distribution.values())))
-        yield chart
 
 
 # ---- policy authoring ----------------------------------------------------------------------------------
