@@ -518,7 +518,8 @@ app.add_typer(sla_app, name="sla")
 @sla_app.command("sweep")
 def sla_sweep(
     ctx: typer.Context,
-    now: Annotated[str | None, typer.Option("--now", help="Act as of this instant (ISO), e.g. for what-if.")] = None,
+    now: Annotated[str | None, typer.Option(
+        "--now", help="Act as of this instant (ISO); a later one than the present only with --dry-run.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what is due; write nothing.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Handle at most this many cases.")] = None,
     batch: BatchOpt = 200,
@@ -530,7 +531,7 @@ def sla_sweep(
     """
     at = parse_instant(now, "--now") if now else None
     engine = _engine(ctx)
-    with terminal.progress("sweeping", shown=not as_json) as advance:
+    with terminal.progress("sweeping", shown=not as_json) as advance, _as_typed({"now"}):
         report = engine.sweep(now=at, dry_run=dry_run, limit=limit, batch=batch, progress=advance)
     terminal.render(as_json, report.to_json, lambda: terminal.sweep_table(report))
 

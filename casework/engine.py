@@ -326,10 +326,17 @@ class Engine:
     def sweep(self, *, now: datetime | None = None, dry_run: bool = False, limit: int | None = None,
               progress: Callable[[int, int], None] | None = None, batch: int = 200) -> SweepReport:
         """Fire every due timer and mark every breached deadline, ``batch`` cases per transaction
-        (see :func:`casework.sweep.sweep`); ``now`` acts as of another instant."""
+        (see :func:`casework.sweep.sweep`); ``now`` acts as of another instant: a later one only with
+        ``dry_run`` (what would be due then), since entries written then would be dated ahead of the
+        entries written after them, and a trail's times must not go backwards."""
         from casework import sweep
 
-        at = (now or self.now()).astimezone(UTC)
+        present = self.now()
+        at = (now or present).astimezone(UTC)
+        if at > present and not dry_run:
+            raise InvalidInput(f"now {at.isoformat()} is later than the present ({present.astimezone(UTC).isoformat()})"
+                               "; a sweep that writes acts at the present or earlier; use a dry run to see what "
+                               "will be due", field="now", value=now)
         return sweep.sweep(self.store, self.policies, at, dry_run=dry_run, limit=limit, progress=progress, batch=batch)
 
     def report(self, *, since: datetime | date | str | None = None, until: datetime | date | str | None = None,

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from casework import Actor, Engine, FixedClock, parse_policy
+from casework import Actor, Engine, FixedClock, InvalidInput, parse_policy
 from casework.policies.loader import default_policy_path
 
 CUSTOMER = Actor("cust-1", "customer")
@@ -34,7 +34,7 @@ def test_first_response_due_24h_after_opening_and_cleared_by_a_response(engine: 
 
 def test_sweep_marks_a_first_response_breach_and_escalates(engine: Engine, clock: FixedClock):
     number = engine.open("complaint", {"order_id": "SO-9"}, actor=CUSTOMER).number
-    report = engine.sweep(now=clock() + timedelta(hours=25))
+    report = engine.sweep(now=clock.advance(hours=25))
     assert [(a.number, a.kind, a.name, a.outcome) for a in report.actions] == [
         (number, "breach", "first_response", "applied")]
     case = engine.get(number)
@@ -49,7 +49,7 @@ def test_sweep_marks_a_first_response_breach_and_escalates(engine: Engine, clock
 
 def test_sweep_is_idempotent_at_the_same_instant(engine: Engine, clock: FixedClock):
     number = engine.open("complaint", {"order_id": "SO-9"}, actor=CUSTOMER).number
-    at = clock() + timedelta(days=5)
+    at = clock.advance(days=5)
     first = engine.sweep(now=at)
     assert first.count("applied") == 2  # first response and resolution, both missed
     version = engine.get(number).version
@@ -72,8 +72,8 @@ def test_dry_run_reports_and_writes_nothing(engine: Engine, clock: FixedClock):
 def test_return_approved_but_not_shipped_in_7_days_is_cancelled_by_the_system(engine: Engine, clock: FixedClock):
     number = open_return(engine)
     engine.fire(number, "approve", actor=AGENT)
-    assert engine.sweep(now=clock() + timedelta(days=6, hours=23)).actions == ()
-    report = engine.sweep(now=clock() + timedelta(days=7, minutes=1))
+    assert engine.sweep(now=clock.advance(days=6, hours=23)).actions == ()
+    report = engine.sweep(now=clock.advance(hours=1, minutes=1))
     assert [(a.kind, a.name, a.outcome) for a in report.actions] == [("timer", "cancel", "applied")]
     case = engine.get(number)
     assert case.state == "cancelled"
@@ -103,7 +103,7 @@ def test_a_resolved_complaint_not_reopened_in_7_days_is_closed(engine: Engine, c
     engine.sweep()
     case = engine.get(number)
     assert case.state == "closed" and case.closed
-    assert engine.sweep(now=clock() + timedelta(days=30)).actions == ()
+    assert engine.sweep(now=clock.advance(days=30)).actions == ()
     assert engine.verify().ok
 
 
@@ -117,12 +117,12 @@ def test_a_timer_refused_by_the_rules_is_recorded_once_not_retried(tmp_path, clo
     with Engine(f"sqlite:///{tmp_path}/t.db", policies=policy, clock=clock) as engine:
         number = engine.open("refund", {"order_id": "A", "amount": "10.00", "paid": "10.00"}, actor=CUSTOMER).number
         engine.fire(number, "request_evidence", actor=AGENT)
-        at = clock() + timedelta(days=6)
+        at = clock.advance(days=6)
         report = engine.sweep(now=at)
         assert ("timer", "cancel", "refused") in [(a.kind, a.name, a.outcome) for a in report.actions]
         assert engine.get(number).state == "awaiting_evidence"
         trail = len(engine.history(number))
-        assert engine.sweep(now=at + timedelta(hours=1)).actions == ()
+        assert engine.sweep(now=clock.advance(hours=1)).actions == ()
         assert len(engine.history(number)) == trail
         assert engine.verify().ok
 
@@ -146,7 +146,7 @@ def test_two_concurrent_sweeps_fire_each_due_timer_exactly_once(make_engine, clo
         n = open_return(setup, order_id=f"SO-{i}")
         setup.fire(n, "approve", actor=AGENT)
         numbers.append(n)
-    at = clock() + timedelta(days=8)
+    at = clock.advance(days=8)
     sweepers = [make_engine(), make_engine()]
     reports = []
     barrier = threading.Barrier(len(sweepers))
@@ -206,7 +206,7 @@ def _sweep_story(url: str, batch: int) -> tuple[list[tuple[str, str]], list[list
             engine.fire(f, "request_evidence", actor=AGENT)  # its 5-day timer is refused by this policy
             numbers.append(f)
             clock.advance(hours=5)
-        report = engine.sweep(now=clock() + timedelta(days=8), batch=batch)
+        report = engine.sweep(now=clock.advance(days=8), batch=batch)
         assert engine.verify().ok
         actions = [(a.number, f"{a.kind}:{a.name}:{a.outcome}") for a in report.actions]
         trails = [[(e.seq, e.event, e.outcome, e.from_state, e.to_state, e.data, e.hash) for e in engine.history(n)]
@@ -231,7 +231,6 @@ def test_a_batched_sweep_writes_what_case_by_case_would(tmp_path):
 
 
 def test_sweep_batch_must_be_a_whole_number(engine: Engine):
-    from casework import InvalidInput
 
     for bad in (0, -1, 2.5, True, "10"):
         with pytest.raises(InvalidInput, match="batch"):
@@ -257,14 +256,14 @@ def test_a_case_changed_since_the_sweep_read_it_is_skipped_whole(engine: Engine,
         return found
 
     monkeypatch.setattr(Transaction, "get_many", get_many)
-    report = engine.sweep(now=clock() + timedelta(days=5), batch=3)
+    report = engine.sweep(now=clock.advance(days=5), batch=3)
     outcomes = {(a.number, a.outcome) for a in report.actions}
     assert (stale, "skipped") in outcomes and (stale, "applied") not in outcomes
     assert {n for n, o in outcomes if o == "applied"} == set(numbers) - {stale}
     assert engine.history(stale) == before  # nothing of it was written
     monkeypatch.undo()
     assert engine.verify().ok
-    assert {a.number for a in engine.sweep(now=clock() + timedelta(days=5)).actions} == {stale}  # next sweep
+    assert {a.number for a in engine.sweep(now=clock()).actions} == {stale}  # the next sweep
 
 
 def test_the_cli_sweeps_in_batches(tmp_path, clock: FixedClock):
@@ -295,15 +294,36 @@ def test_a_damaged_case_stops_the_sweep_only_where_case_by_case_would(engine: En
     from casework import StoreError
 
     with pytest.raises(StoreError, match=f"case {bad}: unreadable row .*; run 'casework verify'"):
-        engine.sweep(now=clock() + timedelta(hours=25), batch=10)
+        engine.sweep(now=clock.advance(hours=25), batch=10)
     # The cases before the damaged one were swept (as one transaction per case would have); none after.
     assert [engine.get(n).version for n in numbers if n != bad] == [2, 2, 2, 1]
 
 
-def test_a_sweep_as_of_another_instant_writes_at_that_instant_and_leaves_the_clock_alone(
+def test_a_sweep_as_of_an_earlier_instant_writes_at_that_instant_and_leaves_the_clock_alone(
         engine: Engine, clock: FixedClock):
     number = engine.open("complaint", {"order_id": "SO-1"}, actor=CUSTOMER).number
-    later = clock() + timedelta(days=30)
-    assert engine.sweep(now=later).count("applied") == 2
-    assert [e.at for e in engine.history(number)[1:]] == [later, later]
+    earlier = clock() + timedelta(days=30)
+    clock.advance(days=31)
+    assert engine.sweep(now=earlier).count("applied") == 2
+    assert [e.at for e in engine.history(number)[1:]] == [earlier, earlier]
     assert engine.now() == clock()
+
+
+def test_a_sweep_that_writes_is_refused_a_later_instant_than_the_present(engine: Engine, clock: FixedClock):
+    # Entries dated ahead would precede, in time, the entries written after them: the trail would run backwards.
+    number = engine.open("complaint", {"order_id": "SO-1"}, actor=CUSTOMER).number
+    later = clock() + timedelta(days=30)
+    with pytest.raises(InvalidInput, match="is later than the present"):
+        engine.sweep(now=later)
+    assert len(engine.history(number)) == 1
+    assert engine.sweep(now=later, dry_run=True).count("due") == 2  # what would be due then: allowed
+
+
+def test_the_cli_refuses_a_writing_sweep_in_the_future_naming_the_option(tmp_path):
+    from cli_helpers import invoke
+
+    run = invoke(["--db", str(tmp_path / "f.db"), "sla", "sweep", "--now", "2999-01-01T00:00:00+00:00"])
+    assert run.code == 2 and run.stderr.startswith("casework: error: --now 2999-01-01T00:00:00+00:00 is later")
+    assert "Traceback" not in run.stderr
+    assert invoke(["--db", str(tmp_path / "f.db"), "sla", "sweep", "--now", "2999-01-01T00:00:00+00:00",
+                   "--dry-run"]).code == 0
