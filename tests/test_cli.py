@@ -354,6 +354,24 @@ def test_show_json_and_human(cw: CW) -> None:
     assert "order_record" in run.stdout
 
 
+def test_text_from_a_case_never_acts_on_the_terminal(cw: CW) -> None:
+    # An order id that would clear the screen, a customer id reversed by a bidi override, and a category
+    # that reads as rich markup: every human view shows them as text; --json keeps them exactly.
+    order, customer, category = "SO-\x1b[2J1", "cust-\u202e1", "[/x] [bold]toys"
+    opened = cw.open_refund("--category", category, "--fact", "comment=a\x07b", order=order, customer=customer)
+    number = opened["number"]
+    assert (opened["facts"]["order_id"], opened["facts"]["customer"], opened["facts"]["category"]) == (
+        order, customer, category)
+    cw("check", number, "approve", "--role", "agent")
+    for argv in (("show", number), ("list",), ("history", number), ("check", number, "approve", "--role", "agent")):
+        out = cw(*argv).stdout
+        assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out, argv
+        assert "SO-\\x1b[2J1" in out or argv[0] in ("check", "history"), (argv, out)
+        assert "cust-\\u202e1" in out or argv[0] == "check", (argv, out)
+    shown = cw.ok("show", number).stdout
+    assert "[/x] [bold]toys" in shown and "comment: a\\x07b" in shown
+
+
 # ---- history ------------------------------------------------------------------------------------------
 def test_history_is_the_whole_trail(cw: CW) -> None:
     number = cw.open_return(3, "--channel", "web")["number"]

@@ -10,14 +10,16 @@ the SLA report is drawn by :mod:`casework.terminal.report`, imported when a repo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType
 from rich.panel import Panel
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -36,9 +38,36 @@ NON_TERMINAL_WIDTH = 140  # piped or captured output: wide enough that tables ke
 Progress = Callable[[int, int | None], None]  # progress(done, total), as the library's long operations call it
 
 
+# Characters that would act on the terminal instead of being read: C0 and C1 controls but the newline, and
+# the bidirectional marks and overrides that reorder what is shown ("Trojan Source").
+_HIDDEN = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every character in ``_HIDDEN`` shown as its escape (``\\x1b``, ``\\u202e``): a case's
+    data can neither drive the operator's terminal nor disguise itself."""
+    return _HIDDEN.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class _Console(Console):
+    """A console on which text is only text: no markup or emoji codes are read in it (a fact ``[/x]`` is
+    shown, not parsed), and control characters are shown escaped, in strings as they are laid out and,
+    as a last guard, in every piece of text written (rich's own styling is not text, and is kept)."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(visible(text), **kwargs)
+
+    def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control is None and _HIDDEN.search(segment.text):
+                segment = Segment(visible(segment.text), segment.style)
+            yield segment
+
+
 def console() -> Console:
-    """The console commands print to: stdout, no guessing of highlights, a fixed width when piped."""
-    out = Console(highlight=False, soft_wrap=False)
+    """The console commands print to: stdout, no guessing of highlights, a fixed width when piped, and
+    nothing in the data acting on the terminal (see ``_Console``)."""
+    out = _Console(highlight=False, soft_wrap=False, markup=False, emoji=False)
     if not out.is_terminal:
         out.width = NON_TERMINAL_WIDTH
     return out
@@ -107,7 +136,7 @@ def _facts_text(facts: dict[str, Any]) -> str:
         else:
             value = facts[key]
             lines.append(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 def case_panel(case: Case) -> Panel:
@@ -151,7 +180,7 @@ def history_table(number: str, entries: Sequence[AuditEntry]) -> Table:
 
 # ---- decisions -----------------------------------------------------------------------------------------
 def _reason_line(code: str, text: str) -> Text:
-    return Text.assemble(("  ✗ ", "red"), (code, "bold red"), text)
+    return Text.assemble(("  ✗ ", "red"), (code, "bold red"), visible(text))
 
 
 def reasons(decision: Decision, said: Sequence[str] = ()) -> Text:
@@ -160,7 +189,7 @@ def reasons(decision: Decision, said: Sequence[str] = ()) -> Text:
     for i, r in enumerate(decision.reasons):
         lines.append(_reason_line(r.code, f": {r.message}"))
         if i < len(said) and said[i] != r.message:
-            lines.append(Text(f"    → {said[i]}", "cyan"))
+            lines.append(Text(visible(f"    → {said[i]}"), "cyan"))
     return Text("\n").join(lines)
 
 
