@@ -2,41 +2,84 @@
 
 ::
 
-    CaseworkError
-    ├── InvalidInput            a value given to the engine is malformed or unknown
-    │   ├── IdempotencyConflict a key was reused with different arguments
-    │   └── InvalidImportFile   a bulk-import file is unreadable, not JSON Lines, or holds a bad record
-    ├── PolicyError             a policy file is invalid (carries file, line, column)
-    ├── CaseNotFound            no case has that number
-    ├── StoreError              the database cannot be reached or is unusable
-    │   ├── SchemaOutOfDate     the database schema is older than this casework
-    │   ├── Unreadable          a stored row cannot be decoded (damaged or edited by hand)
-    │   └── UniqueViolation     a row with that key already exists (a race the engine resolves)
-    └── Refused                 the rules said no (CLI exit code 1)
-        ├── TransitionDenied    guards refused the event (carries the Decision)
-        └── ConcurrentUpdate    another writer changed the case first
-            └── WriteConflict   the compare-and-set of a write lost (decide again on a fresh read)
+    CaseworkError                                                                   HTTP
+    ├── InvalidInput            a value given to the engine is malformed or unknown      400
+    │   └── InvalidImportFile   a bulk-import file is unreadable, not JSON Lines, or     400
+    │                           holds a bad record
+    ├── IdempotencyConflict     a key was reused with different arguments                409
+    ├── PolicyError             a policy file is invalid (carries file, line, column)    500
+    ├── CaseNotFound            no case has that number                                  404
+    ├── StoreError              the database cannot be reached or is unusable            503
+    │   ├── SchemaOutOfDate     the database schema is older than this casework          503
+    │   ├── Unreadable          a stored row cannot be decoded (damaged or edited by     500
+    │   │                       hand)
+    │   └── UniqueViolation     a row with that key already exists (a race the engine    409
+    │                           resolves)
+    └── Refused                 the rules said no (CLI exit code 1)                      409
+        ├── TransitionDenied    guards refused the event (carries the Decision)          422
+        │   └── EventNotAvailable  the event does not exist from the case's state        409
+        └── ConcurrentUpdate    another writer changed the case first                    409
+            └── WriteConflict   the compare-and-set of a write lost (decide again on a   409
+                                fresh read)
 
 Each error carries its context as attributes, and its message is one line that names the bad
-value and what would have been accepted.
+value and what would have been accepted. For an API: ``http_status`` is the status to answer with,
+``to_json()`` the body (``type``, ``message``, ``http_status`` and the context), and every error
+survives pickling (a worker process can hand it back). No attribute holds a secret: a database URL
+is kept with its password hidden.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from casework.domain import Decision
+
+NOT_AVAILABLE = "not_available"  # the reason code of an event that does not exist from the case's state
 
 
 class CaseworkError(Exception):
     """Base class of every error casework raises on purpose."""
 
+    http_status: ClassVar[int] = 500
+
+    def to_json(self) -> dict[str, Any]:
+        """The error as an API can answer it: ``type``, ``message``, ``http_status`` and its context (each
+        attribute, as JSON: a decision as its JSON, other values as text when JSON has no type for them)."""
+        context = {name: _json_value(value) for name, value in vars(self).items() if not name.startswith("_")}
+        return {"type": type(self).__name__, "message": str(self), "http_status": self.http_status, **context}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception pickles as ``cls(*args)``, which does not fit an __init__ taking other arguments:
+        # rebuild the instance from its message and attributes instead.
+        return _restore, (type(self), self.args, vars(self))
+
+
+def _restore(cls: type[CaseworkError], args: tuple[Any, ...], attributes: dict[str, Any]) -> CaseworkError:
+    error = Exception.__new__(cls)
+    error.args = args
+    vars(error).update(attributes)
+    return error
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    to_json = getattr(value, "to_json", None)
+    return to_json() if callable(to_json) else str(value)
+
 
 class InvalidInput(CaseworkError, ValueError):
     """A value passed to the engine is malformed or not in the accepted vocabulary."""
+
+    http_status = 400
 
     def __init__(self, message: str, *, field: str | None = None, value: object = None) -> None:
         super().__init__(message)
@@ -44,16 +87,14 @@ class InvalidInput(CaseworkError, ValueError):
         self.value = value
 
 
-class IdempotencyConflict(InvalidInput):
-    """An idempotency key was used again with different arguments."""
+class IdempotencyConflict(CaseworkError):
+    """An idempotency key was used again with different arguments (a conflict, not a malformed value)."""
+
+    http_status = 409
 
     def __init__(self, key: str, original: str) -> None:
-        super().__init__(
-            f"idempotency key {key!r} was already used for a different request ({original}); "
-            "use a new key for a new request",
-            field="key",
-            value=key,
-        )
+        super().__init__(f"idempotency key {key!r} was already used for a different request ({original}); "
+                         "use a new key for a new request")
         self.key = key
         self.original = original
 
@@ -90,6 +131,8 @@ class PolicyProblem:
 class PolicyError(CaseworkError):
     """A policy file could not be loaded. ``problems`` lists every error found, located."""
 
+    http_status = 500  # the service's own configuration is wrong
+
     def __init__(self, problems: Sequence[PolicyProblem]) -> None:
         self.problems = list(problems)
         first = self.problems[0]
@@ -112,6 +155,8 @@ class PolicyError(CaseworkError):
 class CaseNotFound(CaseworkError, LookupError):
     """No case has the given after-sales number."""
 
+    http_status = 404
+
     def __init__(self, number: str, suggestions: Sequence[str] = ()) -> None:
         self.number = number
         self.suggestions = list(suggestions)
@@ -121,6 +166,8 @@ class CaseNotFound(CaseworkError, LookupError):
 
 class StoreError(CaseworkError):
     """The database could not be opened or used."""
+
+    http_status = 503
 
     def __init__(self, message: str, *, url: str | None = None) -> None:
         super().__init__(message)
@@ -134,17 +181,34 @@ class SchemaOutOfDate(StoreError):
 class Unreadable(StoreError):
     """A stored row cannot be decoded (damaged or edited by hand)."""
 
+    http_status = 500
+
 
 class UniqueViolation(StoreError):
     """A row with the same key already exists: two writers raced for one idempotency key or number."""
+
+    http_status = 409
 
 
 class Refused(CaseworkError):
     """The engine refused to change a case (CLI exit code 1)."""
 
+    http_status = 409
+
 
 class TransitionDenied(Refused):
-    """The policy refused the event; ``decision`` lists every reason."""
+    """The policy refused the event; ``decision`` lists every reason.
+
+    A decision refused only because the event does not exist from the case's state makes an
+    :class:`EventNotAvailable` (a conflict with the case's state, not a policy refusal).
+    """
+
+    http_status = 422
+
+    def __new__(cls, decision: Decision, number: str | None = None) -> TransitionDenied:
+        if cls is TransitionDenied and decision.codes == [NOT_AVAILABLE]:
+            cls = EventNotAvailable
+        return super().__new__(cls, decision, number)
 
     def __init__(self, decision: Decision, number: str | None = None) -> None:
         self.decision = decision
@@ -152,6 +216,13 @@ class TransitionDenied(Refused):
         reasons = "; ".join(f"{r.code}: {r.message}" for r in decision.reasons)
         where = f"{number}: " if number else ""
         super().__init__(f"{where}{decision.event} refused: {reasons}")
+
+
+class EventNotAvailable(TransitionDenied):
+    """The event does not exist from the case's current state (``not_available``): the case moved on, or
+    the caller asked for the wrong event. ``decision`` names the events that are possible."""
+
+    http_status = 409
 
 
 class ConcurrentUpdate(Refused):

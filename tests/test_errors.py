@@ -1,0 +1,130 @@
+"""Errors an API can return: a status, a JSON body, a distinct conflict for an event the case's state does
+not have, and every error surviving pickling (a worker process hands it back) with no secret in it."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any
+
+import pytest
+
+import casework
+from casework import (
+    Actor,
+    CaseNotFound,
+    CaseworkError,
+    ConcurrentUpdate,
+    Decision,
+    Engine,
+    EventNotAvailable,
+    IdempotencyConflict,
+    InvalidImportFile,
+    InvalidInput,
+    PolicyError,
+    PolicyProblem,
+    Refused,
+    SchemaOutOfDate,
+    StoreError,
+    TransitionDenied,
+    UniqueViolation,
+    Unreadable,
+    Verdict,
+    WriteConflict,
+)
+
+CUSTOMER, AGENT = Actor("cust-1", "customer"), Actor("alice", "agent")
+REFUSED = Decision("refund", "approve", "under_review", "approved", (
+    Verdict("refund_amount_within_paid", False, "amount_exceeds_paid", "amount 80.00 is more than paid 59.00",
+            {"amount": "80.00", "paid": "59.00"}, "policies.yaml:90"),), None)
+UNAVAILABLE = Decision("refund", "receive", "submitted", None, (
+    Verdict("machine", False, "not_available", "receive is not possible from submitted",
+            {"possible": ["review", "cancel"]}),), None)
+
+
+def every_error() -> list[CaseworkError]:
+    """One of each error casework raises, with its context."""
+    return [
+        InvalidInput("amount 'abc' is not a valid amount", field="amount", value="abc"),
+        InvalidImportFile("cases.jsonl:3: not JSON", file="cases.jsonl", line=3),
+        IdempotencyConflict("k-1", "fire RF-1 review"),
+        PolicyError([PolicyProblem("p.yaml", 3, 5, "unknown guard 'windo'")]),
+        CaseNotFound("RF-20261122-000009", ["RF-20261122-000001"]),
+        StoreError("cannot use database postgresql://casework:***@db/cw", url="postgresql://casework:***@db/cw"),
+        SchemaOutOfDate("schema 1 is older than 3; run 'casework db upgrade'"),
+        Unreadable("case RF-1: unreadable row"),
+        UniqueViolation("duplicate key"),
+        TransitionDenied(REFUSED, "RF-20261122-000001"),
+        TransitionDenied(UNAVAILABLE, "RF-20261122-000001"),
+        ConcurrentUpdate("RF-20261122-000001", 3, 4),
+        WriteConflict("RF-20261122-000001", 3),
+    ]
+
+
+def test_every_exported_error_is_in_the_list_above():
+    exported = {name for name in casework.__all__
+                if isinstance(getattr(casework, name), type) and issubclass(getattr(casework, name), CaseworkError)}
+    assert exported - {"Refused", "CaseworkError"} == {type(e).__name__ for e in every_error()}
+
+
+@pytest.mark.parametrize("error", every_error(), ids=lambda e: type(e).__name__)
+def test_an_error_survives_pickling_with_its_message_and_context(error: CaseworkError):
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is type(error)
+    assert str(again) == str(error)
+    assert again.to_json() == error.to_json()
+
+
+@pytest.mark.parametrize("error", every_error(), ids=lambda e: type(e).__name__)
+def test_an_error_answers_an_api_with_a_status_and_a_json_body(error: CaseworkError):
+    body = json.loads(json.dumps(error.to_json()))
+    assert body["type"] == type(error).__name__ and body["message"] == str(error)
+    assert body["http_status"] == error.http_status and 400 <= error.http_status < 600
+
+
+def test_statuses_tell_a_client_what_to_do():
+    status = {type(e).__name__: e.http_status for e in every_error()}
+    assert status["InvalidInput"] == 400 and status["CaseNotFound"] == 404
+    assert status["TransitionDenied"] == 422  # the policy said no: the request as such cannot succeed
+    assert status["EventNotAvailable"] == 409  # a conflict with the case's current state
+    assert status["IdempotencyConflict"] == 409 and status["ConcurrentUpdate"] == 409
+    assert status["StoreError"] == 503
+
+
+def test_a_refusal_carries_its_decision_in_json():
+    body = TransitionDenied(REFUSED, "RF-20261122-000001").to_json()
+    assert body["number"] == "RF-20261122-000001"
+    assert body["decision"]["reasons"][0]["code"] == "amount_exceeds_paid"
+
+
+def test_an_idempotency_conflict_is_not_a_malformed_value():
+    assert not issubclass(IdempotencyConflict, InvalidInput)
+
+
+def test_an_event_the_state_does_not_have_is_its_own_refusal(sqlite_engine: Engine):
+    case = sqlite_engine.open("refund", {"order_id": "SO-1", "amount": "59.00", "paid": "59.00",
+                                         "reason": "not_delivered"}, actor=CUSTOMER)
+    with pytest.raises(EventNotAvailable) as info:
+        sqlite_engine.fire(case.number, "pay", actor=AGENT)
+    assert isinstance(info.value, TransitionDenied) and isinstance(info.value, Refused)  # old handlers still catch it
+    assert info.value.decision.codes == ["not_available"] and info.value.http_status == 409
+    with pytest.raises(TransitionDenied) as denied:
+        sqlite_engine.fire(case.number, "cancel", actor=Actor("cust-2", "customer"))
+    assert type(denied.value) is TransitionDenied and denied.value.http_status == 422
+
+
+def test_no_error_holds_a_database_password(tmp_path):
+    with pytest.raises(StoreError) as info:
+        Engine("postgresql://casework:s3cret-pw@127.0.0.1:1/none")
+    text = json.dumps(info.value.to_json()) + repr(pickle.loads(pickle.dumps(info.value)).__dict__)
+    assert "s3cret-pw" not in text and "s3cret-pw" not in str(info.value)
+
+
+def _context(error: CaseworkError) -> dict[str, Any]:
+    return {k: v for k, v in error.to_json().items() if k not in ("type", "message", "http_status")}
+
+
+def test_the_json_body_names_the_bad_value_and_the_field():
+    assert _context(InvalidInput("amount 'abc' is not a valid amount", field="amount", value="abc")) == {
+        "field": "amount", "value": "abc"}
+    assert _context(IdempotencyConflict("k-1", "fire RF-1 review")) == {"key": "k-1", "original": "fire RF-1 review"}
