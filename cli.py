@@ -51,6 +51,30 @@ def _emit_error(message: str, code: int, kind: str, as_json: bool) -> NoReturn:
     sys.exit(code)
 
 
+GLOBAL_OPTIONS = ("--db", "--policies")
+
+
+def _globals_first(argv: list[str]) -> list[str]:
+    """``argv`` with the global options (``--db URL``, ``--policies FILE``) moved before the command, so
+    that they may be written after it too: ``casework verify --db URL``. Nothing after ``--`` moves."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            rest.extend(argv[i:])
+            break
+        if token.partition("=")[0] in GLOBAL_OPTIONS and ("=" in token or i + 1 < len(argv)):
+            taken = 1 if "=" in token else 2  # --db=URL, or --db URL
+            front.extend(argv[i:i + taken])
+            i += taken
+        else:
+            rest.append(token)
+            i += 1
+    return front + rest
+
+
 class _Group(TyperGroup):
     """Turns every error into one line and the contract's exit code."""
 
@@ -61,6 +85,7 @@ class _Group(TyperGroup):
         as_json = "--json" in argv
         if not argv:  # bare `casework`: the help, as --help prints it
             argv = ["--help"]
+        argv = _globals_first(argv)
         try:
             rv = super().main(argv, prog_name or "casework", complete_var, False, windows_expand_args, **extra)
         except UsageError as exc:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import (
+    DEFAULT_POLICY,
     HASH,
     POLICY_TZ,
     Run,
@@ -655,6 +656,18 @@ def test_casework_db_environment_variable(cw: CW) -> None:
     # a full SQLAlchemy URL works as well as a path
     url = invoke(["--db", f"sqlite:///{env_db}", "list", "--json"])
     assert [c["number"] for c in url.json] == [run.json["number"]]
+
+
+def test_global_options_may_follow_the_command(cw: CW) -> None:
+    number = invoke(["open", "refund", "--order", "G-1", "--amount", "5", "--paid", "5", "--db", str(cw.db),
+                     "--json"]).json["number"]
+    assert invoke(["verify", "--db", str(cw.db), "--json"]).json["cases_checked"] == 1
+    assert invoke(["show", number, f"--db={cw.db}", "--json"]).json["number"] == number
+    assert invoke(["sla", "sweep", "--dry-run", "--db", str(cw.db), "--json"]).code == 0
+    assert invoke(["list", "--json", "--policies", str(DEFAULT_POLICY), "--db", str(cw.db)]).json[0]["number"] == number
+    assert not (cw.tmp / "casework.db").exists()  # every one of them used --db
+    missing = invoke(["list", "--db"])
+    assert missing.code == 2 and "--db" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_default_database_is_casework_db_in_the_working_directory(cw: CW) -> None:
