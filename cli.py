@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import typer
 from typer.core import TyperGroup
@@ -31,6 +32,7 @@ from casework import (
     Refused,
     TransitionDenied,
     parse_instant,
+    parse_zone,
     terminal,
 )
 
@@ -51,7 +53,7 @@ def _emit_error(message: str, code: int, kind: str, as_json: bool) -> NoReturn:
     sys.exit(code)
 
 
-GLOBAL_OPTIONS = ("--db", "--policies")
+GLOBAL_OPTIONS = ("--db", "--policies", "--tz")
 
 
 def _globals_first(argv: list[str]) -> list[str]:
@@ -146,11 +148,13 @@ class Settings:
 
     db: str | None
     policies: str | None
+    zone: ZoneInfo | None = None
     _engine: Engine | None = field(default=None, init=False, repr=False)
 
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = Engine(self.db, policies=self.policy_path())
+            terminal.use_zone(self.zone or self._engine.policy.tz)  # the desk's zone: --tz, else the policy's
         return self._engine
 
     def policy_path(self) -> str | None:
@@ -167,10 +171,13 @@ def _root(
     policies: Annotated[str | None, typer.Option(
         "--policies", envvar="CASEWORK_POLICIES",
         help="Policy file (default: ./policies.yaml if present, else the packaged default).")] = None,
+    tz: Annotated[str | None, typer.Option(
+        "--tz", envvar="CASEWORK_TZ", help="Show times in this zone, e.g. Europe/Berlin (default: the policy's).")
+    ] = None,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
                                           callback=lambda value: _print_version(value))] = False,
 ) -> None:
-    ctx.obj = Settings(db, policies)
+    ctx.obj = Settings(db, policies, parse_zone(tz, "--tz") if tz else None)
 
 
 def _print_version(value: bool) -> None:
@@ -205,9 +212,13 @@ def _data(evidence: list[str] | None, fact: list[str] | None, **named: str | Non
     return data
 
 
-def _engine(ctx: typer.Context) -> Engine:
+def _engine(ctx: typer.Context, lang: str | None = None) -> Engine:
+    """The engine; with ``lang``, once it is known the policy has messages in that language (else exit 2)."""
     settings: Settings = ctx.obj
-    return settings.engine()
+    engine = settings.engine()
+    if lang is not None:
+        engine.language(lang)
+    return engine
 
 
 # ---- rendering helpers (what is drawn, and how, is casework.terminal's) ------------------------------
@@ -337,7 +348,7 @@ def fire(
     Example: casework fire RF-20261122-000042 approve --role agent --actor alice
     """
     data = _data(evidence, fact, note=note)
-    engine = _engine(ctx)
+    engine = _engine(ctx, lang)
     with _refusals(as_json, number, engine, lang):
         case = engine.fire(number, event, actor=_actor(actor, role), data=data, key=key,
                            expected_version=expected_version)
@@ -368,12 +379,12 @@ def check(
     from casework.values import one_of
 
     one_of(audience, AUDIENCES, "audience", field="audience")  # before any work, --json or not
-    engine = _engine(ctx)
+    engine = _engine(ctx, lang)
     decision = engine.check(number, event, actor=_actor(actor, role), data=_data(evidence, fact, note=note))
     if as_json:
         terminal.dump(terminal.decision_json(number, decision, _said(engine, decision, lang, number)))
     else:
-        terminal.show(terminal.decision_table(decision),
+        terminal.show(terminal.decision_table(number, decision),
                       *terminal.told(decision, _said(engine, decision, lang, number, audience), audience))
     if not decision.allowed:
         raise typer.Exit(EXIT_REFUSED)
@@ -392,7 +403,7 @@ def next_events(
 
     Example: casework next RF-20261122-000042 --role supervisor
     """
-    engine = _engine(ctx)
+    engine = _engine(ctx, lang)
     decisions = engine.next_events(number, actor=_actor(actor, role))
     said = [_said(engine, d, lang, number) for d in decisions]
     terminal.render(as_json, lambda: terminal.next_json(decisions, said),
@@ -415,7 +426,7 @@ def history(ctx: typer.Context, number: NumberArg, reveal: RevealOpt = False, as
     Example: casework history RF-20261122-000042
     """
     entries = _engine(ctx).history(number, reveal=reveal)
-    terminal.render(as_json, lambda: [e.to_json() for e in entries], lambda: terminal.history_table(number, entries))
+    terminal.render(as_json, lambda: [e.to_json() for e in entries], lambda: terminal.history(number, entries))
 
 
 @app.command("list")

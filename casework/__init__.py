@@ -46,7 +46,7 @@ from casework.errors import (
     WriteConflict,
 )
 from casework.machines import KINDS, KindSpec
-from casework.values import parse_evidence, parse_instant, parse_money
+from casework.values import parse_evidence, parse_instant, parse_money, parse_zone
 
 __version__ = "0.1.0"
 
@@ -106,6 +106,7 @@ __all__ = [
     "parse_instant",
     "parse_money",
     "parse_policy",
+    "parse_zone",
     "system_clock",
     "upgrade_database",
 ]

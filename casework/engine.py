@@ -260,12 +260,21 @@ class Engine:
         """What to tell ``audience`` (customer or operator) about each reason ``decision`` was refused, from
         the messages of the policy version that decided it, in ``lang`` (default: the ``locale`` fact of
         case ``number``, else English). Empty when the decision allowed the event."""
-        from casework.messages import AUDIENCES, lang_for, messages_for
+        from casework.messages import AUDIENCES, lang_for, language, messages_for
 
         one_of(audience, AUDIENCES, "audience", field="audience")
         policy = self.policy_for(decision.policy.hash) if decision.policy is not None else self.policy
+        if lang is not None:
+            language(policy, lang)
         facts = self._case(number).facts if number is not None and lang is None and decision.reasons else {}
         return messages_for(policy, decision, audience, lang_for(facts, lang), context={"number": number or ""})
+
+    def language(self, lang: str) -> str:
+        """``lang`` if the current policy's messages are written in it (or in its base language); InvalidInput
+        listing the languages they are in otherwise."""
+        from casework.messages import language
+
+        return language(self.policy, lang)
 
     def find(self, *, kind: str | None = None, state: str | None = None, order_id: str | None = None,
              customer: str | None = None, overdue: bool = False, due_before: datetime | None = None,

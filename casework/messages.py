@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from casework.domain import Decision, Verdict
+from casework.errors import InvalidInput
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
@@ -43,6 +44,23 @@ class _Keep(dict[str, Any]):
 def lang_for(facts: Mapping[str, Any] | None, lang: str | None = None) -> str:
     """The language to use: the one asked for, else the case's ``locale`` fact, else English."""
     return lang or str((facts or {}).get("locale") or DEFAULT_LANG)
+
+
+def languages(policy: PolicySet) -> list[str]:
+    """The languages the policy's messages are written in (``en``, ``zh-CN``...)."""
+    return sorted({lang for texts in policy.document.messages.values()
+                   for by_lang in (texts.customer, texts.operator) for lang in by_lang})
+
+
+def language(policy: PolicySet, lang: str) -> str:
+    """``lang`` if the policy's messages are written in it or in another form of its base language (``zh``
+    for ``zh-CN``); InvalidInput listing the languages there are otherwise (never a silent fallback)."""
+    known = languages(policy)
+    wanted = lang.replace("_", "-").lower()
+    if any(k.lower() == wanted or k.lower().split("-")[0] == wanted.split("-")[0] for k in known):
+        return lang
+    raise InvalidInput(f"unknown language {lang!r}; the policy's messages are in: {', '.join(known)}",
+                       field="lang", value=lang)
 
 
 def template(policy: PolicySet, code: str, audience: str = "customer", lang: str = DEFAULT_LANG) -> str | None:

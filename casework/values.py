@@ -7,6 +7,7 @@ import re
 from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from casework.errors import InvalidInput
 
@@ -120,6 +121,17 @@ def normalize_date_text(value: object, field: str, tz: tzinfo = UTC) -> str:
         parse_instant(value, field)
         return value.strip()
     return parse_instant(value, field, tz).isoformat()
+
+
+def parse_zone(name: object, field: str = "timezone") -> ZoneInfo:
+    """An IANA time zone by name (``Asia/Shanghai``, ``UTC``); InvalidInput naming it otherwise."""
+    try:
+        if isinstance(name, str) and name.strip():
+            return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    raise InvalidInput(f"unknown time zone {name!r}; use an IANA name like Asia/Shanghai or UTC", field=field,
+                       value=name)
 
 
 def parse_duration(text: object, field: str = "duration") -> timedelta:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from cli_helpers import (
@@ -371,6 +372,62 @@ def test_text_from_a_case_never_acts_on_the_terminal(cw: CW) -> None:
         assert "cust-\\u202e1" in out or argv[0] == "check", (argv, out)
     shown = cw.ok("show", number).stdout
     assert "[/x] [bold]toys" in shown and "comment: a\\x07b" in shown
+
+
+def test_every_view_is_whole_at_80_columns(cw: CW) -> None:
+    # Case numbers, rule ids and policy locations are never cut at 80 columns: they wrap or stack.
+    opened = cw.open_return(20, order="SO-2026-11-ORDER-WITH-A-VERY-LONG-ID-000000000042",
+                            customer="customer-with-a-long-id-000000000077")
+    number = opened["number"]
+    cw("fire", number, "approve", "--actor", "an-agent-with-a-rather-long-name", "--role", "agent")
+    narrow = {"COLUMNS": "80"}
+    for argv in (("list",), ("show", number), ("history", number), ("check", number, "approve"), ("next", number)):
+        out = cw(*argv, env=narrow).stdout
+        assert "…" not in out, (argv, out)
+        assert max(len(line) for line in out.splitlines()) <= 80, (argv, out)
+        assert number in out, (argv, out)
+    check = cw("check", number, "approve", env=narrow).stdout
+    assert "no_reason_return_window" in check and re.search(r"policies\.yaml:\d+", check), check
+    listed = cw("list", env=narrow).stdout
+    assert "SO-2026-11-ORDER-WIT" in listed and "000000042" in listed  # a long order id folds; its end is kept
+
+
+def test_times_are_shown_in_the_desks_zone_with_its_name(cw: CW) -> None:
+    number = cw.open_refund()["number"]
+    opened = datetime.fromisoformat(cw.ok_json("show", number)["opened_at"])
+    shanghai = opened.astimezone(POLICY_TZ).strftime("%Y-%m-%d %H:%M")
+    assert f"opened: {shanghai} CST" in cw.ok("show", number).stdout  # the policy's zone
+    berlin = opened.astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%d %H:%M")
+    assert f"opened: {berlin} CE" in cw.ok("show", number, "--tz", "Europe/Berlin").stdout
+    assert "(times: Europe/Berlin)" in cw.ok("list", "--tz", "Europe/Berlin").stdout
+    bad = cw("list", "--tz", "Mars/Olympus")
+    assert bad.code == 2 and "unknown time zone 'Mars/Olympus'" in bad.stderr
+
+
+def test_check_shows_a_code_only_where_a_rule_failed(cw: CW) -> None:
+    number = cw.open_return(20)["number"]
+    out = cw("check", number, "approve").stdout
+    failed = [line for line in out.splitlines() if "FAIL" in line]
+    passed = [line for line in out.splitlines() if " pass " in line]
+    assert failed and all("window_expired" in line for line in failed)
+    assert passed and not any(code in line for line in passed
+                              for code in ("role_not_permitted", "condition_unacceptable", "evidence_missing"))
+
+
+def test_a_refused_entry_shows_no_move(cw: CW) -> None:
+    number = cw.open_return(20)["number"]
+    assert cw("fire", number, "approve", "--role", "agent").code == 1
+    out = cw.ok("history", number).stdout
+    assert "refused  in submitted" in out and "submitted → submitted" not in out
+
+
+def test_an_unknown_language_is_an_error_naming_the_ones_there_are(cw: CW) -> None:
+    number = cw.open_return(20)["number"]
+    for argv in (("fire", number, "approve"), ("check", number, "approve"), ("next", number)):
+        run = cw(*argv, "--lang", "fr")
+        assert run.code == 2 and "unknown language 'fr'; the policy's messages are in: en, zh-CN" in run.stderr
+    assert len(cw.history(number)) == 1  # the refused fire was not even attempted
+    assert "超过" in cw("check", number, "approve", "--lang", "zh", "--audience", "customer").stdout  # zh: zh-CN
 
 
 # ---- history ------------------------------------------------------------------------------------------

@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 from string import Formatter
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from casework.errors import PolicyProblem
+from casework.errors import InvalidInput, PolicyProblem
 from casework.machines import KINDS
 from casework.policies.context import RoleBook
 from casework.policies.guards import (
@@ -34,6 +33,7 @@ from casework.policies.guards import (
 )
 from casework.policies.loader import SourceMap, did_you_mean_or
 from casework.policies.schema import KindPolicy, PolicyDocument
+from casework.values import parse_zone
 
 Loc = tuple[str | int, ...]
 
@@ -65,9 +65,9 @@ def cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProble
     """The errors and the warnings of ``doc`` (read from ``smap``); a policy with errors is refused."""
     report = _Report(smap)
     try:
-        ZoneInfo(doc.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        report.err(("timezone",), f"unknown time zone {doc.timezone!r}; use an IANA name like Asia/Shanghai or UTC")
+        parse_zone(doc.timezone)
+    except InvalidInput as exc:
+        report.err(("timezone",), str(exc))
 
     roles = list(doc.roles)
     for name, role in doc.roles.items():

@@ -10,17 +10,19 @@ the SLA report is drawn by :mod:`casework.terminal.report`, imported when a repo
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.panel import Panel
 from rich.segment import Segment
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from casework import KINDS, AuditEntry, Case, Decision, VerifyReport
@@ -68,7 +70,7 @@ def console() -> Console:
     """The console commands print to: stdout, no guessing of highlights, a fixed width when piped, and
     nothing in the data acting on the terminal (see ``_Console``)."""
     out = _Console(highlight=False, soft_wrap=False, markup=False, emoji=False)
-    if not out.is_terminal:
+    if not out.is_terminal and "COLUMNS" not in os.environ:
         out.width = NON_TERMINAL_WIDTH
     return out
 
@@ -115,15 +117,47 @@ def progress(label: str, *, shown: bool, total: Callable[[], int | None] = lambd
         yield lambda done, size: live.update(task, completed=done, total=size)
 
 
+# The desk's time zone: every time is shown in it, with the zone's name (the CLI sets it from the policy,
+# or --tz, before it draws anything; a command draws once, so a module-wide setting is enough).
+_zone: tzinfo = UTC
+
+
+def use_zone(zone: tzinfo) -> None:
+    """Show every time from now on in ``zone``."""
+    global _zone
+    _zone = zone
+
+
 def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M %Z") if value else "-"
+    """A time as the desk reads it: ``2026-11-22 18:25 CST`` in the desk's zone ("-" for none)."""
+    return value.astimezone(_zone).strftime("%Y-%m-%d %H:%M %Z") if value else "-"
 
 
-def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left")
+def _at(value: datetime | None) -> str:
+    """A time in a table's cell: ``2026-11-22 18:25``, in the zone the table's title names."""
+    return value.astimezone(_zone).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _zone_name() -> str:
+    return str(getattr(_zone, "key", None) or _zone)
+
+
+def _table(title: str, *columns: str | Column) -> Table:
+    """A table that fits an 80-column terminal: no vertical rules, one space between columns. Columns given
+    by name wrap; the ones that must never be cut (numbers, rule ids, times) are given as ``_whole``."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
+                  collapse_padding=True)
     for column in columns:
-        table.add_column(column)
+        if isinstance(column, Column):
+            table.columns.append(column)
+        else:
+            table.add_column(column, overflow="fold")
     return table
+
+
+def _whole(header: str) -> Column:
+    """A column whose every line is kept whole: the table wraps the other columns to make room for it."""
+    return Column(header, no_wrap=True, overflow="ignore")
 
 
 # ---- cases ---------------------------------------------------------------------------------------------
@@ -161,21 +195,30 @@ def case_panel(case: Case) -> Panel:
 
 
 def case_table(cases: Sequence[Case]) -> Table:
-    table = _table(f"{len(cases)} case(s)", "number", "kind", "state", "order", "customer", "amount", "opened", "due")
+    """Cases, one row each: number and kind, state, order and customer, amount, opened and next due."""
+    table = _table(f"{len(cases)} case(s) (times: {_zone_name()})", _whole("case"), "state", "order / customer",
+                   _whole("amount"), _whole("opened / due"))
     for c in cases:
-        table.add_row(c.number, c.kind, c.state, c.order_id or "", c.customer or "", str(c.facts.get("amount", "")),
-                      when(c.opened_at), when(c.due_at))
+        table.add_row(f"{c.number}\n{c.kind}", c.state, f"{c.order_id or '-'}\n{c.customer or '-'}",
+                      str(c.facts.get("amount", "")), f"{_at(c.opened_at)}\n{_at(c.due_at)}")
     return table
 
 
-def history_table(number: str, entries: Sequence[AuditEntry]) -> Table:
-    table = _table(f"{number}: history", "#", "at", "actor", "event", "from → to", "outcome", "reasons")
+def history(number: str, entries: Sequence[AuditEntry]) -> Iterator[Text]:
+    """The trail, an entry a few lines long (a log, not a table: long reasons wrap as prose and nothing is
+    cut): seq, time, event, outcome and the move it made (a refused one made none); who; each reason."""
+    yield Text(f"{number}: history (times: {_zone_name()})", "bold")
     for e in entries:
-        move = f"{e.from_state or '∅'} → {e.to_state or e.from_state or ''}"
-        outcome = Text(e.outcome, "green" if e.outcome == "applied" else "red")
-        reasons = "\n".join(f"{r['code']}: {r['message']}" for r in e.reasons)
-        table.add_row(str(e.seq), when(e.at), f"{e.actor} ({e.role})", e.event, move, outcome, reasons)
-    return table
+        applied = e.outcome == "applied"
+        move = f"{e.from_state or '∅'} → {e.to_state}" if applied and e.to_state \
+            else f"in {e.from_state or e.to_state or '-'}"
+        line = Text.assemble(f"{e.seq:>3}  {_at(e.at)}  ", (e.event, "bold"), "  ",
+                             (e.outcome, "green" if applied else "bold red"), f"  {move}\n",
+                             f"     {visible(e.actor)} ({e.role})")
+        for r in e.reasons:
+            line.append_text(Text.assemble("\n", ("     ✗ ", "red"), (r["code"], "bold red"),
+                                           f": {visible(r['message'])}"))
+        yield line
 
 
 # ---- decisions -----------------------------------------------------------------------------------------
@@ -212,13 +255,14 @@ def decision_json(number: str | None, decision: Decision, said: Sequence[str] | 
     return with_said({"number": number, **decision.to_json()}, said)
 
 
-def decision_table(decision: Decision) -> Table:
-    """Every guard's verdict on one event, with where in the policy it is written."""
-    table = _table(f"{decision.event}: {'allowed' if decision.allowed else 'REFUSED'}",
-                   "rule", "verdict", "code", "why", "source")
+def decision_table(number: str, decision: Decision) -> Table:
+    """Every guard's verdict on one event, with where in the policy it is written; a failed one with its code."""
+    table = _table(f"{number}: {decision.event} {'allowed' if decision.allowed else 'REFUSED'}", _whole("rule / where"),
+                   _whole("verdict"), "why")
     for v in decision.verdicts:
-        table.add_row(v.guard, Text("pass", "green") if v.passed else Text("FAIL", "bold red"), v.code, v.message,
-                      v.source or "")
+        verdict = Text("pass", "green") if v.passed else Text("FAIL", "bold red")
+        why = v.message if v.passed else Text.assemble((v.code, "bold red"), f": {visible(v.message)}")
+        table.add_row(f"{v.guard}\n{v.source or ''}".rstrip(), verdict, why)
     return table
 
 
@@ -237,7 +281,7 @@ def next_json(decisions: Sequence[Decision], said: Sequence[Sequence[str]]) -> l
 
 def next_table(number: str, decisions: Sequence[Decision], said: Sequence[Sequence[str]]) -> Table:
     """The events possible next, each allowed or refused, with why not (and what the customer is told)."""
-    table = _table(f"{number}: possible events", "event", "leads to", "for you", "why not")
+    table = _table(f"{number}: possible events", _whole("event"), "leads to", _whole("for you"), "why not")
     for d, messages in zip(decisions, said, strict=True):
         table.add_row(d.event, d.to_state or "", Text("allowed", "green") if d.allowed else Text("refused", "red"),
                       "\n".join(f"{r.code}: {r.message}" + (f"\n  → {m}" if m != r.message else "")
@@ -284,10 +328,11 @@ def demo_end(path: Path, report: VerifyReport) -> Iterator[RenderableType]:
 # ---- the service clock -----------------------------------------------------------------------------------
 def sweep_table(report: SweepReport) -> Table:
     table = _table(f"sla sweep at {when(report.at)}{' (dry run)' if report.dry_run else ''}: "
-                   f"{report.cases_due} case(s) due", "number", "action", "what", "due", "state", "outcome")
+                   f"{report.cases_due} case(s) due", _whole("number"), "action", "what", _whole("due"), "state",
+                   "outcome")
     for a in report.actions:
         style = {"applied": "green", "refused": "red", "skipped": "yellow"}.get(a.outcome, "")
-        table.add_row(a.number, a.kind, a.name, when(a.due), a.state, Text(a.outcome, style))
+        table.add_row(a.number, a.kind, a.name, _at(a.due), a.state, Text(a.outcome, style))
     return table
 
 
