@@ -4,13 +4,21 @@
 >>> from casework.transition import opened
 >>> from datetime import datetime, UTC
 >>> policy, now = load_policy(), datetime(2026, 11, 22, 2, tzinfo=UTC)
->>> case = opened("RF-20261122-000001", "refund", {"order_id": "A1", "amount": "59.00", "paid": "59.00"}, policy, now)
+>>> case = opened("RF-20261122-000001", "refund", {"order_id": "A1", "amount": "59.00", "paid": "59.00",
+...                                                "customer": "c-1"}, policy, now)
 >>> decide(policy, case, "approve", Actor("alice", "agent"), {}, now).allowed
 True
 
 Pure: the policy version, the case, the event's (already checked) data, the actor and the instant
 are all given. The engine, the sweep, bulk import, simulate and the policy-test runner decide with
 this function and no other, so they cannot drift apart.
+
+Besides the machine, the role and the policy's guards, the decision says whether the event's data
+may be written at all: every fact in it must be one the actor's role writes (``fact_not_permitted``),
+and none may change a fact that the rules judged on the case's way here or that this event's guards
+judge (``fact_judged``): the guards judge the values the case will hold, never values the event
+brings along to pass them. Changing a judged fact is an ``amend``: it lists each change (old and new
+value) and is judged again by every guard that may have judged the facts it changes.
 """
 
 from __future__ import annotations
@@ -20,9 +28,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
-from casework.domain import Actor, Case, Decision, Verdict
-from casework.machines import spec
+from casework.domain import SYSTEM_ONLY, Actor, Case, Decision, Verdict
+from casework.machines import AMEND, spec
 from casework.policies.context import GuardContext
+from casework.policies.guards import FACT_JUDGED, FACT_NOT_PERMITTED
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
@@ -30,7 +39,8 @@ if TYPE_CHECKING:
 
 def decide(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mapping[str, Any],
            now: datetime) -> Decision:
-    """Every verdict on ``event``: the machine's (is it available?), the role's, each guard's, the owner's.
+    """Every verdict on ``event``: the machine's (is it available?), the role's, the data's, each guard's,
+    the owner's.
 
     Every guard is evaluated (a refusal lists every missing piece at once); an event not available
     from the case's state is refused with ``not_available`` alone.
@@ -44,13 +54,82 @@ def decide(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mappin
                           f"{event} is not available from state {case.state}; possible: {listed}",
                           {"state": case.state, "available": list(possible)})
         return Decision(case.kind, event, case.state, None, (verdict,), policy.ref)
+    written: list[Verdict] = []
+    if data:
+        written, data = _writes(policy, case, event, actor, data)
     ctx = GuardContext(kind=case.kind, event=event, state=case.state, facts=F.merge(case.facts, data), data=data,
                        actor=actor, now=now, tz=policy.tz, roles=policy.roles,
                        responded=case.responded_at is not None)
     verdicts = policy.evaluate(ctx)
+    if event == AMEND:
+        verdicts = (*verdicts, *_amendment(policy, case, ctx))
+    if written:  # after who may act (the operators and roles verdicts), before the guards
+        at = 2 if verdicts[0].guard == "operators" else 1
+        verdicts = (*verdicts[:at], *written, *verdicts[at:])
     owner = case.customer
-    if actor.role == "customer" and owner is not None and owner != actor.id:
+    if actor.role == "customer" and owner != actor.id:
+        whose = f"this case is customer {owner}'s" if owner else "this case has no customer"
         verdicts = (Verdict("owner", False, "role_not_permitted",
-                            f"customer {actor.id} may act only on their own cases; this case is customer {owner}'s",
+                            f"customer {actor.id} may act only on their own cases; {whose}",
                             {"actor": actor.id, "customer": owner}), *verdicts)
     return Decision(case.kind, event, case.state, target, verdicts, policy.ref)
+
+
+def _writes(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mapping[str, Any]
+            ) -> tuple[list[Verdict], Mapping[str, Any]]:
+    """The refusals of facts in ``data`` that may not be written (none: ``[]``), and the data the guards judge:
+    without those facts, so that every guard judges what the case holds."""
+    writable = policy.writable(actor.role)
+    forbidden = sorted(k for k in data if _may_not_write(k, actor, writable))
+    verdicts: list[Verdict] = []
+    if forbidden:
+        may = "any fact" if writable is None else ", ".join(sorted(writable)) or "none"
+        verdicts.append(Verdict("facts", False, FACT_NOT_PERMITTED,
+                                f"role {actor.role} may not write {', '.join(forbidden)}; it may write: {may}",
+                                {"role": actor.role, "facts": forbidden,
+                                 "writable": None if writable is None else sorted(writable)}))
+    if event != AMEND:
+        judged = policy.judged(case.kind, case.state, event)
+        changed = sorted(k for k in data if k in judged and k in case.facts and k not in forbidden
+                         and F.merge({k: case.facts[k]}, {k: data[k]})[k] != case.facts[k])
+        if changed:
+            was = {k: case.facts[k] for k in changed}
+            verdicts.append(Verdict("judged_facts", False, FACT_JUDGED,
+                                    f"{_listed(changed, was)} {'was' if len(changed) == 1 else 'were'} judged by the "
+                                    f"rules; only an amend (judged again) may change "
+                                    f"{'it' if len(changed) == 1 else 'them'}",
+                                    {"facts": changed, "held": was, "given": {k: data[k] for k in changed}}))
+        forbidden += changed
+    if not forbidden:
+        return verdicts, data
+    return verdicts, {k: v for k, v in data.items() if k not in forbidden}
+
+
+def _may_not_write(key: str, actor: Actor, writable: frozenset[str] | None) -> bool:
+    """What was paid out is written by the paying step only; the values the system keeps by the engine's
+    own actor only; any other fact by the roles the policy lets write it."""
+    if key == F.PAID_OUT:
+        return True
+    if key in SYSTEM_ONLY:
+        return not actor.is_engine
+    return writable is not None and key not in writable
+
+
+def _amendment(policy: PolicySet, case: Case, ctx: GuardContext) -> list[Verdict]:
+    """An amend's own verdicts: what it changes (old and new values), then every guard that may have judged a
+    changed fact, judged again on the amended facts."""
+    changes = {k: {"from": case.facts.get(k), "to": ctx.facts[k]} for k in ctx.data
+               if case.facts.get(k) != ctx.facts[k] and k not in SYSTEM_ONLY}
+    if not changes:
+        return [Verdict("amendment", False, "field_missing", "an amend needs a fact whose value it changes",
+                        {"missing": ["a changed fact"]})]
+    described = "; ".join(f"{k} {c['from'] if c['from'] is not None else '(none)'} -> {c['to']}"
+                          for k, c in sorted(changes.items()) if k != "evidence")
+    verdicts = [Verdict("amendment", True, FACT_JUDGED, f"amends {described or 'evidence'}",
+                        {"changes": changes})]
+    verdicts.extend(policy.rejudge(ctx, frozenset(changes)))
+    return verdicts
+
+
+def _listed(keys: list[str], values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {values[k]}" for k in keys)

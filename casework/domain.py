@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 ROLES = ("customer", "agent", "supervisor", "system")
 
@@ -20,10 +20,31 @@ class Actor:
 
     id: str
     role: str
+    # Whether this is the engine itself (its timers and sweeps, in process); see Actor.system().
+    is_engine: ClassVar[bool] = False
 
     @classmethod
     def system(cls) -> Actor:
-        return cls("system", "system")
+        """The engine's own actor: its timers and sweeps, and in-process code acting for it.
+
+        It acts as ``system`` under every policy. An outside caller that merely says
+        ``Actor("system", "system")`` (``--actor system --role system``) is not it: such a claim is
+        accepted only in open mode or when the policy's ``operators`` section grants it.
+
+        >>> Actor.system() == Actor("system", "system")
+        False
+        """
+        return _ENGINE
+
+
+@dataclass(frozen=True, slots=True)
+class _EngineActor(Actor):
+    """The one instance behind ``Actor.system()``: made here, never from a caller's input."""
+
+    is_engine: ClassVar[bool] = True
+
+
+_ENGINE = _EngineActor("system", "system")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from casework.domain import SYSTEM_ONLY
 from casework.errors import InvalidInput
 from casework.values import money_str, normalize_date_text, parse_evidence, parse_instant, parse_money
 
-MONEY_FACTS = frozenset({"amount", "paid", "adjustment"})
+MONEY_FACTS = frozenset({"amount", "paid", "adjustment", "paid_out"})
 DATE_FACTS = frozenset({"purchased", "delivered", "shipped"})
 INT_FACTS = frozenset({"refunds_last_30_days", "returns_last_30_days", "score", "priority"})
 LIST_FACTS = frozenset({"flags", "breaches"})
@@ -25,9 +25,14 @@ TEXT_FACTS = frozenset(
     {"order_id", "currency", "category", "reason", "condition", "customer", "channel", "note",
      "resolution", "locale", "comment", "queue", "timer", "timer_refused"}
 )
-# What a customer may add or change with an event: never the facts the rules judge them by.
+# What a customer may add or change with an event when the policy does not say (a role's ``writes``):
+# never the facts the rules judge them by.
 CUSTOMER_WRITABLE = frozenset({"evidence", "note", "comment", "score", "locale", "tracking", "channel"})
-# SYSTEM_ONLY: values only the system's own steps write (see casework.domain).
+# What money went out, written by the step that pays (the amount approved), never given by anyone.
+PAID_OUT = "paid_out"
+# Never in an event's data from outside the engine: the values the system keeps (SYSTEM_ONLY, see
+# casework.domain), and what was paid out.
+ENGINE_KEPT = SYSTEM_ONLY | {PAID_OUT}
 
 MAX_ID = 200  # order ids, customer and actor ids, idempotency keys
 MAX_TEXT = 10_000  # notes and other free text
@@ -148,18 +153,6 @@ def check_text(value: str, field: str, limit: int) -> str:
         raise InvalidInput(f"{field} is {len(value)} characters long; at most {limit} are accepted",
                            field=field, value=value[:40] + "…")
     return value
-
-
-def check_writable(data: Mapping[str, Any], role: str) -> None:
-    """Refuse event data that the acting role may not write (see CUSTOMER_WRITABLE, SYSTEM_ONLY)."""
-    for key in data:
-        if key in SYSTEM_ONLY and role != "system":
-            raise InvalidInput(f"fact {key!r} is kept by the system; it cannot be given with an event",
-                               field=key)
-        if role == "customer" and key not in CUSTOMER_WRITABLE:
-            raise InvalidInput(
-                f"a customer may not change fact {key!r} with an event; a customer may give: "
-                f"{', '.join(sorted(CUSTOMER_WRITABLE))}", field=key)
 
 
 def merge(facts: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:

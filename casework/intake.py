@@ -3,7 +3,9 @@
 Pure functions (no database, no clock): the engine, bulk import, the sweep and the policy-test
 runner all take their input through here, so a value is accepted or refused the same way whatever
 the door it came through. Malformed input raises :class:`InvalidInput`; an actor the policy does not
-let open a case raises :class:`TransitionDenied` carrying the refusal.
+let open a case (or a customer opening in another's name) raises :class:`TransitionDenied` carrying
+the refusal. Whether the actor may write the facts in an event's data is the rules' question, not
+intake's: :func:`casework.decide.decide` answers it, so such a refusal is recorded like any other.
 """
 
 from __future__ import annotations
@@ -47,14 +49,14 @@ def check_vocabulary(policy: PolicySet, kind: str, values: Mapping[str, Any]) ->
 
 def event_data(policy: PolicySet, kind: str, event: str, data: Mapping[str, Any] | None, actor: Actor
                ) -> dict[str, Any]:
-    """An event's data, normalised: the event exists for the kind, the actor may write each fact."""
+    """An event's data, normalised: the event exists for the kind, the actor has a role of the policy, each
+    value is well-formed and in the policy's vocabulary."""
     ks = spec(kind)
     if event not in ks.events:
         raise InvalidInput(f"unknown {kind} event {event!r}{did_you_mean(event, ks.events)}; "
                            f"{kind} events: {', '.join(ks.events)}", field="event", value=event)
     check_actor(actor, policy)
     clean = F.normalize(data or {}, policy.tz)
-    F.check_writable(clean, actor.role)
     check_vocabulary(policy, kind, clean)
     return clean
 
@@ -83,18 +85,29 @@ def open_authority(policy: PolicySet, kind: str, actor: Actor) -> Verdict:
 
 def opening_facts(policy: PolicySet, kind: str, facts: Mapping[str, Any], actor: Actor,
                   channel: str | None = None) -> dict[str, Any]:
-    """The facts a case opens with: normalised, owned, in the policy's vocabulary, with every required one."""
+    """The facts a case opens with: normalised, owned, in the policy's vocabulary, with every required one.
+
+    Every case has its customer: a customer opens in their own name (given or not); anyone else names
+    the customer the case is for.
+    """
     clean = F.normalize(facts, policy.tz)
-    if actor.role != "system" and not SYSTEM_ONLY.isdisjoint(clean):
-        kept = min(SYSTEM_ONLY.intersection(clean))
-        raise InvalidInput(f"fact {kept!r} is kept by the system; it cannot be given when opening a case", field=kept)
+    kept = F.ENGINE_KEPT.intersection(clean) - (SYSTEM_ONLY if actor.is_engine else frozenset())
+    if kept:
+        raise InvalidInput(f"fact {min(kept)!r} is kept by the system; it cannot be given when opening a case",
+                           field=min(kept))
     if channel is not None:
         clean["channel"] = channel
-    if actor.role == "customer" and "customer" not in clean:
-        clean["customer"] = actor.id
+    if actor.role == "customer":
+        owner = clean.setdefault("customer", actor.id)
+        if owner != actor.id:
+            raise TransitionDenied(Decision(kind, "open", "", None, (Verdict(
+                "owner", False, "role_not_permitted",
+                f"customer {actor.id} may open cases only in their own name, not customer {owner}'s",
+                {"actor": actor.id, "customer": owner}),), policy.ref))
     check_vocabulary(policy, kind, clean)
-    missing = [f for f in policy.kind(kind).required if f not in clean]
+    missing = [f for f in (*policy.kind(kind).required, "customer") if f not in clean]
     if missing:
-        raise InvalidInput(f"a {kind} case needs {', '.join(missing)}; missing: {', '.join(missing)}",
+        owner = " (every case is for a customer: name them, or open it as them)" if "customer" in missing else ""
+        raise InvalidInput(f"a {kind} case needs {', '.join(missing)}; missing: {', '.join(missing)}{owner}",
                            field=missing[0])
     return clean

@@ -119,9 +119,15 @@ def step(case: Case, last_seq: int, last_hash: str, *, event: str, to_state: str
     """The entry after ``last_seq``/``last_hash`` and, when applied (``to_state`` given), the next case.
 
     A decided event passes ``decision.to_state`` if allowed (else None) and ``decision.verdicts``; an
-    engine entry that records without moving the case passes the case's own state.
+    engine entry that records without moving the case passes the case's own state. An applied event
+    that pays money out (``KindSpec.payouts``) records what it paid, ``paid_out``: the amount the rules
+    approved, which no event's data can change (see :mod:`casework.decide`).
     """
     outcome = "refused" if to_state is None else "applied"
+    if to_state is not None and (paying := spec(case.kind).payouts.get(event)) is not None:
+        paid = data.get(paying, case.facts.get(paying))
+        if paid is not None:
+            data = {**data, F.PAID_OUT: paid}
     entry, texts = record(case.number, last_seq + 1, last_hash, now, event, case.state, to_state, outcome, actor,
                           data.get("channel") or case.facts.get("channel"), verdicts, data, policy.ref)
     after = case if to_state is None else advance(case, policy, event=event, to_state=to_state, data=data, now=now)

@@ -22,13 +22,14 @@ AGENT = Actor("alice", "agent")
 
 
 def refund(i: int) -> dict[str, object]:
-    return {"kind": "refund", "facts": {"order_id": f"SO-{i}", "amount": "59.00", "paid": "59.00"}, "channel": "app"}
+    return {"kind": "refund", "facts": {"order_id": f"SO-{i}", "amount": "59.00", "paid": "59.00",
+                                         "customer": "cust-1"}, "channel": "app"}
 
 
 def ret(i: int) -> dict[str, object]:
     return {"kind": "return", "facts": {"order_id": f"SO-R{i}", "amount": "20.00", "paid": "20.00",
                                          "delivered": "2026-11-20", "reason": "defective",
-                                         "evidence": ["order_record", "photo=IMG_1.jpg"]}}
+                                         "evidence": ["order_record", "photo=IMG_1.jpg"], "customer": "cust-1"}}
 
 
 def seq_of(number: str) -> int:
@@ -260,7 +261,8 @@ def test_cli_import_from_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     import cli
 
     monkeypatch.chdir(tmp_path)
-    text = json.dumps(refund(1)) + "\n\n" + json.dumps({"kind": "complaint", "facts": {"order_id": "SO-9"}}) + "\n"
+    complaint = {"kind": "complaint", "facts": {"order_id": "SO-9", "customer": "cust-9"}}
+    text = json.dumps(refund(1)) + "\n\n" + json.dumps(complaint) + "\n"
     result = CliRunner().invoke(cli.app, ["--db", str(tmp_path / "s.db"), "import", "-", "--json"], input=text)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)

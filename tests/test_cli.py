@@ -38,7 +38,7 @@ CASE_KEYS = {"number", "kind", "state", "version", "facts", "policy", "opened_at
              "first_response_due", "responded_at", "due_at", "closed"}
 HISTORY_KEYS = {"seq", "at", "event", "from_state", "to_state", "outcome", "actor", "role", "channel",
                 "reasons", "verdicts", "data", "policy", "prev_hash", "hash"}
-SUBMITTED_RETURN_EVENTS = ["review", "request_evidence", "provide_evidence", "approve", "reject", "cancel"]
+SUBMITTED_RETURN_EVENTS = ["review", "request_evidence", "provide_evidence", "approve", "reject", "cancel", "amend"]
 
 
 class CW:
@@ -702,7 +702,8 @@ def test_a_customer_cannot_act_on_another_customers_case(cw: CW) -> None:
 def test_casework_db_environment_variable(cw: CW) -> None:
     env_db = cw.tmp / "from-env.db"
     env: dict[str, str | None] = {"CASEWORK_DB": str(env_db)}
-    run = invoke(["open", "refund", "--order", "E-1", "--amount", "5", "--paid", "5", "--json"], env=env)
+    run = invoke(["open", "refund", "--order", "E-1", "--amount", "5", "--paid", "5", "--customer", "c-1",
+                  "--json"], env=env)
     assert run.code == 0, run
     assert env_db.exists()
     assert not (cw.tmp / "casework.db").exists()
@@ -728,7 +729,8 @@ def test_global_options_may_follow_the_command(cw: CW) -> None:
 
 
 def test_default_database_is_casework_db_in_the_working_directory(cw: CW) -> None:
-    run = invoke(["open", "refund", "--order", "D-1", "--amount", "5", "--paid", "5", "--json"])
+    run = invoke(["open", "refund", "--order", "D-1", "--amount", "5", "--paid", "5", "--customer", "c-1",
+                  "--json"])
     assert run.code == 0, run
     assert (cw.tmp / "casework.db").exists()
     assert [c["number"] for c in invoke(["list", "--json"]).json] == [run.json["number"]]
@@ -768,11 +770,11 @@ def test_custom_policy_file_changes_the_decision(cw: CW) -> None:
 
 def test_policies_environment_variable_and_local_policies_yaml(cw: CW) -> None:
     custom = policy_with_window(cw.tmp, 30, "env-policy.yaml", label="from env")
-    doc = cw.ok_json("open", "refund", "--order", "P-1", "--amount", "5", "--paid", "5",
+    doc = cw.ok_json("open", "refund", "--order", "P-1", "--amount", "5", "--paid", "5", "--customer", "c-1",
                      env={"CASEWORK_POLICIES": str(custom)})
     assert doc["policy"]["label"] == "from env"
     policy_with_window(cw.tmp, 30, "policies.yaml", label="local file")
-    doc = cw.ok_json("open", "refund", "--order", "P-2", "--amount", "5", "--paid", "5")
+    doc = cw.ok_json("open", "refund", "--order", "P-2", "--amount", "5", "--paid", "5", "--customer", "c-1")
     assert doc["policy"]["label"] == "local file"
 
 

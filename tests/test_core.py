@@ -18,7 +18,7 @@ import hypothesis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from casework import Actor, Engine, FixedClock, InvalidInput, PolicySet, load_policy, parse_policy
+from casework import Actor, Engine, FixedClock, InvalidInput, PolicySet, TransitionDenied, load_policy, parse_policy
 from casework.audit import GENESIS, check_case, hash_of
 from casework.decide import decide
 from casework.domain import Case, Tracking
@@ -63,7 +63,7 @@ def test_an_event_not_available_from_the_state_is_refused_alone(default_policy: 
     decision = decide(default_policy, refund(default_policy), "pay", AGENT, {}, NOW)
     assert decision.to_state is None and decision.codes == ["not_available"]
     assert decision.reasons[0].details == {"state": "submitted", "available": [
-        "review", "request_evidence", "provide_evidence", "approve", "reject", "cancel"]}
+        "review", "request_evidence", "provide_evidence", "approve", "reject", "cancel", "amend"]}
 
 
 def test_a_customer_may_not_act_on_another_customers_case(default_policy: PolicySet):
@@ -72,9 +72,19 @@ def test_a_customer_may_not_act_on_another_customers_case(default_policy: Policy
     assert decide(default_policy, refund(default_policy), "cancel", CUSTOMER, {}, NOW).allowed
 
 
-def test_the_decision_reads_the_event_data_over_the_facts(default_policy: PolicySet):
+def test_the_decision_reads_a_fact_the_case_does_not_hold_yet_from_the_event_data(default_policy: PolicySet):
+    decision = decide(default_policy, refund(default_policy), "approve", AGENT, {"refunds_last_30_days": 6}, NOW)
+    assert decision.codes == ["fraud_flagged"]
+
+
+def test_an_events_data_cannot_change_a_fact_its_own_guards_judge(default_policy: PolicySet):
+    # (Until #12 the guards judged the event's 60.00 and the case took it.) They judge what the case holds.
     decision = decide(default_policy, refund(default_policy), "approve", AGENT, {"amount": "60.00"}, NOW)
-    assert decision.codes == ["amount_exceeds_paid"]
+    assert decision.codes == ["fact_judged"]
+    assert decision.reasons[0].details == {"facts": ["amount"], "held": {"amount": "59.00"},
+                                           "given": {"amount": "60.00"}}
+    judged = {v.guard: v for v in decision.verdicts}["refund_not_above_paid"]
+    assert judged.passed and judged.details["observed"] == "59.00"
 
 
 def test_the_same_case_is_decided_by_the_instant_it_is_given(default_policy: PolicySet):
@@ -203,17 +213,26 @@ def cases(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 
 
 POLICY = load_policy()
+# The same rules with an operators section: only granted actors act in other roles than customer.
+GUARDED = parse_policy(POLICY.source + "\noperators:\n  alice: [agent]\n  sam: [supervisor]\n  billing-bot: [system]\n",
+                       "guarded.yaml")
+OUTSIDE_SYSTEM, BILLING_BOT = Actor("system", "system"), Actor("billing-bot", "system")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(case=cases(), waiting=st.booleans(), event=st.sampled_from(["approve", "reject", "cancel", "review", "pay",
-                                                                    "provide_evidence"]),
-       actor=st.sampled_from([CUSTOMER, OTHER, AGENT, SUPERVISOR]),
-       data=st.sampled_from([{}, {"amount": "1.00"}, {"evidence": ["photo"]}, {"note": "n"}]))
+                                                                    "provide_evidence", "amend"]),
+       actor=st.sampled_from([CUSTOMER, OTHER, AGENT, SUPERVISOR, OUTSIDE_SYSTEM, BILLING_BOT, Actor("eve", "agent")]),
+       data=st.sampled_from([{}, {"amount": "1.00"}, {"evidence": ["photo"]}, {"note": "n"},
+                             {"amount": "1.00", "note": "n"}, {"paid": "9999.00"}, {"refunds_last_30_days": 0},
+                             {"delivered": day(1), "note": "n"}, {"reason": "defective"}, {"priority": 3},
+                             {"customer": "cust-2", "note": "n"}]),
+       policy=st.sampled_from([POLICY, GUARDED]))
 def test_the_engine_bulk_import_the_sweep_and_policy_tests_decide_alike(
-        case: tuple[str, dict[str, Any]], waiting: bool, event: str, actor: Actor, data: dict[str, Any]) -> None:
+        case: tuple[str, dict[str, Any]], waiting: bool, event: str, actor: Actor, data: dict[str, Any],
+        policy: PolicySet) -> None:
     kind, facts = case
-    default_policy = POLICY
+    default_policy = policy
     clock = FixedClock(NOW)
     with tempfile.TemporaryDirectory() as tmp, \
             Engine(f"sqlite:///{Path(tmp) / 'c.db'}", policies=default_policy, clock=clock) as engine:
@@ -223,7 +242,8 @@ def test_the_engine_bulk_import_the_sweep_and_policy_tests_decide_alike(
         assert {**engine.get(bulk, reveal=True).to_json(), "number": ""} == {**one.to_json(), "number": ""}
         assert engine.history(bulk)[0].verdicts == engine.history(one.number)[0].verdicts
         if waiting:
-            engine.fire(one.number, "request_evidence", actor=AGENT)  # a state with a timer
+            for number in (one.number, bulk):
+                engine.fire(number, "request_evidence", actor=AGENT)  # a state with a timer
         current = engine.get(one.number, reveal=True)
         try:
             decision = engine.check(one.number, event, actor=actor, data=data)
@@ -236,6 +256,20 @@ def test_the_engine_bulk_import_the_sweep_and_policy_tests_decide_alike(
         # The policy-test runner decides the same case and event the same way.
         result = run_scenario(default_policy, scenario(current, event, actor, data, decision), clock())
         assert result.decision == decision and result.passed, result.summary
+        # Firing it (on the bulk-opened twin) records what was decided: applied, or refused with the same
+        # verdicts; whatever the data, money out is the amount the case held when it was approved.
+        try:
+            fired = engine.fire(bulk, event, actor=actor, data=data)
+        except TransitionDenied as denied:
+            assert not decision.allowed and denied.decision.verdicts == decision.verdicts
+            fired = engine.get(bulk, reveal=True)
+            assert {**fired.to_json(), "number": ""} == {**current.to_json(), "number": ""}
+        else:
+            assert decision.allowed
+        last = engine.history(bulk)[-1]
+        assert (last.event, last.outcome) == (event, "applied" if decision.allowed else "refused")
+        assert last.verdicts == [v.to_json() for v in decision.verdicts]
+        assert fired.facts.get("paid_out") in (None, current.facts.get("amount"))
         if waiting:
             # The sweep fires the state's timer as the engine would (same data, same instant).
             timer = default_policy.timer(kind, current.state)

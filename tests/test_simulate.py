@@ -88,8 +88,8 @@ def test_simulate_flips_exactly_the_cases_the_shorter_window_refuses(
     # the guard's "- guard: window" line (1-based) is the one above its id (0-based index)
     line = default_policy.source.splitlines().index("            id: no_reason_return_window")
     assert group.events == ("return.approve",) and group.source == f"window-5d.yaml:{line}"
-    # Six events are possible from submitted; only approve's rules changed, the others are provably equal.
-    assert (report.decisions_compared, report.decisions_skipped) == (SIMULATED_CASES, 5 * SIMULATED_CASES)
+    # Seven events are possible from submitted; only approve's rules changed, the others are provably equal.
+    assert (report.decisions_compared, report.decisions_skipped) == (SIMULATED_CASES, 6 * SIMULATED_CASES)
     assert len(calls) >= SIMULATED_CASES // PROGRESS_EVERY and calls[-1] == (SIMULATED_CASES, SIMULATED_CASES)
     # Nothing was written: no new policy version, no audit entry; the generated trails verify.
     assert engine.store.policy_chain() == chain
@@ -134,7 +134,7 @@ def test_simulate_each_backend_open_cases_states_and_filters(engine: Engine, clo
 def test_simulate_the_same_policy_evaluates_nothing(engine: Engine, clock: FixedClock) -> None:
     open_return(engine, clock, 6)
     report = engine.simulate(engine.policy)
-    assert (report.flips, report.decisions_compared, report.decisions_skipped) == ((), 0, 6)
+    assert (report.flips, report.decisions_compared, report.decisions_skipped) == ((), 0, 7)
 
 
 def test_what_cannot_reach_a_decision_is_not_re_evaluated(engine: Engine, clock: FixedClock) -> None:
@@ -144,7 +144,7 @@ def test_what_cannot_reach_a_decision_is_not_re_evaluated(engine: Engine, clock:
     assert engine.simulate(cosmetic).decisions_compared == 0
     other_zone = changed(engine.policy, "timezone: Asia/Shanghai", "timezone: Asia/Tokyo")
     report = engine.simulate(other_zone)
-    assert (report.decisions_compared, report.decisions_skipped, report.flips) == (6, 0, ())
+    assert (report.decisions_compared, report.decisions_skipped, report.flips) == (7, 0, ())
 
 
 def test_a_changed_role_book_is_decided_in_full_as_the_least_privileged_role(

@@ -110,8 +110,8 @@ def test_a_resolved_complaint_not_reopened_in_7_days_is_closed(engine: Engine, c
 def test_a_timer_refused_by_the_rules_is_recorded_once_not_retried(tmp_path, clock: FixedClock):
     # A policy whose refund `cancel` does not let the system act: the timer's event is refused.
     text = default_policy_path().read_text().replace(
-        "      cancel: {roles: [customer, agent, system]}\n      close: {roles: [agent, system]}\n      rate:",
-        "      cancel: {roles: [customer, agent]}\n      close: {roles: [agent, system]}\n      rate:", 1)
+        "      cancel: {roles: [customer, agent, system]}\n      close: {roles: [agent, system]}\n      amend:",
+        "      cancel: {roles: [customer, agent]}\n      close: {roles: [agent, system]}\n      amend:", 1)
     policy = parse_policy(text)
     assert any(w.message.startswith("the timer fires refund.cancel") for w in policy.warnings)
     with Engine(f"sqlite:///{tmp_path}/t.db", policies=policy, clock=clock) as engine:
@@ -176,18 +176,19 @@ def test_a_customer_rates_a_closed_case(engine: Engine, clock: FixedClock):
     engine.fire(number, "acknowledge", actor=AGENT)
     engine.fire(number, "resolve", actor=AGENT, data={"note": "sorry"})
     engine.fire(number, "close", actor=CUSTOMER)
+    assert engine.check(number, "rate", actor=CUSTOMER, data={"score": 9}).codes == ["value_out_of_range"]
     rated = engine.fire(number, "rate", actor=CUSTOMER, data={"score": "5", "comment": "fast"})
     assert rated.facts["score"] == 5 and rated.state == "closed"
-    decision = engine.check(number, "rate", actor=CUSTOMER, data={"score": 9})
-    assert decision.codes == ["value_out_of_range"]
-    assert engine.check(number, "rate", actor=AGENT, data={"score": 3}).codes == ["role_not_permitted"]
+    assert engine.check(number, "rate", actor=AGENT, data={"score": 3}).codes[0] == "role_not_permitted"
+    # A rating the rules judged stands: rating again with another score is refused, and recorded.
+    assert "fact_judged" in engine.check(number, "rate", actor=CUSTOMER, data={"score": 1}).codes
 
 
 def _refusing_policy():
     """The default policy, except that the system may not cancel a refund (its timer is refused)."""
     return parse_policy(default_policy_path().read_text().replace(
-        "      cancel: {roles: [customer, agent, system]}\n      close: {roles: [agent, system]}\n      rate:",
-        "      cancel: {roles: [customer, agent]}\n      close: {roles: [agent, system]}\n      rate:", 1))
+        "      cancel: {roles: [customer, agent, system]}\n      close: {roles: [agent, system]}\n      amend:",
+        "      cancel: {roles: [customer, agent]}\n      close: {roles: [agent, system]}\n      amend:", 1))
 
 
 def _sweep_story(url: str, batch: int) -> tuple[list[tuple[str, str]], list[list[tuple[object, ...]]]]:

@@ -8,11 +8,14 @@ from the store. No per-case Machine or model object is ever made.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from transitions import Machine
+
+AMEND = "amend"  # the event that corrects facts the rules judged, judged again (every kind has it)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class KindSpec:
     # States in which the case is finished with (decided or withdrawn; its resolution is done): the final
     # ones and, e.g., refunded, rejected, cancelled. "Open" means not closed, nothing else.
     settled: frozenset[str] = field(default_factory=frozenset)
+    # Money going out: the event that pays, and the fact holding the amount it pays (what was approved).
+    payouts: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
     def machine(self) -> Any:
@@ -86,6 +91,35 @@ class KindSpec:
     def target(self, state: str, event: str) -> str | None:
         """Where ``event`` leads from ``state``, or ``None`` if it is not available there."""
         return self._table.get((state, event))
+
+    def reached_by(self, state: str) -> frozenset[str]:
+        """The events that may have been applied to a case now in ``state``: those on some path from the
+        initial state to it (so the guards that may have judged its facts)."""
+        return self._reached_by[state]
+
+    @cached_property
+    def _reached_by(self) -> dict[str, frozenset[str]]:
+        def closure(start: str, edges: dict[str, set[str]]) -> set[str]:
+            seen, todo = {start}, [start]
+            while todo:
+                for nxt in edges.get(todo.pop(), ()):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            return seen
+
+        forward: dict[str, set[str]] = {}
+        backward: dict[str, set[str]] = {}
+        for (source, _), dest in self._table.items():
+            forward.setdefault(source, set()).add(dest)
+            backward.setdefault(dest, set()).add(source)
+        reachable = closure(self.initial, forward)
+        out: dict[str, frozenset[str]] = {}
+        for state in self.states:
+            leads_here = closure(state, backward)
+            out[state] = frozenset(event for (source, event), dest in self._table.items()
+                                   if source in reachable and dest in leads_here)
+        return out
 
     def is_settled(self, state: str) -> bool:
         """Whether a case in ``state`` is finished with (decided or withdrawn); it may still be open, i.e. not

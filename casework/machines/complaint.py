@@ -17,6 +17,8 @@ SPEC = KindSpec(
         Move("reopen", ("resolved",), "investigating"),
         Move("cancel", ("submitted", "acknowledged", "investigating", "escalated"), "cancelled"),
         Move("close", ("resolved", "cancelled"), "closed"),
+        # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.
+        Move("amend", ("submitted", "acknowledged", "investigating", "escalated"), None),
         # Satisfaction: the customer rates a closed case (1-5, with a comment).
         Move("rate", ("closed",), None),
     ),

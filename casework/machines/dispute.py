@@ -19,9 +19,12 @@ SPEC = KindSpec(
         Move("dismiss", ("submitted", "awaiting_evidence", "investigating"), "dismissed"),
         Move("cancel", ("submitted", "awaiting_evidence", "investigating"), "cancelled"),
         Move("close", ("adjusted", "dismissed", "cancelled"), "closed"),
+        # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.
+        Move("amend", ("submitted", "awaiting_evidence", "investigating"), None),
         # Satisfaction: the customer rates a closed case (1-5, with a comment).
         Move("rate", ("closed",), None),
     ),
     final=frozenset({"closed"}),
     settled=frozenset({"adjusted", "dismissed", "cancelled", "closed"}),
+    payouts={"adjust": "adjustment"},
 )

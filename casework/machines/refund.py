@@ -19,9 +19,12 @@ SPEC = KindSpec(
         Move("pay", ("approved",), "refunded"),
         Move("cancel", ("submitted", "under_review", "awaiting_evidence"), "cancelled"),
         Move("close", ("refunded", "rejected", "cancelled"), "closed"),
+        # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.
+        Move("amend", ("submitted", "under_review", "awaiting_evidence", "approved"), None),
         # Satisfaction: the customer rates a closed case (1-5, with a comment).
         Move("rate", ("closed",), None),
     ),
     final=frozenset({"closed"}),
     settled=frozenset({"refunded", "rejected", "cancelled", "closed"}),
+    payouts={"pay": "amount"},
 )

@@ -26,9 +26,13 @@ SPEC = KindSpec(
         Move("exchange", ("received",), "exchanged"),
         Move("cancel", ("submitted", "under_review", "awaiting_evidence", "approved"), "cancelled"),
         Move("close", ("refunded", "exchanged", "rejected", "cancelled"), "closed"),
+        # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.
+        Move("amend", ("submitted", "under_review", "awaiting_evidence", "approved", "in_transit",
+                         "received"), None),
         # Satisfaction: the customer rates a closed case (1-5, with a comment).
         Move("rate", ("closed",), None),
     ),
     final=frozenset({"closed"}),
     settled=frozenset({"refunded", "exchanged", "rejected", "cancelled", "closed"}),
+    payouts={"refund": "amount"},
 )

@@ -55,6 +55,10 @@ class Condition(BaseModel):
                 return False
         return self.role is None or any(ctx.roles.acts_as(ctx.actor.role, r) for r in self.role)
 
+    def judges(self) -> frozenset[str]:
+        """The case facts this condition reads."""
+        return frozenset(k for k in ("reason", "category", "condition", "channel") if getattr(self, k) is not None)
+
 
 class GuardBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -69,6 +73,11 @@ class GuardBase(BaseModel):
 
     def evaluate(self, ctx: GuardContext) -> Verdict:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def judges(self) -> frozenset[str]:
+        """The case facts this guard judges (its ``when`` included): once a transition it decided was
+        applied, they change only by an ``amend``, which this guard judges again."""
+        return self.when.judges() if self.when is not None else frozenset()
 
     def verdict(self, passed: bool, message: str, code: str | None = None, **details: Any) -> Verdict:
         return Verdict(
@@ -87,6 +96,8 @@ class GuardBase(BaseModel):
 
 
 FUTURE_DATE = "date_in_future"  # a window's start date lies ahead of now
+FACT_NOT_PERMITTED = "fact_not_permitted"  # event data holds a fact the acting role may not write
+FACT_JUDGED = "fact_judged"  # event data would change a fact the rules judged (only amend may)
 
 
 class WindowGuard(GuardBase):
@@ -99,6 +110,10 @@ class WindowGuard(GuardBase):
     by_reason: dict[str, Duration] = Field(default_factory=dict)
     by_category: dict[str, Duration] = Field(default_factory=dict)
     label: str | None = Field(None, description="what the window is for, e.g. 'a no-reason return'")
+
+    def judges(self) -> frozenset[str]:
+        by = {"category"} if self.by_category else set()
+        return super().judges() | {self.since, *by, *({"reason"} if self.by_reason else ())}
 
     def window_for(self, facts: Mapping[str, Any]) -> timedelta:
         category, reason = facts.get("category"), facts.get("reason")
@@ -146,6 +161,9 @@ class CategoryGuard(GuardBase):
     code: Literal["category_excluded"] = "category_excluded"
     categories: list[str] = Field(min_length=1)
 
+    def judges(self) -> frozenset[str]:
+        return super().judges() | {"category"}
+
     def evaluate(self, ctx: GuardContext) -> Verdict:
         category = ctx.facts.get("category")
         passed = category not in self.categories
@@ -162,6 +180,9 @@ class ConditionGuard(GuardBase):
     guard: Literal["condition"]
     code: Literal["condition_unacceptable"] = "condition_unacceptable"
     allowed: list[str] = Field(min_length=1)
+
+    def judges(self) -> frozenset[str]:
+        return super().judges() | {"condition"}
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         condition = ctx.facts.get("condition")
@@ -181,6 +202,7 @@ class EvidenceGuard(GuardBase):
 
     guard: Literal["evidence"]
     code: Literal["evidence_missing"] = "evidence_missing"
+    # Judges no fact that could change: evidence accumulates, so what it judged stays present.
     all_of: list[str] = Field(default_factory=list)
     any_of: list[str] = Field(default_factory=list)
 
@@ -210,6 +232,9 @@ class FraudFlagGuard(GuardBase):
     code: Literal["fraud_flagged"] = "fraud_flagged"
     flags: list[str] = Field(min_length=1)
 
+    def judges(self) -> frozenset[str]:
+        return super().judges() | {"flags"}
+
     def evaluate(self, ctx: GuardContext) -> Verdict:
         present = [f for f in self.flags if f in ctx.facts.get("flags", [])]
         message = (f"customer is flagged {', '.join(present)}" if present
@@ -225,6 +250,9 @@ class FraudCounterGuard(GuardBase):
     counter: str = "refunds_last_30_days"
     at_least: int = Field(ge=1)
     unless_role: str | None = Field(None, description="a role that may still proceed, e.g. supervisor")
+
+    def judges(self) -> frozenset[str]:
+        return super().judges() | {self.counter}
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         count = int(ctx.facts.get(self.counter, 0) or 0)
@@ -249,6 +277,9 @@ class AmountWithinGuard(GuardBase):
     limit: str = "paid"
     positive: StrictBool = Field(False, description="also require the amount to be above zero")
 
+    def judges(self) -> frozenset[str]:
+        return super().judges() | {self.amount, self.limit}
+
     def evaluate(self, ctx: GuardContext) -> Verdict:
         amount = F.money(ctx.facts, self.amount)
         limit = F.money(ctx.facts, self.limit)
@@ -272,6 +303,9 @@ class ApprovalLimitGuard(GuardBase):
     guard: Literal["approval_limit"]
     code: Literal["approval_limit_exceeded"] = "approval_limit_exceeded"
     amount: str = "amount"
+
+    def judges(self) -> frozenset[str]:
+        return super().judges() | {self.amount}
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         amount = F.money(ctx.facts, self.amount)
@@ -299,6 +333,10 @@ class RequiredGuard(GuardBase):
     code: Literal["field_missing"] = "field_missing"
     fields: list[str] = Field(min_length=1)
     source: Literal["event", "case"] = Field("event", alias="from")
+
+    def judges(self) -> frozenset[str]:
+        # From the event: what the event itself must carry (a note), not a fact of the case judged.
+        return super().judges() | (set(self.fields) if self.source == "case" else set())
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         where = ctx.data if self.source == "event" else ctx.facts
@@ -330,6 +368,9 @@ class RangeGuard(GuardBase):
     field: str
     min: int | None = None
     max: int | None = None
+
+    def judges(self) -> frozenset[str]:
+        return super().judges() | {self.field}
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         raw = ctx.data.get(self.field, ctx.facts.get(self.field))
@@ -366,4 +407,5 @@ GUARD_TYPES: dict[str, type[GuardBase]] = {
 def known_codes() -> list[str]:
     """Every reason code the engine and the guard vocabulary can produce."""
     guard_codes = {str(cls.model_fields["code"].default) for cls in GUARD_TYPES.values()}
-    return sorted({"not_available", "role_not_permitted", "field_missing", FUTURE_DATE} | guard_codes)
+    return sorted({"not_available", "role_not_permitted", "field_missing", FUTURE_DATE, FACT_NOT_PERMITTED,
+                   FACT_JUDGED} | guard_codes)

@@ -6,7 +6,7 @@ cross-checks the document with ``casework.policies.validation``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 from casework.domain import Actor, PolicyRef, Verdict
 from casework.errors import PolicyError, PolicyProblem
+from casework.facts import CUSTOMER_WRITABLE
+from casework.machines import AMEND, spec
 from casework.policies.calendar import Deadline, ServiceCalendar
 from casework.policies.context import GuardContext, RoleBook
 from casework.policies.guards import GuardBase
@@ -133,13 +135,59 @@ class PolicySet:
 
     # ---- deciding ------------------------------------------------------------------------------
     def grants(self, actor: Actor) -> bool:
-        """Whether the ``operators`` section lets ``actor.id`` act as ``actor.role`` (open mode: always)."""
+        """Whether the ``operators`` section lets ``actor.id`` act as ``actor.role`` (open mode: always).
+
+        The engine's own actor (``Actor.system()``: its timers and sweeps) is always granted; anyone
+        else saying they are ``system`` is granted only what the section grants them.
+        """
         operators = self.document.operators
-        if operators is None or actor.role == "customer":
-            return True
-        if actor.role == "system" and actor.id == "system":
+        if operators is None or actor.role == "customer" or actor.is_engine:
             return True
         return actor.role in operators.get(actor.id, [])
+
+    def writable(self, role: str) -> frozenset[str] | None:
+        """The facts ``role`` may give with an event (None: any fact), its inherited roles' included."""
+        return self._writable.get(role) if role in self._writable else _default_writes(role)
+
+    @cached_property
+    def _writable(self) -> dict[str, frozenset[str] | None]:
+        """Per role: its own ``writes`` and those of every role it inherits (any: None). A role that states
+        none and inherits none writes the default (see ``_default_writes``)."""
+        out: dict[str, frozenset[str] | None] = {}
+        for role in self.document.roles:
+            stated = [rd.writes for r in self.roles.lineage(role)
+                      if (rd := self.document.roles.get(r)) is not None and rd.writes is not None]
+            if not stated:
+                out[role] = _default_writes(role)
+            elif "any" in stated:
+                out[role] = None
+            else:
+                out[role] = frozenset(f for writes in stated for f in writes)
+        return out
+
+    def judged(self, kind: str, state: str, event: str) -> frozenset[str]:
+        """The facts of a ``kind`` case in ``state`` that ``event``'s data may not change: those a guard of an
+        event that may have been applied to it judged, or a guard of ``event`` itself judges, and its owner."""
+        key = (kind, state, event)
+        found = self._judged.get(key)
+        if found is None:
+            events = spec(kind).reached_by(state) | {event}
+            found = self._judged[key] = frozenset(
+                {"customer"}.union(*(g.judges() for e in events for g, _ in self._event_guards.get((kind, e), ()))))
+        return found
+
+    @cached_property
+    def _judged(self) -> dict[tuple[str, str, str], frozenset[str]]:
+        return {}
+
+    def rejudge(self, ctx: GuardContext, facts: frozenset[str]) -> list[Verdict]:
+        """An amend of ``facts`` judged again: the verdicts of every guard that may have judged one of them on
+        the case's way to ``ctx.state`` (of the events that may have been applied), on ``ctx``'s facts."""
+        ks = spec(ctx.kind)
+        events = ks.reached_by(ctx.state) - {AMEND}
+        return _judge(((g, src) for e in ks.events if e in events
+                       for g, src in self._event_guards.get((ctx.kind, e), ()) if not facts.isdisjoint(g.judges())),
+                      ctx)
 
     def grant_verdict(self, actor: Actor) -> Verdict | None:
         """A refusal when the actor was not granted the role it claims (None when it was)."""
@@ -179,10 +227,7 @@ class PolicySet:
         not_granted = self.grant_verdict(ctx.actor)
         if not_granted is not None:
             verdicts.insert(0, not_granted)
-        for guard, src in self._event_guards.get((ctx.kind, ctx.event), ()):
-            if guard.applies(ctx):
-                v = guard.evaluate(ctx)
-                verdicts.append(Verdict(v.guard, v.passed, v.code, v.message, v.details, src))
+        verdicts.extend(_judge(self._event_guards.get((ctx.kind, ctx.event), ()), ctx))
         return tuple(verdicts)
 
     @cached_property
@@ -190,6 +235,21 @@ class PolicySet:
         """Each event's guards, each with where it is written."""
         return {(kind, event): tuple((g, self._sources.get((kind, event, i))) for i, g in enumerate(ep.guards))
                 for kind, kp in self.document.kinds.items() for event, ep in kp.events.items()}
+
+
+def _judge(guards: Iterable[tuple[GuardBase, str | None]], ctx: GuardContext) -> list[Verdict]:
+    """The verdicts of the ``guards`` that apply to ``ctx``, each placed where it is written."""
+    out = []
+    for guard, src in guards:
+        if guard.applies(ctx):
+            v = guard.evaluate(ctx)
+            out.append(Verdict(v.guard, v.passed, v.code, v.message, v.details, src))
+    return out
+
+
+def _default_writes(role: str) -> frozenset[str] | None:
+    """What a role writes when the policy does not say: a customer the facts of CUSTOMER_WRITABLE, others any."""
+    return CUSTOMER_WRITABLE if role == "customer" else None
 
 
 # ---- loading -----------------------------------------------------------------------------------

@@ -71,10 +71,15 @@ class Vocabulary(Strict):
 
 
 class RoleDef(Strict):
-    """A role: what it inherits, and how much it may approve ("unlimited", or a decimal string)."""
+    """A role: what it inherits, how much it may approve ("unlimited", or a decimal string), and which facts
+    it may give with an event (``writes``: a list of fact names, or "any")."""
 
     inherits: list[str] = Field(default_factory=list)
     approval_limit: ApprovalLimit = Field(Decimal("0"), description='"2000.00" or "unlimited"')
+    writes: list[str] | Literal["any"] | None = Field(
+        None, description='facts this role may give with an event: a list, or "any" (values the system keeps '
+        "never). A role also writes what the roles it inherits write. Omitted: a customer writes evidence, "
+        "note, comment, score, locale, tracking and channel; any other role writes any fact")
     description: str | None = None
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from string import Formatter
 
+from casework import facts as F
 from casework.errors import InvalidInput, PolicyProblem
 from casework.machines import KINDS
 from casework.policies.context import RoleBook
@@ -33,7 +34,7 @@ from casework.policies.guards import (
 )
 from casework.policies.loader import SourceMap, did_you_mean_or
 from casework.policies.schema import KindPolicy, PolicyDocument
-from casework.values import parse_zone
+from casework.values import did_you_mean, parse_zone
 
 Loc = tuple[str | int, ...]
 
@@ -72,6 +73,8 @@ def cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProble
     roles = list(doc.roles)
     for name, role in doc.roles.items():
         report.names(("roles", name, "inherits"), role.inherits, roles, "role")
+        if isinstance(role.writes, list):
+            _check_writes(report, doc, name, role.writes)
     if doc.operators is None:
         report.warn(("roles",), "no operators section: open mode, any actor may claim any role (fine for a demo; "
                     "grant roles per actor in production)", key=True)
@@ -132,6 +135,21 @@ def _check_kind(report: _Report, doc: PolicyDocument, kind: str, kp: KindPolicy)
     for event in spec.events:
         if event not in kp.events:
             report.warn(("kinds", kind, "events"), f"{kind}.{event} has no entry, so no role may fire it")
+
+
+def _check_writes(report: _Report, doc: PolicyDocument, role: str, writes: list[str]) -> None:
+    """A role's ``writes``: fact names, none of them kept by the engine; an unknown name close to a known
+    fact is probably a typo (facts are open-ended, so an unknown name is otherwise fine)."""
+    judged = {f for kp in doc.kinds.values() for ep in kp.events.values() for g in ep.guards for f in g.judges()}
+    known = sorted(F.KNOWN_FACTS | judged)
+    for i, fact in enumerate(writes):
+        loc: Loc = ("roles", role, "writes", i)
+        if not fact or not fact.replace("_", "").isalnum():
+            report.err(loc, f"{fact!r} is not a fact name; use letters, digits and underscores")
+        elif fact in F.ENGINE_KEPT:
+            report.err(loc, f"{fact!r} is kept by the engine (written by its own steps); no role may write it")
+        elif fact not in known and (hint := did_you_mean(fact, known)):
+            report.warn(loc, f"{fact!r} is not a fact the engine or a rule of this policy knows{hint}")
 
 
 def _check_messages(report: _Report, doc: PolicyDocument) -> None:
