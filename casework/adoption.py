@@ -77,17 +77,22 @@ def adopt(store: Store, policies: PolicyBook, number: str, policy: PolicySet, *,
         if case.policy.hash == policy.hash:
             return case
         not_granted = policy.grant_verdict(actor)
-        if not_granted is not None:
-            raise TransitionDenied(Decision(case.kind, ADOPT_EVENT, case.state, None, (not_granted,), policy.ref),
-                                   number)
         data = {"policy_from": case.policy.hash, "policy_to": policy.hash}
-        verdict = Verdict("policy", True, "policy_adopted", f"moved from policy {case.policy.label} "
-                          f"({case.policy.short}) to {policy.label} ({policy.ref.short})",
-                          {**data, "label_from": case.policy.label, "label_to": policy.label})
-        t = step(case, stored.last_seq, stored.last_hash, event=ADOPT_EVENT, to_state=case.state,
-                 verdicts=(verdict,), actor=actor, data=data, now=now, policy=policy)
-        tx.update_case(stored, t.case, t.entry.seq, t.entry.hash)
+        if not_granted is None:
+            verdict = Verdict("policy", True, "policy_adopted", f"moved from policy {case.policy.label} "
+                              f"({case.policy.short}) to {policy.label} ({policy.ref.short})",
+                              {**data, "label_from": case.policy.label, "label_to": policy.label})
+            t = step(case, stored.last_seq, stored.last_hash, event=ADOPT_EVENT, to_state=case.state,
+                     verdicts=(verdict,), actor=actor, data=data, now=now, policy=policy)
+            tx.update_case(stored, t.case, t.entry.seq, t.entry.hash)
+        else:  # refused: on the case's trail like every refused attempt, under the version it stays on
+            t = step(case, stored.last_seq, stored.last_hash, event=ADOPT_EVENT, to_state=None,
+                     verdicts=(not_granted,), actor=actor, data=data, now=now,
+                     policy=policies.version(case.policy.hash))
+            tx.extend_trail(stored, t.entry.seq, t.entry.hash)
         tx.append([(stored.id, t.entry, t.texts)])
+    if not_granted is not None:
+        raise TransitionDenied(Decision(case.kind, ADOPT_EVENT, case.state, None, (not_granted,), policy.ref), number)
     return t.case
 
 

@@ -262,3 +262,17 @@ def test_every_case_names_its_customer(engine: Engine):
     with pytest.raises(TransitionDenied):  # and an agent may not hand a case to another customer by an event
         number = refund(engine)
         engine.fire(number, "review", actor=AGENT, data={"customer": "cust-2"})
+
+
+def test_moving_a_case_to_a_version_that_does_not_grant_the_mover_is_refused_and_recorded(engine: Engine):
+    number = refund(engine)
+    guarded = guarded_policy()
+    with pytest.raises(TransitionDenied) as denied:
+        engine.adopt(number, guarded, actor=Actor("mallory", "supervisor"))
+    assert denied.value.decision.codes == ["role_not_permitted"]
+    last = engine.history(number)[-1]
+    assert (last.event, last.outcome, last.actor, last.data["policy_to"]) == (
+        "adopt_policy", "refused", "mallory", guarded.hash)
+    assert engine.get(number).policy == engine.policy.ref
+    assert engine.adopt(number, guarded, actor=SUPERVISOR).policy == guarded.ref  # wang is granted
+    assert engine.verify().ok

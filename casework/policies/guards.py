@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
@@ -74,10 +74,15 @@ class GuardBase(BaseModel):
     def evaluate(self, ctx: GuardContext) -> Verdict:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # The facts the guard judges: named outright (``facts``), or by its parameters (``fact_params``).
+    facts: ClassVar[tuple[str, ...]] = ()
+    fact_params: ClassVar[tuple[str, ...]] = ()
+
     def judges(self) -> frozenset[str]:
         """The case facts this guard judges (its ``when`` included): once a transition it decided was
         applied, they change only by an ``amend``, which this guard judges again."""
-        return self.when.judges() if self.when is not None else frozenset()
+        named = {*self.facts, *(getattr(self, p) for p in self.fact_params)}
+        return frozenset(named | self.when.judges()) if self.when is not None else frozenset(named)
 
     def verdict(self, passed: bool, message: str, code: str | None = None, **details: Any) -> Verdict:
         return Verdict(
@@ -161,8 +166,7 @@ class CategoryGuard(GuardBase):
     code: Literal["category_excluded"] = "category_excluded"
     categories: list[str] = Field(min_length=1)
 
-    def judges(self) -> frozenset[str]:
-        return super().judges() | {"category"}
+    facts = ("category",)
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         category = ctx.facts.get("category")
@@ -181,8 +185,7 @@ class ConditionGuard(GuardBase):
     code: Literal["condition_unacceptable"] = "condition_unacceptable"
     allowed: list[str] = Field(min_length=1)
 
-    def judges(self) -> frozenset[str]:
-        return super().judges() | {"condition"}
+    facts = ("condition",)
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         condition = ctx.facts.get("condition")
@@ -232,8 +235,7 @@ class FraudFlagGuard(GuardBase):
     code: Literal["fraud_flagged"] = "fraud_flagged"
     flags: list[str] = Field(min_length=1)
 
-    def judges(self) -> frozenset[str]:
-        return super().judges() | {"flags"}
+    facts = ("flags",)
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         present = [f for f in self.flags if f in ctx.facts.get("flags", [])]
@@ -251,8 +253,7 @@ class FraudCounterGuard(GuardBase):
     at_least: int = Field(ge=1)
     unless_role: str | None = Field(None, description="a role that may still proceed, e.g. supervisor")
 
-    def judges(self) -> frozenset[str]:
-        return super().judges() | {self.counter}
+    fact_params = ("counter",)
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         count = int(ctx.facts.get(self.counter, 0) or 0)
@@ -277,8 +278,7 @@ class AmountWithinGuard(GuardBase):
     limit: str = "paid"
     positive: StrictBool = Field(False, description="also require the amount to be above zero")
 
-    def judges(self) -> frozenset[str]:
-        return super().judges() | {self.amount, self.limit}
+    fact_params = ("amount", "limit")
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         amount = F.money(ctx.facts, self.amount)
@@ -304,8 +304,7 @@ class ApprovalLimitGuard(GuardBase):
     code: Literal["approval_limit_exceeded"] = "approval_limit_exceeded"
     amount: str = "amount"
 
-    def judges(self) -> frozenset[str]:
-        return super().judges() | {self.amount}
+    fact_params = ("amount",)
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         amount = F.money(ctx.facts, self.amount)
@@ -369,8 +368,7 @@ class RangeGuard(GuardBase):
     min: int | None = None
     max: int | None = None
 
-    def judges(self) -> frozenset[str]:
-        return super().judges() | {self.field}
+    fact_params = ("field",)
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         raw = ctx.data.get(self.field, ctx.facts.get(self.field))
