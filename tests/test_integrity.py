@@ -276,3 +276,20 @@ def test_moving_a_case_to_a_version_that_does_not_grant_the_mover_is_refused_and
     assert engine.get(number).policy == engine.policy.ref
     assert engine.adopt(number, guarded, actor=SUPERVISOR).policy == guarded.ref  # wang is granted
     assert engine.verify().ok
+
+
+def test_the_engines_timers_write_only_what_the_system_role_writes(make_engine: EngineFactory, clock: FixedClock):
+    text = default_policy_path().read_text().replace(
+        "    description: timers and automatic steps (the engine's own; an outside automation only if granted below)\n"
+        "    writes: any", "    writes: [comment]", 1)
+    policy = parse_policy(text, "quiet-system.yaml")
+    assert any("the timer's note is written by the system role" in w.message for w in policy.warnings)
+    engine = make_engine(policies=policy)
+    number = refund(engine)
+    engine.fire(number, "request_evidence", actor=AGENT)
+    clock.advance(days=6)
+    timers = [a for a in engine.sweep().actions if a.kind == "timer"]
+    assert [a.outcome for a in timers] == ["refused"]
+    refused_timer = [e for e in engine.history(number) if e.event == "cancel"][-1]
+    assert [r["code"] for r in refused_timer.reasons] == ["fact_not_permitted"]
+    assert engine.verify().ok

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from casework.domain import Actor, PolicyRef, Verdict
 from casework.errors import PolicyError, PolicyProblem
-from casework.facts import CUSTOMER_WRITABLE
 from casework.machines import AMEND, spec
 from casework.policies.calendar import Deadline, ServiceCalendar
 from casework.policies.context import GuardContext, RoleBook
@@ -147,23 +146,13 @@ class PolicySet:
 
     def writable(self, role: str) -> frozenset[str] | None:
         """The facts ``role`` may give with an event (None: any fact), its inherited roles' included."""
-        return self._writable.get(role) if role in self._writable else _default_writes(role)
+        if role in self._writable:
+            return self._writable[role]
+        return self.document.writes(role, self.roles.lineage(role))
 
     @cached_property
     def _writable(self) -> dict[str, frozenset[str] | None]:
-        """Per role: its own ``writes`` and those of every role it inherits (any: None). A role that states
-        none and inherits none writes the default (see ``_default_writes``)."""
-        out: dict[str, frozenset[str] | None] = {}
-        for role in self.document.roles:
-            stated = [rd.writes for r in self.roles.lineage(role)
-                      if (rd := self.document.roles.get(r)) is not None and rd.writes is not None]
-            if not stated:
-                out[role] = _default_writes(role)
-            elif "any" in stated:
-                out[role] = None
-            else:
-                out[role] = frozenset(f for writes in stated for f in writes)
-        return out
+        return {role: self.document.writes(role, self.roles.lineage(role)) for role in self.document.roles}
 
     def judged(self, kind: str, state: str, event: str) -> frozenset[str]:
         """The facts of a ``kind`` case in ``state`` that ``event``'s data may not change: those a guard of an
@@ -245,11 +234,6 @@ def _judge(guards: Iterable[tuple[GuardBase, str | None]], ctx: GuardContext) ->
             v = guard.evaluate(ctx)
             out.append(Verdict(v.guard, v.passed, v.code, v.message, v.details, src))
     return out
-
-
-def _default_writes(role: str) -> frozenset[str] | None:
-    """What a role writes when the policy does not say: a customer the facts of CUSTOMER_WRITABLE, others any."""
-    return CUSTOMER_WRITABLE if role == "customer" else None
 
 
 # ---- loading -----------------------------------------------------------------------------------

@@ -8,11 +8,13 @@ where in the file each value came from.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
+from casework.facts import CUSTOMER_WRITABLE
 from casework.policies.calendar import Deadline
 from casework.policies.guards import Guard
 from casework.values import parse_money
@@ -177,3 +179,14 @@ class PolicyDocument(Strict):
     messages: dict[str, ReasonMessages] = Field(
         default_factory=dict, description="per reason code: operator and customer messages by language")
     version: Literal[1] = 1
+
+    def writes(self, role: str, lineage: Iterable[str]) -> frozenset[str] | None:
+        """The facts ``role`` may give with an event (None: any): its own ``writes`` and those of the roles in
+        its ``lineage`` (itself and every role it inherits). A role that states none and inherits none keeps
+        the default: a customer writes CUSTOMER_WRITABLE, any other role any fact."""
+        stated = [rd.writes for r in lineage if (rd := self.roles.get(r)) is not None and rd.writes is not None]
+        if not stated:
+            return CUSTOMER_WRITABLE if role == "customer" else None
+        if "any" in stated:
+            return None
+        return frozenset(f for writes in stated for f in writes)

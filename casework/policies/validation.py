@@ -130,6 +130,10 @@ def _check_kind(report: _Report, doc: PolicyDocument, kind: str, kp: KindPolicy)
             if timer_ep is None or not set(timer_ep.roles) & _lineage(doc, "system"):
                 report.warn((*tloc, "event"), f"the timer fires {kind}.{timer.event} as system, but the policy "
                             "does not let the system role fire it")
+            elif timer.note and (writes := doc.writes("system", _lineage(doc, "system"))) is not None \
+                    and "note" not in writes:
+                report.warn((*tloc, "note"), "the timer's note is written by the system role, which may not "
+                            "write note: the timer would be refused (add note to the system role's writes)")
         if timer.after.span <= timedelta(0):
             report.err((*tloc, "after"), "a timer must run for longer than zero")
     for event in spec.events:
