@@ -153,7 +153,8 @@ def test_import_file_opens_a_case_per_line_and_reports_progress_against_the_file
                                                                                  tmp_path: Path) -> None:
     path = _write_jsonl(tmp_path / "cases.jsonl", [refund(1), ret(2)], blank_after=1)
     with path.open("a") as f:  # a number with a fraction stays exact: read as a Decimal, never a float
-        f.write('{"kind": "refund", "facts": {"order_id": "SO-3", "amount": 59.00, "paid": "59.00"}}\n')
+        f.write('{"kind": "refund", "facts": {"order_id": "SO-3", "amount": 59.00, "paid": "59.00",'
+                ' "customer": "cust-3"}}\n')
     seen: list[tuple[int, int | None]] = []
     report = engine.import_file(path, actor=AGENT, batch=2, progress=lambda d, t: seen.append((d, t)))
     assert report.count == 3 and report.to_json()["by_prefix"] == {"RF": 2, "RT": 1}
