@@ -88,7 +88,8 @@ def _writes(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mappi
                                 f"role {actor.role} may not write {', '.join(forbidden)}; it may write: {may}",
                                 {"role": actor.role, "facts": forbidden,
                                  "writable": None if writable is None else sorted(writable)}))
-    if event != AMEND:
+    changed: list[str] = []
+    if event != AMEND:  # (an amend is the one event whose data may change them)
         judged = policy.judged(case.kind, case.state, event)
         changed = sorted(k for k in data if k in judged and k in case.facts and k not in forbidden
                          and F.merge({k: case.facts[k]}, {k: data[k]})[k] != case.facts[k])
@@ -99,10 +100,10 @@ def _writes(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mappi
                                     f"rules; only an amend (judged again) may change "
                                     f"{'it' if len(changed) == 1 else 'them'}",
                                     {"facts": changed, "held": was, "given": {k: data[k] for k in changed}}))
-        forbidden += changed
-    if not forbidden:
+    if not forbidden and not changed:
         return verdicts, data
-    return verdicts, {k: v for k, v in data.items() if k not in forbidden}
+    dropped = {*forbidden, *changed}
+    return verdicts, {k: v for k, v in data.items() if k not in dropped}
 
 
 def _may_not_write(key: str, actor: Actor, writable: frozenset[str] | None) -> bool:

@@ -1,6 +1,6 @@
 """Complaint (投诉): slow handling or poor service; acknowledged, investigated, maybe escalated."""
 
-from casework.machines.base import KindSpec, Move
+from casework.machines.base import AMEND, KindSpec, Move
 
 SPEC = KindSpec(
     kind="complaint",
@@ -18,7 +18,7 @@ SPEC = KindSpec(
         Move("cancel", ("submitted", "acknowledged", "investigating", "escalated"), "cancelled"),
         Move("close", ("resolved", "cancelled"), "closed"),
         # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.
-        Move("amend", ("submitted", "acknowledged", "investigating", "escalated"), None),
+        Move(AMEND, ("submitted", "acknowledged", "investigating", "escalated"), None),
         # Satisfaction: the customer rates a closed case (1-5, with a comment).
         Move("rate", ("closed",), None),
     ),

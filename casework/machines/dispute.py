@@ -1,6 +1,6 @@
 """Order-amount dispute (申诉错误订单金额): the customer says they were overcharged by ``amount``."""
 
-from casework.machines.base import KindSpec, Move
+from casework.machines.base import AMEND, KindSpec, Move
 
 SPEC = KindSpec(
     kind="dispute",
@@ -20,7 +20,7 @@ SPEC = KindSpec(
         Move("cancel", ("submitted", "awaiting_evidence", "investigating"), "cancelled"),
         Move("close", ("adjusted", "dismissed", "cancelled"), "closed"),
         # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.
-        Move("amend", ("submitted", "awaiting_evidence", "investigating"), None),
+        Move(AMEND, ("submitted", "awaiting_evidence", "investigating"), None),
         # Satisfaction: the customer rates a closed case (1-5, with a comment).
         Move("rate", ("closed",), None),
     ),

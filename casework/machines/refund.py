@@ -1,6 +1,6 @@
 """Refund (退款): the customer asks for money back on an order; an agent reviews and decides."""
 
-from casework.machines.base import KindSpec, Move
+from casework.machines.base import AMEND, KindSpec, Move
 
 SPEC = KindSpec(
     kind="refund",
@@ -20,7 +20,7 @@ SPEC = KindSpec(
         Move("cancel", ("submitted", "under_review", "awaiting_evidence"), "cancelled"),
         Move("close", ("refunded", "rejected", "cancelled"), "closed"),
         # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.
-        Move("amend", ("submitted", "under_review", "awaiting_evidence", "approved"), None),
+        Move(AMEND, ("submitted", "under_review", "awaiting_evidence", "approved"), None),
         # Satisfaction: the customer rates a closed case (1-5, with a comment).
         Move("rate", ("closed",), None),
     ),

@@ -3,7 +3,7 @@
 (The module is ``return_`` because ``return`` is a Python keyword; the kind is ``return``.)
 """
 
-from casework.machines.base import KindSpec, Move
+from casework.machines.base import AMEND, KindSpec, Move
 
 SPEC = KindSpec(
     kind="return",
@@ -27,7 +27,7 @@ SPEC = KindSpec(
         Move("cancel", ("submitted", "under_review", "awaiting_evidence", "approved"), "cancelled"),
         Move("close", ("refunded", "exchanged", "rejected", "cancelled"), "closed"),
         # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.
-        Move("amend", ("submitted", "under_review", "awaiting_evidence", "approved", "in_transit",
+        Move(AMEND, ("submitted", "under_review", "awaiting_evidence", "approved", "in_transit",
                          "received"), None),
         # Satisfaction: the customer rates a closed case (1-5, with a comment).
         Move("rate", ("closed",), None),
