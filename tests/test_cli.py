@@ -717,8 +717,8 @@ def test_casework_db_environment_variable(cw: CW) -> None:
 
 
 def test_global_options_may_follow_the_command(cw: CW) -> None:
-    number = invoke(["open", "refund", "--order", "G-1", "--amount", "5", "--paid", "5", "--db", str(cw.db),
-                     "--json"]).json["number"]
+    number = invoke(["open", "refund", "--order", "G-1", "--amount", "5", "--paid", "5", "--customer", "c-1",
+                     "--db", str(cw.db), "--json"]).json["number"]
     assert invoke(["verify", "--db", str(cw.db), "--json"]).json["cases_checked"] == 1
     assert invoke(["show", number, f"--db={cw.db}", "--json"]).json["number"] == number
     assert invoke(["sla", "sweep", "--dry-run", "--db", str(cw.db), "--json"]).code == 0
