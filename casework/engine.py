@@ -365,7 +365,7 @@ class Engine:
         """Check every case's hash chain and replay its trail against the stored case."""
         from casework import verification
 
-        return verification.verify(self.store)
+        return verification.verify(self.store, self.policies)
 
     # ---- internals -----------------------------------------------------------------------------------
     def _stored(self, stored: StoredCase | None, number: str, tx: Transaction | None = None) -> StoredCase:

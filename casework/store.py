@@ -319,6 +319,17 @@ class Store:
         with self._read() as r:
             return [v[:4] for v in r.policy_versions()]
 
+    def policy_labels(self) -> list[tuple[str, str, list[str]]]:
+        """``(hash, label, personal facts)`` of every stored version, as stored."""
+        with self._read() as r:
+            versions = r.policy_versions()
+        return [(v[1], v[6], _json_list(v[5])) for v in versions]
+
+    def orphan_entries(self) -> list[tuple[str, int, int]]:
+        """``(number, seq, case id)`` of audit entries whose case row does not exist."""
+        with self._read() as r:
+            return r.orphan_entries()
+
     def altered_policies(self) -> list[str]:
         """Hashes of stored policy versions whose text no longer hashes to them."""
         with self._read() as r:
@@ -329,10 +340,12 @@ class Store:
         """The facts each stored policy version marks personal, by version hash."""
         with self._read() as r:
             versions = r.policy_versions()
-        found: dict[str, list[str]] = {}
-        for v in versions:
-            try:
-                found[v[1]] = sorted(json.loads(v[5]))
-            except (ValueError, TypeError):
-                found[v[1]] = []
-        return found
+        return {v[1]: sorted(_json_list(v[5])) for v in versions}
+
+
+def _json_list(text: str) -> list[str]:
+    try:
+        found = json.loads(text)
+    except (ValueError, TypeError):
+        return []
+    return [str(v) for v in found] if isinstance(found, list) else []

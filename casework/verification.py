@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from casework.audit import GENESIS, check_case, policy_chain_hash
+from casework.audit import GENESIS, policy_chain_hash
 from casework.domain import CaseProblem, VerifyReport
+from casework.errors import CaseworkError
+from casework.policybook import PolicyBook
 from casework.privacy import mask
+from casework.replay import check_case
 from casework.store import Store
+
+if TYPE_CHECKING:
+    from casework.policies import PolicySet
 
 
 def export(store: Store, *, personal: Sequence[str] = (), redact: bool = False) -> Iterator[dict[str, Any]]:
@@ -27,20 +33,32 @@ def export(store: Store, *, personal: Sequence[str] = (), redact: bool = False) 
             yield {"number": number, "kind": kind, "unreadable": damage}
 
 
-def verify(store: Store) -> VerifyReport:
-    """Check every case's hash chain and replay its trail against the stored case."""
+def verify(store: Store, policies: PolicyBook) -> VerifyReport:
+    """Check every case's hash chain and replay its trail against the stored row (every column the trail
+    derives), entries that belong to no case, and the policy versions."""
     problems: list[CaseProblem] = []
     cases = entries = 0
+    policy_of = _versions(policies)
     for number, stored, trail, damage in store.iter_all():
         cases += 1
         entries += len(trail)
         if stored is None:
             problems.append(CaseProblem(number, None, damage or "unreadable row"))
             continue
-        problems.extend(check_case(stored.case, trail, stored.last_seq, stored.last_hash))
+        problems.extend(check_case(stored.case, trail, stored.last_seq, stored.last_hash, policy_of,
+                                   stored.opening_columns))
+    for number, seq, case_id in store.orphan_entries():
+        entries += 1
+        problems.append(CaseProblem(number, seq, f"audit entry of no case (its case row {case_id} is missing)"))
     for h in store.altered_policies():
         problems.append(CaseProblem("(policy versions)", None,
                                     f"policy version {h[:12]}: its stored text no longer matches its hash"))
+    for h, label, personal in store.policy_labels():
+        policy = policy_of(h)
+        if policy is not None and (label != policy.label or sorted(personal) != sorted(policy.document.personal)):
+            problems.append(CaseProblem("(policy versions)", None,
+                                        f"policy version {h[:12]}: its stored label or personal facts differ "
+                                        "from its text"))
     prev = GENESIS
     for seq, h, prev_hash, chain in store.policy_chain():
         if prev_hash != prev or chain != policy_chain_hash(prev_hash, h):
@@ -48,3 +66,18 @@ def verify(store: Store) -> VerifyReport:
             break
         prev = chain
     return VerifyReport(cases, entries, tuple(problems))
+
+
+def _versions(policies: PolicyBook) -> Callable[[str], PolicySet | None]:
+    """The stored version with a hash, parsed once; None when it is missing or its text was altered."""
+    found: dict[str, PolicySet | None] = {}
+
+    def policy_of(policy_hash: str) -> PolicySet | None:
+        if policy_hash not in found:
+            try:
+                found[policy_hash] = policies.version(policy_hash)
+            except CaseworkError:
+                found[policy_hash] = None
+        return found[policy_hash]
+
+    return policy_of

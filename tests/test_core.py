@@ -19,11 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from casework import Actor, Engine, FixedClock, InvalidInput, PolicySet, TransitionDenied, load_policy, parse_policy
-from casework.audit import GENESIS, check_case, hash_of
+from casework.audit import GENESIS, hash_of
 from casework.decide import decide
 from casework.domain import Case, Tracking
 from casework.jsontext import canonical
 from casework.policies.scenarios import Scenario, run_scenario
+from casework.replay import check_case
 from casework.transition import advance, opening, step
 
 NOW = datetime.fromisoformat("2026-11-22T10:00:00+08:00")
@@ -145,7 +146,7 @@ def test_an_applied_step_moves_the_case_and_chains_its_entry(default_policy: Pol
     assert (t.entry.seq, t.entry.prev_hash, t.entry.from_state, t.entry.to_state) == (
         2, before.entry.hash, "submitted", "under_review")
     assert t.entry.hash == hash_of(t.entry)
-    assert check_case(t.case, [before.entry, t.entry], 2, t.entry.hash) == []
+    assert check_case(t.case, [before.entry, t.entry], 2, t.entry.hash, {default_policy.hash: default_policy}.get) == []
 
 
 def test_a_refused_step_records_the_attempt_and_leaves_the_case(default_policy: PolicySet):
@@ -156,7 +157,7 @@ def test_a_refused_step_records_the_attempt_and_leaves_the_case(default_policy: 
              actor=AGENT, data={}, now=NOW, policy=default_policy)
     assert not t.applied and t.case is before.case
     assert (t.entry.outcome, t.entry.to_state, t.entry.verdicts[0]["code"]) == ("refused", None, "not_available")
-    assert check_case(t.case, [before.entry, t.entry], 2, t.entry.hash) == []
+    assert check_case(t.case, [before.entry, t.entry], 2, t.entry.hash, {default_policy.hash: default_policy}.get) == []
 
 
 def test_the_systems_own_values_go_to_the_tracking_not_the_facts(default_policy: PolicySet):
@@ -186,7 +187,8 @@ def test_a_step_under_another_policy_version_repins_the_case(default_policy: Pol
              data={"policy_from": default_policy.hash, "policy_to": other.hash}, now=NOW, policy=other)
     assert t.case.policy == other.ref == t.entry.policy and t.case.state == "submitted"
     assert "policy_from" not in t.case.facts
-    assert check_case(t.case, [before.entry, t.entry], 2, t.entry.hash) == []
+    versions = {default_policy.hash: default_policy, other.hash: other}
+    assert check_case(t.case, [before.entry, t.entry], 2, t.entry.hash, versions.get) == []
 
 
 # ---- every door decides alike ----------------------------------------------------------------------

@@ -48,6 +48,11 @@ class StoredCase:
     last_hash: str
     row: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
+    @property
+    def opening_columns(self) -> dict[str, Any]:
+        """The columns the row keeps from the case's opening, as stored: ``order_id``, ``customer``, ``channel``."""
+        return {name: self.row[CASE_COLUMNS.index(name)] for name in ("order_id", "customer", "channel")}
+
 
 _TIMES = ("updated_at", "first_response_due", "responded_at", "due_at", "resolution_due", "timer_due", "state_since")
 _TIME_AT = tuple(CASE_COLUMNS.index(name) for name in _TIMES)

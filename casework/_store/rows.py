@@ -171,6 +171,13 @@ class Reader:
             by_case[values[1]].append(self.codec.entry(values, self.ref_of))  # values[1]: case_id
         return by_case
 
+    def orphan_entries(self) -> list[tuple[str, int, int]]:
+        """``(number, seq, case id)`` of the audit entries whose case row does not exist."""
+        statement = self.db.statement("orphans", lambda: sa.select(audit.c.number, audit.c.seq, audit.c.case_id)
+                                      .where(~sa.exists().where(cases.c.id == audit.c.case_id))
+                                      .order_by(audit.c.id))
+        return [(r[0], r[1], r[2]) for r in self.run(statement).fetchall()]
+
     # ---- idempotency keys --------------------------------------------------------------------------
     def idempotent_result(self, key: str) -> tuple[str, str, str] | None:
         """``(request fingerprint, description, result JSON)`` stored for an idempotency key."""
@@ -198,11 +205,11 @@ class Reader:
         row = self.run(statement, {"hash": policy_hash}).fetchone()
         return (row[0], row[1]) if row else None
 
-    def policy_versions(self) -> list[tuple[int, str, str, str, str, str]]:
-        """``(seq, hash, prev_hash, chain_hash, source, personal)`` of every stored version, in order."""
+    def policy_versions(self) -> list[tuple[int, str, str, str, str, str, str]]:
+        """``(seq, hash, prev_hash, chain_hash, source, personal, label)`` of every stored version, in order."""
         c = policies.c
         statement = self.db.statement("policy_versions", lambda: sa.select(
-            c.seq, c.hash, c.prev_hash, c.chain_hash, c.source, c.personal).order_by(c.seq))
+            c.seq, c.hash, c.prev_hash, c.chain_hash, c.source, c.personal, c.label).order_by(c.seq))
         return [tuple(r) for r in self.run(statement).fetchall()]
 
     def schema_version(self) -> str | None:
