@@ -8,12 +8,14 @@ Pure functions: the store persists, this module judges.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Any
 
 from casework.domain import AuditEntry
 from casework.jsontext import canonical, canonical_bytes, fragment
 
 GENESIS = "0" * 64
+KEY_MIN_BYTES = 16  # an audit key shorter than this could be guessed offline from its published id
 # Engine-level events that record something about a case without moving it through its machine.
 META_EVENTS = frozenset({"sla_breach", "adopt_policy"})
 
@@ -50,3 +52,52 @@ def hash_of(entry: AuditEntry) -> str:
         role=entry.role, channel=entry.channel, verdicts=entry.verdicts, data=entry.data,
         policy_hash=entry.policy.hash, prev_hash=entry.prev_hash,
     )
+
+
+class AuditKey:
+    """A secret held outside the database that authenticates the audit trail (HMAC-SHA256).
+
+    Whoever can write the database but cannot read the key cannot make an entry, or a link of the
+    global chain, that verifies under it. ``id`` names the key without revealing it (an HMAC of a
+    fixed text), so a database can say which key wrote it.
+
+    >>> AuditKey("correct horse battery staple").id
+    'd7331546a1800b5a'
+    """
+
+    __slots__ = ("_mac", "id")
+
+    def __init__(self, secret: bytes | str) -> None:
+        raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+        if len(raw.strip()) < KEY_MIN_BYTES:
+            raise ValueError(f"an audit key must be at least {KEY_MIN_BYTES} bytes long; got {len(raw.strip())}")
+        self._mac = hmac.new(raw.strip(), digestmod=hashlib.sha256)
+        self.id = self._digest(b"casework audit key id")[:16]
+
+    def _digest(self, message: bytes) -> str:
+        mac = self._mac.copy()  # the key's inner and outer pads, computed once
+        mac.update(message)
+        return mac.hexdigest()
+
+    def entry_mac(self, entry_hash: str) -> str:
+        """Authenticates one entry (its hash covers every column) wherever it ends up in the chain."""
+        return self._digest(f"entry:{entry_hash}".encode())
+
+    def link(self, prev: str, gseq: int, entry_hash: str) -> str:
+        return self._digest(_link_text(prev, gseq, entry_hash))
+
+    def __repr__(self) -> str:
+        return f"AuditKey(id={self.id!r})"
+
+
+def _link_text(prev: str, gseq: int, entry_hash: str) -> bytes:
+    return f"{prev}:{gseq}:{entry_hash}".encode()
+
+
+def chain_link(prev: str, gseq: int, entry_hash: str, key: AuditKey | None = None) -> str:
+    """The link of the entry at place ``gseq`` of the global chain: SHA-256 (HMAC under ``key`` for an entry
+    written with one) of the previous link, the place and the entry's own hash. Each link covers every link
+    before it, so removing, reordering or changing any entry breaks the chain from there to its head."""
+    if key is not None:
+        return key.link(prev, gseq, entry_hash)
+    return hashlib.sha256(_link_text(prev, gseq, entry_hash)).hexdigest()

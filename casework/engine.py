@@ -25,9 +25,19 @@ from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
 from casework import intake
+from casework.audit import AuditKey
 from casework.clock import Clock, system_clock
 from casework.decide import decide
-from casework.domain import Actor, AuditEntry, Case, Decision, VerifyReport, case_from_json, decision_from_json
+from casework.domain import (
+    Actor,
+    AuditEntry,
+    Case,
+    Decision,
+    Digest,
+    VerifyReport,
+    case_from_json,
+    decision_from_json,
+)
 from casework.errors import (
     CaseNotFound,
     ConcurrentUpdate,
@@ -72,12 +82,16 @@ class Engine:
     an SQLite file path. ``policies`` is a policy file, a loaded :class:`PolicySet`, or ``None`` for
     the packaged default. ``clock`` returns the current time (inject a FixedClock in tests).
     ``synchronous`` (SQLite only): ``"NORMAL"`` survives a process crash; ``"FULL"`` also a power loss.
+    ``audit_key`` (an :class:`AuditKey`, or its secret, at least 16 bytes, held outside the database)
+    authenticates the audit trail: every entry written is MACed and chained with it, and ``verify``
+    checks with it. A database whose chain is written with a key is written only with that key.
     """
 
     def __init__(self, db: str | None = None, *, policies: str | Path | PolicySet | None = None,
-                 clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL") -> None:
+                 clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL",
+                 audit_key: AuditKey | bytes | str | None = None) -> None:
         self.clock = clock
-        self.store = Store(database_url(db), create=create, synchronous=synchronous)
+        self.store = Store(database_url(db), create=create, synchronous=synchronous, key=audit_key_of(audit_key))
         self.policies = PolicyBook(self.store, policies, self.now)
 
     @property
@@ -113,7 +127,7 @@ class Engine:
         verdict = intake.open_authority(policy, kind, actor)
         clean = intake.opening_facts(policy, kind, facts, actor, channel)
         request = _fingerprint({"op": "open", "kind": kind, "facts": clean, "actor": actor.id, "role": actor.role})
-        if key is not None and (replay := self._replay(key, request)) is not None:
+        if key is not None and (replay := self._replay(actor, key, request)) is not None:
             return replay
         now = self.now()
         try:
@@ -122,10 +136,10 @@ class Engine:
                 t = opening(case_number(series, tx.next_numbers(series)[0]), kind, clean, policy, now, actor, verdict)
                 tx.insert_cases([(t.case, t.entry, t.texts)])
                 if key is not None:
-                    tx.remember(key, request, f"open {kind}", t.case.number,
+                    tx.remember(actor.id, key, request, f"open {kind}", t.case.number,
                                 {"outcome": "applied", "case": t.case.to_json()}, now)
         except UniqueViolation:
-            if key is not None and (replay := self._replay(key, request)) is not None:
+            if key is not None and (replay := self._replay(actor, key, request)) is not None:
                 return replay  # the same request, opened by another writer a moment before
             raise
         return t.case
@@ -186,7 +200,7 @@ class Engine:
             clean = intake.event_data(self.policy_for(case.policy.hash), case.kind, event, data, actor)
             request = _fingerprint({"op": "fire", "number": number, "event": event, "actor": actor.id,
                                     "role": actor.role, "data": clean})
-            if (replay := self._replay(key, request)) is not None:
+            if (replay := self._replay(actor, key, request)) is not None:
                 return replay
         for attempt in range(max(0, retries) + 1):
             try:
@@ -194,7 +208,7 @@ class Engine:
             except ConcurrentUpdate as lost:
                 # Beaten by another writer: if that writer was this very request (same key), its
                 # result is ours; never apply the request a second time.
-                if key is not None and (replay := self._replay(key, request)) is not None:
+                if key is not None and (replay := self._replay(actor, key, request)) is not None:
                     return replay
                 if not isinstance(lost, WriteConflict):
                     raise  # a stale expected_version: deciding again would not help
@@ -202,7 +216,7 @@ class Engine:
                     current = self.store.get(number)
                     raise ConcurrentUpdate(number, lost.expected, current.case.version if current else None) from None
             except UniqueViolation:
-                if key is not None and (replay := self._replay(key, request)) is not None:
+                if key is not None and (replay := self._replay(actor, key, request)) is not None:
                     return replay
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -230,7 +244,7 @@ class Engine:
                 tx.extend_trail(stored, t.entry.seq, t.entry.hash)
             tx.append([(stored.id, t.entry, t.texts)])
             if key is not None:
-                tx.remember(key, request, f"{event} {number}", number,
+                tx.remember(actor.id, key, request, f"{event} {number}", number,
                             {"outcome": "applied", "case": t.case.to_json()} if t.applied
                             else {"outcome": "refused", "decision": decision.to_json()}, now)
         if not t.applied:
@@ -361,11 +375,23 @@ class Engine:
 
         return verification.export(self.store, personal=self.personal_facts() if redact else (), redact=redact)
 
-    def verify(self) -> VerifyReport:
-        """Check every case's hash chain and replay its trail against the stored case."""
+    def verify(self, *, since: Digest | str | None = None) -> VerifyReport:
+        """Check every case's trail (hashes, chain, replay against the stored row), the global chain across all
+        entries (with the engine's audit key, if it has one), and, given ``since`` (a digest an earlier verify
+        printed), that today's chain extends the one it named. ``report.digest`` is where the chain stands now.
+
+        >>> report = engine.verify()
+        >>> report.ok, str(report.digest)[:2]
+        (True, '2:')
+        """
         from casework import verification
 
-        return verification.verify(self.store, self.policies)
+        if isinstance(since, str):
+            try:
+                since = Digest.parse(since)
+            except ValueError as exc:
+                raise InvalidInput(str(exc), field="since", value=since) from None
+        return verification.verify(self.store, self.policies, since=since)
 
     # ---- internals -----------------------------------------------------------------------------------
     def _stored(self, stored: StoredCase | None, number: str, tx: Transaction | None = None) -> StoredCase:
@@ -374,9 +400,10 @@ class Engine:
             raise CaseNotFound(number, suggest(number, like, 3))
         return stored
 
-    def _replay(self, key: str, request: str) -> Case | None:
+    def _replay(self, actor: Actor, key: str, request: str) -> Case | None:
+        """The result ``actor``'s key stored (keys are per caller: another's key of the same text is not theirs)."""
         F.check_text(key, "key", F.MAX_ID)
-        found = self.store.idempotent_result(key)
+        found = self.store.idempotent_result(actor.id, key, request)
         if found is None:
             return None
         original, description, result_json = found
@@ -388,12 +415,24 @@ class Engine:
         return case_from_json(result["case"])
 
 
-def upgrade_database(db: str | None = None) -> tuple[str | None, str]:
+def audit_key_of(key: AuditKey | bytes | str | None) -> AuditKey | None:
+    """An :class:`AuditKey` from a key or its secret (InvalidInput when the secret is too short)."""
+    if key is None or isinstance(key, AuditKey):
+        return key
+    try:
+        return AuditKey(key)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="audit_key") from None
+
+
+def upgrade_database(db: str | None = None, *, audit_key: AuditKey | bytes | str | None = None
+                     ) -> tuple[str | None, str]:
     """Bring a database's schema up to date (Alembic migrations); ``(version before, after)``.
 
-    An empty database gets every migration; an up-to-date one is left alone.
+    An empty database gets every migration; an up-to-date one is left alone. Entries the upgrade seals
+    into the global chain are sealed with ``audit_key`` when given.
     """
-    store = Store(database_url(db), create=False, check=False)
+    store = Store(database_url(db), create=False, check=False, key=audit_key_of(audit_key))
     try:
         return store.upgrade()
     finally:

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from casework._store.chain import Sealer
 from casework._store.codec import AUDIT_INSERTED, CASE_UPDATED, Codec, StoredCase
 from casework._store.driver import Database, describe_url
-from casework._store.rows import Filters, Opened, Reader, Transaction
+from casework._store.rows import ChainRow, Filters, Opened, Reader, Transaction
 from casework._store.tables import (
     APPEND_ONLY_DDL,
     DROP_APPEND_ONLY_DDL,
@@ -35,12 +36,14 @@ from casework._store.tables import (
     METADATA,
     PARTIAL_INDEX_DDL,
     SCHEMA_VERSION,
+    SEAL_KEY,
     TABLES,
+    UNSEALED_INDEX_DDL,
     AuditRow,
     CaseRow,
     meta,
 )
-from casework.audit import policy_chain_hash
+from casework.audit import AuditKey, policy_chain_hash
 from casework.domain import AuditEntry, Case, PolicyRef
 from casework.errors import SchemaOutOfDate, StoreError, UniqueViolation, Unreadable
 
@@ -56,9 +59,12 @@ __all__ = [
     "METADATA",
     "PARTIAL_INDEX_DDL",
     "SCHEMA_VERSION",
+    "SEAL_KEY",
+    "UNSEALED_INDEX_DDL",
     "UPDATED_COLUMNS",
     "AuditRow",
     "CaseRow",
+    "ChainRow",
     "Filters",
     "Opened",
     "Store",
@@ -77,12 +83,15 @@ class Store:
     a process; for parallel writes use one Store per process (or thread).
     """
 
-    def __init__(self, url: str, *, create: bool = True, synchronous: str = "NORMAL", check: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, synchronous: str = "NORMAL", check: bool = True,
+                 key: AuditKey | None = None) -> None:
         self._db = Database(url, synchronous)
         self.url = self._db.url  # without its password
         self.dialect = self._db.name
+        self.key = key
         self._codec = Codec(self._db.name)
         self._refs: dict[str, PolicyRef] = {}
+        self._sealer = Sealer(key, self.url)
         try:
             if create:
                 self.create_schema()
@@ -97,7 +106,7 @@ class Store:
 
     def transaction(self) -> Transaction:
         """One write transaction: everything in ``with store.transaction() as tx`` commits together or not at all."""
-        return Transaction(self._db, self._codec, self._refs)
+        return Transaction(self._db, self._codec, self._refs, self._sealer)
 
     @contextmanager
     def _read(self) -> Iterator[Reader]:
@@ -119,7 +128,9 @@ class Store:
             # if every migration had run (a test keeps the two in step).
             METADATA.create_all(conn, tables=list(TABLES))
             conn.exec_driver_sql(PARTIAL_INDEX_DDL)
+            conn.exec_driver_sql(UNSEALED_INDEX_DDL)
             conn.execute(meta.insert().values(key="schema", value=str(SCHEMA_VERSION)))
+            conn.execute(meta.insert().values(key=SEAL_KEY, value=""))
             conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL "
                                  "CONSTRAINT alembic_version_pkc PRIMARY KEY)")
             conn.exec_driver_sql("DELETE FROM alembic_version")  # a stale stamp of dropped tables
@@ -161,7 +172,10 @@ class Store:
                                   f"{SCHEMA_VERSION}: {hint}", url=self.url)
 
     def upgrade(self) -> tuple[str | None, str]:
-        """Run every pending Alembic migration; returns ``(version before, version after)``."""
+        """Run every pending Alembic migration; returns ``(version before, version after)``.
+
+        Entries the migrations seal into the global chain are sealed with this store's audit key, if any.
+        """
         from alembic import command
         from alembic.config import Config
 
@@ -171,6 +185,7 @@ class Store:
         try:
             with self._db.schema_change() as conn:
                 cfg.attributes["connection"] = conn
+                cfg.attributes["audit_key"] = self.key
                 command.upgrade(cfg, "head")
         except StoreError as exc:
             raise StoreError(str(exc).replace("cannot change the schema of", "migration failed on"),
@@ -271,10 +286,43 @@ class Store:
                 yield stored.case, trails[stored.id]
             after = keys[-1][0]
 
-    def idempotent_result(self, key: str) -> tuple[str, str, str] | None:
-        """``(request fingerprint, description, result JSON)`` stored for an idempotency key."""
+    def idempotent_result(self, actor: str, key: str, request: str) -> tuple[str, str, str] | None:
+        """``(request fingerprint, description, result JSON)`` stored for ``actor``'s idempotency key (see
+        ``Reader.idempotent_result``: a key stored before keys were per caller answers only its own request)."""
         with self._read() as r:
-            return r.idempotent_result(key)
+            return r.idempotent_result(actor, key, request)
+
+    # ---- the global chain ----------------------------------------------------------------------------
+    def chain_head(self) -> tuple[int, str]:
+        """``(gseq, link)`` of the last entry sealed into the global chain (``(0, GENESIS)``: none)."""
+        with self._read() as r:
+            return r.chain_head()
+
+    def chain_key(self) -> str:
+        """The id of the audit key the database says its chain is written with ('' if none)."""
+        with self._read() as r:
+            return r.chain_key()
+
+    def iter_chain(self, until: int, batch: int = 5000) -> Iterator[ChainRow]:
+        """The sealed entries up to place ``until``, in place order (``ChainRow``), each batch a short read."""
+        after = 0
+        while after < until:
+            with self._read() as r:
+                page = r.chain_page(after, until, batch)
+            if not page:
+                return
+            yield from page
+            after = page[-1][0]
+
+    def unsealed(self) -> list[ChainRow]:
+        """The entries not sealed into the global chain yet, in id order."""
+        with self._read() as r:
+            return r.unsealed()
+
+    def seal(self) -> None:
+        """Seal the entries waiting to be (a write of the chain only; nothing when none wait)."""
+        with self.transaction() as tx:
+            tx.seal_waiting()
 
     # ---- policy versions ------------------------------------------------------------------------------
     def ref_of(self, policy_hash: str) -> PolicyRef:

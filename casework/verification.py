@@ -1,12 +1,18 @@
-"""Integrity of the whole store: verify every chain and replay, export the audit trail."""
+"""Integrity of the whole store: verify every case's trail, the global chain and the policy versions; export.
+
+Two passes: case by case (each trail's hashes and links, replayed against its row: casework.replay),
+then the global chain in place order, from its first entry to the head read before either pass
+(entries sealed meanwhile belong to the next verify). With a digest, the chain must still hold the
+entry the digest named, unchanged, at its place.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from casework.audit import GENESIS, policy_chain_hash
-from casework.domain import CaseProblem, VerifyReport
+from casework.audit import GENESIS, AuditKey, chain_link, policy_chain_hash
+from casework.domain import CaseProblem, ChainReport, Digest, VerifyReport
 from casework.errors import CaseworkError
 from casework.policybook import PolicyBook
 from casework.privacy import mask
@@ -33,10 +39,11 @@ def export(store: Store, *, personal: Sequence[str] = (), redact: bool = False) 
             yield {"number": number, "kind": kind, "unreadable": damage}
 
 
-def verify(store: Store, policies: PolicyBook) -> VerifyReport:
+def verify(store: Store, policies: PolicyBook, since: Digest | None = None) -> VerifyReport:
     """Check every case's hash chain and replay its trail against the stored row (every column the trail
-    derives), entries that belong to no case, and the policy versions."""
-    problems: list[CaseProblem] = []
+    derives), entries that belong to no case, the policy versions, and the global chain (with the store's
+    audit key, if it has one), which must extend ``since`` when given."""
+    chain_report, problems = check_chain(store, store.key, since)
     cases = entries = 0
     policy_of = _versions(policies)
     for number, stored, trail, damage in store.iter_all():
@@ -65,7 +72,68 @@ def verify(store: Store, policies: PolicyBook) -> VerifyReport:
             problems.append(CaseProblem("(policy versions)", seq, f"policy chain broken at version {h[:12]}"))
             break
         prev = chain
-    return VerifyReport(cases, entries, tuple(problems))
+    return VerifyReport(cases, entries, tuple(problems), chain_report, since)
+
+
+GLOBAL = "(global chain)"
+
+
+def check_chain(store: Store, key: AuditKey | None, since: Digest | None) -> tuple[ChainReport, list[CaseProblem]]:
+    """The global chain from its first entry to its head: no place missing, every link (and, with ``key``,
+    every MAC) as recomputed, no unauthenticated entry after an authenticated one; then ``since``."""
+    head_seq, head_link = store.chain_head()
+    chain_key = store.chain_key() or None
+    problems: list[CaseProblem] = []
+    prev: str = GENESIS
+    expect = 1
+    keyed_from: int | None = None
+    unchecked = 0
+    at_since = GENESIS if since is not None and since.seq == 0 else None
+    for gseq, _id, _case, number, seq, entry_hash, link, mac in store.iter_chain(head_seq):
+        problem = None
+        if gseq != expect:
+            problem = f"global chain: places {expect} to {gseq - 1} are missing: entries were removed"
+        elif mac is None and keyed_from is not None:
+            problem = (f"global chain: the entry at place {gseq} is not authenticated by a key but follows entries "
+                       f"that are (from place {keyed_from}): the chain was rewritten without the key")
+        elif mac is not None and key is None:
+            unchecked += 1  # written with a key verify was not given: its place is checked, not its link
+        elif mac is not None and key is not None and mac != key.entry_mac(entry_hash):
+            problem = f"global chain: the entry at place {gseq} is not authenticated by the key (altered or forged" + (
+                f"; the database says its chain is written with key id {chain_key}, this key's id is {key.id})"
+                if chain_key and chain_key != key.id else ")")
+        elif link != chain_link(prev, gseq, entry_hash, key if mac is not None else None):
+            problem = f"global chain: the link at place {gseq} does not match: an entry at or before it was " \
+                      "changed, removed or reordered"
+        if problem is not None:
+            problems.append(CaseProblem(number, seq, problem))
+            break
+        if mac is not None and keyed_from is None:
+            keyed_from = gseq
+        if since is not None and gseq == since.seq:
+            at_since = link
+        prev, expect = link or "", expect + 1
+    pending = store.unsealed()
+    for _g, _id, _case, number, seq, entry_hash, _link, mac in pending:
+        if (chain_key or keyed_from) and key is not None and (mac is None or mac != key.entry_mac(entry_hash)):
+            problems.append(CaseProblem(number, seq, "global chain: an entry waiting to be sealed is not "
+                                                     "authenticated by the key (altered or forged)"))
+    if since is not None:
+        problems.extend(_extends(since, head_seq, at_since))
+    report = ChainReport(Digest(head_seq, head_link), len(pending), key.id if key is not None else None, chain_key,
+                         keyed_from, unchecked)
+    return report, problems
+
+
+def _extends(since: Digest, head: int, found: str | None) -> list[CaseProblem]:
+    """Whether the chain still holds, at the digest's place, the link the digest named."""
+    if since.seq > head:
+        return [CaseProblem(GLOBAL, since.seq, f"the chain ends at place {head}, before the digest's place "
+                                               f"{since.seq}: entries were removed (a cut tail or an emptied table)")]
+    if found != since.hash:
+        return [CaseProblem(GLOBAL, since.seq, f"the entry at place {since.seq} is not the one the digest named: "
+                                               "the chain was rewritten at or before it")]
+    return []
 
 
 def _versions(policies: PolicyBook) -> Callable[[str], PolicySet | None]:

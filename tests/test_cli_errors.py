@@ -112,8 +112,8 @@ CORPUS = [
     _p("history-unknown-case", ["--db", "{db}", "history", "{near}"], 2, "no case {near}"),
     _p("next-unknown-case", ["--db", "{db}", "next", "XX-1"], 2, "no case XX-1"),
     _p("check-unknown-case", ["--db", "{db}", "check", "{near}", "approve"], 2, "did you mean {N}"),
-    _p("key-reused-for-another-request", ["--db", "{db}", "fire", "{N}", "cancel", "--key", "used-key"], 2,
-       "used-key"),
+    _p("key-reused-for-another-request", ["--db", "{db}", "fire", "{N}", "cancel", "--key", "used-key",
+                                          "--actor", "cust-1", "--role", "customer"], 2, "used-key"),
     # ---- refusals by the rules (exit 1)
     _p("fire-refused-role", ["--db", "{db}", "fire", "{N}", "approve", "--role", "customer", "--actor", "cust-1"],
        1, "role_not_permitted"),

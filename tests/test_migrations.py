@@ -44,7 +44,7 @@ def schema_diff(url: str) -> list[object]:
 
 
 def _not_ddl_managed(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    return not (type_ == "index" and name == "ix_cases_open_state_due")
+    return not (type_ == "index" and name in ("ix_cases_open_state_due", "ix_audit_unsealed"))
 
 
 def populate(engine: Engine) -> list[str]:

@@ -96,7 +96,7 @@ class CaseworkMachine(RuleBasedStateMachine):
         self.clock = FixedClock("2026-11-22T10:00:00+08:00")
         self.engine = Engine("sqlite:///:memory:", policies=default_policy(), clock=self.clock)
         self.kinds: dict[str, str] = {}
-        self.keys: dict[str, tuple[str, str, Actor]] = {}
+        self.keys: dict[tuple[str, str], tuple[str, str, Actor]] = {}  # per caller: (actor id, key)
 
     def teardown(self) -> None:
         self.engine.close()
@@ -168,25 +168,26 @@ class CaseworkMachine(RuleBasedStateMachine):
 
     @rule(number=cases, key=st.sampled_from(["k1", "k2", "k3"]), actor=actors, data=st.data())
     def fire_with_key(self, number: str, key: str, actor: Actor, data: st.DataObject):
+        mine = (actor.id, key)  # keys are per caller
         event = data.draw(st.sampled_from(KINDS[self.kinds[number]].events))
         before = self.engine.get(number)
         trail_before = self.engine.history(number)
         try:
             self.engine.fire(number, event, actor=actor, key=key)
         except IdempotencyConflict:
-            assert key in self.keys and self.keys[key] != (number, event, actor)
+            assert mine in self.keys and self.keys[mine] != (number, event, actor)
             assert self.engine.get(number) == before
             assert self.engine.history(number) == trail_before
             return
         except TransitionDenied:
             pass
-        if key in self.keys:
+        if mine in self.keys:
             # A replay: the same request again, nothing new happened.
-            assert self.keys[key] == (number, event, actor)
+            assert self.keys[mine] == (number, event, actor)
             assert self.engine.get(number) == before
             assert self.engine.history(number) == trail_before
         else:
-            self.keys[key] = (number, event, actor)
+            self.keys[mine] = (number, event, actor)
             assert len(self.engine.history(number)) == len(trail_before) + 1
 
     @rule(number=cases, stale=st.booleans())

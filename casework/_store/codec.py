@@ -183,7 +183,7 @@ class Codec:
             "event": entry.event, "from_state": entry.from_state, "to_state": entry.to_state,
             "outcome": entry.outcome, "actor": entry.actor, "role": entry.role, "channel": entry.channel,
             "verdicts": verdicts, "data": data, "policy_hash": entry.policy.hash, "prev_hash": entry.prev_hash,
-            "hash": entry.hash,
+            "hash": entry.hash, "gseq": None, "link": None, "mac": None,
         }
 
     def entry(self, values: Sequence[Any], ref_of: RefOf) -> AuditEntry:

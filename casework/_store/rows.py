@@ -14,15 +14,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from casework._store.chain import Pending, Sealer
 from casework._store.codec import AUDIT_INSERTED, CASE_INSERTED, CASE_UPDATED, Codec, StoredCase
 from casework._store.driver import Cursor, Database, Statement
-from casework._store.tables import audit, cases, counters, idem, meta, policies
+from casework._store.tables import SEAL_KEY, audit, cases, counters, idem, meta, policies
 from casework.domain import AuditEntry, Case, PolicyRef
 from casework.errors import WriteConflict
 from casework.jsontext import strict
 
 IN_CHUNK = 500  # values per IN (...) list: well under every driver's limit on bound values
 Opened = tuple[Case, AuditEntry, tuple[str, str] | None]  # a new case, its opening entry, the entry's texts
+# A sealed or waiting entry as the global chain sees it: gseq, row id, case id, number, seq, hash, link, mac.
+ChainRow = tuple[int, int, int, str, int, str, str | None, str | None]
+PENDING_BATCH = 5000  # unsealed entries a writer seals at most, besides its own
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,22 @@ class Filters:
     queue: str | None = None
     open_only: bool = False
     due_before: datetime | None = None
+
+
+def _seal_state() -> Any:
+    """One statement: the chain's key id (part 0), its head (part 1), the entries waiting (part 2, id order)."""
+    a = audit.c
+    number, text = sa.cast(sa.null(), sa.BigInteger()), sa.cast(sa.null(), sa.String())  # typed, for PostgreSQL
+    key = sa.select(sa.literal_column("0").label("part"), number.label("id"), number.label("gseq"),
+                    meta.c.value.label("text"), text.label("mac")).where(meta.c.key == SEAL_KEY)
+    head = sa.select(a.gseq, a.link).where(a.gseq.is_not(None)).order_by(a.gseq.desc()).limit(1).subquery()
+    waiting = sa.select(a.id, a.hash, a.mac).where(a.gseq.is_(None)).order_by(a.id).limit(
+        sa.bindparam("batch")).subquery()
+    return sa.union_all(
+        key,
+        sa.select(sa.literal_column("1"), number, head.c.gseq, head.c.link, text),
+        sa.select(sa.literal_column("2"), waiting.c.id, number, waiting.c.hash, waiting.c.mac),
+    )
 
 
 def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
@@ -178,13 +198,52 @@ class Reader:
                                       .order_by(audit.c.id))
         return [(r[0], r[1], r[2]) for r in self.run(statement).fetchall()]
 
+    # ---- the global chain ---------------------------------------------------------------------------
+    def chain_key(self) -> str:
+        """The id of the audit key the chain is written with ('' if none)."""
+        statement = self.db.statement("chain_key", lambda: sa.select(meta.c.value).where(meta.c.key == SEAL_KEY))
+        row = self.run(statement).fetchone()
+        return row[0] if row else ""
+
+    def chain_head(self) -> tuple[int, str]:
+        """``(gseq, link)`` of the last sealed entry (``(0, GENESIS)`` when none is)."""
+        a = audit.c
+        statement = self.db.statement("chain_head", lambda: sa.select(a.gseq, a.link).where(a.gseq.is_not(None))
+                                      .order_by(a.gseq.desc()).limit(1))
+        row = self.run(statement).fetchone()
+        return (int(row[0]), row[1]) if row else (0, "0" * 64)
+
+    def chain_page(self, after: int, until: int, batch: int) -> list[ChainRow]:
+        """Sealed entries with places in ``(after, until]``, in place order, ``batch`` at most."""
+        a = audit.c
+        statement = self.db.statement("chain_page", lambda: sa.select(
+            a.gseq, a.id, a.case_id, a.number, a.seq, a.hash, a.link, a.mac).where(
+            a.gseq > sa.bindparam("after")).where(a.gseq <= sa.bindparam("until")).order_by(a.gseq).limit(
+            sa.bindparam("batch")))
+        return [tuple(r) for r in self.run(statement, {"after": after, "until": until, "batch": batch}).fetchall()]
+
+    def unsealed(self) -> list[ChainRow]:
+        """Entries not sealed yet, in id order."""
+        a = audit.c
+        statement = self.db.statement("unsealed", lambda: sa.select(
+            a.gseq, a.id, a.case_id, a.number, a.seq, a.hash, a.link, a.mac).where(a.gseq.is_(None)).order_by(a.id))
+        return [tuple(r) for r in self.run(statement).fetchall()]
+
     # ---- idempotency keys --------------------------------------------------------------------------
-    def idempotent_result(self, key: str) -> tuple[str, str, str] | None:
-        """``(request fingerprint, description, result JSON)`` stored for an idempotency key."""
+    def idempotent_result(self, actor: str, key: str, request: str) -> tuple[str, str, str] | None:
+        """``(request fingerprint, description, result JSON)`` stored for ``actor``'s idempotency key.
+
+        Keys stored before they were scoped per caller (schema 3 and older: actor '') answer only the very
+        request they were stored for (its fingerprint names the actor): another caller's key is not theirs.
+        """
         statement = self.db.statement("idem_get", lambda: sa.select(
-            idem.c.request, idem.c.description, idem.c.result).where(idem.c.key == sa.bindparam("key")))
-        row = self.run(statement, {"key": key}).fetchone()
-        return (row[0], row[1], row[2]) if row else None
+            idem.c.actor, idem.c.request, idem.c.description, idem.c.result).where(
+            idem.c.key == sa.bindparam("key")).where(idem.c.actor.in_([sa.bindparam("actor"), ""])))
+        rows = sorted(self.run(statement, {"key": key, "actor": actor}).fetchall(), key=lambda r: r[0] == "")
+        for row in rows:
+            if row[0] == actor or row[1] == request:
+                return row[1], row[2], row[3]
+        return None
 
     # ---- policy versions ----------------------------------------------------------------------------
     def ref_of(self, policy_hash: str) -> PolicyRef:
@@ -225,8 +284,9 @@ class Transaction(Reader):
     Begun on entering the ``with`` block, committed on leaving it, rolled back on any exception.
     """
 
-    def __init__(self, db: Database, codec: Codec, refs: dict[str, PolicyRef]) -> None:
+    def __init__(self, db: Database, codec: Codec, refs: dict[str, PolicyRef], sealer: Sealer) -> None:
         super().__init__(db, codec, None, refs)
+        self.sealer = sealer
 
     def __enter__(self) -> Transaction:
         self.cursor = self.db.begin()
@@ -301,18 +361,60 @@ class Transaction(Reader):
             raise WriteConflict(stored.case.number, stored.case.version)
 
     def append(self, entries: Sequence[tuple[int, AuditEntry, tuple[str, str] | None]]) -> None:
-        """Insert audit entries ``(case id, entry, its texts when made)`` with one ``executemany``."""
+        """Insert audit entries ``(case id, entry, its texts when made)`` with one ``executemany``, sealed into
+        the global chain when this transaction holds the seal (see ``casework._store.chain``)."""
         if entries:
             insert = self.db.statement("insert_entry", lambda: audit.insert(), column_keys=AUDIT_INSERTED)
-            rows = [insert.params(self.codec.entry_row(case_id, e, texts)) for case_id, e, texts in entries]
+            values = [self.codec.entry_row(case_id, e, texts) for case_id, e, texts in entries]
+            self.sealer.seal(self, values)
+            rows = [insert.params(v) for v in values]
             self.send(insert.sql, rows[0] if len(rows) == 1 else rows, many=len(rows) > 1)
 
-    def remember(self, key: str, request: str, description: str, number: str, result: Any, now: datetime) -> None:
-        """Store an idempotency key's request and result (UniqueViolation if another writer stored it first)."""
-        statement = self.db.statement("idem_put", lambda: idem.insert(),
-                                      column_keys=("key", "request", "description", "number", "result", "created_at"))
-        self.run(statement, {"key": key, "request": request, "description": description, "number": number,
-                             "result": strict(result), "created_at": self.codec.time.store(now)})
+    def seal_waiting(self) -> None:
+        """Seal the entries other writers left unsealed (if this transaction gets the seal)."""
+        self.sealer.seal(self, [])
+
+    def take_seal(self) -> tuple[str, int, str, list[Pending]] | None:
+        """The seal, if no other writer holds it: the chain's key id, its head (place and link) and the entries
+        waiting to be sealed. None when another writer holds it (PostgreSQL; it is never waited for)."""
+        if not self.db.sqlite:  # SQLite: this transaction holds the database's write lock, and with it the seal
+            statement = self.db.statement("seal_lock", lambda: sa.select(meta.c.value).where(
+                meta.c.key == SEAL_KEY).with_for_update(skip_locked=True))
+            if self.run(statement).fetchone() is None:
+                return None
+        # Read after the lock is held (a statement of its own), so it sees the last holder's commit.
+        statement = self.db.statement("seal_state", lambda: _seal_state())
+        chain_key, gseq, link, pending = "", 0, "0" * 64, []
+        for part, entry_id, place, text, mac in self.run(statement, {"batch": PENDING_BATCH}).fetchall():
+            if part == 0:
+                chain_key = text or ""
+            elif part == 1:
+                gseq, link = int(place), text
+            else:
+                pending.append((int(entry_id), text, mac))
+        return chain_key, gseq, link, pending
+
+    def seal_entries(self, sealed: Sequence[tuple[int, int, str]]) -> None:
+        """Give unsealed entries ``(row id, place, link)`` their place in the chain."""
+        if sealed:
+            statement = self.db.statement("seal_entries", lambda: audit.update().where(
+                audit.c.id == sa.bindparam("b_id")).where(audit.c.gseq.is_(None)), column_keys=("gseq", "link"))
+            rows = [statement.params({"b_id": i, "gseq": g, "link": link}) for i, g, link in sealed]
+            self.send(statement.sql, rows, many=True)
+
+    def set_chain_key(self, key_id: str) -> None:
+        statement = self.db.statement("set_chain_key", lambda: meta.update().where(meta.c.key == SEAL_KEY),
+                                      column_keys=("value",))
+        self.run(statement, {"value": key_id})
+
+    def remember(self, actor: str, key: str, request: str, description: str, number: str, result: Any,
+                 now: datetime) -> None:
+        """Store ``actor``'s idempotency key's request and result (UniqueViolation if another writer stored it
+        first)."""
+        statement = self.db.statement("idem_put", lambda: idem.insert(), column_keys=(
+            "actor", "key", "request", "description", "number", "result", "created_at"))
+        self.run(statement, {"actor": actor, "key": key, "request": request, "description": description,
+                             "number": number, "result": strict(result), "created_at": self.codec.time.store(now)})
 
     def save_policy(self, policy_hash: str, label: str, name: str, source: str, now: datetime, chain: str,
                     personal: Sequence[str], seq: int, prev: str) -> None:

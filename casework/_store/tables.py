@@ -8,25 +8,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-SCHEMA_VERSION = 3
-HEAD_REVISION = "0003"  # the Alembic revision that SCHEMA_VERSION corresponds to
+SCHEMA_VERSION = 4
+HEAD_REVISION = "0004"  # the Alembic revision that SCHEMA_VERSION corresponds to
+SEAL_KEY = "audit_seal"  # the casework_meta row a PostgreSQL writer locks to seal entries into the global chain
 
-# On PostgreSQL the audit table refuses UPDATE and DELETE outright (installed by migration 0002).
-APPEND_ONLY_DDL = (
-    """CREATE OR REPLACE FUNCTION casework_audit_append_only() RETURNS trigger AS $$
-    BEGIN
-        RAISE EXCEPTION 'audit_entries is append-only: % refused', TG_OP;
-    END;
-    $$ LANGUAGE plpgsql""",
-    "DROP TRIGGER IF EXISTS audit_entries_append_only ON audit_entries",
-    """CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries
-    FOR EACH ROW EXECUTE FUNCTION casework_audit_append_only()""",
-)
-# A partial index, written as DDL (same text on both backends) rather than declared on the model: a
+# Partial indexes, written as DDL (same text on both backends) rather than declared on the model: a
 # dialect-specific `where=` on the model would load every dialect's module on import (slower CLI).
 PARTIAL_INDEX_DDL = ("CREATE INDEX IF NOT EXISTS ix_cases_open_state_due ON cases (state, due_at) "
                      "WHERE is_open AND due_at IS NOT NULL")
-DROP_APPEND_ONLY_DDL = ("DROP TRIGGER IF EXISTS audit_entries_append_only ON audit_entries",)
+UNSEALED_INDEX_DDL = "CREATE INDEX IF NOT EXISTS ix_audit_unsealed ON audit_entries (id) WHERE gseq IS NULL"
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -112,6 +102,7 @@ class AuditRow(SQLModel, table=True):
     __tablename__ = "audit_entries"
     __table_args__ = (
         sa.UniqueConstraint("case_id", "seq", name="uq_audit_case_seq"),
+        sa.UniqueConstraint("gseq", name="uq_audit_gseq"),
         sa.Index("ix_audit_number_seq", "number", "seq"),
         sa.Index("ix_audit_at", "at"),
     )
@@ -132,10 +123,17 @@ class AuditRow(SQLModel, table=True):
     policy_hash: str = Field(max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # The global chain (see casework.audit): the entry's place among all entries of the database and the
+    # link that chains it to the one before; both NULL until the entry is sealed. ``mac``: the entry's hash
+    # authenticated with the audit key, when it was written with one.
+    gseq: int | None = Field(default=None, sa_column=Column(sa.BigInteger(), nullable=True))
+    link: str | None = Field(default=None, max_length=64)
+    mac: str | None = Field(default=None, max_length=64)
 
 
 class IdempotencyRow(SQLModel, table=True):
     __tablename__ = "idempotency_keys"
+    actor: str = Field(primary_key=True, max_length=200)  # whose key: keys are scoped per caller
     key: str = Field(primary_key=True, max_length=200)
     request: str = Field(max_length=64)
     description: str
@@ -158,3 +156,40 @@ idem: sa.Table = IdempotencyRow.__table__  # type: ignore[attr-defined]
 counters: sa.Table = CounterRow.__table__  # type: ignore[attr-defined]
 meta: sa.Table = Meta.__table__  # type: ignore[attr-defined]
 TABLES = (meta, policies, cases, audit, idem, counters)
+
+_CHAIN = ("gseq", "link")
+_UNSEALED_SAME = ", ".join(c.name for c in audit.columns if c.name not in _CHAIN)
+
+
+def _refused(table: str, sealing: str = "") -> str:
+    return f"""CREATE OR REPLACE FUNCTION casework_{table}_append_only() RETURNS trigger AS $$
+    BEGIN
+        {sealing}
+        RAISE EXCEPTION '{table} is append-only: % refused', TG_OP;
+    END;
+    $$ LANGUAGE plpgsql"""
+
+
+# On PostgreSQL the audit table and the policy versions refuse UPDATE, DELETE and TRUNCATE; the one update
+# allowed is sealing an entry into the global chain: its gseq and link set once, nothing else changed.
+_SEALING = f"""IF TG_OP = 'UPDATE' THEN
+            IF OLD.gseq IS NULL AND NEW.gseq IS NOT NULL AND NEW.link IS NOT NULL
+               AND ROW({', '.join(f'NEW.{c}' for c in _UNSEALED_SAME.split(', '))})
+                   IS NOT DISTINCT FROM ROW({', '.join(f'OLD.{c}' for c in _UNSEALED_SAME.split(', '))}) THEN
+                RETURN NEW;
+            END IF;
+        END IF;"""
+APPEND_ONLY_DDL: tuple[str, ...] = tuple(
+    statement for table, sealing in (("audit_entries", _SEALING), ("policy_versions", ""))
+    for statement in (
+        _refused(table, sealing),
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+        f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+        FOR EACH ROW EXECUTE FUNCTION casework_{table}_append_only()""",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+        f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+        FOR EACH STATEMENT EXECUTE FUNCTION casework_{table}_append_only()""",
+    ))
+DROP_APPEND_ONLY_DDL = tuple(f"DROP TRIGGER IF EXISTS {table}_{name} ON {table}"
+                             for table in ("audit_entries", "policy_versions")
+                             for name in ("append_only", "no_truncate"))

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from alembic import op
 
 from casework.migrations import derive
-from casework.store import APPEND_ONLY_DDL, DROP_APPEND_ONLY_DDL, PARTIAL_INDEX_DDL
+from casework.migrations.ddl import SCHEMA2_APPEND_ONLY_DDL as APPEND_ONLY_DDL
+from casework.migrations.ddl import SCHEMA2_DROP_APPEND_ONLY_DDL as DROP_APPEND_ONLY_DDL
+from casework.store import PARTIAL_INDEX_DDL
 
 revision = "0002"
 down_revision = "0001"
