@@ -53,7 +53,7 @@ def _emit_error(message: str, code: int, kind: str, as_json: bool) -> NoReturn:
     sys.exit(code)
 
 
-GLOBAL_OPTIONS = ("--db", "--policies", "--tz")
+GLOBAL_OPTIONS = ("--db", "--policies", "--tz", "--audit-key-file")
 
 
 def _globals_first(argv: list[str]) -> list[str]:
@@ -149,13 +149,24 @@ class Settings:
     db: str | None
     policies: str | None
     zone: ZoneInfo | None = None
+    audit_key_file: str | None = None
     _engine: Engine | None = field(default=None, init=False, repr=False)
 
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = Engine(self.db, policies=self.policy_path())
+            self._engine = Engine(self.db, policies=self.policy_path(), audit_key=self.audit_key())
             terminal.use_zone(self.zone or self._engine.policy.tz)  # the desk's zone: --tz, else the policy's
         return self._engine
+
+    def audit_key(self) -> str | None:
+        """The audit key's secret: --audit-key-file / $CASEWORK_AUDIT_KEY_FILE, else $CASEWORK_AUDIT_KEY."""
+        if self.audit_key_file:
+            try:
+                return Path(self.audit_key_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read the audit key file {self.audit_key_file}: {exc.strerror}",
+                                   field="audit_key_file") from None
+        return os.environ.get("CASEWORK_AUDIT_KEY") or None
 
     def policy_path(self) -> str | None:
         """--policies, else ./policies.yaml when there is one, else None (the packaged default)."""
@@ -174,10 +185,14 @@ def _root(
     tz: Annotated[str | None, typer.Option(
         "--tz", envvar="CASEWORK_TZ", help="Show times in this zone, e.g. Europe/Berlin (default: the policy's).")
     ] = None,
+    audit_key_file: Annotated[str | None, typer.Option(
+        "--audit-key-file", envvar="CASEWORK_AUDIT_KEY_FILE",
+        help="File holding the audit key that authenticates the trail (else $CASEWORK_AUDIT_KEY); keep it "
+             "outside the database.")] = None,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
                                           callback=lambda value: _print_version(value))] = False,
 ) -> None:
-    ctx.obj = Settings(db, policies, parse_zone(tz, "--tz") if tz else None)
+    ctx.obj = Settings(db, policies, parse_zone(tz, "--tz") if tz else None, audit_key_file)
 
 
 def _print_version(value: bool) -> None:
@@ -454,12 +469,21 @@ def list_cases(
 
 
 @app.command()
-def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Check every case's audit hash chain and that replaying it gives the stored case (exit 1 if not).
+def verify(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="A digest an earlier verify printed (SEQ:LINK): prove the chain extends it.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every case's trail (hashes, replay against its row) and the global chain; print a digest to keep.
 
-    Example: casework verify --json
+    With --since DIGEST, also prove today's chain extends the one the digest named (append-only between).
+    With an audit key (--audit-key-file, $CASEWORK_AUDIT_KEY) every entry is authenticated with it.
+    Exit 1 if anything is broken.
+
+    Example: casework verify --db cases.db --since 2041:9c1f…   (the digest the last verify printed)
     """
-    report = _engine(ctx).verify()
+    report = _engine(ctx).verify(since=since)
     terminal.render(as_json, report.to_json, lambda: terminal.verification(report))
     if not report.ok:
         sys.stderr.write(f"casework: verify found {len(report.broken_cases)} broken case(s): "
@@ -519,7 +543,8 @@ def demo(
             steps.append(step)
         report = engine.verify()
     terminal.render(as_json, lambda: {"database": str(path), "steps": [s.to_json() for s in steps],
-                                      "verify": report.to_json()}, lambda: terminal.demo_end(path, report))
+                                      "verify": report.to_json(), "digest": str(report.digest)},
+                    lambda: terminal.demo_end(path, report))
     if not report.ok:
         raise typer.Exit(EXIT_REFUSED)
 
@@ -536,7 +561,7 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     Example: casework --db postgresql+psycopg://casework@db/casework db upgrade
     """
     settings: Settings = ctx.obj
-    before, after = casework.upgrade_database(settings.db)
+    before, after = casework.upgrade_database(settings.db, audit_key=settings.audit_key())
     if as_json:
         terminal.dump({"before": before, "after": after})
     elif before == after:

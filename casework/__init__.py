@@ -14,13 +14,16 @@ tamper-evident audit trail.
 
 from typing import TYPE_CHECKING, Any
 
+from casework.audit import AuditKey
 from casework.clock import Clock, FixedClock, system_clock
 from casework.domain import (
     Actor,
     AuditEntry,
     Case,
     CaseProblem,
+    ChainReport,
     Decision,
+    Digest,
     PolicyRef,
     Tracking,
     Verdict,
@@ -71,13 +74,16 @@ __all__ = [
     "KINDS",
     "Actor",
     "AuditEntry",
+    "AuditKey",
     "Case",
     "CaseNotFound",
     "CaseProblem",
     "CaseworkError",
+    "ChainReport",
     "Clock",
     "ConcurrentUpdate",
     "Decision",
+    "Digest",
     "Engine",
     "EventNotAvailable",
     "FixedClock",

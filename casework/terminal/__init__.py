@@ -297,6 +297,27 @@ def verification(report: VerifyReport) -> Iterator[Text]:
     for p in report.problems:
         where = f" seq {p.seq}" if p.seq is not None else ""
         yield Text(f"BROKEN {p.number}{where}: {p.problem}", "bold red")
+    yield from chain_lines(report)
+
+
+def chain_lines(report: VerifyReport) -> Iterator[Text]:
+    """The global chain: how it was checked (with a key or not), what waits, and the digest to keep."""
+    chain = report.chain
+    if chain is None:
+        return
+    if chain.key_id is not None:
+        since = f" from place {chain.keyed_from}" if chain.keyed_from else ": no entry is written with it yet"
+        yield Text(f"checked with audit key {chain.key_id}{since}")
+    elif chain.chain_key_id or chain.unchecked:
+        yield Text(f"checked WITHOUT the audit key the chain is written with (id {chain.chain_key_id}): "
+                   f"{chain.unchecked} entries' links and MACs not checked", "yellow")
+    else:
+        yield Text("checked without an audit key (none is set)")
+    if chain.pending:
+        yield Text(f"{chain.pending} entries wait to be sealed into the chain (the next write seals them)")
+    if report.since is not None and report.ok:
+        yield Text(f"the chain extends digest {report.since.seq}:{report.since.hash[:12]}…: append-only since", "green")
+    yield Text.assemble("digest (keep it outside the database): ", (str(chain.head), "bold"))
 
 
 def demo_title(path: Path, policy: PolicySet) -> Iterator[RenderableType]:
@@ -322,6 +343,7 @@ def demo_end(path: Path, report: VerifyReport) -> Iterator[RenderableType]:
         yield Text(f"verify: OK — {report.cases_checked} cases, {report.entries_checked} audit entries intact", "green")
     else:
         yield Text(f"verify FAILED: {report.broken_cases}", "bold red")
+    yield from chain_lines(report)
     yield f"explore it: casework --db {path} list"
 
 
