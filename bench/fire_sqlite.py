@@ -54,7 +54,7 @@ def open_cases(url: str, n: int) -> list[str]:
 # ---- raw sqlite3 -------------------------------------------------------------------------------------
 # Bind names of casework's compare-and-set UPDATE and audit INSERT that differ from case to case.
 UPDATE_KEYS = ("b_id", "b_version", "b_last_seq", "version", "last_seq", "last_hash", "facts")
-INSERT_KEYS = ("case_id", "number", "seq", "prev_hash", "hash")
+INSERT_KEYS = ("case_id", "number", "seq", "prev_hash", "hash", "gseq", "link")
 
 
 @dataclass
@@ -127,6 +127,7 @@ def raw_params(shapes: dict[str, dict[str, WriteShape]], rows: list[tuple[Any, .
     order; events are applied in ``EVENTS`` order, each advancing version and last_seq by one.
     """
     out: dict[str, list[tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
+    place = 10**9  # the raw rows' places in the global chain: unique, as casework's are
     for step, event in enumerate(EVENTS):
         upd, ins = shapes[event]["update"], shapes[event]["insert"]
         params = []
@@ -135,8 +136,9 @@ def raw_params(shapes: dict[str, dict[str, WriteShape]], rows: list[tuple[Any, .
             h = hashlib.sha256(f"{number}:{event}".encode()).hexdigest()
             u = {**upd.values, "b_id": cid, "b_version": version + step, "b_last_seq": last_seq + step,
                  "version": version + step + 1, "last_seq": last_seq + step + 1, "last_hash": h, "facts": facts}
+            place += 1
             i = {**ins.values, "case_id": cid, "number": number, "seq": last_seq + step + 1, "prev_hash": prev,
-                 "hash": h}
+                 "hash": h, "gseq": place, "link": h}
             params.append((tuple(u[n] for n in upd.names), tuple(i[n] for n in ins.names)))
         out[event] = params
     return out

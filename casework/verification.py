@@ -67,8 +67,8 @@ def verify(store: Store, policies: PolicyBook, since: Digest | None = None) -> V
                                         f"policy version {h[:12]}: its stored label or personal facts differ "
                                         "from its text"))
     prev = GENESIS
-    for seq, h, prev_hash, chain in store.policy_chain():
-        if prev_hash != prev or chain != policy_chain_hash(prev_hash, h):
+    for expected, (seq, h, prev_hash, chain) in enumerate(store.policy_chain(), 1):
+        if seq != expected or prev_hash != prev or chain != policy_chain_hash(prev_hash, h):
             problems.append(CaseProblem("(policy versions)", seq, f"policy chain broken at version {h[:12]}"))
             break
         prev = chain
@@ -93,6 +93,9 @@ def check_chain(store: Store, key: AuditKey | None, since: Digest | None) -> tup
         problem = None
         if gseq != expect:
             problem = f"global chain: places {expect} to {gseq - 1} are missing: entries were removed"
+        elif mac is not None and not chain_key:
+            problem = (f"global chain: the entry at place {gseq} carries a MAC but the database says its chain is "
+                       "written without a key")
         elif mac is None and keyed_from is not None:
             problem = (f"global chain: the entry at place {gseq} is not authenticated by a key but follows entries "
                        f"that are (from place {keyed_from}): the chain was rewritten without the key")
@@ -115,7 +118,9 @@ def check_chain(store: Store, key: AuditKey | None, since: Digest | None) -> tup
         prev, expect = link or "", expect + 1
     pending = store.unsealed()
     for _g, _id, _case, number, seq, entry_hash, _link, mac in pending:
-        if (chain_key or keyed_from) and key is not None and (mac is None or mac != key.entry_mac(entry_hash)):
+        if store.dialect == "sqlite":  # every SQLite writer holds the seal: nothing is ever left unsealed
+            problems.append(CaseProblem(number, seq, "global chain: the entry is not sealed (its place was removed)"))
+        elif (chain_key or keyed_from) and key is not None and (mac is None or mac != key.entry_mac(entry_hash)):
             problems.append(CaseProblem(number, seq, "global chain: an entry waiting to be sealed is not "
                                                      "authenticated by the key (altered or forged)"))
     if since is not None:

@@ -73,6 +73,12 @@ class Sealer:
             tx.set_chain_key(key.id)  # from here on the chain is written with this key
             self._chain_key = key.id
 
+    def known_key(self, tx: Transaction) -> str:
+        """The chain's key id as this store last read or set it (read once)."""
+        if self._chain_key is None:
+            self._chain_key = tx.chain_key()
+        return self._chain_key
+
     def _signed(self, entry_hash: str, mac: str | None) -> bool | None:
         """Whether a pending entry was written with the key (True), without one (False), or cannot be
         authenticated: a MAC that is not the key's, or a MAC and no key here (None)."""

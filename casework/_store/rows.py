@@ -377,11 +377,15 @@ class Transaction(Reader):
     def take_seal(self) -> tuple[str, int, str, list[Pending]] | None:
         """The seal, if no other writer holds it: the chain's key id, its head (place and link) and the entries
         waiting to be sealed. None when another writer holds it (PostgreSQL; it is never waited for)."""
-        if not self.db.sqlite:  # SQLite: this transaction holds the database's write lock, and with it the seal
-            statement = self.db.statement("seal_lock", lambda: sa.select(meta.c.value).where(
-                meta.c.key == SEAL_KEY).with_for_update(skip_locked=True))
-            if self.run(statement).fetchone() is None:
-                return None
+        if self.db.sqlite:
+            # This transaction holds the database's write lock, and with it the seal; every SQLite writer
+            # seals its own entries, so none wait. The key id is read once per store (see Sealer).
+            head = self.chain_head()
+            return self.sealer.known_key(self), head[0], head[1], []
+        statement = self.db.statement("seal_lock", lambda: sa.select(meta.c.value).where(
+            meta.c.key == SEAL_KEY).with_for_update(skip_locked=True))
+        if self.run(statement).fetchone() is None:
+            return None
         # Read after the lock is held (a statement of its own), so it sees the last holder's commit.
         statement = self.db.statement("seal_state", lambda: _seal_state())
         chain_key, gseq, link, pending = "", 0, "0" * 64, []
