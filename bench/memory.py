@@ -65,7 +65,9 @@ def seed_clone(path: Path, n: int) -> dict[str, object]:
                            policy_hash=entry["policy_hash"], prev_hash=GENESIS)
             fj = json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             crow.append({**case, "number": number, "facts": fj, "order_id": facts["order_id"], "last_hash": h})
-            arow.append({**entry, "number": number, "data": fj, "hash": h, "case_id": i + 1})
+            # Clones are left out of the global chain (unsealed): only the engine seals, in order.
+            arow.append({**entry, "number": number, "data": fj, "hash": h, "case_id": i + 1, "gseq": None,
+                         "link": None, "mac": None})
         con.executemany(f"INSERT INTO cases (id, {', '.join(case_cols)}) VALUES "
                         f"(:case_id, {', '.join(':' + c for c in case_cols)})",
                         [{**c, "case_id": a["case_id"]} for c, a in zip(crow, arow, strict=True)])
