@@ -112,7 +112,8 @@ def populate(path: Path, n: int, now: datetime, seed: int = 7) -> float:
     c_set = [c for c in ("id", "number", "state", "facts", "order_id", "customer", "channel", "opened_at",
                          "updated_at", "first_response_due", "responded_at", "due_at", "resolution_due",
                          "timer_due", "state_since", "is_open", "version", "last_seq", "last_hash") if c in c_pos]
-    a_set = [c for c in ("id", "case_id", "number", "at", "data", "actor", "channel", "hash") if c in a_pos]
+    a_set = [c for c in ("id", "case_id", "number", "at", "data", "actor", "channel", "hash", "gseq", "link", "mac")
+             if c in a_pos]
     con.execute("BEGIN")
     chunk = 50_000
     for lo in range(1, n + 1, chunk):
@@ -160,7 +161,7 @@ def populate(path: Path, n: int, now: datetime, seed: int = 7) -> float:
             crows.append(row)
             entry = a_tpl[kind].copy()
             avalues = {"id": i, "case_id": i, "number": number, "at": o, "data": fj, "actor": customer,
-                       "channel": channel, "hash": h}
+                       "channel": channel, "hash": h, "gseq": None, "link": None, "mac": None}  # not in the chain
             for c in a_set:
                 entry[a_pos[c]] = avalues[c]
             arows.append(entry)
