@@ -59,7 +59,7 @@ def decide(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mappin
         written, data = _writes(policy, case, event, actor, data)
     ctx = GuardContext(kind=case.kind, event=event, state=case.state, facts=F.merge(case.facts, data), data=data,
                        actor=actor, now=now, tz=policy.tz, roles=policy.roles,
-                       responded=case.responded_at is not None)
+                       responded=case.responded_at is not None, types=policy.fact_types)
     verdicts = policy.evaluate(ctx)
     if event == AMEND:
         verdicts = (*verdicts, *_amendment(policy, case, ctx))

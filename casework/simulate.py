@@ -256,7 +256,7 @@ class _Plan:
         assert step.differing is not None
         ctx = GuardContext(kind=case.kind, event=step.event, state=case.state, facts=case.facts, data={},
                            actor=actor, now=now, tz=self.old.tz, roles=self.old.roles,
-                           responded=case.responded_at is not None)
+                           responded=case.responded_at is not None, types=self.old.fact_types)
         old, new = step.differing
         return _failing(old, ctx) != _failing(new, ctx)
 

@@ -219,9 +219,25 @@ POLICY = load_policy()
 GUARDED = parse_policy(POLICY.source + "\noperators:\n  alice: [agent]\n  sam: [supervisor]\n  billing-bot: [system]\n",
                        "guarded.yaml")
 OUTSIDE_SYSTEM, BILLING_BOT = Actor("system", "system"), Actor("billing-bot", "system")
+# The same rules with expression guards and an expression as a when: (a photo above 500.00, a refund not above
+# what was paid less 1.00 for a vip, the invoice for a return delivered more than 3 days ago).
+EXPRESSED = parse_policy(POLICY.source.replace("""          - guard: fraud_flag
+            id: refund_fraud_confirmed
+""", """          - {guard: expr, id: photo_above_500, when: "amount > money('500.00')", expr: "'photo' in evidence",
+             code: evidence_missing, message: "a refund of {amount} needs a photo", details: {missing: photo}}
+          - {guard: expr, id: vip_refund, expr: "!('vip' in flags) || amount + money('1.00') <= paid",
+             code: amount_exceeds_paid}
+          - guard: fraud_flag
+            id: refund_fraud_confirmed
+""").replace("""          - guard: fraud_flag
+            id: return_fraud_confirmed
+""", """          - {guard: evidence, id: invoice_after_3_days, when: "now - delivered > days(3)", all_of: [invoice]}
+          - guard: fraud_flag
+            id: return_fraud_confirmed
+"""), "expressed.yaml")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(case=cases(), waiting=st.booleans(), event=st.sampled_from(["approve", "reject", "cancel", "review", "pay",
                                                                     "provide_evidence", "amend"]),
        actor=st.sampled_from([CUSTOMER, OTHER, AGENT, SUPERVISOR, OUTSIDE_SYSTEM, BILLING_BOT, Actor("eve", "agent")]),
@@ -229,7 +245,7 @@ OUTSIDE_SYSTEM, BILLING_BOT = Actor("system", "system"), Actor("billing-bot", "s
                              {"amount": "1.00", "note": "n"}, {"paid": "9999.00"}, {"refunds_last_30_days": 0},
                              {"delivered": day(1), "note": "n"}, {"reason": "defective"}, {"priority": 3},
                              {"customer": "cust-2", "note": "n"}]),
-       policy=st.sampled_from([POLICY, GUARDED]))
+       policy=st.sampled_from([POLICY, GUARDED, EXPRESSED]))
 def test_the_engine_bulk_import_the_sweep_and_policy_tests_decide_alike(
         case: tuple[str, dict[str, Any]], waiting: bool, event: str, actor: Actor, data: dict[str, Any],
         policy: PolicySet) -> None:

@@ -18,14 +18,16 @@ from typing import Any
 from casework import facts as F
 from casework.errors import PolicyError, PolicyProblem
 from casework.machines import KINDS
+from casework.policies.expressions import Expression
+from casework.policies.guard_kinds import known_codes
 from casework.policies.guards import (
     AmountWithinGuard,
     ApprovalLimitGuard,
+    Condition,
     ConditionGuard,
     FraudCounterGuard,
     GuardBase,
     WindowGuard,
-    known_codes,
 )
 from casework.policies.loader import SourceMap, read_document, read_policy_text
 from casework.policies.policyset import PolicySet, parse_policy
@@ -119,10 +121,11 @@ def lint_policy(policy: PolicySet) -> list[PolicyProblem]:
                         warn((*gloc, "id"), f"guard id {g.id!r} is also used at {ids[g.id]}; "
                                             "explanations will not tell them apart")
                     ids.setdefault(g.id, smap.at(gloc))
-                roles = [r for r in firing if g.when is None or g.when.role is None
-                         or any(book.acts_as(r, w) for w in g.when.role)]
-                if g.when is not None:
-                    empty = [k for k, v in g.when.model_dump().items() if v == []]
+                when = g.when if isinstance(g.when, Condition) else None  # (an expression: checked apart)
+                roles = [r for r in firing if when is None or when.role is None
+                         or any(book.acts_as(r, w) for w in when.role)]
+                if when is not None:
+                    empty = [k for k, v in when.model_dump().items() if v == []]
                     if empty:
                         warn((*gloc, "when", empty[0]), f"{gname}: when.{empty[0]} is an empty list, "
                                                         "so this guard never applies")
@@ -146,7 +149,7 @@ def _lint_guard(g: GuardBase, gname: str, gloc: Loc, kind: str, event: str, role
         if g.since not in F.DATE_FACTS:
             warn((*gloc, "since"), f"{gname}: since {g.since!r} is not a date fact "
                                    f"({', '.join(sorted(F.DATE_FACTS))}); cases will rarely carry it")
-        if g.when is not None and g.when.reason is not None:
+        if isinstance(g.when, Condition) and g.when.reason is not None:
             for r in g.by_reason:
                 if r not in g.when.reason:
                     warn((*gloc, "by_reason", r), f"{gname}: by_reason {r!r} never applies, the guard "
@@ -183,10 +186,12 @@ def _lint_windows(kind: str, event: str, windows: list[tuple[int, WindowGuard]],
     known = policy.document.kinds[kind].reasons
 
     def reasons(g: WindowGuard) -> set[str] | None:
-        return set(g.when.reason) if g.when is not None and g.when.reason is not None else (
+        return set(g.when.reason) if isinstance(g.when, Condition) and g.when.reason is not None else (
             set(known) if known is not None else None)
 
     def disjoint(a: WindowGuard, b: WindowGuard) -> bool:
+        if isinstance(a.when, Expression) or isinstance(b.when, Expression):
+            return True  # which cases an expression picks is not known here: no warning
         for key in ("category", "condition", "channel"):
             x = getattr(a.when, key, None) if a.when else None
             y = getattr(b.when, key, None) if b.when else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -52,3 +52,4 @@ class GuardContext:
     tz: ZoneInfo
     roles: RoleBook
     responded: bool = False
+    types: Mapping[str, str] = field(default_factory=dict)  # declared facts: name -> type (expressions read them)

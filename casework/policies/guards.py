@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from casework import facts as F
 from casework.domain import Verdict
 from casework.policies.context import GuardContext
+from casework.policies.expressions import Expression
 from casework.values import format_duration, money_str, parse_duration, parse_money
 
 
@@ -64,12 +65,20 @@ class GuardBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str | None = Field(None, description="a name for this rule, shown in explanations")
-    when: Condition | None = Field(None, description="apply this guard only when these facts match")
+    when: Condition | Expression | None = Field(
+        None, description="apply this guard only when these facts match, or when this expression is true")
 
     code: str = "ok"
 
     def applies(self, ctx: GuardContext) -> bool:
-        return self.when is None or self.when.matches(ctx)
+        if self.when is None:
+            return True
+        if isinstance(self.when, Expression):
+            # A fact the condition reads that the case does not hold: the rule does not apply (as a
+            # ``reason`` the case lacks matches no list). A condition that fails to evaluate applies it.
+            outcome = self.when.run(ctx.facts, ctx.types, ctx.now, ctx.tz)
+            return not outcome.missing and (outcome.value is True or outcome.error is not None)
+        return self.when.matches(ctx)
 
     def evaluate(self, ctx: GuardContext) -> Verdict:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -82,6 +91,8 @@ class GuardBase(BaseModel):
         """The case facts this guard judges (its ``when`` included): once a transition it decided was
         applied, they change only by an ``amend``, which this guard judges again."""
         named = {*self.facts, *(getattr(self, p) for p in self.fact_params)}
+        if isinstance(self.when, Expression):
+            return frozenset(named | self.when.judges())
         return frozenset(named | self.when.judges()) if self.when is not None else frozenset(named)
 
     def verdict(self, passed: bool, message: str, code: str | None = None, **details: Any) -> Verdict:
@@ -379,31 +390,3 @@ class RangeGuard(GuardBase):
         passed = (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
         return self.verdict(passed, f"{self.field} is {value}; accepted: {bounds}", field=self.field,
                             observed=value, min=self.min, max=self.max)
-
-
-Guard = Annotated[
-    WindowGuard | CategoryGuard | ConditionGuard | EvidenceGuard | FraudFlagGuard | FraudCounterGuard
-    | AmountWithinGuard | ApprovalLimitGuard | RequiredGuard | RespondedGuard | RangeGuard,
-    Field(discriminator="guard"),
-]
-
-GUARD_TYPES: dict[str, type[GuardBase]] = {
-    "window": WindowGuard,
-    "category_excluded": CategoryGuard,
-    "condition": ConditionGuard,
-    "evidence": EvidenceGuard,
-    "fraud_flag": FraudFlagGuard,
-    "fraud_counter": FraudCounterGuard,
-    "amount_within": AmountWithinGuard,
-    "approval_limit": ApprovalLimitGuard,
-    "required": RequiredGuard,
-    "responded": RespondedGuard,
-    "range": RangeGuard,
-}
-
-
-def known_codes() -> list[str]:
-    """Every reason code the engine and the guard vocabulary can produce."""
-    guard_codes = {str(cls.model_fields["code"].default) for cls in GUARD_TYPES.values()}
-    return sorted({"not_available", "role_not_permitted", "field_missing", FUTURE_DATE, FACT_NOT_PERMITTED,
-                   FACT_JUDGED} | guard_codes)

@@ -100,10 +100,11 @@ class _BadScalar(Exception):
 class SourceMap:
     """Maps a path inside the document to ``(line, column)`` in the file."""
 
-    def __init__(self, name: str, pos: _Positions, data: Any) -> None:
+    def __init__(self, name: str, pos: _Positions, data: Any, text: str = "") -> None:
         self.name = name
         self._pos = pos
         self._data = data
+        self._lines = text.splitlines()
 
     def locate(self, loc: Iterable[str | int], key: bool = False) -> tuple[int, int]:
         """Best position for a pydantic-style ``loc`` (tag names in unions are skipped)."""
@@ -121,6 +122,19 @@ class SourceMap:
         if key and p in self._pos.keys:
             return self._pos.keys[p]
         return self._pos.values.get(p) or self._pos.keys.get(p) or (1, 1)
+
+    def inside(self, loc: Iterable[str | int], line: int, column: int) -> tuple[int, int]:
+        """Where ``(line, column)`` of the text held by the scalar at ``loc`` (an expression) is in the file: past
+        an opening quote; a block scalar (``|``, ``>``) starts on the next line, at its indentation."""
+        at_line, at_col = self.locate(loc)
+        text = self._lines[at_line - 1] if 0 < at_line <= len(self._lines) else ""
+        first = text[at_col - 1:at_col]
+        if first in ("|", ">"):
+            body = self._lines[at_line] if at_line < len(self._lines) else ""
+            return at_line + line, len(body) - len(body.lstrip()) + column
+        if line > 1:  # a later line of a flow scalar: its own column
+            return at_line + line - 1, column
+        return at_line, at_col + (1 if first in ("'", '"') else 0) + column - 1
 
     def at(self, loc: Iterable[str | int]) -> str:
         line, _ = self.locate(loc)
@@ -194,7 +208,7 @@ def read_document(text: str, name: str) -> tuple[Any, SourceMap]:
         raise PolicyError([PolicyProblem(name, bad.line, bad.column, bad.message)]) from None
     except yaml.YAMLError as exc:
         raise PolicyError([PolicyProblem(name, 1, 1, f"malformed YAML: {exc}")]) from None
-    smap = SourceMap(name, pos, data)
+    smap = SourceMap(name, pos, data, text)
     if dupes:
         raise PolicyError([PolicyProblem(name, *smap.locate(p, key=True), msg) for p, msg, _ in dupes])
     if not isinstance(data, dict):
@@ -225,6 +239,8 @@ def _unwrap(tp: Any, part: str | int | None) -> Any:
                 tag = m.model_fields.get("guard")
                 if tag is not None and part in typing.get_args(tag.annotation):
                     return m
+        if len(members) != 1:  # e.g. when: a Condition or an Expression — the one model among them
+            members = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
         return _unwrap(members[0], part) if len(members) == 1 else None
     if part is None:
         return tp

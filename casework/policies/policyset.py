@@ -129,6 +129,11 @@ class PolicySet:
         kp = self.document.kinds.get(kind)
         return kp is not None and event in kp.responses
 
+    @cached_property
+    def fact_types(self) -> dict[str, str]:
+        """The declared facts and their types (what expressions read them as)."""
+        return {name: d.type for name, d in self.document.declared().items()}
+
     def guard_source(self, kind: str, event: str, index: int) -> str | None:
         return self._sources.get((kind, event, index))
 

@@ -18,7 +18,7 @@ from casework.decide import decide
 from casework.domain import Actor, Case, Decision
 from casework.errors import InvalidInput, PolicyError, PolicyProblem
 from casework.machines import KINDS, spec
-from casework.policies.guards import known_codes
+from casework.policies.guard_kinds import known_codes
 from casework.policies.loader import SourceMap, read_document
 from casework.policies.policyset import PolicySet
 from casework.transition import opened

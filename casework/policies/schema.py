@@ -16,7 +16,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from casework.facts import CUSTOMER_WRITABLE
 from casework.policies.calendar import Deadline
-from casework.policies.guards import Guard
+from casework.policies.declarations import BUILTIN, FactDecl
+from casework.policies.guard_kinds import Guard
 from casework.values import parse_money
 
 
@@ -176,9 +177,21 @@ class PolicyDocument(Strict):
         "act as customer). Without it the deployment runs in open mode")
     personal: list[str] = Field(default_factory=list,
                                 description="facts holding personal data (masked in show/history and exports)")
+    facts: dict[str, FactDecl] | None = Field(
+        None, description="the facts expressions may read, each with its type (and whether it is personal); "
+        "omitted: the facts casework knows by name")
     messages: dict[str, ReasonMessages] = Field(
         default_factory=dict, description="per reason code: operator and customer messages by language")
     version: Literal[1] = 1
+
+    def declared(self) -> dict[str, FactDecl]:
+        """The declared facts: the ``facts:`` section, or without one the facts casework knows by name."""
+        return dict(BUILTIN) if self.facts is None else dict(self.facts)
+
+    def personal_facts(self) -> list[str]:
+        """The facts holding personal data: the ``personal:`` list and every fact declared ``personal``."""
+        declared = [name for name, d in (self.facts or {}).items() if d.personal and name not in self.personal]
+        return [*self.personal, *sorted(declared)]
 
     def writes(self, role: str, lineage: Iterable[str]) -> frozenset[str] | None:
         """The facts ``role`` may give with an event (None: any): its own ``writes`` and those of the roles in

@@ -16,11 +16,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 from string import Formatter
+from typing import Any
 
 from casework import facts as F
 from casework.errors import InvalidInput, PolicyProblem
 from casework.machines import KINDS
 from casework.policies.context import RoleBook
+from casework.policies.expression_checks import (
+    Found,
+    check_declarations,
+    check_expression,
+    check_template,
+    fact_samples,
+)
+from casework.policies.expression_guard import ExpressionGuard
+from casework.policies.expressions import Expression
+from casework.policies.guard_kinds import known_codes
 from casework.policies.guards import (
     CategoryGuard,
     Condition,
@@ -30,7 +41,6 @@ from casework.policies.guards import (
     FraudFlagGuard,
     GuardBase,
     WindowGuard,
-    known_codes,
 )
 from casework.policies.loader import SourceMap, did_you_mean_or
 from casework.policies.schema import KindPolicy, PolicyDocument
@@ -46,12 +56,20 @@ class _Report:
         self.smap = smap
         self.errors: list[PolicyProblem] = []
         self.warnings: list[PolicyProblem] = []
+        self.types: dict[str, str] = {}  # the declared facts, for checking expressions
+        self.samples: dict[str, tuple[Any, ...]] = {}
 
     def err(self, loc: Loc, message: str, key: bool = False) -> None:
         self.errors.append(PolicyProblem(self.smap.name, *self.smap.locate(loc, key=key), message))
 
     def warn(self, loc: Loc, message: str, key: bool = False) -> None:
         self.warnings.append(PolicyProblem(self.smap.name, *self.smap.locate(loc, key=key), message, "warning"))
+
+    def found(self, problems: Iterable[Found]) -> None:
+        for f in problems:
+            line, col = (self.smap.inside(f.loc, *f.inner) if f.inner is not None
+                         else self.smap.locate(f.loc, key=f.key))
+            self.errors.append(PolicyProblem(self.smap.name, line, col, f.message))
 
     def names(self, loc: Loc, values: Iterable[str], known: Iterable[str], what: str) -> None:
         """An error for each of ``values`` (the list at ``loc``) that is not one of ``known``."""
@@ -65,6 +83,8 @@ class _Report:
 def cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProblem], list[PolicyProblem]]:
     """The errors and the warnings of ``doc`` (read from ``smap``); a policy with errors is refused."""
     report = _Report(smap)
+    report.found(check_declarations(doc))
+    report.types, report.samples = fact_samples(doc)
     try:
         parse_zone(doc.timezone)
     except InvalidInput as exc:
@@ -145,7 +165,7 @@ def _check_writes(report: _Report, doc: PolicyDocument, role: str, writes: list[
     """A role's ``writes``: fact names, none of them kept by the engine; an unknown name close to a known
     fact is probably a typo (facts are open-ended, so an unknown name is otherwise fine)."""
     judged = {f for kp in doc.kinds.values() for ep in kp.events.values() for g in ep.guards for f in g.judges()}
-    known = sorted(F.KNOWN_FACTS | judged)
+    known = sorted(F.KNOWN_FACTS | judged | set(doc.declared()))
     for i, fact in enumerate(writes):
         loc: Loc = ("roles", role, "writes", i)
         if not fact or not fact.replace("_", "").isalnum():
@@ -190,9 +210,19 @@ def _check_guard(report: _Report, guard: GuardBase, loc: Loc, doc: PolicyDocumen
     """One guard: its ``when``, and the names and durations its type carries."""
     vocab = doc.vocabulary
     reasons = doc.kinds[kind].reasons
-    if guard.when is not None:
+    if isinstance(guard.when, Expression):
+        report.found(check_expression(guard.when, (*loc, "when"), report.types, report.samples, "a when: condition"))
+    elif guard.when is not None:
         _check_condition(report, guard.when, (*loc, "when"), doc, reasons)
-    if isinstance(guard, WindowGuard):
+    if isinstance(guard, ExpressionGuard):
+        report.found(check_expression(guard.expr, (*loc, "expr"), report.types, report.samples, "a guard"))
+        codes = known_codes()
+        if guard.code not in codes:
+            hint = did_you_mean_or(guard.code, codes, "codes")
+            report.err((*loc, "code"), f"unknown reason code {guard.code!r}{hint}")
+        if guard.message is not None:
+            report.found(check_template(guard.message, (*loc, "message")))
+    elif isinstance(guard, WindowGuard):
         if guard.within <= timedelta(0):
             report.err((*loc, "within"), "a window must be longer than zero (a window of 0 refuses everything)")
         for r, d in guard.by_reason.items():

@@ -1,0 +1,75 @@
+"""What an expression costs: CEL (``common-expression-language``) against GoRules ZEN (``zen-engine``).
+
+    python bench/expressions.py [--n 20000]
+
+Compile time and evaluation time of the same three rules in each language, with the inputs each needs
+to keep money exact (CEL: whole minor units; ZEN: its own decimal numbers, given as JSON text so no
+binary float is involved), and, for CEL, the cost of casework's own evaluation path
+(``Expression.run``: reading the facts by their declared types, then executing). Times are medians
+over the rounds, per call; the machine is shared, so compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import _common  # noqa: F401  (puts the checkout on sys.path)
+import cel
+import zen
+
+from casework.policies.expressions import Expression, functions
+
+RULES = {
+    "photo above 500.00": ("amount > money('500.00') && !('photo' in evidence)",
+                           "amount > 500.00 and not ('photo' in evidence)"),
+    "refund within paid + shipping - deduction": ("amount <= paid + shipping - deduction",
+                                                  "amount <= paid + shipping - deduction"),
+    "14 days after delivery": ("now - delivered <= duration('336h')",
+                               "date(now) - date(delivered) <= 14 * 86400"),
+}
+FACTS = {"amount": "600.00", "paid": "600.00", "shipping": "12.00", "deduction": "5.00",
+         "evidence": [{"type": "order_record", "ref": None}], "delivered": "2026-11-10"}
+TYPES = {"amount": "money", "paid": "money", "shipping": "money", "deduction": "money", "evidence": "evidence",
+         "delivered": "date"}
+NOW = datetime(2026, 11, 22, 2, tzinfo=UTC)
+
+
+def per_call(fn: Any, n: int, rounds: int = 5) -> float:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        times.append((time.perf_counter() - t0) / n)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=20000)
+    n = ap.parse_args().n
+    cel_vars = {"amount": 60000, "paid": 60000, "shipping": 1200, "deduction": 500, "evidence": ["order_record"],
+                "delivered": datetime(2026, 11, 9, 16, tzinfo=UTC), "now": NOW, **functions(UTC)}
+    zen_json = ('{"amount": 600.00, "paid": 600.00, "shipping": 12.00, "deduction": 5.00, '
+                '"evidence": ["order_record"], "delivered": "2026-11-10", "now": "2026-11-22T02:00:00Z"}')
+    print(f"{'rule':44} {'CEL compile':>12} {'ZEN compile':>12} {'CEL eval':>10} {'ZEN eval':>10} "
+          f"{'casework run':>13}")
+    for name, (cel_text, zen_text) in RULES.items():
+        cel_compile = per_call(lambda t=cel_text: cel.compile(t), max(n // 10, 100))
+        zen_compile = per_call(lambda t=zen_text: zen.compile_expression(t), max(n // 10, 100))
+        program, compiled = cel.compile(cel_text), zen.compile_expression(zen_text)
+        assert program.execute(cel_vars) == compiled.evaluate(zen_json), name
+        cel_eval = per_call(lambda p=program: p.execute(cel_vars), n)
+        zen_eval = per_call(lambda c=compiled: c.evaluate(zen_json), n)
+        expr = Expression(cel_text)
+        run = per_call(lambda e=expr: e.run(FACTS, TYPES, NOW, UTC), n)
+        print(f"{name:44} {cel_compile * 1e6:10.1f}µs {zen_compile * 1e6:10.1f}µs {cel_eval * 1e6:8.2f}µs "
+              f"{zen_eval * 1e6:8.2f}µs {run * 1e6:11.2f}µs")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Every kind of guard a policy may name (``guard: KIND``), and every reason code the engine knows."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from casework.policies.expression_guard import ExpressionGuard
+from casework.policies.guards import (
+    FACT_JUDGED,
+    FACT_NOT_PERMITTED,
+    FUTURE_DATE,
+    AmountWithinGuard,
+    ApprovalLimitGuard,
+    CategoryGuard,
+    ConditionGuard,
+    EvidenceGuard,
+    FraudCounterGuard,
+    FraudFlagGuard,
+    GuardBase,
+    RangeGuard,
+    RequiredGuard,
+    RespondedGuard,
+    WindowGuard,
+)
+
+Guard = Annotated[
+    WindowGuard | CategoryGuard | ConditionGuard | EvidenceGuard | FraudFlagGuard | FraudCounterGuard
+    | AmountWithinGuard | ApprovalLimitGuard | RequiredGuard | RespondedGuard | RangeGuard | ExpressionGuard,
+    Field(discriminator="guard"),
+]
+
+GUARD_TYPES: dict[str, type[GuardBase]] = {
+    "window": WindowGuard,
+    "category_excluded": CategoryGuard,
+    "condition": ConditionGuard,
+    "evidence": EvidenceGuard,
+    "fraud_flag": FraudFlagGuard,
+    "fraud_counter": FraudCounterGuard,
+    "amount_within": AmountWithinGuard,
+    "approval_limit": ApprovalLimitGuard,
+    "required": RequiredGuard,
+    "responded": RespondedGuard,
+    "range": RangeGuard,
+    "expr": ExpressionGuard,
+}
+
+
+def known_codes() -> list[str]:
+    """Every reason code the engine and the built-in guards can produce (an expression guard names its own)."""
+    guard_codes = {str(cls.model_fields["code"].default) for cls in GUARD_TYPES.values() if cls is not ExpressionGuard}
+    return sorted({"not_available", "role_not_permitted", "field_missing", FUTURE_DATE, FACT_NOT_PERMITTED,
+                   FACT_JUDGED} | guard_codes)

@@ -1,0 +1,248 @@
+"""Expressions in a policy, as a policy author writes them: typed facts, `guard: expr`, `when:` as an expression,
+and what `policy check` says about a mistake in one (FILE:LINE:COL, with "did you mean")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from casework import Actor, Engine, PolicyError, PolicySet, TransitionDenied, load_policy, parse_policy
+from casework.decide import decide
+from casework.policies.declarations import BUILTIN
+from casework.policies.expressions import to_minor
+from casework.transition import opened
+
+NOW = datetime.fromisoformat("2026-11-22T10:00:00+08:00")
+AGENT, CUSTOMER = Actor("alice", "agent"), Actor("cust-1", "customer")
+DEFAULT = load_policy()
+
+# "Require a photo for refunds above 500.00", as README's Policies section writes it.
+PHOTO_RULE = """\
+          - guard: expr                 # a refund above 500.00 needs a photo
+            id: refund_photo_above_500
+            when: "amount > money('500.00')"
+            expr: "'photo' in evidence"
+            code: evidence_missing
+            message: "a refund of {amount} (above 500.00) needs a photo"
+            details: {missing: photo}
+"""
+ANCHOR = "          - guard: fraud_flag\n            id: refund_fraud_confirmed\n"
+
+
+def with_refund_rule(rule: str, facts: str = "", name: str = "rules.yaml") -> PolicySet:
+    """The default policy with ``rule`` added to a refund's approve (and ``facts`` declared)."""
+    assert ANCHOR in DEFAULT.source
+    text = DEFAULT.source.replace(ANCHOR, rule + ANCHOR)
+    text = text.replace("  tracking: {type: text", facts + "  tracking: {type: text")
+    return parse_policy(text, name)
+
+
+PHOTO = with_refund_rule(PHOTO_RULE)
+
+
+def approve(policy: PolicySet, **facts: object) -> object:
+    base = {"order_id": "SO-1", "paid": "5000.00", "customer": CUSTOMER.id}
+    case = opened("RF-20261122-000001", "refund", {**base, **facts}, policy, NOW)
+    return decide(policy, case, "approve", AGENT, {}, NOW)
+
+
+def problems(policy_text: str) -> list[str]:
+    with pytest.raises(PolicyError) as refused:
+        parse_policy(policy_text, "rules.yaml")
+    return [str(p) for p in refused.value.problems]
+
+
+# ---- require a photo for refunds above 500.00 ------------------------------------------------------------
+def test_a_refund_above_500_without_a_photo_is_refused_with_evidence_missing_and_the_authors_message():
+    decision = approve(PHOTO, amount="500.01", evidence=[{"type": "order_record", "ref": None}])
+    assert not decision.allowed and decision.codes == ["evidence_missing"]
+    [refusal] = decision.reasons
+    assert refusal.guard == "refund_photo_above_500"
+    assert refusal.message == "a refund of 500.01 (above 500.00) needs a photo"
+    assert refusal.details["missing"] == "photo" and refusal.details["amount"] == "500.01"
+    assert refusal.source == f"rules.yaml:{PHOTO.source.splitlines().index('            id: refund_photo_above_500')}"
+
+
+def test_a_refund_above_500_with_a_photo_is_allowed():
+    decision = approve(PHOTO, amount="1800.00", evidence=[{"type": "photo", "ref": "IMG_1.jpg"}])
+    assert decision.allowed
+    [verdict] = [v for v in decision.verdicts if v.guard == "refund_photo_above_500"]
+    assert verdict.message == "'photo' in evidence holds (evidence photo)"
+
+
+def test_a_refund_of_exactly_500_needs_no_photo_money_is_compared_exactly():
+    decision = approve(PHOTO, amount="500.00")
+    assert decision.allowed
+    assert not [v for v in decision.verdicts if v.guard == "refund_photo_above_500"]  # the rule does not apply
+
+
+def test_money_reaches_an_expression_as_whole_minor_units_never_a_float():
+    assert to_minor("500.00") == 50000 and to_minor("0.10") + to_minor("0.20") == to_minor("0.30")
+    with pytest.raises(ValueError, match="never a float"):
+        to_minor(0.1)
+    with pytest.raises(ValueError, match="two decimal places"):
+        to_minor("1.001")
+
+
+def test_a_refund_up_to_what_was_paid_plus_shipping_less_a_deduction_is_exact_to_the_cent():
+    policy = with_refund_rule("""\
+          - guard: expr
+            id: refund_within_paid_shipping_deduction
+            expr: "amount <= paid + shipping - deduction"
+            code: amount_exceeds_paid
+            message: "{amount} is more than {paid} paid + {shipping} shipping - {deduction} deducted"
+""", facts="  shipping: {type: money}\n  deduction: {type: money}\n")
+    def verdict(amount: str) -> object:
+        decision = approve(policy, amount=amount, paid="0.10", shipping="0.30", deduction="0.10")
+        return next(v for v in decision.verdicts if v.guard == "refund_within_paid_shipping_deduction")
+
+    assert verdict("0.30").passed  # 0.10 + 0.30 - 0.10, exactly (in binary floats: 0.30000000000000004)
+    over = verdict("0.31")
+    assert not over.passed and over.code == "amount_exceeds_paid"
+    assert over.message == "0.31 is more than 0.10 paid + 0.30 shipping - 0.10 deducted"
+
+
+def test_a_fact_the_expression_needs_and_the_case_lacks_refuses_with_field_missing():
+    policy = with_refund_rule("""\
+          - {guard: expr, id: refund_before_purchase_anniversary, expr: "now - purchased <= days(365)",
+             code: window_expired}
+""")
+    decision = approve(policy, amount="10.00")
+    assert decision.codes == ["field_missing"] and decision.reasons[0].details["missing"] == ["purchased"]
+    assert approve(policy, amount="10.00", purchased="2026-01-02").allowed
+    assert approve(policy, amount="10.00", purchased="2025-11-21").codes == ["window_expired"]
+
+
+def test_a_built_in_guard_can_apply_when_an_expression_holds():
+    policy = with_refund_rule("""\
+          - guard: evidence             # refunds above 1000.00 need the invoice
+            id: refund_invoice_above_1000
+            when: "amount > money('1000.00')"
+            all_of: [invoice]
+""")
+    assert approve(policy, amount="1000.00").allowed
+    assert approve(policy, amount="1000.01").codes == ["evidence_missing"]
+    assert policy.judged("refund", "approved", "pay") >= {"amount"}
+
+
+# ---- policy check: mistakes in expressions, at FILE:LINE:COL ------------------------------------------
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def _with_expr(expr: str) -> str:
+    return PHOTO.source.replace("""expr: "'photo' in evidence\"""", f'expr: "{expr}"')
+
+
+def test_a_misspelt_fact_is_an_error_at_its_line_and_column_with_did_you_mean():
+    text = _with_expr("amout > money('1.00')")
+    line = _line_of(text, 'expr: "amout')
+    assert problems(text) == [f"rules.yaml:{line}:20: 'amout' is not a declared fact (did you mean 'amount'?)"]
+
+
+def test_an_unknown_function_is_an_error_with_did_you_mean():
+    text = _with_expr("amount > mony('1.00')")
+    line = _line_of(text, "mony")
+    assert problems(text) == [f"rules.yaml:{line}:29: unknown function 'mony' (did you mean 'money'?)"]
+
+
+def test_money_compared_with_a_date_is_a_type_error():
+    text = _with_expr("amount > delivered")
+    [problem] = problems(text)
+    assert problem.startswith(f"rules.yaml:{_line_of(text, 'amount > delivered')}:20: type error: amount is money, "
+                              "delivered is a date")
+
+
+def test_money_compared_with_a_bare_number_is_a_type_error_pointing_at_money():
+    [problem] = problems(_with_expr("amount > 500.00"))
+    assert "type error" in problem and "write money('500.00')" in problem
+
+
+def test_a_syntax_error_is_placed_at_its_column_inside_the_expression():
+    text = _with_expr("amount > (money('1.00')")
+    [problem] = problems(text)
+    assert problem.startswith(f"rules.yaml:{_line_of(text, 'amount > (')}:43: Syntax error")
+
+
+def test_an_expression_must_be_true_or_false():
+    [problem] = problems(_with_expr("amount + money('1.00')"))
+    assert problem.endswith("a guard must be true or false; this gives money or a span")
+
+
+def test_a_money_literal_that_is_not_money_is_an_error():
+    [problem] = problems(_with_expr("amount > money('5.0x')"))
+    assert "money(): '5.0x' is not an amount of money" in problem
+
+
+def test_an_expression_guard_needs_a_known_reason_code():
+    text = PHOTO.source.replace("code: evidence_missing", "code: evidence_mising")
+    [problem] = problems(text)
+    assert problem.startswith(f"rules.yaml:{_line_of(text, 'evidence_mising')}:19: unknown reason code "
+                              "'evidence_mising' (did you mean 'evidence_missing'?)")
+
+
+def test_all_mistakes_of_the_expressions_are_reported_in_one_run():
+    text = _with_expr("amout > money('1.00')").replace("""when: "amount > money('500.00')\"""",
+                                                          'when: "amount > delivered"')
+    assert len(problems(text)) == 2
+
+
+# ---- typed fact declarations ---------------------------------------------------------------------------
+def test_the_default_policy_declares_the_facts_casework_knows_by_name_with_their_types():
+    declared = DEFAULT.document.declared()
+    assert {n: d.type for n, d in BUILTIN.items()} == {n: declared[n].type for n in BUILTIN}
+    assert DEFAULT.document.personal_facts() == ["address", "customer_name", "email", "phone"]
+
+
+def test_a_policy_without_facts_declares_the_built_in_ones():
+    text = DEFAULT.source.split("\nfacts:\n")[0] + "\npersonal: [phone]\n" + DEFAULT.source.split(
+        "customer_name: {type: text, personal: true}\n")[1]
+    assert parse_policy(text).document.declared() == BUILTIN
+
+
+def test_only_declared_facts_may_be_read_and_a_new_fact_is_read_as_its_type():
+    text = PHOTO.source.replace(ANCHOR, '          - {guard: expr, id: no_final_sale, expr: "!final_sale", '
+                                        'code: fraud_flagged}\n' + ANCHOR)
+    assert "'final_sale' is not a declared fact; declare it under facts:" in problems(text)[0]
+    declared = parse_policy(text.replace("  tracking: {type: text",
+                                         "  final_sale: {type: bool}\n  tracking: {type: text"), "rules.yaml")
+    assert approve(declared, amount="10.00").allowed  # absent: false
+    assert approve(declared, amount="10.00", final_sale=True).codes == ["fraud_flagged"]
+
+
+def test_a_fact_casework_knows_cannot_be_declared_another_type():
+    text = DEFAULT.source.replace("  amount: {type: money", "  amount: {type: date")
+    [problem] = problems(text)
+    assert problem.startswith(f"rules.yaml:{_line_of(text, '  amount: {type: date')}:")
+    assert problem.endswith("amount is money (casework reads it so); declared date")
+
+
+def test_an_enum_names_a_value_list_there_is():
+    text = DEFAULT.source.replace("values: conditions", "values: conditons")
+    [problem] = problems(text)
+    assert "unknown value list 'conditons' (did you mean 'conditions'?)" in problem
+
+
+def test_a_fact_declared_personal_is_masked_like_the_personal_list(tmp_path):
+    text = DEFAULT.source.replace("  tracking: {type: text", "  wechat_id: {type: text, personal: true}\n"
+                                                             "  tracking: {type: text")
+    policy = parse_policy(text, "rules.yaml")
+    with Engine(f"sqlite:///{tmp_path / 'c.db'}", policies=policy) as engine:
+        case = engine.open("complaint", {"order_id": "SO-1", "wechat_id": "wx-12345678"}, actor=CUSTOMER)
+        assert engine.get(case.number).facts["wechat_id"] != "wx-12345678"
+        assert engine.get(case.number, reveal=True).facts["wechat_id"] == "wx-12345678"
+
+
+# ---- through the engine, on both databases ---------------------------------------------------------------
+def test_the_engine_refuses_and_records_a_refund_above_500_without_a_photo(make_engine):
+    engine = make_engine(policies=PHOTO)
+    case = engine.open("refund", {"order_id": "SO-7", "amount": "800.00", "paid": "800.00",
+                                  "evidence": ["order_record"]}, actor=CUSTOMER)
+    with pytest.raises(TransitionDenied) as denied:
+        engine.fire(case.number, "approve", actor=AGENT)
+    assert denied.value.decision.codes == ["evidence_missing"]
+    assert engine.history(case.number)[-1].outcome == "refused"
+    engine.fire(case.number, "provide_evidence", actor=CUSTOMER, data={"evidence": ["photo=IMG_2.jpg"]})
+    assert engine.fire(case.number, "approve", actor=AGENT).state == "approved"
+    assert engine.verify().ok
