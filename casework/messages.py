@@ -48,7 +48,7 @@ def lang_for(facts: Mapping[str, Any] | None, lang: str | None = None) -> str:
 
 def languages(policy: PolicySet) -> list[str]:
     """The languages the policy's messages are written in (``en``, ``zh-CN``...)."""
-    return sorted({lang for texts in policy.document.messages.values()
+    return sorted({lang for texts in (*policy.document.messages.values(), *policy.document.codes.values())
                    for by_lang in (texts.customer, texts.operator) for lang in by_lang})
 
 
@@ -67,7 +67,7 @@ def template(policy: PolicySet, code: str, audience: str = "customer", lang: str
     """The template for ``code`` in the best available language (None when the policy has none)."""
     if audience not in AUDIENCES:
         raise ValueError(f"audience {audience!r}: expected customer or operator")
-    texts = policy.document.messages.get(code)
+    texts = policy.document.texts(code)
     if texts is None:
         return None
     by_lang: dict[str, str] = {k.lower(): v for k, v in getattr(texts, audience).items()}

@@ -246,3 +246,85 @@ def test_the_engine_refuses_and_records_a_refund_above_500_without_a_photo(make_
     engine.fire(case.number, "provide_evidence", actor=CUSTOMER, data={"evidence": ["photo=IMG_2.jpg"]})
     assert engine.fire(case.number, "approve", actor=AGENT).state == "approved"
     assert engine.verify().ok
+
+
+# ---- reason codes of the policy's own: "refuse returns of items sold as final sale" --------------------
+FINAL_SALE_CODE = """
+codes:
+  final_sale:
+    meaning: the item was sold as final sale, so it cannot be returned
+    operator:
+      en: "Final sale: {message}."
+      zh-CN: "清仓商品：{message}。"
+    customer:
+      en: "We're sorry, items sold as final sale cannot be returned."
+      zh-CN: "很抱歉，清仓商品不支持退货。"
+"""
+FINAL_SALE_RULE = """\
+          - guard: expr                 # items sold as final sale are not returned
+            id: no_return_of_final_sale
+            expr: "!final_sale"
+            code: final_sale
+            message: "the item was sold as final sale"
+"""
+RETURN_ANCHOR = "          - guard: fraud_flag\n            id: return_fraud_confirmed\n"
+
+
+def final_sale_policy(codes: str = FINAL_SALE_CODE) -> str:
+    return (DEFAULT.source.replace(RETURN_ANCHOR, FINAL_SALE_RULE + RETURN_ANCHOR)
+            .replace("  tracking: {type: text", "  final_sale: {type: bool}\n  tracking: {type: text") + codes)
+
+
+FINAL_SALE = parse_policy(final_sale_policy(), "rules.yaml")
+RETURN = {"order_id": "SO-9", "amount": "99.00", "paid": "99.00", "reason": "defective", "delivered": "2026-11-20",
+          "evidence": ["order_record", "photo"], "final_sale": True}
+
+
+def test_a_final_sale_return_is_refused_with_its_own_code_and_messages_in_english_and_chinese(tmp_path):
+    with Engine(f"sqlite:///{tmp_path / 'c.db'}", policies=FINAL_SALE, clock=lambda: NOW) as engine:
+        case = engine.open("return", RETURN, actor=CUSTOMER)
+        decision = engine.check(case.number, "approve", actor=AGENT)
+        assert decision.codes == ["final_sale"]
+        assert decision.reasons[0].message == "the item was sold as final sale"
+        assert engine.messages(decision, lang="en") == ["We're sorry, items sold as final sale cannot be returned."]
+        assert engine.messages(decision, lang="zh-CN") == ["很抱歉，清仓商品不支持退货。"]
+        operator = engine.messages(decision, audience="operator", lang="zh-CN")
+        assert operator == ["清仓商品：the item was sold as final sale。"]
+        assert not engine.open("return", {**RETURN, "final_sale": False}, actor=CUSTOMER).facts["final_sale"]
+
+
+def test_a_code_the_policy_does_not_declare_is_refused_with_unknown_reason_code():
+    text = final_sale_policy(codes="")
+    [problem] = problems(text)
+    assert problem.startswith(f"rules.yaml:{_line_of(text, 'code: final_sale')}:19: unknown reason code 'final_sale'")
+
+
+def test_a_declared_code_may_not_take_the_name_of_one_of_the_engines():
+    found = problems(final_sale_policy(codes=FINAL_SALE_CODE.replace("  final_sale:", "  fraud_flagged:")))
+    assert any("'fraud_flagged' is a reason code of the engine; give its texts under messages:" in p for p in found)
+
+
+def test_the_report_counts_refusals_by_the_policys_own_code(make_engine):
+    engine = make_engine(policies=FINAL_SALE)
+    case = engine.open("return", RETURN, actor=CUSTOMER)
+    with pytest.raises(TransitionDenied):
+        engine.fire(case.number, "approve", actor=AGENT)
+    assert engine.report().overall.refusals_by_code == {"final_sale": 1}
+
+
+def test_a_policy_test_may_expect_the_policys_own_code(tmp_path):
+    from casework.policies.authoring import run_policy_test_files
+
+    suite = tmp_path / "final-sale.test.yaml"
+    suite.write_text("""\
+now: "2026-11-22T10:00:00+08:00"
+scenarios:
+  - name: a final-sale return is refused with final_sale
+    kind: return
+    facts: {order_id: SO-9, reason: defective, delivered: "-2d", evidence: [order_record, photo], final_sale: true}
+    role: agent
+    event: approve
+    expect: {allowed: false, codes: [final_sale]}
+""")
+    run = run_policy_test_files(FINAL_SALE, [suite])
+    assert not run.failed and len(run.results) == 1

@@ -107,8 +107,10 @@ def _show(side: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def load_policy_tests(path: str | Path, text: str | None = None) -> list[Scenario]:
-    """Read a policy test file; raise PolicyError listing every malformed part as FILE:LINE:COL."""
+def load_policy_tests(path: str | Path, text: str | None = None, codes: Iterable[str] = ()) -> list[Scenario]:
+    """Read a policy test file; raise PolicyError listing every malformed part as FILE:LINE:COL.
+
+    ``codes``: the reason codes of the policy's own (``codes:``) that expectations may name too."""
     name = str(path)
     if text is None:
         try:
@@ -138,7 +140,7 @@ def load_policy_tests(path: str | Path, text: str | None = None) -> list[Scenari
     scenarios: list[Scenario] = []
     names: dict[str, str] = {}
     for i, item in enumerate(items):
-        sc = _scenario(item, ("scenarios", i), now, smap, bad)
+        sc = _scenario(item, ("scenarios", i), now, smap, bad, sorted({*known_codes(), *codes}))
         if sc is not None:
             if sc.name in names:
                 bad(("scenarios", i, "name"), f"scenario name {sc.name!r} is also used at {names[sc.name]}")
@@ -162,7 +164,8 @@ def _instant(value: Any, loc: Loc, bad: Any) -> datetime | None:
     return at
 
 
-def _scenario(item: Any, loc: Loc, now: datetime | None, smap: SourceMap, bad: Any) -> Scenario | None:
+def _scenario(item: Any, loc: Loc, now: datetime | None, smap: SourceMap, bad: Any, known: list[str]
+              ) -> Scenario | None:
     if not isinstance(item, dict):
         bad(loc, "a scenario is a mapping with name, kind, facts, actor, event and expect")
         return None
@@ -198,7 +201,6 @@ def _scenario(item: Any, loc: Loc, now: datetime | None, smap: SourceMap, bad: A
                                  f"{kind} states: {', '.join(ks.states)}")
     codes = expect.get("codes")
     if codes is not None:
-        known = known_codes()
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             bad((*loc, "expect", "codes"), f"{name}: codes: expected a list of reason codes")
             codes = []
@@ -345,5 +347,5 @@ class PolicyTestRun:
 def run_policy_test_files(policy: PolicySet, paths: Iterable[str | Path]) -> PolicyTestRun:
     """Load every suite at ``paths`` (a bad one raises PolicyError before any scenario runs), then run
     them all against ``policy``."""
-    suites = [load_policy_tests(path) for path in paths]
+    suites = [load_policy_tests(path, codes=policy.document.codes) for path in paths]
     return PolicyTestRun(policy, [result for suite in suites for result in run_policy_tests(policy, suite)])

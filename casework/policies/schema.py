@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from casework.facts import CUSTOMER_WRITABLE
 from casework.policies.calendar import Deadline
 from casework.policies.declarations import BUILTIN, FactDecl
-from casework.policies.guard_kinds import Guard
+from casework.policies.guard_kinds import Guard, known_codes
 from casework.values import parse_money
 
 
@@ -164,6 +164,12 @@ class ReasonMessages(Strict):
     customer: dict[Lang, str] = Field(default_factory=dict, description="for the customer, polite and plain")
 
 
+class ReasonCode(ReasonMessages):
+    """A reason code of the policy's own (``final_sale``): what it means, and its messages."""
+
+    meaning: str = Field(description="what a refusal with this code means, e.g. 'the item was sold as final sale'")
+
+
 class PolicyDocument(Strict):
     schema_: str | None = Field(None, alias="$schema")
     label: str = Field(description="a human name for this version of the rules")
@@ -182,11 +188,22 @@ class PolicyDocument(Strict):
         "omitted: the facts casework knows by name")
     messages: dict[str, ReasonMessages] = Field(
         default_factory=dict, description="per reason code: operator and customer messages by language")
+    codes: dict[str, ReasonCode] = Field(
+        default_factory=dict, description="reason codes of the policy's own (e.g. final_sale), each with what it "
+        "means and its operator and customer messages; an expr guard may refuse with one")
     version: Literal[1] = 1
 
     def declared(self) -> dict[str, FactDecl]:
         """The declared facts: the ``facts:`` section, or without one the facts casework knows by name."""
         return dict(BUILTIN) if self.facts is None else dict(self.facts)
+
+    def texts(self, code: str) -> ReasonMessages | None:
+        """The messages of a reason code: from ``messages:``, else from the code's own declaration."""
+        return self.messages.get(code) or self.codes.get(code)
+
+    def reason_codes(self) -> list[str]:
+        """Every reason code a decision under this policy can carry: the engine's, and the policy's own."""
+        return sorted({*known_codes(), *self.codes})
 
     def personal_facts(self) -> list[str]:
         """The facts holding personal data: the ``personal:`` list and every fact declared ``personal``."""

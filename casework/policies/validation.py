@@ -13,6 +13,7 @@ Every problem is placed at the FILE:LINE:COL where it is written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from string import Formatter
@@ -177,28 +178,39 @@ def _check_writes(report: _Report, doc: PolicyDocument, role: str, writes: list[
 
 
 def _check_messages(report: _Report, doc: PolicyDocument) -> None:
-    """Message codes must be reason codes; templates must be well-formed, with named placeholders."""
-    codes = known_codes()
-    for code, texts in doc.messages.items():
-        if code not in codes:
-            report.err(("messages", code), f"unknown reason code {code!r}{did_you_mean_or(code, codes, 'codes')}",
+    """Message codes must be reason codes (the engine's, or declared under ``codes:``); a declared code has a
+    name of its own; templates must be well-formed, with named placeholders."""
+    builtin = known_codes()
+    for code in doc.codes:
+        if code in builtin:
+            report.err(("codes", code), f"{code!r} is a reason code of the engine; give its texts under messages:",
                        key=True)
+        elif not re.fullmatch(r"[a-z][a-z0-9_]*", code):
+            report.err(("codes", code), f"{code!r} is not a reason code name; use lower-case letters, digits and "
+                       "underscores, like final_sale", key=True)
+    codes = doc.reason_codes()
+    sections = [("messages", code, texts) for code, texts in doc.messages.items()]
+    sections += [("codes", code, texts) for code, texts in doc.codes.items()]
+    for section, code, texts in sections:
+        if code not in codes:
+            report.err((section, code), f"unknown reason code {code!r}{did_you_mean_or(code, codes, 'codes')}; "
+                       "declare a code of the policy's own under codes:", key=True)
             continue
         for audience in ("operator", "customer"):
             by_lang: dict[str, str] = getattr(texts, audience)
             if by_lang and "en" not in by_lang:
-                report.warn(("messages", code, audience), f"{code}: no 'en' {audience} message; other languages "
+                report.warn((section, code, audience), f"{code}: no 'en' {audience} message; other languages "
                             "fall back to it, and then to the engine's own message")
             for lang, text in by_lang.items():
                 try:
                     fields = [f for _, f, _, _ in Formatter().parse(text) if f is not None]
                 except ValueError as exc:
-                    report.err(("messages", code, audience, lang),
+                    report.err((section, code, audience, lang),
                                f"{code} {audience} {lang}: malformed template ({exc}); "
                                "write a literal brace as {{ or }}")
                     continue
                 if any(f == "" or f[0].isdigit() for f in fields):
-                    report.err(("messages", code, audience, lang), f"{code} {audience} {lang}: use named "
+                    report.err((section, code, audience, lang), f"{code} {audience} {lang}: use named "
                                "placeholders, like {window}, not {} or {0}")
 
 
@@ -216,9 +228,9 @@ def _check_guard(report: _Report, guard: GuardBase, loc: Loc, doc: PolicyDocumen
         _check_condition(report, guard.when, (*loc, "when"), doc, reasons)
     if isinstance(guard, ExpressionGuard):
         report.found(check_expression(guard.expr, (*loc, "expr"), report.types, report.samples, "a guard"))
-        codes = known_codes()
+        codes = doc.reason_codes()
         if guard.code not in codes:
-            hint = did_you_mean_or(guard.code, codes, "codes")
+            hint = did_you_mean(guard.code, codes) or "; declare a code of the policy's own under codes:"
             report.err((*loc, "code"), f"unknown reason code {guard.code!r}{hint}")
         if guard.message is not None:
             report.found(check_template(guard.message, (*loc, "message")))
