@@ -31,7 +31,7 @@ from casework import facts as F
 from casework.domain import SYSTEM_ONLY, Actor, Case, Decision, Verdict
 from casework.machines import AMEND, spec
 from casework.policies.context import GuardContext
-from casework.policies.guards import FACT_JUDGED, FACT_NOT_PERMITTED
+from casework.policies.guard_base import FACT_JUDGED, FACT_NOT_PERMITTED
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
@@ -59,7 +59,8 @@ def decide(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mappin
         written, data = _writes(policy, case, event, actor, data)
     ctx = GuardContext(kind=case.kind, event=event, state=case.state, facts=F.merge(case.facts, data), data=data,
                        actor=actor, now=now, tz=policy.tz, roles=policy.roles,
-                       responded=case.responded_at is not None, types=policy.fact_types)
+                       responded=case.responded_at is not None, types=policy.fact_types,
+                       opened=case.opened_at)
     verdicts = policy.evaluate(ctx)
     if event == AMEND:
         verdicts = (*verdicts, *_amendment(policy, case, ctx))

@@ -42,7 +42,7 @@ from casework.store import Store
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
-    from casework.policies.guards import GuardBase
+    from casework.policies.guard_base import GuardBase
 
 Progress = Callable[[int, int], None]
 PROGRESS_EVERY = 500  # cases between two progress calls
@@ -256,7 +256,8 @@ class _Plan:
         assert step.differing is not None
         ctx = GuardContext(kind=case.kind, event=step.event, state=case.state, facts=case.facts, data={},
                            actor=actor, now=now, tz=self.old.tz, roles=self.old.roles,
-                           responded=case.responded_at is not None, types=self.old.fact_types)
+                           responded=case.responded_at is not None, types=self.old.fact_types,
+                           opened=case.opened_at)
         old, new = step.differing
         return _failing(old, ctx) != _failing(new, ctx)
 

@@ -328,3 +328,69 @@ scenarios:
 """)
     run = run_policy_test_files(FINAL_SALE, [suite])
     assert not run.failed and len(run.results) == 1
+
+
+# ---- effective dates: "15 days for electronics during the promotion" ----------------------------------
+PROMOTION = parse_policy(DEFAULT.source.replace("""            within: 7d
+            label: a no-reason return
+""", """            within: 7d
+            label: a no-reason return
+            by_category:                # Singles' Day promotion: 15 days for electronics
+              electronics: {within: 15d, from: 2026-11-11, until: 2026-11-30}
+"""), "rules.yaml")
+
+
+def no_reason_return(policy: PolicySet, delivered: str, now: datetime, opened_at: datetime | None = None) -> object:
+    facts = {"order_id": "SO-5", "amount": "899.00", "paid": "899.00", "reason": "no_reason", "condition": "unused",
+             "category": "electronics", "delivered": delivered, "evidence": [{"type": "order_record", "ref": None}],
+             "customer": CUSTOMER.id}
+    case = opened("RT-20261122-000001", "return", facts, policy, opened_at or now)
+    return decide(policy, case, "approve", AGENT, {}, now)
+
+
+def test_during_the_promotion_electronics_have_15_days():
+    decision = no_reason_return(PROMOTION, "2026-11-10", NOW)  # day 12, on 2026-11-22
+    assert decision.allowed
+    [window] = [v for v in decision.verdicts if v.guard == "no_reason_return_window"]
+    assert window.details["period"] == "from 2026-11-11 until 2026-11-30"
+    assert "the window for a no-reason return (from 2026-11-11 until 2026-11-30) is 15 days" in window.message
+
+
+def test_after_the_promotion_electronics_have_7_days_again():
+    after = datetime.fromisoformat("2026-12-12T10:00:00+08:00")
+    decision = no_reason_return(PROMOTION, "2026-12-01", after)  # day 11, after 2026-11-30
+    assert decision.codes == ["window_expired"] and decision.reasons[0].details["window_days"] == 7
+
+
+def test_the_last_day_of_the_promotion_counts_in_the_policys_zone():
+    last_evening = datetime.fromisoformat("2026-11-30T23:30:00+08:00")  # 15:30 UTC: still 30 November in Shanghai
+    assert no_reason_return(PROMOTION, "2026-11-18", last_evening).allowed
+    next_morning = datetime.fromisoformat("2026-12-01T00:30:00+08:00")
+    assert not no_reason_return(PROMOTION, "2026-11-18", next_morning).allowed
+
+
+def test_a_rule_in_force_for_a_period_applies_only_within_it():
+    policy = with_refund_rule(PHOTO_RULE.replace("            details: {missing: photo}\n",
+                                                 "            details: {missing: photo}\n"
+                                                 "            from: 2026-12-01\n"))
+    assert approve(policy, amount="800.00").allowed  # 22 November: not yet in force
+    december = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
+    case = opened("RF-20261201-000001", "refund", {"order_id": "SO-1", "amount": "800.00", "paid": "800.00",
+                                                   "customer": CUSTOMER.id}, policy, december)
+    assert decide(policy, case, "approve", AGENT, {}, december).codes == ["evidence_missing"]
+
+
+def test_a_rule_dated_by_the_opening_judges_requests_made_during_the_promotion():
+    text = PROMOTION.source.replace("until: 2026-11-30}", "until: 2026-11-30, dated_by: opened}")
+    policy = parse_policy(text, "rules.yaml")
+    opened_during = datetime.fromisoformat("2026-11-29T10:00:00+08:00")
+    decided_after = datetime.fromisoformat("2026-12-05T10:00:00+08:00")
+    assert no_reason_return(policy, "2026-11-21", decided_after, opened_during).allowed  # day 14, opened in time
+    assert not no_reason_return(PROMOTION, "2026-11-21", decided_after, opened_during).allowed
+
+
+def test_a_period_that_ends_before_it_begins_is_an_error_at_its_line():
+    text = PROMOTION.source.replace("until: 2026-11-30}", "until: 2026-11-01}")
+    [problem] = problems(text)
+    assert problem.startswith(f"rules.yaml:{_line_of(text, 'until: 2026-11-01')}:")
+    assert problem.endswith("until 2026-11-01 is before from 2026-11-11: the rule is never in force")

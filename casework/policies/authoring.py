@@ -19,14 +19,13 @@ from casework import facts as F
 from casework.errors import PolicyError, PolicyProblem
 from casework.machines import KINDS
 from casework.policies.expressions import Expression
+from casework.policies.guard_base import Condition, GuardBase
 from casework.policies.guard_kinds import known_codes
 from casework.policies.guards import (
     AmountWithinGuard,
     ApprovalLimitGuard,
-    Condition,
     ConditionGuard,
     FraudCounterGuard,
-    GuardBase,
     WindowGuard,
 )
 from casework.policies.loader import SourceMap, read_document, read_policy_text

@@ -53,3 +53,4 @@ class GuardContext:
     roles: RoleBook
     responded: bool = False
     types: Mapping[str, str] = field(default_factory=dict)  # declared facts: name -> type (expressions read them)
+    opened: datetime | None = None  # when the case was opened (a rule dated_by: opened judges its period by it)

@@ -26,7 +26,7 @@ from pydantic import Field
 from casework.domain import Verdict
 from casework.policies.context import GuardContext
 from casework.policies.expressions import Expression
-from casework.policies.guards import GuardBase
+from casework.policies.guard_base import GuardBase
 
 
 class _Keep(dict[str, Any]):

@@ -7,10 +7,8 @@ from typing import Annotated
 from pydantic import Field
 
 from casework.policies.expression_guard import ExpressionGuard
+from casework.policies.guard_base import FACT_JUDGED, FACT_NOT_PERMITTED, FUTURE_DATE, GuardBase
 from casework.policies.guards import (
-    FACT_JUDGED,
-    FACT_NOT_PERMITTED,
-    FUTURE_DATE,
     AmountWithinGuard,
     ApprovalLimitGuard,
     CategoryGuard,
@@ -18,7 +16,6 @@ from casework.policies.guards import (
     EvidenceGuard,
     FraudCounterGuard,
     FraudFlagGuard,
-    GuardBase,
     RangeGuard,
     RequiredGuard,
     RespondedGuard,

@@ -9,111 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import Field, StrictBool
+from pydantic.json_schema import SkipJsonSchema
 
 from casework import facts as F
 from casework.domain import Verdict
 from casework.policies.context import GuardContext
-from casework.policies.expressions import Expression
-from casework.values import format_duration, money_str, parse_duration, parse_money
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    return parse_duration(value)
-
-
-def _money(value: Any) -> Decimal:
-    return parse_money(value, "amount")
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-Money = Annotated[Decimal, BeforeValidator(_money)]
-
-
-class Condition(BaseModel):
-    """``when:`` — the guard applies only if every listed fact has one of the listed values.
-
-    ``role`` matches the actor's role (or a role it inherits); other keys match case facts.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reason: list[str] | None = None
-    category: list[str] | None = None
-    condition: list[str] | None = None
-    channel: list[str] | None = None
-    role: list[str] | None = None
-
-    def matches(self, ctx: GuardContext) -> bool:
-        for key in ("reason", "category", "condition", "channel"):
-            wanted = getattr(self, key)
-            if wanted is not None and ctx.facts.get(key) not in wanted:
-                return False
-        return self.role is None or any(ctx.roles.acts_as(ctx.actor.role, r) for r in self.role)
-
-    def judges(self) -> frozenset[str]:
-        """The case facts this condition reads."""
-        return frozenset(k for k in ("reason", "category", "condition", "channel") if getattr(self, k) is not None)
-
-
-class GuardBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str | None = Field(None, description="a name for this rule, shown in explanations")
-    when: Condition | Expression | None = Field(
-        None, description="apply this guard only when these facts match, or when this expression is true")
-
-    code: str = "ok"
-
-    def applies(self, ctx: GuardContext) -> bool:
-        if self.when is None:
-            return True
-        if isinstance(self.when, Expression):
-            # A fact the condition reads that the case does not hold: the rule does not apply (as a
-            # ``reason`` the case lacks matches no list). A condition that fails to evaluate applies it.
-            outcome = self.when.run(ctx.facts, ctx.types, ctx.now, ctx.tz)
-            return not outcome.missing and (outcome.value is True or outcome.error is not None)
-        return self.when.matches(ctx)
-
-    def evaluate(self, ctx: GuardContext) -> Verdict:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    # The facts the guard judges: named outright (``facts``), or by its parameters (``fact_params``).
-    facts: ClassVar[tuple[str, ...]] = ()
-    fact_params: ClassVar[tuple[str, ...]] = ()
-
-    def judges(self) -> frozenset[str]:
-        """The case facts this guard judges (its ``when`` included): once a transition it decided was
-        applied, they change only by an ``amend``, which this guard judges again."""
-        named = {*self.facts, *(getattr(self, p) for p in self.fact_params)}
-        if isinstance(self.when, Expression):
-            return frozenset(named | self.when.judges())
-        return frozenset(named | self.when.judges()) if self.when is not None else frozenset(named)
-
-    def verdict(self, passed: bool, message: str, code: str | None = None, **details: Any) -> Verdict:
-        return Verdict(
-            guard=self.id or self.guard_name(),
-            passed=passed,
-            code=code or self.code,
-            message=message,
-            details=details,
-        )
-
-    def guard_name(self) -> str:
-        return str(getattr(self, "guard", "guard"))
-
-    def missing(self, field: str, what: str) -> Verdict:
-        return self.verdict(False, f"{what} is not known; this rule needs it", "field_missing", field=field)
-
-
-FUTURE_DATE = "date_in_future"  # a window's start date lies ahead of now
-FACT_NOT_PERMITTED = "fact_not_permitted"  # event data holds a fact the acting role may not write
-FACT_JUDGED = "fact_judged"  # event data would change a fact the rules judged (only amend may)
+from casework.policies.guard_base import FUTURE_DATE, Duration, GuardBase
+from casework.policies.periods import DatedWindow
+from casework.values import format_duration, money_str
 
 
 class WindowGuard(GuardBase):
@@ -123,21 +29,30 @@ class WindowGuard(GuardBase):
     code: Literal["window_expired"] = "window_expired"
     since: str = Field("delivered", description="the fact holding the start date")
     within: Duration = Field(description="the window, e.g. 7d")
-    by_reason: dict[str, Duration] = Field(default_factory=dict)
-    by_category: dict[str, Duration] = Field(default_factory=dict)
+    by_reason: dict[str, Duration | DatedWindow] = Field(
+        default_factory=dict, description="another window per reason: 14d, or {within: 14d, from:, until:}")
+    by_category: dict[str, Duration | DatedWindow] = Field(
+        default_factory=dict, description="another window per category (before by_reason): 15d, or for a "
+        "period {within: 15d, from: 2026-11-11, until: 2026-11-30}")
     label: str | None = Field(None, description="what the window is for, e.g. 'a no-reason return'")
 
     def judges(self) -> frozenset[str]:
         by = {"category"} if self.by_category else set()
         return super().judges() | {self.since, *by, *({"reason"} if self.by_reason else ())}
 
-    def window_for(self, facts: Mapping[str, Any]) -> timedelta:
-        category, reason = facts.get("category"), facts.get("reason")
-        if category in self.by_category:
-            return self.by_category[category]
-        if reason in self.by_reason:
-            return self.by_reason[reason]
-        return self.within
+    def window_for(self, facts: Mapping[str, Any], ctx: GuardContext | None = None) -> timedelta:
+        """The window for a case with ``facts``: its category's, else its reason's, else ``within``. An
+        override for a period counts only for a decision (``ctx``) within it."""
+        return self._window(facts, ctx)[0]
+
+    def _window(self, facts: Mapping[str, Any], ctx: GuardContext | None) -> tuple[timedelta, str]:
+        for by, key in ((self.by_category, "category"), (self.by_reason, "reason")):
+            found = by.get(facts.get(key))  # type: ignore[arg-type]
+            if isinstance(found, timedelta):
+                return found, ""
+            if found is not None and ctx is not None and found.in_force(ctx):
+                return found.within, found.period_text()
+        return self.within, ""
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         raw = ctx.facts.get(self.since)
@@ -145,8 +60,8 @@ class WindowGuard(GuardBase):
             return self.missing(self.since, f"the {self.since} date")
         start = F.instant(ctx.facts, self.since, ctx.tz)
         assert start is not None
-        window = self.window_for(ctx.facts)
-        label = f" for {self.label}" if self.label else ""
+        window, period = self._window(ctx.facts, ctx)
+        label = (f" for {self.label}" if self.label else "") + (f" ({period})" if period else "")
         is_date_only = isinstance(raw, str) and len(raw) == 10
         if is_date_only and window % timedelta(days=1) == timedelta(0):
             # A date without a time counts in calendar days in the policy's time zone.
@@ -162,6 +77,8 @@ class WindowGuard(GuardBase):
             details = {"since": self.since, "elapsed_seconds": int(elapsed.total_seconds()),
                        "window_seconds": int(window.total_seconds())}
         details["window"] = format_duration(window)
+        if period:
+            details["period"] = period
         if ctx.now < start if not is_date_only else start.date() > ctx.now.astimezone(ctx.tz).date():
             # A window counts from something that has happened: a date ahead of now is wrong data, not "in time".
             return self.verdict(False, f"{self.since} {raw} is later than now; the window{label} counts from a "
@@ -343,6 +260,8 @@ class RequiredGuard(GuardBase):
     code: Literal["field_missing"] = "field_missing"
     fields: list[str] = Field(min_length=1)
     source: Literal["event", "case"] = Field("event", alias="from")
+    # ``from:`` says where the fields are, so this guard has no effective period of its own.
+    from_: SkipJsonSchema[None] = Field(None, alias="from_date", exclude=True)
 
     def judges(self) -> frozenset[str]:
         # From the event: what the event itself must carry (a note), not a fact of the case judged.

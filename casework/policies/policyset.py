@@ -19,7 +19,7 @@ from casework.errors import PolicyError, PolicyProblem
 from casework.machines import AMEND, spec
 from casework.policies.calendar import Deadline, ServiceCalendar
 from casework.policies.context import GuardContext, RoleBook
-from casework.policies.guards import GuardBase
+from casework.policies.guard_base import GuardBase
 from casework.policies.loader import content_hash, default_policy_path, parse_document, read_policy_text
 from casework.policies.schema import Escalation, EventPolicy, KindPolicy, PolicyDocument, Timer
 from casework.policies.validation import cross_check

@@ -32,18 +32,18 @@ from casework.policies.expression_checks import (
 )
 from casework.policies.expression_guard import ExpressionGuard
 from casework.policies.expressions import Expression
+from casework.policies.guard_base import Condition, GuardBase
 from casework.policies.guard_kinds import known_codes
 from casework.policies.guards import (
     CategoryGuard,
-    Condition,
     ConditionGuard,
     EvidenceGuard,
     FraudCounterGuard,
     FraudFlagGuard,
-    GuardBase,
     WindowGuard,
 )
 from casework.policies.loader import SourceMap, did_you_mean_or
+from casework.policies.periods import DatedWindow, Period
 from casework.policies.schema import KindPolicy, PolicyDocument
 from casework.values import did_you_mean, parse_zone
 
@@ -222,6 +222,7 @@ def _check_guard(report: _Report, guard: GuardBase, loc: Loc, doc: PolicyDocumen
     """One guard: its ``when``, and the names and durations its type carries."""
     vocab = doc.vocabulary
     reasons = doc.kinds[kind].reasons
+    _check_period(report, guard, loc)
     if isinstance(guard.when, Expression):
         report.found(check_expression(guard.when, (*loc, "when"), report.types, report.samples, "a when: condition"))
     elif guard.when is not None:
@@ -240,11 +241,9 @@ def _check_guard(report: _Report, guard: GuardBase, loc: Loc, doc: PolicyDocumen
         for r, d in guard.by_reason.items():
             if reasons is not None and r not in reasons:
                 report.names((*loc, "by_reason"), [r], reasons, "reason")
-            if d <= timedelta(0):
-                report.err((*loc, "by_reason", r), "a window must be longer than zero")
-        for d in guard.by_category.values():
-            if d <= timedelta(0):
-                report.err((*loc, "by_category"), "a window must be longer than zero")
+            _check_override(report, d, (*loc, "by_reason", r))
+        for c, d in guard.by_category.items():
+            _check_override(report, d, (*loc, "by_category", c))
     elif isinstance(guard, CategoryGuard):
         report.names((*loc, "categories"), guard.categories, vocab.categories, "category")
     elif isinstance(guard, ConditionGuard):
@@ -258,6 +257,20 @@ def _check_guard(report: _Report, guard: GuardBase, loc: Loc, doc: PolicyDocumen
         report.names((*loc, "flags"), guard.flags, vocab.flags, "flag")
     elif isinstance(guard, FraudCounterGuard) and guard.unless_role is not None:
         report.names(loc, [guard.unless_role], list(doc.roles), "role")
+
+
+def _check_override(report: _Report, window: timedelta | DatedWindow, loc: Loc) -> None:
+    """A window override: longer than zero; for a period, one that ends after it begins."""
+    if isinstance(window, DatedWindow):
+        _check_period(report, window, loc)
+        window = window.within
+    if window <= timedelta(0):
+        report.err(loc, "a window must be longer than zero")
+
+
+def _check_period(report: _Report, period: Period, loc: Loc) -> None:
+    if period.from_ is not None and period.until is not None and period.until < period.from_:
+        report.err((*loc, "until"), f"until {period.until} is before from {period.from_}: the rule is never in force")
 
 
 def _check_condition(report: _Report, cond: Condition, loc: Loc, doc: PolicyDocument,
