@@ -703,17 +703,21 @@ def policy_simulate(
     kind: OpenKindOpt = None,
     state: OpenStateOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Flipped decisions listed (--json lists all).")] = 50,
+    now: Annotated[str | None, typer.Option(
+        "--now", help="Decide as of this instant (ISO), e.g. the first day of a promotion; default: now.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """What-if: which open cases would FILE decide differently than their pinned policy? Writes nothing.
 
     Every event possible next is decided under both, as the least-privileged role allowed to fire it;
     flips are grouped by the rule that changed. Example: casework policy simulate new.yaml --kind return
+    --now 2026-11-11T00:00:00+08:00
     """
     from casework.policies import load_policy
 
+    at = parse_instant(now, "--now") if now else None
     with terminal.progress("simulating", shown=not as_json) as advance:
-        report = _engine(ctx).simulate(load_policy(file), kind=kind, state=state, progress=advance)
+        report = _engine(ctx).simulate(load_policy(file), kind=kind, state=state, now=at, progress=advance)
     terminal.render(as_json, report.to_json, lambda: terminal.simulation(report, limit))
 
 

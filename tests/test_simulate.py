@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +348,18 @@ def test_cli_policy_simulate_then_adopt(tmp_path: Path, monkeypatch: pytest.Monk
     assert back.code == 0, back
     assert back.json["adopted"] == 4 and {f["number"] for f in back.json["simulation"]["flips"]} == {six, seven}
     assert _cw(tmp_path, "verify", "--json").json["ok"] is True
+
+
+def test_cli_policy_simulate_decides_as_of_now_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    fresh, six, seven, nine = (_open_cli(tmp_path, d, f"SO-{d}") for d in (2, 6, 7, 9))
+    new = policy_with_window(tmp_path, 5, "new.yaml")
+    three_days_ago = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    # Three days earlier, the returns were delivered -1, 3, 4 and 6 days before: only the last is between 5 and 7.
+    run = _cw(tmp_path, "policy", "simulate", str(new), "--now", three_days_ago, "--json")
+    assert run.code == 0, run
+    assert {f["number"] for f in run.json["flips"]} == {nine}
+    assert {f["number"] for f in _cw(tmp_path, "policy", "simulate", str(new), "--json").json["flips"]} == {six, seven}
+    bad = _cw(tmp_path, "policy", "simulate", str(new), "--now", "yesterday", "--json")
+    assert bad.code == 2 and "--now" in bad.json["error"]["message"]
+    assert fresh
