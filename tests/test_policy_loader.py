@@ -406,3 +406,30 @@ def test_default_policy_with_one_section_replaced_loads_or_raises_policy_error(s
     data = yaml.safe_load(default_text())
     data[section] = value
     _check_load_or_policy_error(yaml.safe_dump(data, allow_unicode=True))
+
+
+def test_four_mistakes_of_every_kind_are_reported_in_one_run(default_policy: PolicySet) -> None:
+    text = (default_policy.source
+            .replace("            at_least: 5\n", "            at_leest: 5\n")               # a misspelt key
+            .replace('approval_limit: "2000.00"', 'approval_limit: 2000.50')           # money as a float
+            .replace("      ship: {roles: [customer, agent]}", "      ship: {roles: [customer, agnet]}")
+            .replace("            any_of: [photo, video]", "            any_of: [photo, vidoe]"))
+    with pytest.raises(PolicyError) as refused:
+        parse_policy(text, "four.yaml")
+    found = [p.message for p in refused.value.problems]
+    assert len(found) == 5, found  # the misspelt key is also a missing one
+    assert "write money and amounts as quoted decimal strings" in found[0]
+    assert any("unknown key 'at_leest'" in m and "did you mean 'at_least'" in m for m in found)
+    assert "unknown evidence type 'vidoe' (did you mean 'video'?)" in found
+    assert "unknown role 'agnet' (did you mean 'agent'?)" in found
+    lines = text.splitlines()
+    for problem in refused.value.problems:  # each at the line it is written on
+        assert problem.file == "four.yaml" and lines[problem.line - 1].strip()
+
+
+def test_a_malformed_section_the_rest_depends_on_reports_its_own_problems_only(default_policy: PolicySet) -> None:
+    text = default_policy.source.replace("  conditions: [unopened, unused, used, damaged]\n", "  conditions: 5\n")
+    with pytest.raises(PolicyError) as refused:
+        parse_policy(text, "vocab.yaml")
+    assert [p.message for p in refused.value.problems] == ["vocabulary.conditions: Input should be a valid list "
+                                                            "(got 5)"]

@@ -7,6 +7,7 @@ errors, cross-reference errors and guard explanations can all point into the fil
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import typing
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from casework.errors import InvalidInput, PolicyError, PolicyProblem
+from casework.errors import PolicyError, PolicyProblem
 from casework.policies.schema import PolicyDocument
 from casework.values import did_you_mean
 
@@ -314,14 +315,56 @@ def _pydantic_problems(exc: ValidationError, smap: SourceMap) -> list[PolicyProb
 
 def parse_document(text: str, name: str = "policies.yaml") -> tuple[PolicyDocument, SourceMap]:
     """Validate the shape of a policy document (no cross-reference checks)."""
+    doc, smap, problems = parse_document_partially(text, name)
+    if problems or doc is None:
+        raise PolicyError(problems)
+    return doc, smap
+
+
+def parse_document_partially(text: str, name: str = "policies.yaml"
+                             ) -> tuple[PolicyDocument | None, SourceMap, list[PolicyProblem]]:
+    """The shape problems of a policy document, and the document itself: whole when it has none, else without
+    the parts that have them (so the rest can be cross-checked in the same run), or None when what is left
+    is no document (a required section is malformed). Raises PolicyError if the YAML cannot be read."""
     data, smap = read_document(text, name)
     try:
-        doc = PolicyDocument.model_validate(data)
+        return PolicyDocument.model_validate(data), smap, []
     except ValidationError as exc:
-        raise PolicyError(_pydantic_problems(exc, smap)) from None
-    except InvalidInput as exc:  # pragma: no cover - validators raise ValueError subclasses
-        raise PolicyError([PolicyProblem(name, 1, 1, str(exc))]) from None
-    return doc, smap
+        return _without_problems(data, exc), smap, _pydantic_problems(exc, smap)
+
+
+def _without_problems(data: dict[str, Any], exc: ValidationError, rounds: int = 6) -> PolicyDocument | None:
+    """``data`` validated with each malformed part cut out: the key holding a bad value, the object missing a
+    required key; a malformed list item takes its whole list (cutting dict keys only, never list items,
+    keeps every remaining value at the line and column the source map knows)."""
+    pruned = copy.deepcopy(data)
+    for _ in range(rounds):
+        for err in exc.errors():
+            path = _existing(pruned, err["loc"])
+            while path and isinstance(path[-1], int):
+                path = path[:-1]
+            if not path:
+                return None  # a top-level problem: nothing sensible is left to cross-check
+            parent: Any = pruned
+            for part in path[:-1]:
+                parent = parent[part]
+            parent.pop(path[-1], None)
+        try:
+            return PolicyDocument.model_validate(pruned)
+        except ValidationError as again:
+            exc = again
+    return None
+
+
+def _existing(data: Any, loc: Iterable[str | int]) -> tuple[str | int, ...]:
+    """The part of a pydantic ``loc`` that is in ``data`` (union tags and absent keys left out)."""
+    path: list[str | int] = []
+    for part in loc:
+        in_dict = isinstance(data, dict) and part in data
+        if in_dict or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
+            data = data[part]
+            path.append(part)
+    return tuple(path)
 
 
 def content_hash(text: str) -> str:

@@ -20,7 +20,7 @@ from casework.machines import AMEND, spec
 from casework.policies.calendar import Deadline, ServiceCalendar
 from casework.policies.context import GuardContext, RoleBook
 from casework.policies.guard_base import GuardBase
-from casework.policies.loader import content_hash, default_policy_path, parse_document, read_policy_text
+from casework.policies.loader import content_hash, default_policy_path, parse_document_partially, read_policy_text
 from casework.policies.schema import Escalation, EventPolicy, KindPolicy, PolicyDocument, Timer
 from casework.policies.validation import cross_check
 
@@ -250,10 +250,12 @@ def load_policy(path: str | Path | None = None) -> PolicySet:
 
 def parse_policy(text: str, name: str = "policies.yaml") -> PolicySet:
     """Validate policy text and build a :class:`PolicySet`; raise PolicyError listing every problem."""
-    doc, smap = parse_document(text, name)
-    problems, warnings = cross_check(doc, smap)
-    if problems:
-        raise PolicyError(problems)
+    doc, smap, malformed = parse_document_partially(text, name)
+    # Every problem in one run: the cross-checks run on what is well-formed even when some part is not.
+    problems, warnings = cross_check(doc, smap) if doc is not None else ([], [])
+    if malformed or problems:
+        raise PolicyError([*malformed, *problems])
+    assert doc is not None
     tz = ZoneInfo(doc.timezone)
     roles = RoleBook(
         inherits={name: tuple(r.inherits) for name, r in doc.roles.items()},
