@@ -53,9 +53,9 @@ class PolicyBook:
     def remember(self, policy: PolicySet) -> None:
         """Store ``policy`` as a version (once) so cases can be pinned to it."""
         self._versions[policy.hash] = policy
-        self._store.save_policy(policy.ref, policy.name, policy.source, self._now(), policy.document.personal_facts())
+        self._store.save_policy(policy.ref, policy.name, policy.source, self._now(), list(policy.document.personal))
         if self._personal is not None:
-            self._personal[policy.hash] = sorted(policy.document.personal_facts())
+            self._personal[policy.hash] = sorted(policy.document.personal)
 
     def version(self, policy_hash: str) -> PolicySet:
         """The stored version with this hash (parsed once per book)."""
@@ -82,5 +82,5 @@ class PolicyBook:
             self._personal = self._store.personal_facts()
         found = {f for facts in self._personal.values() for f in facts}
         if self._current is not None:
-            found |= set(self._current.document.personal_facts())
+            found |= set(self._current.document.personal)
         return sorted(found)

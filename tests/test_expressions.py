@@ -192,7 +192,7 @@ def test_all_mistakes_of_the_expressions_are_reported_in_one_run():
 def test_the_default_policy_declares_the_facts_casework_knows_by_name_with_their_types():
     declared = DEFAULT.document.declared()
     assert {n: d.type for n, d in BUILTIN.items()} == {n: declared[n].type for n in BUILTIN}
-    assert DEFAULT.document.personal_facts() == ["address", "customer_name", "email", "phone"]
+    assert DEFAULT.document.personal == ["address", "customer_name", "email", "phone"]
 
 
 def test_a_policy_without_facts_declares_the_built_in_ones():
@@ -232,6 +232,7 @@ def test_a_fact_declared_personal_is_masked_like_the_personal_list(tmp_path):
         case = engine.open("complaint", {"order_id": "SO-1", "wechat_id": "wx-12345678"}, actor=CUSTOMER)
         assert engine.get(case.number).facts["wechat_id"] != "wx-12345678"
         assert engine.get(case.number, reveal=True).facts["wechat_id"] == "wx-12345678"
+        assert engine.verify().ok  # the version's stored personal facts are its text's
 
 
 # ---- through the engine, on both databases ---------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from casework.facts import CUSTOMER_WRITABLE
 from casework.policies.calendar import Deadline
@@ -205,10 +205,14 @@ class PolicyDocument(Strict):
         """Every reason code a decision under this policy can carry: the engine's, and the policy's own."""
         return sorted({*known_codes(), *self.codes})
 
-    def personal_facts(self) -> list[str]:
-        """The facts holding personal data: the ``personal:`` list and every fact declared ``personal``."""
-        declared = [name for name, d in (self.facts or {}).items() if d.personal and name not in self.personal]
-        return [*self.personal, *sorted(declared)]
+    @model_validator(mode="after")
+    def _declared_personal(self) -> PolicyDocument:
+        """``personal`` lists every fact holding personal data: the ``personal:`` list and each fact declared
+        ``personal: true`` (one list for masking, redaction and the stored version alike)."""
+        declared = sorted(n for n, d in (self.facts or {}).items() if d.personal and n not in self.personal)
+        if declared:
+            object.__setattr__(self, "personal", [*self.personal, *declared])  # (frozen: set once, while validating)
+        return self
 
     def writes(self, role: str, lineage: Iterable[str]) -> frozenset[str] | None:
         """The facts ``role`` may give with an event (None: any): its own ``writes`` and those of the roles in
