@@ -155,7 +155,7 @@ class Settings:
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = Engine(self.db, policies=self.policy_path(), audit_key=self.audit_key())
-            terminal.use_zone(self.zone or self._engine.policy.tz)  # the desk's zone: --tz, else the policy's
+            terminal.use_zone(self.zone or self._engine.zone())  # the desk's: --tz, else the policy's
         return self._engine
 
     def audit_key(self) -> str | None:
@@ -636,7 +636,7 @@ app.add_typer(policy_app, name="policy")
 
 
 def _policy_file(ctx: typer.Context, file: str | None) -> Path:
-    from casework.policies.loader import default_policy_path
+    from casework.policies.files import default_policy_path
 
     settings: Settings = ctx.obj
     chosen = file or settings.policy_path()

@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any
 from casework import facts as F
 from casework.domain import SYSTEM_ONLY, Actor, Case, Decision, Verdict
 from casework.machines import AMEND, spec
-from casework.policies.context import GuardContext
-from casework.policies.guard_base import FACT_JUDGED, FACT_NOT_PERMITTED
+from casework.policies.context import FACT_JUDGED, FACT_NOT_PERMITTED, GuardContext
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet

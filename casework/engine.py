@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +98,10 @@ class Engine:
     def policy(self) -> PolicySet:
         """The policy in force for new cases (loaded, checked and stored on first use)."""
         return self.policies.current
+
+    def zone(self) -> tzinfo:
+        """The desk's time zone: the policy in force's (read without loading the policy, if need be)."""
+        return self.policies.zone()
 
     def policy_for(self, policy_hash: str) -> PolicySet:
         """The policy version with this hash (loaded from the database if not in memory)."""

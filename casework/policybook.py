@@ -7,18 +7,22 @@ longer hashes to its version is refused, never used: deciding with it would sile
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import datetime
+from contextlib import suppress
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from casework.errors import InvalidInput, StoreError
 from casework.store import Store
+from casework.values import parse_zone
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
 
 PolicySource = str | Path  # a policy file
+_TIMEZONE_LINE = re.compile(r"^timezone:[ \t]*[\"']?([\w+\-/]+)[\"']?[ \t]*(?:#.*)?$", re.MULTILINE)
 
 
 class PolicyBook:
@@ -44,6 +48,19 @@ class PolicyBook:
             self._current = load_policy(self._file)
             self.remember(self._current)
         return self._current
+
+    def zone(self) -> tzinfo:
+        """The time zone of the policy in force: the desk's. Read from its top-level ``timezone:`` line when
+        the policy is not loaded yet, so that a command that only reads cases (``casework show``) neither
+        loads nor stores a policy; the policy is loaded when the line cannot be read so."""
+        if self._current is None:
+            from casework.policies.files import default_policy_path, read_policy_text
+
+            found = _TIMEZONE_LINE.search(read_policy_text(self._file or default_policy_path()))
+            if found is not None:
+                with suppress(InvalidInput):
+                    return parse_zone(found[1])
+        return self.current.tz
 
     @property
     def loaded(self) -> PolicySet | None:

@@ -24,7 +24,8 @@ from casework.policies.authoring import (
     run_policy_tests,
     schema_text,
 )
-from casework.policies.loader import default_policy_path, read_document
+from casework.policies.files import default_policy_path
+from casework.policies.loader import read_document
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "policies.test.yaml"

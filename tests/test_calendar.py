@@ -7,7 +7,7 @@ import pytest
 
 from casework import InvalidInput, parse_policy
 from casework.policies.calendar import Deadline, ServiceCalendar
-from casework.policies.loader import default_policy_path
+from casework.policies.files import default_policy_path
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -404,6 +404,19 @@ def test_times_are_shown_in_the_desks_zone_with_its_name(cw: CW) -> None:
     assert bad.code == 2 and "unknown time zone 'Mars/Olympus'" in bad.stderr
 
 
+def test_the_desks_zone_is_read_without_loading_the_policy(cw: CW, tmp_path: Path) -> None:
+    berlin = tmp_path / "berlin.yaml"
+    berlin.write_text(DEFAULT_POLICY.read_text().replace("timezone: Asia/Shanghai",
+                                                         'timezone: "Europe/Berlin"  # the desk'))
+    with casework.Engine(str(cw.db), policies=berlin) as engine:
+        assert engine.zone() == ZoneInfo("Europe/Berlin")
+        assert engine.policies.loaded is None  # a reading command neither parses nor stores the policy
+    odd = tmp_path / "odd.yaml"  # no top-level timezone line to read: the policy is loaded for its zone
+    odd.write_text(DEFAULT_POLICY.read_text().replace("timezone: Asia/Shanghai", "timezone:\n  Europe/Paris"))
+    with casework.Engine(str(cw.db), policies=odd) as engine:
+        assert engine.zone() == ZoneInfo("Europe/Paris") and engine.policies.loaded is not None
+
+
 def test_check_shows_a_code_only_where_a_rule_failed(cw: CW) -> None:
     number = cw.open_return(20)["number"]
     out = cw("check", number, "approve").stdout

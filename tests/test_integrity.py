@@ -17,7 +17,7 @@ from conftest import EngineFactory
 
 from casework import Actor, Engine, FixedClock, InvalidInput, PolicySet, TransitionDenied, parse_policy
 from casework.domain import Verdict
-from casework.policies.loader import default_policy_path
+from casework.policies.files import default_policy_path
 from casework.transition import opening
 
 CUSTOMER, STRANGER = Actor("cust-1", "customer"), Actor("cust-2", "customer")

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from casework import PolicyError, PolicySet, parse_policy
-from casework.policies.loader import default_policy_path
+from casework.policies.files import default_policy_path
 
 NAME = "bad.yaml"
 

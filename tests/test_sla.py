@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from casework import Actor, Engine, FixedClock, InvalidInput, parse_policy
-from casework.policies.loader import default_policy_path
+from casework.policies.files import default_policy_path
 
 CUSTOMER = Actor("cust-1", "customer")
 AGENT = Actor("alice", "agent")

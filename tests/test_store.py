@@ -32,7 +32,7 @@ from casework import (
     parse_policy,
 )
 from casework.audit import GENESIS, hash_of
-from casework.policies.loader import default_policy_path
+from casework.policies.files import default_policy_path
 
 CUSTOMER = Actor("cust-1001", "customer")
 AGENT = Actor("alice", "agent")

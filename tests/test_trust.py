@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import cli
 from casework import Actor, Engine, FixedClock, TransitionDenied, parse_policy
 from casework.policies.authoring import check_policy
-from casework.policies.loader import default_policy_path
+from casework.policies.files import default_policy_path
 
 OPERATORS = """
 operators:

@@ -19,6 +19,7 @@ from casework import facts as F
 from casework.errors import PolicyError, PolicyProblem
 from casework.machines import KINDS
 from casework.policies.expressions import Expression
+from casework.policies.files import read_policy_text
 from casework.policies.guard_base import Condition, GuardBase
 from casework.policies.guard_kinds import known_codes
 from casework.policies.guards import (
@@ -28,7 +29,7 @@ from casework.policies.guards import (
     FraudCounterGuard,
     WindowGuard,
 )
-from casework.policies.loader import SourceMap, read_document, read_policy_text
+from casework.policies.loader import SourceMap, read_document
 from casework.policies.policyset import PolicySet, parse_policy
 from casework.policies.scenarios import (  # policy test suites live there; re-exported for callers of this module
     PolicyTestRun,

@@ -11,6 +11,11 @@ from zoneinfo import ZoneInfo
 
 from casework.domain import Actor
 
+# The reason codes ``decide`` gives of its own about event data (here, light, so that reading a case never
+# loads the guard vocabulary; guards.known_codes lists them with the guards' codes).
+FACT_NOT_PERMITTED = "fact_not_permitted"  # event data holds a fact the acting role may not write
+FACT_JUDGED = "fact_judged"  # event data would change a fact the rules judged (only amend may)
+
 
 @dataclass(frozen=True)
 class RoleBook:

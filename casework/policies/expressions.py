@@ -32,12 +32,14 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from itertools import product
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cel
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
+
+if TYPE_CHECKING:
+    import cel
 
 from casework.values import did_you_mean, money_str, parse_instant
 
@@ -94,6 +96,9 @@ class Expression:
         self.variables: frozenset[str] = frozenset()
         self.functions: frozenset[str] = frozenset()
         self.bound: frozenset[str] = frozenset()
+        import cel  # here, not above: the package loads its CLI (prompt_toolkit), which a policy with no
+        # expression (and `casework show`) should not pay for
+
         try:
             self.program = cel.compile(text)
         except ValueError as exc:

@@ -112,5 +112,3 @@ class GuardBase(Period):
 
 
 FUTURE_DATE = "date_in_future"  # a window's start date lies ahead of now
-FACT_NOT_PERMITTED = "fact_not_permitted"  # event data holds a fact the acting role may not write
-FACT_JUDGED = "fact_judged"  # event data would change a fact the rules judged (only amend may)

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from pydantic import Field
 
+from casework.policies.context import FACT_JUDGED, FACT_NOT_PERMITTED
 from casework.policies.expression_guard import ExpressionGuard
-from casework.policies.guard_base import FACT_JUDGED, FACT_NOT_PERMITTED, FUTURE_DATE, GuardBase
+from casework.policies.guard_base import FUTURE_DATE, GuardBase
 from casework.policies.guards import (
     AmountWithinGuard,
     ApprovalLimitGuard,

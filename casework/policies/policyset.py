@@ -19,8 +19,9 @@ from casework.errors import PolicyError, PolicyProblem
 from casework.machines import AMEND, spec
 from casework.policies.calendar import Deadline, ServiceCalendar
 from casework.policies.context import GuardContext, RoleBook
+from casework.policies.files import content_hash, default_policy_path, read_policy_text
 from casework.policies.guard_base import GuardBase
-from casework.policies.loader import content_hash, default_policy_path, parse_document_partially, read_policy_text
+from casework.policies.loader import parse_document_partially
 from casework.policies.schema import Escalation, EventPolicy, KindPolicy, PolicyDocument, Timer
 from casework.policies.validation import cross_check
 
