@@ -16,19 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from casework.audit import AuditKey
 from casework.clock import Clock, FixedClock, system_clock
-from casework.domain import (
-    Actor,
-    AuditEntry,
-    Case,
-    CaseProblem,
-    ChainReport,
-    Decision,
-    Digest,
-    PolicyRef,
-    Tracking,
-    Verdict,
-    VerifyReport,
-)
+from casework.domain import Actor, AuditEntry, Case, Decision, PolicyRef, Tracking, Verdict
 from casework.engine import DEFAULT_DB, Engine, database_url, upgrade_database
 from casework.errors import (
     CaseNotFound,
@@ -48,6 +36,7 @@ from casework.errors import (
     Unreadable,
     WriteConflict,
 )
+from casework.findings import CaseProblem, ChainReport, Digest, VerifyReport
 from casework.machines import KINDS, KindSpec
 from casework.values import parse_evidence, parse_instant, parse_money, parse_zone
 

@@ -33,8 +33,6 @@ from casework.domain import (
     AuditEntry,
     Case,
     Decision,
-    Digest,
-    VerifyReport,
     case_from_json,
     decision_from_json,
 )
@@ -47,6 +45,7 @@ from casework.errors import (
     UniqueViolation,
     WriteConflict,
 )
+from casework.findings import Digest, VerifyReport
 from casework.jsontext import canonical
 from casework.machines import check_filters, spec
 from casework.policybook import PolicyBook

@@ -22,7 +22,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from casework.audit import GENESIS, META_EVENTS, hash_of
-from casework.domain import AuditEntry, Case, CaseProblem
+from casework.domain import AuditEntry, Case
+from casework.findings import CaseProblem
 from casework.jsontext import canonical
 from casework.machines import KINDS, PREFIXES
 from casework.transition import advance, opened

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from casework.audit import GENESIS, AuditKey, chain_link, policy_chain_hash
-from casework.domain import CaseProblem, ChainReport, Digest, VerifyReport
 from casework.errors import CaseworkError
+from casework.findings import CaseProblem, ChainReport, Digest, VerifyReport
 from casework.policybook import PolicyBook
 from casework.privacy import mask
 from casework.replay import check_case
