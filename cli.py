@@ -7,18 +7,16 @@ line on stderr, never a traceback. What a command shows on a terminal is drawn b
 """
 
 import getpass
-import json
 import os
 import sys
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from typer.core import TyperGroup
 
 import casework
 from casework import (
@@ -29,92 +27,18 @@ from casework import (
     Engine,
     InvalidImportFile,
     InvalidInput,
-    Refused,
     TransitionDenied,
     parse_instant,
     parse_zone,
     terminal,
 )
+from casework.terminal import shell
 
-try:  # typer >= 0.24 vendors click as typer._click
-    from typer._click.exceptions import ClickException, UsageError
-except ImportError:  # pragma: no cover - older typer depends on click itself
-    from click.exceptions import ClickException, UsageError  # type: ignore[no-redef,import-not-found,unused-ignore]
-
-EXIT_REFUSED = 1
-EXIT_BAD_INPUT = 2
-
-
-# ---- error handling: one line on stderr, one JSON document on stdout with --json ---------------------
-def _emit_error(message: str, code: int, kind: str, as_json: bool) -> NoReturn:
-    if as_json:
-        print(json.dumps({"error": {"type": kind, "message": message, "exit_code": code}}))
-    sys.stderr.write(f"casework: error: {message}\n")
-    sys.exit(code)
-
-
-GLOBAL_OPTIONS = ("--db", "--policies", "--tz", "--audit-key-file")
-
-
-def _globals_first(argv: list[str]) -> list[str]:
-    """``argv`` with the global options (``--db URL``, ``--policies FILE``) moved before the command, so
-    that they may be written after it too: ``casework verify --db URL``. Nothing after ``--`` moves."""
-    front: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        if token == "--":
-            rest.extend(argv[i:])
-            break
-        if token.partition("=")[0] in GLOBAL_OPTIONS and ("=" in token or i + 1 < len(argv)):
-            taken = 1 if "=" in token else 2  # --db=URL, or --db URL
-            front.extend(argv[i:i + taken])
-            i += taken
-        else:
-            rest.append(token)
-            i += 1
-    return front + rest
-
-
-class _Group(TyperGroup):
-    """Turns every error into one line and the contract's exit code."""
-
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True,
-             windows_expand_args: bool = True, **extra: Any) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
-        as_json = "--json" in argv
-        if not argv:  # bare `casework`: the help, as --help prints it
-            argv = ["--help"]
-        argv = _globals_first(argv)
-        try:
-            rv = super().main(argv, prog_name or "casework", complete_var, False, windows_expand_args, **extra)
-        except UsageError as exc:
-            hint = f" (see 'casework {exc.ctx.command_path.partition(' ')[2]} --help')".replace("  ", " ") \
-                if exc.ctx is not None else ""
-            _emit_error(exc.format_message().replace("\n", " ") + hint.replace(" )", ")"), EXIT_BAD_INPUT,
-                        "UsageError", as_json)
-        except ClickException as exc:
-            _emit_error(exc.format_message().replace("\n", " "), EXIT_BAD_INPUT, "UsageError", as_json)
-        except typer.Abort:
-            _emit_error("aborted", EXIT_REFUSED, "Aborted", as_json)
-        except Refused as exc:
-            _emit_error(str(exc), EXIT_REFUSED, type(exc).__name__, as_json)
-        except CaseworkError as exc:
-            _emit_error(str(exc), EXIT_BAD_INPUT, type(exc).__name__, as_json)
-        except KeyboardInterrupt:
-            _emit_error("interrupted", 130, "Interrupted", as_json)
-        except Exception as exc:  # a bug or a damaged store must still be one line, not a traceback
-            _emit_error(f"unexpected {type(exc).__name__}: {exc}", EXIT_BAD_INPUT, type(exc).__name__, as_json)
-        code = rv if isinstance(rv, int) else 0
-        if standalone_mode:
-            sys.exit(code)
-        return code
+EXIT_REFUSED, EXIT_BAD_INPUT = shell.EXIT_REFUSED, shell.EXIT_BAD_INPUT
 
 
 app = typer.Typer(
-    cls=_Group,
+    cls=shell.Group,
     help="casework: after-sales cases (refunds, returns, disputes, complaints) from the terminal.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
