@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from casework.audit import AuditKey
 from casework.clock import Clock, FixedClock, system_clock
+from casework.database import DEFAULT_DB, database_url, upgrade_database
 from casework.domain import Actor, AuditEntry, Case, Decision, PolicyRef, Tracking, Verdict
-from casework.engine import DEFAULT_DB, Engine, database_url, upgrade_database
+from casework.engine import Engine
 from casework.errors import (
     CaseNotFound,
     CaseworkError,

@@ -27,6 +27,7 @@ from casework import facts as F
 from casework import intake
 from casework.audit import AuditKey
 from casework.clock import Clock, system_clock
+from casework.database import audit_key_of, database_url
 from casework.decide import decide
 from casework.domain import (
     Actor,
@@ -61,18 +62,6 @@ if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework sh
     from casework.report import SlaReport
     from casework.simulate import SimulationReport
     from casework.sla import SweepReport
-
-DEFAULT_DB = "sqlite:///casework.db"
-
-
-def database_url(db: str | None) -> str:
-    """A SQLAlchemy URL from a URL or a plain file path (``cases.db`` means an SQLite file)."""
-    if not db:
-        return DEFAULT_DB
-    if "://" in db:
-        return db
-    return f"sqlite:///{db}"
-
 
 class Engine:
     """Opens cases, decides and applies events, and answers questions about cases.
@@ -416,30 +405,6 @@ class Engine:
         if result["outcome"] == "refused":
             raise TransitionDenied(decision_from_json(result["decision"]), None)
         return case_from_json(result["case"])
-
-
-def audit_key_of(key: AuditKey | bytes | str | None) -> AuditKey | None:
-    """An :class:`AuditKey` from a key or its secret (InvalidInput when the secret is too short)."""
-    if key is None or isinstance(key, AuditKey):
-        return key
-    try:
-        return AuditKey(key)
-    except ValueError as exc:
-        raise InvalidInput(str(exc), field="audit_key") from None
-
-
-def upgrade_database(db: str | None = None, *, audit_key: AuditKey | bytes | str | None = None
-                     ) -> tuple[str | None, str]:
-    """Bring a database's schema up to date (Alembic migrations); ``(version before, after)``.
-
-    An empty database gets every migration; an up-to-date one is left alone. Entries the upgrade seals
-    into the global chain are sealed with ``audit_key`` when given.
-    """
-    store = Store(database_url(db), create=False, check=False, key=audit_key_of(audit_key))
-    try:
-        return store.upgrade()
-    finally:
-        store.close()
 
 
 def _fingerprint(request: Mapping[str, Any]) -> str:

@@ -1,0 +1,42 @@
+"""Which database, opened with which audit key, and bringing its schema up to date."""
+
+from __future__ import annotations
+
+from casework.audit import AuditKey
+from casework.errors import InvalidInput
+from casework.store import Store
+
+DEFAULT_DB = "sqlite:///casework.db"
+
+
+def database_url(db: str | None) -> str:
+    """A SQLAlchemy URL from a URL or a plain file path (``cases.db`` means an SQLite file)."""
+    if not db:
+        return DEFAULT_DB
+    if "://" in db:
+        return db
+    return f"sqlite:///{db}"
+
+
+def audit_key_of(key: AuditKey | bytes | str | None) -> AuditKey | None:
+    """An :class:`AuditKey` from a key or its secret (InvalidInput when the secret is too short)."""
+    if key is None or isinstance(key, AuditKey):
+        return key
+    try:
+        return AuditKey(key)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="audit_key") from None
+
+
+def upgrade_database(db: str | None = None, *, audit_key: AuditKey | bytes | str | None = None
+                     ) -> tuple[str | None, str]:
+    """Bring a database's schema up to date (Alembic migrations); ``(version before, after)``.
+
+    An empty database gets every migration; an up-to-date one is left alone. Entries the upgrade seals
+    into the global chain are sealed with ``audit_key`` when given.
+    """
+    store = Store(database_url(db), create=False, check=False, key=audit_key_of(audit_key))
+    try:
+        return store.upgrade()
+    finally:
+        store.close()
