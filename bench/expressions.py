@@ -7,6 +7,11 @@ to keep money exact (CEL: whole minor units; ZEN: its own decimal numbers, given
 binary float is involved), and, for CEL, the cost of casework's own evaluation path
 (``Expression.run``: reading the facts by their declared types, then executing). Times are medians
 over the rounds, per call; the machine is shared, so compare within one run.
+
+Then the same four refund rules written as built-in guards and as expression guards (amount within
+what was paid, no fraud flag, fewer than 5 refunds in 30 days, the order record present): ``decide``
+on an approve, ``engine.check`` of it on SQLite (the case read, the decision, nothing written) and
+``engine.fire`` of it on SQLite (a fresh case each time).
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ import _common  # noqa: F401  (puts the checkout on sys.path)
 import cel
 import zen
 
+from casework import Actor, Engine, FixedClock, load_policy, parse_policy
+from casework.decide import decide
 from casework.policies.expressions import Expression, functions
+from casework.transition import opened
 
 RULES = {
     "photo above 500.00": ("amount > money('500.00') && !('photo' in evidence)",
@@ -48,7 +56,7 @@ def per_call(fn: Any, n: int, rounds: int = 5) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=20000)
     n = ap.parse_args().n
@@ -69,7 +77,52 @@ def main() -> None:
         run = per_call(lambda e=expr: e.run(FACTS, TYPES, NOW, UTC), n)
         print(f"{name:44} {cel_compile * 1e6:10.1f}µs {zen_compile * 1e6:10.1f}µs {cel_eval * 1e6:8.2f}µs "
               f"{zen_eval * 1e6:8.2f}µs {run * 1e6:11.2f}µs")
+    return n
+
+
+BUILT_IN = """\
+          - {guard: amount_within, id: r1, amount: amount, limit: paid, positive: true}
+          - {guard: fraud_flag, id: r2, flags: [fraud_confirmed]}
+          - {guard: fraud_counter, id: r3, counter: refunds_last_30_days, at_least: 5}
+          - {guard: evidence, id: r4, all_of: [order_record]}
+"""
+EXPRESSED = """\
+          - {guard: expr, id: r1, expr: "amount > money('0.00') && amount <= paid", code: amount_exceeds_paid}
+          - {guard: expr, id: r2, expr: "!('fraud_confirmed' in flags)", code: fraud_flagged}
+          - {guard: expr, id: r3, expr: "refunds_last_30_days < 5", code: fraud_flagged}
+          - {guard: expr, id: r4, expr: "'order_record' in evidence", code: evidence_missing}
+"""
+
+
+def four_rules(n: int) -> None:
+    import tempfile
+
+    source = load_policy().source
+    start = source.index("          - guard: amount_within        # the refund cannot exceed what was paid")
+    end = source.index("      reject: {roles: [agent]}", start)
+    policies = {name: parse_policy(source[:start] + rules + source[end:], f"{name}.yaml")
+                for name, rules in (("built-in", BUILT_IN), ("expressions", EXPRESSED))}
+    facts = {"order_id": "SO-1", "amount": "59.00", "paid": "59.00", "customer": "c-1", "flags": ["vip"],
+             "refunds_last_30_days": 1, "evidence": ["order_record"]}
+    agent, times = Actor("alice", "agent"), {}
+    for name, policy in policies.items():
+        case = opened("RF-20261122-000001", "refund", {**facts, "evidence": [{"type": "order_record", "ref": None}]},
+                      policy, NOW)
+        assert decide(policy, case, "approve", agent, {}, NOW).allowed
+        times[name, "decide"] = per_call(lambda p=policy, c=case: decide(p, c, "approve", agent, {}, NOW), n)
+        with tempfile.TemporaryDirectory() as tmp, Engine(f"sqlite:///{tmp}/c.db", policies=policy,
+                                                          clock=FixedClock(NOW)) as engine:
+            number = engine.open("refund", facts, actor=Actor("c-1", "customer")).number
+            times[name, "check"] = per_call(lambda e=engine, k=number: e.check(k, "approve", actor=agent), n // 4)
+            numbers = iter(engine.open_many([{"kind": "refund", "facts": facts}] * (n // 2 * 5),
+                                            actor=Actor("c-1", "customer")).numbers)
+            times[name, "fire"] = per_call(lambda e=engine, s=numbers: e.fire(next(s), "approve", actor=agent),
+                                           n // 2)
+    print("\nfour refund rules on approve     built-in    expressions   ratio")
+    for what in ("decide", "check", "fire"):
+        b, e = times["built-in", what], times["expressions", what]
+        print(f"  {what:30} {b * 1e6:8.1f}µs {e * 1e6:10.1f}µs {e / b:8.2f}x")
 
 
 if __name__ == "__main__":
-    main()
+    four_rules(main())

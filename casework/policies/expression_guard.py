@@ -13,7 +13,8 @@
 The guard passes when ``expr`` is true. Refused, its verdict carries ``code`` (a reason code: a built-in
 one, or one the policy declares), ``message`` with its ``{placeholders}`` filled from the facts the
 expression read (money as ``600.00``, evidence as its types) and ``details`` (those facts, and the
-guard's own ``details``). A fact it reads that the case does not hold refuses it with ``field_missing``.
+guard's own ``details``); the verdict's source line points at the rule and its expression. A fact it
+reads that the case does not hold refuses it with ``field_missing``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class ExpressionGuard(GuardBase):
     def evaluate(self, ctx: GuardContext) -> Verdict:
         outcome = self.expr.run(ctx.facts, ctx.types, ctx.now, ctx.tz)
         read = self.when.shown(ctx.facts, ctx.types) if isinstance(self.when, Expression) else {}
-        details: dict[str, Any] = {**read, **outcome.values, "expr": self.expr.text}
+        details: dict[str, Any] = {**read, **outcome.values}
         if outcome.value is not True:
             details.update(self.details)
         if outcome.missing:

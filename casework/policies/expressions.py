@@ -87,7 +87,7 @@ def functions(tz: tzinfo) -> dict[str, Callable[..., Any]]:
 class Expression:
     """A CEL expression from a policy, compiled once; its facts, its functions, its syntax error if any."""
 
-    __slots__ = ("bound", "error", "functions", "program", "text", "variables")
+    __slots__ = ("bound", "error", "functions", "own", "program", "text", "variables")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -96,6 +96,7 @@ class Expression:
         self.variables: frozenset[str] = frozenset()
         self.functions: frozenset[str] = frozenset()
         self.bound: frozenset[str] = frozenset()
+        self.own: tuple[str, ...] = ()  # casework's functions it calls (each given to CEL costs a little)
         import cel  # here, not above: the package loads its CLI (prompt_toolkit), which a policy with no
         # expression (and `casework show`) should not pay for
 
@@ -109,6 +110,7 @@ class Expression:
         self.bound = frozenset(_BOUND.findall(text))
         self.variables = frozenset(self.program.variables()) - self.bound
         self.functions = frozenset(f for f in self.program.functions() if f[:1].isalpha())
+        self.own = tuple(f for f in OWN_FUNCTIONS if f in self.functions)
 
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
@@ -163,7 +165,9 @@ class Expression:
             shown[name] = _shown(kind, raw)
         if missing:
             return Outcome(None, shown, tuple(sorted(missing)))
-        values.update(functions(tz))
+        if self.own:
+            given = functions(tz)
+            values.update((f, given[f]) for f in self.own)
         try:
             return Outcome(self.program.execute(values), shown)
         except (RuntimeError, TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
