@@ -44,10 +44,12 @@ _CANONICAL_MONEY = re.compile(r"(0|[1-9][0-9]*)\.[0-9][0-9]\Z")
 KNOWN_FACTS = MONEY_FACTS | DATE_FACTS | INT_FACTS | LIST_FACTS | TEXT_FACTS | {"evidence"}
 
 
-def normalize(facts: Mapping[str, Any], tz: tzinfo = UTC) -> dict[str, Any]:
+def normalize(facts: Mapping[str, Any], tz: tzinfo = UTC, types: Mapping[str, str] | None = None
+              ) -> dict[str, Any]:
     """Validate and normalise facts given by a caller; raise :class:`InvalidInput` on a bad value.
 
-    ``tz``: where a time of day written without an offset was read (the policy's zone).
+    ``tz``: where a time of day written without an offset was read (the policy's zone). ``types``: the
+    declared type (``money``, ``date``, ``bool``...) of facts not known by name, normalised as their type says.
     """
     out: dict[str, Any] = {}
     for key, value in facts.items():
@@ -56,7 +58,10 @@ def normalize(facts: Mapping[str, Any], tz: tzinfo = UTC) -> dict[str, Any]:
                 f"fact name {key!r} is not valid; use letters, digits and underscores", field="fact", value=key
             )
         if value is not None:
-            out[key] = _BY_NAME.get(key, _scalar)(key, value, tz)
+            found = _BY_NAME.get(key)
+            if found is None:
+                found = _BY_TYPE.get(types.get(key, ""), _scalar) if types else _scalar
+            out[key] = found(key, value, tz)
     return out
 
 
@@ -126,6 +131,21 @@ _BY_NAME: dict[str, Callable[[str, Any, tzinfo], Any]] = {
     **dict.fromkeys(TEXT_FACTS, _text), "currency": _currency, "evidence": _evidence,
     **dict.fromkeys(LIST_FACTS, _listed), **dict.fromkeys(INT_FACTS, _count), **dict.fromkeys(DATE_FACTS, _date),
     **dict.fromkeys(MONEY_FACTS, _money),
+}
+
+
+def _bool(key: str, value: Any, tz: tzinfo) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise InvalidInput(f"{key} {value!r} is not true or false", field=key, value=value)
+
+
+# How a fact the policy declares (and casework does not know by name) is normalised, by its declared type.
+_BY_TYPE: dict[str, Callable[[str, Any, tzinfo], Any]] = {
+    "money": _money, "date": _date, "datetime": _date, "int": _count, "bool": _bool, "text": _text, "enum": _text,
+    "list": _listed, "evidence": _evidence,
 }
 
 

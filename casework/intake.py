@@ -45,6 +45,10 @@ def check_vocabulary(policy: PolicySet, kind: str, values: Mapping[str, Any]) ->
         one_of(item["type"], vocab.evidence, "evidence type", field="evidence")
     for flag in values.get("flags", []):
         one_of(flag, vocab.flags, "customer flag", field="flags")
+    for name, allowed in policy.declared_values.items():  # the policy's own enum and list facts
+        if name in values:
+            for value in values[name] if isinstance(values[name], list) else [values[name]]:
+                one_of(value, allowed, name, field=name)
 
 
 def event_data(policy: PolicySet, kind: str, event: str, data: Mapping[str, Any] | None, actor: Actor
@@ -56,7 +60,7 @@ def event_data(policy: PolicySet, kind: str, event: str, data: Mapping[str, Any]
         raise InvalidInput(f"unknown {kind} event {event!r}{did_you_mean(event, ks.events)}; "
                            f"{kind} events: {', '.join(ks.events)}", field="event", value=event)
     check_actor(actor, policy)
-    clean = F.normalize(data or {}, policy.tz)
+    clean = F.normalize(data or {}, policy.tz, policy.declared_types)
     check_vocabulary(policy, kind, clean)
     return clean
 
@@ -90,7 +94,7 @@ def opening_facts(policy: PolicySet, kind: str, facts: Mapping[str, Any], actor:
     Every case has its customer: a customer opens in their own name (given or not); anyone else names
     the customer the case is for.
     """
-    clean = F.normalize(facts, policy.tz)
+    clean = F.normalize(facts, policy.tz, policy.declared_types)
     kept = F.ENGINE_KEPT.intersection(clean) - (SYSTEM_ONLY if actor.is_engine else frozenset())
     if kept:
         raise InvalidInput(f"fact {min(kept)!r} is kept by the system; it cannot be given when opening a case",

@@ -395,3 +395,21 @@ def test_a_period_that_ends_before_it_begins_is_an_error_at_its_line():
     [problem] = problems(text)
     assert problem.startswith(f"rules.yaml:{_line_of(text, 'until: 2026-11-01')}:")
     assert problem.endswith("until 2026-11-01 is before from 2026-11-11: the rule is never in force")
+
+
+# ---- a declared fact is taken in as its type says -------------------------------------------------------
+def test_a_declared_fact_is_normalised_and_refused_as_its_type_when_a_case_is_opened(tmp_path):
+    from casework import InvalidInput
+
+    text = DEFAULT.source.replace("  tracking: {type: text", "  shipping: {type: money}\n  final_sale: {type: bool}\n"
+                                  "  sale_channel: {type: enum, values: [flagship, outlet]}\n  tracking: {type: text")
+    policy = parse_policy(text, "rules.yaml")
+    with Engine(f"sqlite:///{tmp_path / 'c.db'}", policies=policy) as engine:
+        case = engine.open("complaint", {"order_id": "SO-1", "shipping": "12.5", "final_sale": "true",
+                                         "sale_channel": "outlet"}, actor=CUSTOMER)
+        assert (case.facts["shipping"], case.facts["final_sale"]) == ("12.50", True)
+        for bad, said in (({"shipping": "twelve"}, "shipping"), ({"shipping": 12.5}, "not a decimal string"),
+                          ({"final_sale": "perhaps"}, "true or false"),
+                          ({"sale_channel": "outlett"}, "did you mean 'outlet'")):
+            with pytest.raises(InvalidInput, match=said):
+                engine.open("complaint", {"order_id": "SO-2", **bad}, actor=CUSTOMER)

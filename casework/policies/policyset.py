@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from casework import facts as F
 from casework.domain import Actor, PolicyRef, Verdict
 from casework.errors import PolicyError, PolicyProblem
 from casework.machines import AMEND, spec
@@ -134,6 +135,26 @@ class PolicySet:
     def fact_types(self) -> dict[str, str]:
         """The declared facts and their types (what expressions read them as)."""
         return {name: d.type for name, d in self.document.declared().items()}
+
+    @cached_property
+    def declared_types(self) -> dict[str, str]:
+        """The types of the declared facts casework does not know by name (intake normalises them so)."""
+        return {name: t for name, t in self.fact_types.items() if name not in F.KNOWN_FACTS}
+
+    @cached_property
+    def declared_values(self) -> dict[str, list[str]]:
+        """The values each declared enum or list fact casework does not know by name may take."""
+        out: dict[str, list[str]] = {}
+        for name, d in self.document.declared().items():
+            if name in F.KNOWN_FACTS or d.type not in ("enum", "list") or d.values is None:
+                continue
+            if isinstance(d.values, list):
+                out[name] = d.values
+            elif d.values == "reasons":
+                out[name] = sorted({r for kp in self.document.kinds.values() for r in kp.reasons or ()})
+            else:
+                out[name] = list(getattr(self.document.vocabulary, d.values))
+        return out
 
     def guard_source(self, kind: str, event: str, index: int) -> str | None:
         return self._sources.get((kind, event, index))

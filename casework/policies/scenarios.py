@@ -276,7 +276,7 @@ def _scenario_case(policy: PolicySet, sc: Scenario, at: datetime) -> Case:
     if sc.kind not in policy.document.kinds:
         raise InvalidInput(f"the policy has no rules for {sc.kind} cases")
     intake.check_actor(sc.actor, policy)
-    facts = F.normalize(_resolve(sc.facts, at, policy.tz), policy.tz)
+    facts = F.normalize(_resolve(sc.facts, at, policy.tz), policy.tz, policy.declared_types)
     if sc.actor.role == "customer" and "customer" not in facts:
         facts["customer"] = sc.actor.id
     intake.check_vocabulary(policy, sc.kind, facts)
