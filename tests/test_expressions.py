@@ -413,3 +413,12 @@ def test_a_declared_fact_is_normalised_and_refused_as_its_type_when_a_case_is_op
                           ({"sale_channel": "outlett"}, "did you mean 'outlet'")):
             with pytest.raises(InvalidInput, match=said):
                 engine.open("complaint", {"order_id": "SO-2", **bad}, actor=CUSTOMER)
+
+
+def test_policy_check_warns_when_a_codes_messages_use_a_placeholder_the_expr_guard_does_not_give():
+    without = with_refund_rule(PHOTO_RULE.replace("            details: {missing: photo}\n", ""))
+    [warning] = [w for w in without.warnings if "refund_photo_above_500" in w.message]
+    assert warning.line == _line_of(without.source, "- guard: expr                 # a refund above 500.00")
+    assert warning.message == ("refund_photo_above_500: the evidence_missing messages use {missing}, which its "
+                               "refusals do not give; add details: {missing: ...}")
+    assert not [w for w in PHOTO.warnings if "refund_photo_above_500" in w.message]

@@ -61,6 +61,12 @@ class ExpressionGuard(GuardBase):
     def judges(self) -> frozenset[str]:
         return super().judges() | self.expr.judges()
 
+    def gives(self) -> frozenset[str]:
+        """The details a refusal by this guard carries (for the placeholders of its code's messages)."""
+        read = self.when.reads() if isinstance(self.when, Expression) else frozenset()
+        return frozenset({*self.expr.reads(), *read, *self.details, "missing"} if self.code == "field_missing"
+                         else {*self.expr.reads(), *read, *self.details})
+
     def evaluate(self, ctx: GuardContext) -> Verdict:
         outcome = self.expr.run(ctx.facts, ctx.types, ctx.now, ctx.tz)
         read = self.when.shown(ctx.facts, ctx.types) if isinstance(self.when, Expression) else {}
@@ -75,7 +81,7 @@ class ExpressionGuard(GuardBase):
             return self.verdict(False, f"the rule could not be judged on these facts: {outcome.error}",
                                 error=outcome.error, **details)
         passed = outcome.value is True
-        said = "; ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}"
+        said = "; ".join(f"{k} {(', '.join(map(str, v)) or 'none') if isinstance(v, list) else v}"
                          for k, v in sorted(outcome.values.items()))
         if passed:
             message = f"{self.expr.text} holds" + (f" ({said})" if said else "")

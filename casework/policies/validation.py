@@ -235,6 +235,7 @@ def _check_guard(report: _Report, guard: GuardBase, loc: Loc, doc: PolicyDocumen
             report.err((*loc, "code"), f"unknown reason code {guard.code!r}{hint}")
         if guard.message is not None:
             report.found(check_template(guard.message, (*loc, "message")))
+        _check_placeholders(report, doc, guard, loc)
     elif isinstance(guard, WindowGuard):
         if guard.within <= timedelta(0):
             report.err((*loc, "within"), "a window must be longer than zero (a window of 0 refuses everything)")
@@ -257,6 +258,30 @@ def _check_guard(report: _Report, guard: GuardBase, loc: Loc, doc: PolicyDocumen
         report.names((*loc, "flags"), guard.flags, vocab.flags, "flag")
     elif isinstance(guard, FraudCounterGuard) and guard.unless_role is not None:
         report.names(loc, [guard.unless_role], list(doc.roles), "role")
+
+
+# Placeholders every refusal's messages can use, whatever its details (see casework.messages.placeholders).
+_ALWAYS = frozenset({"code", "guard", "message", "event", "number"})
+
+
+def _check_placeholders(report: _Report, doc: PolicyDocument, guard: ExpressionGuard, loc: Loc) -> None:
+    """A warning when the messages of an expr guard's code use a placeholder its refusals will not fill (the
+    evidence_missing messages say {missing}: give it with the guard's details)."""
+    texts = doc.texts(guard.code)
+    if texts is None:
+        return
+    used: set[str] = set()
+    for by_lang in (texts.operator, texts.customer):
+        for text in by_lang.values():
+            try:
+                used |= {f for _, f, _, _ in Formatter().parse(text) if f}
+            except ValueError:
+                continue  # a malformed template is reported where it is written
+    unfilled = sorted(used - _ALWAYS - guard.gives())
+    if unfilled:
+        given = ", ".join(f"{p}: ..." for p in unfilled)
+        report.warn(loc, f"{guard.id or 'this guard'}: the {guard.code} messages use {{{'}, {'.join(unfilled)}}}, "
+                    f"which its refusals do not give; add details: {{{given}}}")
 
 
 def _check_override(report: _Report, window: timedelta | DatedWindow, loc: Loc) -> None:
