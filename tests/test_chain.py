@@ -184,7 +184,7 @@ def test_entries_left_unsealed_are_sealed_by_the_next_writer(engine: Engine, mak
     (number,) = refunds(engine, 1)
     holder = make_engine()
     with holder.store.transaction() as tx:
-        assert tx.take_seal() is not None  # another writer holds the seal now...
+        tx.seal_waiting()  # another writer takes the seal, and holds it until its transaction ends...
         engine.fire(number, "approve", actor=AGENT)  # ...this one does not wait for it
     report = engine.verify()
     assert report.ok and report.chain is not None and report.chain.pending == 1

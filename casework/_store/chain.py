@@ -24,13 +24,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from casework.audit import AuditKey, chain_link
+import sqlalchemy as sa
+
+from casework._store.tables import SEAL_KEY, audit, meta
+from casework.audit import GENESIS, AuditKey, chain_link
 from casework.errors import StoreError
 
 if TYPE_CHECKING:
     from casework._store.rows import Transaction
 
 Pending = tuple[int, str, str | None]  # an unsealed entry: its row id, its hash, its MAC
+PENDING_BATCH = 5000  # unsealed entries a writer seals at most, besides its own
 
 
 class Sealer:
@@ -48,7 +52,7 @@ class Sealer:
         if key is not None:
             for row in rows:
                 row["mac"] = key.entry_mac(row["hash"])
-        taken = tx.take_seal()
+        taken = self._take(tx)
         if taken is None:  # another writer holds the seal; it or the next one seals these
             self._check(self._chain_key if self._chain_key is not None else tx.chain_key())
             return
@@ -64,14 +68,50 @@ class Sealer:
             gseq += 1
             link = chain_link(link, gseq, entry_hash, key if signed else None)
             sealed.append((entry_id, gseq, link))
-        tx.seal_entries(sealed)
+        self._place(tx, sealed)
         for row in rows:
             gseq += 1
             link = row["link"] = chain_link(link, gseq, row["hash"], key)
             row["gseq"] = gseq
         if key is not None and not chain_key and (rows or keyed):
-            tx.set_chain_key(key.id)  # from here on the chain is written with this key
+            statement = tx.db.statement("set_chain_key", lambda: meta.update().where(meta.c.key == SEAL_KEY),
+                                        column_keys=("value",))
+            tx.run(statement, {"value": key.id})  # from here on the chain is written with this key
             self._chain_key = key.id
+
+    def _take(self, tx: Transaction) -> tuple[str, int, str, list[Pending]] | None:
+        """The seal, if no other writer holds it: the chain's key id, its head (place and link) and the entries
+        waiting to be sealed. None when another writer holds it (PostgreSQL; it is never waited for)."""
+        if tx.db.sqlite:
+            # The transaction holds the database's write lock, and with it the seal; every SQLite writer
+            # seals its own entries, so none wait. The key id is read once per store.
+            gseq, link = tx.chain_head()
+            return self.known_key(tx), gseq, link, []
+        statement = tx.db.statement("seal_lock", lambda: sa.select(meta.c.value).where(
+            meta.c.key == SEAL_KEY).with_for_update(skip_locked=True))
+        if tx.run(statement).fetchone() is None:
+            return None
+        # Read after the lock is held (a statement of its own), so it sees the last holder's commit.
+        statement = tx.db.statement("seal_state", _seal_state)
+        chain_key, gseq, link, pending = "", 0, GENESIS, []
+        for part, entry_id, place, text, mac in tx.run(statement, {"batch": PENDING_BATCH}).fetchall():
+            if part == 0:
+                chain_key = text or ""
+            elif part == 1:
+                gseq, link = int(place), text
+            else:
+                pending.append((int(entry_id), text, mac))
+        return chain_key, gseq, link, pending
+
+    @staticmethod
+    def _place(tx: Transaction, sealed: Sequence[tuple[int, int, str]]) -> None:
+        """Give unsealed entries ``(row id, place, link)`` their place in the chain."""
+        if sealed:
+            statement = tx.db.statement("seal_entries", lambda: audit.update().where(
+                audit.c.id == sa.bindparam("b_id")).where(audit.c.gseq.is_(None)), column_keys=("gseq", "link"))
+            rows = [statement.params({"b_id": i, "gseq": g, "link": link}) for i, g, link in sealed]
+            tx.send(statement.sql, rows, many=True)
+
 
     def known_key(self, tx: Transaction) -> str:
         """The chain's key id as this store last read or set it (read once)."""
@@ -99,3 +139,19 @@ class Sealer:
         if self.key.id != chain_key:
             raise StoreError(f"the audit chain of {self.url} is written with audit key id {chain_key}; this "
                              f"engine's key has id {self.key.id}", url=self.url)
+
+
+def _seal_state() -> Any:
+    """One statement: the chain's key id (part 0), its head (part 1), the entries waiting (part 2, id order)."""
+    a = audit.c
+    number, text = sa.cast(sa.null(), sa.BigInteger()), sa.cast(sa.null(), sa.String())  # typed, for PostgreSQL
+    key = sa.select(sa.literal_column("0").label("part"), number.label("id"), number.label("gseq"),
+                    meta.c.value.label("text"), text.label("mac")).where(meta.c.key == SEAL_KEY)
+    head = sa.select(a.gseq, a.link).where(a.gseq.is_not(None)).order_by(a.gseq.desc()).limit(1).subquery()
+    waiting = sa.select(a.id, a.hash, a.mac).where(a.gseq.is_(None)).order_by(a.id).limit(
+        sa.bindparam("batch")).subquery()
+    return sa.union_all(
+        key,
+        sa.select(sa.literal_column("1"), number, head.c.gseq, head.c.link, text),
+        sa.select(sa.literal_column("2"), waiting.c.id, number, waiting.c.hash, waiting.c.mac),
+    )

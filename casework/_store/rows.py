@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from casework._store.chain import Pending, Sealer
+from casework._store.chain import Sealer
 from casework._store.codec import AUDIT_INSERTED, CASE_INSERTED, CASE_UPDATED, Codec, StoredCase
 from casework._store.driver import Cursor, Database, Statement
 from casework._store.tables import SEAL_KEY, audit, cases, counters, idem, meta, policies
@@ -26,7 +26,6 @@ IN_CHUNK = 500  # values per IN (...) list: well under every driver's limit on b
 Opened = tuple[Case, AuditEntry, tuple[str, str] | None]  # a new case, its opening entry, the entry's texts
 # A sealed or waiting entry as the global chain sees it: gseq, row id, case id, number, seq, hash, link, mac.
 ChainRow = tuple[int, int, int, str, int, str, str | None, str | None]
-PENDING_BATCH = 5000  # unsealed entries a writer seals at most, besides its own
 
 
 @dataclass(frozen=True)
@@ -40,22 +39,6 @@ class Filters:
     queue: str | None = None
     open_only: bool = False
     due_before: datetime | None = None
-
-
-def _seal_state() -> Any:
-    """One statement: the chain's key id (part 0), its head (part 1), the entries waiting (part 2, id order)."""
-    a = audit.c
-    number, text = sa.cast(sa.null(), sa.BigInteger()), sa.cast(sa.null(), sa.String())  # typed, for PostgreSQL
-    key = sa.select(sa.literal_column("0").label("part"), number.label("id"), number.label("gseq"),
-                    meta.c.value.label("text"), text.label("mac")).where(meta.c.key == SEAL_KEY)
-    head = sa.select(a.gseq, a.link).where(a.gseq.is_not(None)).order_by(a.gseq.desc()).limit(1).subquery()
-    waiting = sa.select(a.id, a.hash, a.mac).where(a.gseq.is_(None)).order_by(a.id).limit(
-        sa.bindparam("batch")).subquery()
-    return sa.union_all(
-        key,
-        sa.select(sa.literal_column("1"), number, head.c.gseq, head.c.link, text),
-        sa.select(sa.literal_column("2"), waiting.c.id, number, waiting.c.hash, waiting.c.mac),
-    )
 
 
 def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
@@ -373,43 +356,6 @@ class Transaction(Reader):
     def seal_waiting(self) -> None:
         """Seal the entries other writers left unsealed (if this transaction gets the seal)."""
         self.sealer.seal(self, [])
-
-    def take_seal(self) -> tuple[str, int, str, list[Pending]] | None:
-        """The seal, if no other writer holds it: the chain's key id, its head (place and link) and the entries
-        waiting to be sealed. None when another writer holds it (PostgreSQL; it is never waited for)."""
-        if self.db.sqlite:
-            # This transaction holds the database's write lock, and with it the seal; every SQLite writer
-            # seals its own entries, so none wait. The key id is read once per store (see Sealer).
-            head = self.chain_head()
-            return self.sealer.known_key(self), head[0], head[1], []
-        statement = self.db.statement("seal_lock", lambda: sa.select(meta.c.value).where(
-            meta.c.key == SEAL_KEY).with_for_update(skip_locked=True))
-        if self.run(statement).fetchone() is None:
-            return None
-        # Read after the lock is held (a statement of its own), so it sees the last holder's commit.
-        statement = self.db.statement("seal_state", lambda: _seal_state())
-        chain_key, gseq, link, pending = "", 0, "0" * 64, []
-        for part, entry_id, place, text, mac in self.run(statement, {"batch": PENDING_BATCH}).fetchall():
-            if part == 0:
-                chain_key = text or ""
-            elif part == 1:
-                gseq, link = int(place), text
-            else:
-                pending.append((int(entry_id), text, mac))
-        return chain_key, gseq, link, pending
-
-    def seal_entries(self, sealed: Sequence[tuple[int, int, str]]) -> None:
-        """Give unsealed entries ``(row id, place, link)`` their place in the chain."""
-        if sealed:
-            statement = self.db.statement("seal_entries", lambda: audit.update().where(
-                audit.c.id == sa.bindparam("b_id")).where(audit.c.gseq.is_(None)), column_keys=("gseq", "link"))
-            rows = [statement.params({"b_id": i, "gseq": g, "link": link}) for i, g, link in sealed]
-            self.send(statement.sql, rows, many=True)
-
-    def set_chain_key(self, key_id: str) -> None:
-        statement = self.db.statement("set_chain_key", lambda: meta.update().where(meta.c.key == SEAL_KEY),
-                                      column_keys=("value",))
-        self.run(statement, {"value": key_id})
 
     def remember(self, actor: str, key: str, request: str, description: str, number: str, result: Any,
                  now: datetime) -> None:
