@@ -32,7 +32,7 @@ from casework import (
     parse_zone,
     terminal,
 )
-from casework.terminal import shell
+from casework.terminal import authoring, shell
 
 EXIT_REFUSED, EXIT_BAD_INPUT = shell.EXIT_REFUSED, shell.EXIT_BAD_INPUT
 
@@ -582,7 +582,7 @@ def policy_check(
 
     path = _policy_file(ctx, file)
     report = check_policy(path, str(file) if file else path.name)
-    terminal.render(as_json, lambda: report.to_json(strict), lambda: terminal.policy_check(report, strict))
+    terminal.render(as_json, lambda: report.to_json(strict), lambda: authoring.policy_check(report, strict))
     if not report.ok(strict):
         sys.stderr.write(f"casework: error: {report.summary(strict)}\n")
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -614,7 +614,7 @@ def policy_test(
 
     policy = load_policy(_policy_file(ctx, None))
     run = run_policy_test_files(policy, files or ["policies.test.yaml"])
-    terminal.render(as_json, run.to_json, lambda: terminal.policy_tests(policy, run.results))
+    terminal.render(as_json, run.to_json, lambda: authoring.policy_tests(policy, run.results))
     if run.failed:
         sys.stderr.write(f"casework: policy test: {len(run.failed)} of {len(run.results)} scenario(s) failed\n")
         raise typer.Exit(EXIT_REFUSED)
@@ -642,7 +642,7 @@ def policy_simulate(
     at = parse_instant(now, "--now") if now else None
     with terminal.progress("simulating", shown=not as_json) as advance:
         report = _engine(ctx).simulate(load_policy(file), kind=kind, state=state, now=at, progress=advance)
-    terminal.render(as_json, report.to_json, lambda: terminal.simulation(report, limit))
+    terminal.render(as_json, report.to_json, lambda: authoring.simulation(report, limit))
 
 
 @policy_app.command("adopt")
@@ -672,7 +672,7 @@ def policy_adopt(
         plan = engine.plan_adoption(new, actor=who, kind=kind, state=state, progress=advance)
     report, numbers = plan.simulation, plan.numbers
     if not as_json:
-        terminal.show(*terminal.simulation(report, limit))
+        terminal.show(*authoring.simulation(report, limit))
     if not numbers:
         terminal.render(as_json, lambda: {"simulation": report.to_json(), "adopted": 0, "numbers": [],
                                           "already_on_policy": report.cases_checked, "skipped": []},
@@ -684,7 +684,7 @@ def policy_adopt(
     with terminal.progress("adopting", shown=not as_json, total=lambda: len(numbers)) as advance:
         done = engine.adopt_open_cases(new, actor=who, numbers=numbers, progress=advance)
     terminal.render(as_json, lambda: {"simulation": report.to_json(), **done.to_json()},
-                    lambda: terminal.adoption(done, new))
+                    lambda: authoring.adoption(done, new))
 
 
 @policy_app.command("diagram")  # DESIGN's contract: `casework policy ... diagram`; also top-level

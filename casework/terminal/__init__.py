@@ -28,12 +28,8 @@ from rich.text import Text
 from casework import KINDS, AuditEntry, Case, Decision, VerifyReport
 
 if TYPE_CHECKING:
-    from casework.adoption import AdoptReport
     from casework.demo import Step
     from casework.policies import PolicySet
-    from casework.policies.authoring import CheckReport
-    from casework.policies.scenarios import ScenarioResult
-    from casework.simulate import SimulationReport
     from casework.sla import SweepReport
 
 NON_TERMINAL_WIDTH = 140  # piped or captured output: wide enough that tables keep one row per line
@@ -142,7 +138,7 @@ def _zone_name() -> str:
     return str(getattr(_zone, "key", None) or _zone)
 
 
-def _table(title: str, *columns: str | Column) -> Table:
+def new_table(title: str, *columns: str | Column) -> Table:
     """A table that fits an 80-column terminal: no vertical rules, one space between columns. Columns given
     by name wrap; the ones that must never be cut (numbers, rule ids, times) are given as ``_whole``."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
@@ -196,7 +192,7 @@ def case_panel(case: Case) -> Panel:
 
 def case_table(cases: Sequence[Case]) -> Table:
     """Cases, one row each: number and kind, state, order and customer, amount, opened and next due."""
-    table = _table(f"{len(cases)} case(s) (times: {_zone_name()})", _whole("case"), "state", "order / customer",
+    table = new_table(f"{len(cases)} case(s) (times: {_zone_name()})", _whole("case"), "state", "order / customer",
                    _whole("amount"), _whole("opened / due"))
     for c in cases:
         table.add_row(f"{c.number}\n{c.kind}", c.state, f"{c.order_id or '-'}\n{c.customer or '-'}",
@@ -257,8 +253,8 @@ def decision_json(number: str | None, decision: Decision, said: Sequence[str] | 
 
 def decision_table(number: str, decision: Decision) -> Table:
     """Every guard's verdict on one event, with where in the policy it is written; a failed one with its code."""
-    table = _table(f"{number}: {decision.event} {'allowed' if decision.allowed else 'REFUSED'}", _whole("rule / where"),
-                   _whole("verdict"), "why")
+    table = new_table(f"{number}: {decision.event} {'allowed' if decision.allowed else 'REFUSED'}",
+                      _whole("rule / where"), _whole("verdict"), "why")
     for v in decision.verdicts:
         verdict = Text("pass", "green") if v.passed else Text("FAIL", "bold red")
         why = v.message if v.passed else Text.assemble((v.code, "bold red"), f": {visible(v.message)}")
@@ -281,7 +277,7 @@ def next_json(decisions: Sequence[Decision], said: Sequence[Sequence[str]]) -> l
 
 def next_table(number: str, decisions: Sequence[Decision], said: Sequence[Sequence[str]]) -> Table:
     """The events possible next, each allowed or refused, with why not (and what the customer is told)."""
-    table = _table(f"{number}: possible events", _whole("event"), "leads to", _whole("for you"), "why not")
+    table = new_table(f"{number}: possible events", _whole("event"), "leads to", _whole("for you"), "why not")
     for d, messages in zip(decisions, said, strict=True):
         table.add_row(d.event, d.to_state or "", Text("allowed", "green") if d.allowed else Text("refused", "red"),
                       "\n".join(f"{r.code}: {r.message}" + (f"\n  → {m}" if m != r.message else "")
@@ -349,68 +345,10 @@ def demo_end(path: Path, report: VerifyReport) -> Iterator[RenderableType]:
 
 # ---- the service clock -----------------------------------------------------------------------------------
 def sweep_table(report: SweepReport) -> Table:
-    table = _table(f"sla sweep at {when(report.at)}{' (dry run)' if report.dry_run else ''}: "
+    table = new_table(f"sla sweep at {when(report.at)}{' (dry run)' if report.dry_run else ''}: "
                    f"{report.cases_due} case(s) due", _whole("number"), "action", "what", _whole("due"), "state",
                    "outcome")
     for a in report.actions:
         style = {"applied": "green", "refused": "red", "skipped": "yellow"}.get(a.outcome, "")
         table.add_row(a.number, a.kind, a.name, _at(a.due), a.state, Text(a.outcome, style))
-    return table
-
-
-# ---- policy authoring ----------------------------------------------------------------------------------
-def policy_check(report: CheckReport, strict: bool) -> Iterator[Text]:
-    for problem in report.problems:
-        yield Text(str(problem), "red" if problem.severity == "error" else "yellow")
-    if report.ok(strict) and report.policy is not None:
-        yield Text(f"{report.name}: OK — {report.policy.label} ({report.policy.ref.short}), "
-                   f"{len(report.warnings)} warning(s)", "green")
-
-
-def policy_tests(policy: PolicySet, results: Sequence[ScenarioResult]) -> Iterator[RenderableType]:
-    for r in results:
-        mark = Text("PASS ", "green") if r.passed else Text("FAIL ", "bold red")
-        yield Text.assemble(mark, r.name, f"  ({r.source})" if r.source else "")
-        if not r.passed:
-            yield from (f"     {line}" for line in (r.summary, *r.explanation))
-    passed = sum(1 for r in results if r.passed)
-    yield f"policy {policy.label} ({policy.ref.short}): {passed} scenarios passed, {len(results) - passed} failed"
-
-
-def adoption(report: AdoptReport, policy: PolicySet) -> Iterator[Text]:
-    yield Text(f"adopted {len(report.adopted)} case(s) to policy {policy.label} ({policy.ref.short})", "green")
-    for number, why in report.skipped:
-        yield Text(f"skipped {number}: {why}", "yellow")
-
-
-def simulation(report: SimulationReport, limit: int) -> Iterator[RenderableType]:
-    """What a policy would decide differently: a summary, the flips by rule, the first ``limit`` flips."""
-    scope = " ".join(x for x in (report.kind, report.state) if x) or "all"
-    yield Text(f"policy {report.policy.label} ({report.policy.short}) against {report.cases_checked} open case(s) "
-               f"({scope}) at {when(report.now)}: {len(report.flips)} decision(s) flip on {len(report.numbers)} "
-               "case(s)", "bold")
-    if report.reason_changes:
-        yield f"{len(report.reason_changes)} refusal(s) would stay refused for other reasons (see --json)"
-    if not report.flips:
-        return
-    counts = ("flips", "allowed → refused", "refused → allowed")
-    table = _table("Flips by rule")
-    for col in ("rule", *counts, "events", "source", "e.g."):
-        table.add_column(col, justify="right" if col in counts else "left")
-    for g in report.groups():
-        table.add_row(Text(g.rule, "bold"), str(g.count), str(g.tightened), str(g.loosened), ", ".join(g.events),
-                      g.source or "", ", ".join(g.examples))
-    yield table
-    if limit > 0:
-        yield _flips_table(report, limit)
-
-
-def _flips_table(report: SimulationReport, limit: int) -> Table:
-    table = _table(f"Flipped decisions (first {min(limit, len(report.flips))} of {len(report.flips)})",
-                   "case", "state", "event", "as", "before → after", "rules", "why refused")
-    for f in report.flips[:limit]:
-        refused = f.after if f.before.allowed else f.before
-        table.add_row(f.number, f.state, f.event, f.actor.role,
-                      Text(f.direction, "red" if f.before.allowed else "green"), ", ".join(f.rules),
-                      "\n".join(f"{r.code}: {r.message}" for r in refused.reasons))
     return table
