@@ -347,12 +347,8 @@ class Engine:
         from casework import sweep
 
         present = self.now()
-        at = (now or present).astimezone(UTC)
-        if at > present and not dry_run:
-            raise InvalidInput(f"now {at.isoformat()} is later than the present ({present.astimezone(UTC).isoformat()})"
-                               "; a sweep that writes acts at the present or earlier; use a dry run to see what "
-                               "will be due", field="now", value=now)
-        return sweep.sweep(self.store, self.policies, at, dry_run=dry_run, limit=limit, progress=progress, batch=batch)
+        return sweep.sweep(self.store, self.policies, (now or present).astimezone(UTC), present=present,
+                           dry_run=dry_run, limit=limit, progress=progress, batch=batch)
 
     def report(self, *, since: datetime | date | str | None = None, until: datetime | date | str | None = None,
                kind: str | None = None, by: str | None = None) -> SlaReport:
@@ -378,11 +374,6 @@ class Engine:
         """
         from casework import verification
 
-        if isinstance(since, str):
-            try:
-                since = Digest.parse(since)
-            except ValueError as exc:
-                raise InvalidInput(str(exc), field="since", value=since) from None
         return verification.verify(self.store, self.policies, since=since)
 
     # ---- internals -----------------------------------------------------------------------------------

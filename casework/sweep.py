@@ -11,7 +11,7 @@ in id order, so sweepers running at once on PostgreSQL cannot deadlock on each o
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from casework import intake
@@ -26,15 +26,22 @@ from casework.transition import EntryTexts, step
 SYSTEM = Actor.system()
 
 
-def sweep(store: Store, policies: PolicyBook, at: datetime, *, dry_run: bool = False, limit: int | None = None,
-          progress: Callable[[int, int], None] | None = None, batch: int = 200) -> SweepReport:
+def sweep(store: Store, policies: PolicyBook, at: datetime, *, present: datetime | None = None, dry_run: bool = False,
+          limit: int | None = None, progress: Callable[[int, int], None] | None = None, batch: int = 200
+          ) -> SweepReport:
     """Fire every timer due at ``at`` and mark every deadline breached by then, as the ``system`` actor.
 
     Each action is a normal audited transition at ``at``, guarded by compare-and-set on the version
     the sweep read, so several sweepers may run at once: a case is acted on by one of them only.
     Running it twice at the same instant does nothing the second time. ``dry_run`` only reports what
     is due. ``batch`` cases are handled per transaction; ``progress(done, total)`` after each batch.
+    A sweep that writes acts no later than ``present`` (the clock's now, when given): its entries would be
+    dated ahead of the ones written after them, and a trail's times must not go backwards.
     """
+    if present is not None and at > present and not dry_run:
+        raise InvalidInput(f"now {at.isoformat()} is later than the present ({present.astimezone(UTC).isoformat()})"
+                           "; a sweep that writes acts at the present or earlier; use a dry run to see what "
+                           "will be due", field="now", value=at)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InvalidInput(f"batch {batch!r} must be a whole number of at least 1", field="batch")
     numbers = store.due_numbers(at, limit)

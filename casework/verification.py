@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from casework.audit import GENESIS, AuditKey, chain_link, policy_chain_hash
-from casework.errors import CaseworkError
+from casework.errors import CaseworkError, InvalidInput
 from casework.findings import CaseProblem, ChainReport, Digest, VerifyReport
 from casework.policybook import PolicyBook
 from casework.privacy import mask
@@ -39,10 +39,15 @@ def export(store: Store, *, personal: Sequence[str] = (), redact: bool = False) 
             yield {"number": number, "kind": kind, "unreadable": damage}
 
 
-def verify(store: Store, policies: PolicyBook, since: Digest | None = None) -> VerifyReport:
+def verify(store: Store, policies: PolicyBook, since: Digest | str | None = None) -> VerifyReport:
     """Check every case's hash chain and replay its trail against the stored row (every column the trail
     derives), entries that belong to no case, the policy versions, and the global chain (with the store's
-    audit key, if it has one), which must extend ``since`` when given."""
+    audit key, if it has one), which must extend ``since`` (a digest, or its text) when given."""
+    if isinstance(since, str):
+        try:
+            since = Digest.parse(since)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="since", value=since) from None
     chain_report, problems = check_chain(store, store.key, since)
     cases = entries = 0
     policy_of = _versions(policies)

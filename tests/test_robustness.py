@@ -10,6 +10,7 @@ under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
+import atexit
 import json
 import multiprocessing
 import os
@@ -42,7 +43,7 @@ from casework import (
 )
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-ROBUST_DB = "casework_robust"
+ROBUST_DB = f"casework_robust_{os.getpid()}"  # per test run: two runs at once must not collide
 
 CUSTOMER = Actor("cust-1", "customer")
 AGENT = Actor("alice", "agent")
@@ -75,6 +76,7 @@ def _pg_prepare() -> tuple[str | None, str | None]:
                 if conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"),
                                 {"d": ROBUST_DB}).first() is None:
                     conn.execute(sa.text(f"CREATE DATABASE {ROBUST_DB}"))
+                    atexit.register(_pg_drop, base)
                 result: tuple[str | None, str | None] = (
                     u.set(database=ROBUST_DB).render_as_string(hide_password=False), None)
             except sa.exc.DBAPIError as exc:
@@ -93,6 +95,18 @@ def _pg_prepare() -> tuple[str | None, str | None]:
         probe.dispose()
     _pg_cache[base] = result
     return result
+
+
+def _pg_drop(base: str) -> None:
+    """Drop this run's database (at exit: the workers are gone by then)."""
+    eng = sa.create_engine(base, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {ROBUST_DB} WITH (FORCE)"))
+    except sa.exc.DBAPIError:
+        pass  # best effort: a leftover database is harmless, and the next run of this pid reuses it
+    finally:
+        eng.dispose()
 
 
 def _pg_reset(url: str) -> None:

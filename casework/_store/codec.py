@@ -156,7 +156,7 @@ class Codec:
 
     def stored_case(self, values: Sequence[Any], ref_of: RefOf) -> StoredCase:
         """The case in a row of ``CASE_COLUMNS`` values; Unreadable (naming the case) when damaged."""
-        row: Any = CaseValues._make(values)
+        row: Any = CaseValues(*values)
         t = self.time.read
         try:
             case = Case(
@@ -188,7 +188,7 @@ class Codec:
 
     def entry(self, values: Sequence[Any], ref_of: RefOf) -> AuditEntry:
         """The audit entry in a row of ``AUDIT_COLUMNS`` values; Unreadable when damaged."""
-        row: Any = AuditValues._make(values)
+        row: Any = AuditValues(*values)
         try:
             return AuditEntry(
                 number=row.number, seq=row.seq, at=self.time.at(row.at), event=row.event, from_state=row.from_state,
