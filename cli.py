@@ -32,7 +32,7 @@ from casework import (
     parse_zone,
     terminal,
 )
-from casework.terminal import authoring, shell
+from casework.terminal import authoring, shell, versions
 
 EXIT_REFUSED, EXIT_BAD_INPUT = shell.EXIT_REFUSED, shell.EXIT_BAD_INPUT
 
@@ -74,11 +74,13 @@ class Settings:
     policies: str | None
     zone: ZoneInfo | None = None
     audit_key_file: str | None = None
+    override: bool = False  # --policies given on the command line: it overrides the published version
     _engine: Engine | None = field(default=None, init=False, repr=False)
 
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = Engine(self.db, policies=self.policy_path(), audit_key=self.audit_key())
+            self._engine = Engine(self.db, policies=self.policy_path(), audit_key=self.audit_key(),
+                                  override_published=self.override)
             terminal.use_zone(self.zone or self._engine.zone())  # the desk's: --tz, else the policy's
         return self._engine
 
@@ -116,7 +118,13 @@ def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
                                           callback=lambda value: _print_version(value))] = False,
 ) -> None:
-    ctx.obj = Settings(db, policies, parse_zone(tz, "--tz") if tz else None, audit_key_file)
+    ctx.obj = Settings(db, policies, parse_zone(tz, "--tz") if tz else None, audit_key_file,
+                       override=_given_here(ctx, "policies"))
+
+
+def _given_here(ctx: typer.Context, option: str) -> bool:
+    """Whether ``option`` was given on the command line (not by its environment variable, nor by default)."""
+    return getattr(ctx.get_parameter_source(option), "name", None) == "COMMANDLINE"
 
 
 def _print_version(value: bool) -> None:
@@ -158,6 +166,12 @@ def _engine(ctx: typer.Context, lang: str | None = None) -> Engine:
     if lang is not None:
         engine.language(lang)
     return engine
+
+
+def _notice(engine: Engine) -> None:
+    """Warn (one line on stderr) when the local policy file differs from the published one, or overrides it."""
+    if engine.policy_notice:
+        sys.stderr.write(f"casework: warning: {engine.policy_notice}\n")
 
 
 # ---- rendering helpers (what is drawn, and how, is casework.terminal's) ------------------------------
@@ -235,9 +249,10 @@ def open_case(
              "purchased": purchased, "reason": reason, "condition": condition, "customer": customer,
              "currency": currency}
     money_and_dates = [f for f in ("amount", "paid", "delivered", "purchased") if named[f] is not None]
+    engine = _engine(ctx)
     with _refusals(as_json), _as_typed(money_and_dates):
-        case = _engine(ctx).open(kind, _data(evidence, fact, **named), actor=_actor(actor, role), channel=channel,
-                                 key=key)
+        case = engine.open(kind, _data(evidence, fact, **named), actor=_actor(actor, role), channel=channel, key=key)
+    _notice(engine)
     _show_case(case, as_json)
 
 
@@ -261,6 +276,7 @@ def import_cases(
             report = engine.import_file(file, actor=who, batch=batch, progress=advance)
         except InvalidImportFile as bad:  # --json's error type stays InvalidInput, as scripts have seen it
             raise InvalidInput(str(bad), field=bad.field) from None
+    _notice(engine)
     span = f" ({report.first} … {report.last})" if report.count else ""
     terminal.render(as_json, lambda: {"file": file, **report.to_json()},
                     lambda: f"imported {report.count} case(s){span} in {report.seconds:.2f} s")
@@ -320,10 +336,11 @@ def check(
     one_of(audience, AUDIENCES, "audience", field="audience")  # before any work, --json or not
     engine = _engine(ctx, lang)
     decision = engine.check(number, event, actor=_actor(actor, role), data=_data(evidence, fact, note=note))
+    cited = engine.cite(decision)  # the pinned version's own text, never the local file
     if as_json:
-        terminal.dump(terminal.decision_json(number, decision, _said(engine, decision, lang, number)))
+        terminal.dump(terminal.decision_json(number, decision, _said(engine, decision, lang, number), cited))
     else:
-        terminal.show(terminal.decision_table(number, decision),
+        terminal.show(terminal.decision_table(number, decision, cited),
                       *terminal.told(decision, _said(engine, decision, lang, number, audience), audience))
     if not decision.allowed:
         raise typer.Exit(EXIT_REFUSED)
@@ -648,7 +665,9 @@ def policy_simulate(
 @policy_app.command("adopt")
 def policy_adopt(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help="The policy file to move cases to.")],
+    target: Annotated[str, typer.Argument(help="The policy file, or a stored VERSION (hash prefix or label), to "
+                                               "move cases to.")],
+    numbers: Annotated[list[str] | None, typer.Argument(help="Only these cases (no simulation, no prompt).")] = None,
     kind: OpenKindOpt = None,
     state: OpenStateOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")] = False,
@@ -657,34 +676,109 @@ def policy_adopt(
     role: RoleOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Move open cases to the policy in FILE: one audited adopt_policy entry per case (who, when, from which
-    version to which), after showing what simulate reports and asking for confirmation.
+    """Move open cases to the policy in TARGET (a file, else a stored version): one audited adopt_policy entry
+    per case (who, when, from which version to which). Given NUMBERs, those cases are moved (exit 1 if the
+    version cannot take one: it is closed, or the version has no rules for its kind or state); else every open
+    case of --kind/--state, after showing what simulate reports and asking for confirmation.
 
     Example: casework policy adopt new.yaml --kind return --state submitted --actor lin --role supervisor
     """
-    from casework.policies import load_policy
-
+    engine, who = _engine(ctx), _actor(actor, role)
+    new = _policy_or_version(engine, target)
+    if numbers:
+        done = engine.adopt_cases(new, numbers, actor=who)
+        terminal.render(as_json, done.to_json, lambda: authoring.adoption(done, new))
+        if done.skipped:
+            raise typer.Exit(EXIT_REFUSED)
+        return
     if as_json and not yes:
         raise InvalidInput("--json needs --yes: the confirmation prompt cannot share stdout with the JSON "
                            "(see the report first with 'casework policy simulate FILE --json')", field="yes")
-    new, engine, who = load_policy(file), _engine(ctx), _actor(actor, role)
     with terminal.progress("simulating", shown=not as_json) as advance:
         plan = engine.plan_adoption(new, actor=who, kind=kind, state=state, progress=advance)
-    report, numbers = plan.simulation, plan.numbers
+    report, chosen = plan.simulation, plan.numbers
     if not as_json:
         terminal.show(*authoring.simulation(report, limit))
-    if not numbers:
+    if not chosen:
         terminal.render(as_json, lambda: {"simulation": report.to_json(), "adopted": 0, "numbers": [],
                                           "already_on_policy": report.cases_checked, "skipped": []},
                         lambda: f"nothing to adopt: every chosen open case is already on {new.label} ({new.ref.short})")
         return
     if not yes:
-        typer.confirm(f"Move {len(numbers)} open case(s) to policy {new.label} ({new.ref.short}) as {who.id} "
+        typer.confirm(f"Move {len(chosen)} open case(s) to policy {new.label} ({new.ref.short}) as {who.id} "
                       f"({who.role})?", abort=True, err=True)
-    with terminal.progress("adopting", shown=not as_json, total=lambda: len(numbers)) as advance:
-        done = engine.adopt_open_cases(new, actor=who, numbers=numbers, progress=advance)
+    with terminal.progress("adopting", shown=not as_json, total=lambda: len(chosen)) as advance:
+        done = engine.adopt_open_cases(new, actor=who, numbers=chosen, progress=advance)
     terminal.render(as_json, lambda: {"simulation": report.to_json(), **done.to_json()},
                     lambda: authoring.adoption(done, new))
+
+
+def _policy_or_version(engine: Engine, target: str) -> casework.PolicySet:
+    """The policy in the file ``target``, else the stored version it names (hash prefix or label)."""
+    from casework.policies import load_policy
+
+    return load_policy(target) if Path(target).is_file() else engine.stored_policy(target)
+
+
+@policy_app.command("publish")
+def policy_publish(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="The policy file to publish (or a stored VERSION, to publish it again).")],
+    tests: Annotated[list[str] | None, typer.Option(
+        "--tests", help="Scenario tests to run first (repeatable); any failure refuses the publication.")] = None,
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put a policy version in force for new cases in every process on this database, whatever their directory.
+
+    Checked as 'policy check' does (exit 2 with its errors), its tests run (exit 1 if any fails); who and when
+    go on the publication chain that verify checks. Example: casework policy publish new.yaml --tests
+    policies.test.yaml --actor lin --role supervisor
+    """
+    engine = _engine(ctx)
+    policy = file if Path(file).is_file() else engine.stored_policy(file)
+    done = engine.publish(policy, actor=_actor(actor, role), tests=tests or ())
+    terminal.render(as_json, done.to_json, lambda: versions.published(done))
+
+
+@policy_app.command("versions")
+def policy_versions(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every policy version stored in the database: hash, label, file, loaded and published when (by whom), the
+    one in force for new cases (*), and how many cases (open ones) are pinned to each."""
+    found = _engine(ctx).policy_versions()
+    terminal.render(as_json, lambda: [v.to_json() for v in found], lambda: versions.versions_table(found))
+
+
+@policy_app.command("show")
+def policy_show(
+    ctx: typer.Context,
+    version: Annotated[str, typer.Argument(help="A hash prefix or a label (see 'casework policy versions').")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a stored version's text exactly as it was loaded. Example: casework policy show 3f2a9c > old.yaml"""
+    row, text = _engine(ctx).version_text(version)
+    if as_json:
+        terminal.dump({"seq": row.seq, "hash": row.hash, "label": row.label, "name": row.name,
+                       "loaded_at": row.loaded_at.isoformat(), "source": text})
+    else:
+        sys.stdout.write(text)
+
+
+@policy_app.command("diff")
+def policy_diff(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="The older version (hash prefix or label).")],
+    b: Annotated[str, typer.Argument(help="The newer version (hash prefix or label).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Unified diff of two stored versions' texts. Example: casework policy diff 3f2a9c 8b1d04"""
+    old, new, text = _engine(ctx).version_diff(a, b)
+    if as_json:
+        terminal.dump({"from": {"seq": old.seq, "hash": old.hash, "label": old.label},
+                       "to": {"seq": new.seq, "hash": new.hash, "label": new.label}, "diff": text})
+    else:
+        sys.stdout.write(text)
 
 
 @policy_app.command("diagram")  # DESIGN's contract: `casework policy ... diagram`; also top-level

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from casework import intake
 from casework.domain import Actor, Case, Decision, PolicyRef, Verdict
 from casework.errors import CaseNotFound, ConcurrentUpdate, InvalidInput, TransitionDenied
-from casework.machines import check_filters
+from casework.machines import check_filters, spec
 from casework.policybook import PolicyBook
 from casework.store import Store
 from casework.transition import step
@@ -50,13 +50,32 @@ class AdoptReport:
 def check_adopter(policy: PolicySet, actor: Actor) -> None:
     """Refuse (InvalidInput) an actor who may not move cases to ``policy``: a customer, or one whose
     role ``policy``'s operators section does not grant (the adopted version decides who may adopt it)."""
+    check_operator(policy, actor, "move a case to another policy version", "to adopt it")
+
+
+def check_operator(policy: PolicySet, actor: Actor, doing: str, purpose: str) -> None:
+    """Refuse (InvalidInput) an actor who may not act on ``policy`` as a whole (adopt it, publish it): a
+    customer, or one whose role ``policy``'s operators section does not grant."""
     intake.check_actor(actor, policy)
     if actor.role == "customer":
-        raise InvalidInput("a customer may not move a case to another policy version", field="role")
+        raise InvalidInput(f"a customer may not {doing}", field="role")
     not_granted = policy.grant_verdict(actor)
     if not_granted is not None:
-        raise InvalidInput(f"{not_granted.message}; to adopt it, {policy.name}'s operators section must grant it",
+        raise InvalidInput(f"{not_granted.message}; {purpose}, {policy.name}'s operators section must grant it",
                            field="actor")
+
+
+def cannot_take(policy: PolicySet, case: Case) -> str | None:
+    """Why ``policy`` cannot decide ``case`` from where it stands (None when it can): it has no rules for the
+    case's kind, or no event of that kind from the case's state (the case would be stuck there)."""
+    kind = policy.document.kinds.get(case.kind)
+    if kind is None:
+        return f"policy {policy.label} ({policy.ref.short}) has no rules for {case.kind} cases"
+    machine = spec(case.kind)
+    if case.state not in machine.final and not set(machine.available(case.state)) & set(kind.events):
+        return (f"policy {policy.label} ({policy.ref.short}) has no {case.kind} event from state {case.state}: "
+                "the case would be stuck there")
+    return None
 
 
 def adopt(store: Store, policies: PolicyBook, number: str, policy: PolicySet, *, actor: Actor,
@@ -76,6 +95,9 @@ def adopt(store: Store, policies: PolicyBook, number: str, policy: PolicySet, *,
                                field="number", value=number)
         if case.policy.hash == policy.hash:
             return case
+        why = cannot_take(policy, case)
+        if why is not None:
+            raise InvalidInput(f"case {number} cannot move: {why}", field="number", value=number)
         not_granted = policy.grant_verdict(actor)
         data = {"policy_from": case.policy.hash, "policy_to": policy.hash}
         if not_granted is None:
@@ -144,9 +166,11 @@ def adopt_open_cases(store: Store, policies: PolicyBook, new_policy: PolicySet, 
             if current is None:
                 raise CaseNotFound(number)
             if current.case.closed:
-                skipped.append((number, "closed meanwhile"))
+                skipped.append((number, "closed" if numbers is not None else "closed meanwhile"))
             elif current.case.policy.hash == new_policy.hash:
                 already += 1
+            elif (why := cannot_take(new_policy, current.case)) is not None:
+                skipped.append((number, why))
             else:
                 adopt(store, policies, number, new_policy, actor=actor, now=now())
                 adopted.append(number)

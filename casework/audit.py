@@ -25,6 +25,13 @@ def policy_chain_hash(prev: str, policy_hash: str) -> str:
     return hashlib.sha256(f"{prev}:{policy_hash}".encode()).hexdigest()
 
 
+def publication_hash(prev: str, *, seq: int, policy_hash: str, file: str, actor: str, role: str, at: str) -> str:
+    """The link of one publication (a version put in force for new cases) in the chain of every publication:
+    SHA-256 of the canonical JSON of what it records and the link before it."""
+    return hashlib.sha256(canonical_bytes({"actor": actor, "at": at, "file": file, "policy": policy_hash,
+                                           "prev": prev, "role": role, "seq": seq})).hexdigest()
+
+
 def entry_hash(
     *, number: str, seq: int, at: str, event: str, from_state: str | None, to_state: str | None,
     outcome: str, actor: str, role: str, channel: str | None, verdicts: Any, data: Any,
@@ -82,6 +89,10 @@ class AuditKey:
     def entry_mac(self, entry_hash: str) -> str:
         """Authenticates one entry (its hash covers every column) wherever it ends up in the chain."""
         return self._digest(f"entry:{entry_hash}".encode())
+
+    def publication_mac(self, chain_hash: str) -> str:
+        """Authenticates one publication of a policy version (its chain hash covers what it records)."""
+        return self._digest(f"publication:{chain_hash}".encode())
 
     def link(self, prev: str, gseq: int, entry_hash: str) -> str:
         return self._digest(_link_text(prev, gseq, entry_hash))

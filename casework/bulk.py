@@ -92,12 +92,12 @@ def open_many(store: Store, policies: PolicyBook, records: Iterable[Mapping[str,
     for line, record in enumerate(records, 1):
         pending.append(_check(policies.current, line, record, actor, authority))
         if len(pending) >= batch:
-            numbers.extend(_write(store, pending, actor, now()))
+            numbers.extend(_write(store, pending, actor, now(), policies.opening_record()))
             pending = []
             if progress is not None:
                 progress(len(numbers), total)
     if pending:
-        numbers.extend(_write(store, pending, actor, now()))
+        numbers.extend(_write(store, pending, actor, now(), policies.opening_record()))
         if progress is not None:
             progress(len(numbers), total)
     return ImportReport(len(numbers), numbers, time.perf_counter() - t0)
@@ -167,15 +167,16 @@ def _check(policy: PolicySet, line: int, record: Mapping[str, Any], actor: Actor
     return _Checked(kind, policy, clean, verdict)
 
 
-def _write(store: Store, pending: list[_Checked], actor: Actor, now: datetime) -> list[str]:
-    """Write one batch in one transaction; the numbers given, in record order."""
+def _write(store: Store, pending: list[_Checked], actor: Actor, now: datetime, also: tuple[Verdict, ...]) -> list[str]:
+    """Write one batch in one transaction; the numbers given, in record order (``also``: what each opening
+    entry records besides who opened it; see :meth:`PolicyBook.opening_record`)."""
     named: dict[tuple[str, str], str] = {}  # one series per kind and policy version in a batch
     series = [named.get((c.kind, c.policy.hash)) or named.setdefault((c.kind, c.policy.hash),
                                                                       number_series(spec(c.kind), c.policy, now))
               for c in pending]
     with store.transaction() as tx:
         counters = {name: iter(tx.next_numbers(name, count)) for name, count in Counter(series).items()}
-        opened = [opening(case_number(name, next(counters[name])), c.kind, c.clean, c.policy, now, actor, c.verdict)
-                  for c, name in zip(pending, series, strict=True)]
+        opened = [opening(case_number(name, next(counters[name])), c.kind, c.clean, c.policy, now, actor, c.verdict,
+                          *also) for c, name in zip(pending, series, strict=True)]
         tx.insert_cases([(t.case, t.entry, t.texts) for t in opened])
     return [t.case.number for t in opened]

@@ -49,6 +49,7 @@ from casework.errors import (
 from casework.findings import Digest, VerifyReport
 from casework.jsontext import canonical
 from casework.machines import check_filters, spec
+from casework.policy_admin import PolicyAdministration
 from casework.policybook import PolicyBook
 from casework.privacy import mask, personal_in
 from casework.store import Store, StoredCase, Transaction
@@ -63,7 +64,7 @@ if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework sh
     from casework.simulate import SimulationReport
     from casework.sla import SweepReport
 
-class Engine:
+class Engine(PolicyAdministration):
     """Opens cases, decides and applies events, and answers questions about cases.
 
     ``db`` is a SQLAlchemy URL (``sqlite:///casework.db``, ``postgresql+psycopg://user@host/db``) or
@@ -73,19 +74,28 @@ class Engine:
     ``audit_key`` (an :class:`AuditKey`, or its secret, at least 16 bytes, held outside the database)
     authenticates the audit trail: every entry written is MACed and chained with it, and ``verify``
     checks with it. A database whose chain is written with a key is written only with that key.
+    Once a version is published in the database (:meth:`publish`), new cases get it, not ``policies``
+    (``policy_notice`` says when they differ), unless ``override_published``: then ``policies`` is in
+    force here, and each case opened under it records the override (see casework.policybook).
     """
 
     def __init__(self, db: str | None = None, *, policies: str | Path | PolicySet | None = None,
                  clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL",
-                 audit_key: AuditKey | bytes | str | None = None) -> None:
+                 audit_key: AuditKey | bytes | str | None = None, override_published: bool = False) -> None:
         self.clock = clock
         self.store = Store(database_url(db), create=create, synchronous=synchronous, key=audit_key_of(audit_key))
-        self.policies = PolicyBook(self.store, policies, self.now)
+        self.policies = PolicyBook(self.store, policies, self.now, override=override_published)
 
     @property
     def policy(self) -> PolicySet:
         """The policy in force for new cases (loaded, checked and stored on first use)."""
         return self.policies.current
+
+    @property
+    def policy_notice(self) -> str | None:
+        """One line to warn whoever opens cases: the local policy differs from the published one (new cases get
+        the published one), or overrides it. None when they agree, nothing is published, or not resolved yet."""
+        return self.policies.notice
 
     def zone(self) -> tzinfo:
         """The desk's time zone: the policy in force's (read without loading the policy, if need be)."""
@@ -115,7 +125,7 @@ class Engine:
     def open(self, kind: str, facts: Mapping[str, Any], *, actor: Actor, channel: str | None = None,
              key: str | None = None) -> Case:
         """Open a case of ``kind`` with ``facts``; returns it with its new after-sales number."""
-        policy = self.policy
+        policy = self.policies.for_new_cases()
         verdict = intake.open_authority(policy, kind, actor)
         clean = intake.opening_facts(policy, kind, facts, actor, channel)
         request = _fingerprint({"op": "open", "kind": kind, "facts": clean, "actor": actor.id, "role": actor.role})
@@ -125,7 +135,8 @@ class Engine:
         try:
             with self.store.transaction() as tx:
                 series = number_series(spec(kind), policy, now)
-                t = opening(case_number(series, tx.next_numbers(series)[0]), kind, clean, policy, now, actor, verdict)
+                t = opening(case_number(series, tx.next_numbers(series)[0]), kind, clean, policy, now, actor, verdict,
+                            *self.policies.opening_record())
                 tx.insert_cases([(t.case, t.entry, t.texts)])
                 if key is not None:
                     tx.remember(actor.id, key, request, f"open {kind}", t.case.number,

@@ -4,8 +4,10 @@
 
     CaseworkError                                                                   HTTP
     ├── InvalidInput            a value given to the engine is malformed or unknown      400
-    │   └── InvalidImportFile   a bulk-import file is unreadable, not JSON Lines, or     400
-    │                           holds a bad record
+    │   ├── InvalidImportFile   a bulk-import file is unreadable, not JSON Lines, or     400
+    │   │                       holds a bad record
+    │   └── UnknownPolicyVersion  no stored policy version, or several, match a hash     400
+    │                           prefix or label (carries the candidates)
     ├── IdempotencyConflict     a key was reused with different arguments                409
     ├── PolicyError             a policy file is invalid (carries file, line, column)    500
     ├── CaseNotFound            no case has that number                                  404
@@ -16,6 +18,7 @@
     │   └── UniqueViolation     a row with that key already exists (a race the engine    409
     │                           resolves)
     └── Refused                 the rules said no (CLI exit code 1)                      409
+        ├── PolicyTestsFailed   a version's scenario tests failed: it is not published   409
         ├── TransitionDenied    guards refused the event (carries the Decision)          422
         │   └── EventNotAvailable  the event does not exist from the case's state        409
         └── ConcurrentUpdate    another writer changed the case first                    409
@@ -113,6 +116,20 @@ class InvalidImportFile(InvalidInput):
         self.line = line
 
 
+class UnknownPolicyVersion(InvalidInput):
+    """``version`` names no stored policy version, or more than one; ``candidates`` are the stored versions
+    it could mean (``HASH12 label``), or all of them when it matches none."""
+
+    def __init__(self, version: str, candidates: Sequence[str], *, ambiguous: bool) -> None:
+        listed = "; ".join(candidates) or "none is stored"
+        what = "is ambiguous: it matches" if ambiguous else "is not a stored policy version; stored:"
+        super().__init__(f"policy version {version!r} {what} {listed} (give a longer hash prefix or a label)"
+                         if ambiguous else f"policy version {version!r} {what} {listed}", field="version",
+                         value=version)
+        self.candidates = list(candidates)
+        self.ambiguous = ambiguous
+
+
 @dataclass(frozen=True)
 class PolicyProblem:
     """One problem found in a policy file, located at FILE:LINE:COL."""
@@ -194,6 +211,16 @@ class Refused(CaseworkError):
     """The engine refused to change a case (CLI exit code 1)."""
 
     http_status = 409
+
+
+class PolicyTestsFailed(Refused):
+    """Publishing refused: scenarios of the version's tests failed; ``failures`` names each (with why), out of
+    ``total`` run (``casework policy test`` shows them in full)."""
+
+    def __init__(self, label: str, failures: Sequence[str], total: int) -> None:
+        super().__init__(f"policy {label} is not published: {len(failures)} of {total} scenario(s) of its tests "
+                         f"failed: {'; '.join(failures[:3])}{'; …' if len(failures) > 3 else ''}")
+        self.label, self.failures, self.total = label, list(failures), total
 
 
 class TransitionDenied(Refused):

@@ -20,21 +20,25 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from casework._store import publications as published
 from casework._store.chain import Sealer
 from casework._store.codec import AUDIT_INSERTED, CASE_UPDATED, Codec, StoredCase
 from casework._store.driver import Database, describe_url
+from casework._store.publications import Publication, VersionRow
 from casework._store.rows import ChainRow, Filters, Opened, Reader, Transaction
 from casework._store.tables import (
     APPEND_ONLY_DDL,
     DROP_APPEND_ONLY_DDL,
+    DROP_PUBLISHED_APPEND_ONLY_DDL,
     HEAD_REVISION,
     METADATA,
     PARTIAL_INDEX_DDL,
+    PUBLISHED_APPEND_ONLY_DDL,
     SCHEMA_VERSION,
     SEAL_KEY,
     TABLES,
@@ -43,7 +47,7 @@ from casework._store.tables import (
     CaseRow,
     meta,
 )
-from casework.audit import AuditKey, policy_chain_hash
+from casework.audit import GENESIS, AuditKey, policy_chain_hash, publication_hash
 from casework.domain import AuditEntry, Case, PolicyRef
 from casework.errors import SchemaOutOfDate, StoreError, UniqueViolation, Unreadable
 
@@ -54,10 +58,12 @@ UPDATED_COLUMNS, ENTRY_COLUMNS = CASE_UPDATED, AUDIT_INSERTED
 __all__ = [
     "APPEND_ONLY_DDL",
     "DROP_APPEND_ONLY_DDL",
+    "DROP_PUBLISHED_APPEND_ONLY_DDL",
     "ENTRY_COLUMNS",
     "HEAD_REVISION",
     "METADATA",
     "PARTIAL_INDEX_DDL",
+    "PUBLISHED_APPEND_ONLY_DDL",
     "SCHEMA_VERSION",
     "SEAL_KEY",
     "UNSEALED_INDEX_DDL",
@@ -67,9 +73,11 @@ __all__ = [
     "ChainRow",
     "Filters",
     "Opened",
+    "Publication",
     "Store",
     "StoredCase",
     "Transaction",
+    "VersionRow",
     "describe_url",
 ]
 
@@ -136,7 +144,7 @@ class Store:
             conn.exec_driver_sql("DELETE FROM alembic_version")  # a stale stamp of dropped tables
             conn.exec_driver_sql(f"INSERT INTO alembic_version (version_num) VALUES ('{HEAD_REVISION}')")
             if self.dialect == "postgresql":
-                for statement in APPEND_ONLY_DDL:
+                for statement in (*APPEND_ONLY_DDL, *PUBLISHED_APPEND_ONLY_DDL):
                     conn.execute(sa.text(statement))
 
     def _tables(self) -> set[str]:
@@ -372,6 +380,40 @@ class Store:
         with self._read() as r:
             versions = r.policy_versions()
         return [(v[1], v[6], _json_list(v[5])) for v in versions]
+
+    def published(self) -> Publication | None:
+        """The newest publication: the version in force for new cases (None when nothing was published)."""
+        with self._read() as r:
+            return published.latest(r)
+
+    def publications(self) -> list[Publication]:
+        with self._read() as r:
+            return published.every(r)
+
+    def publish(self, policy_hash: str, file: str, actor: str, role: str, now: datetime) -> Publication:
+        """Put the stored version ``policy_hash`` in force: a publication chained to the one before it (and
+        authenticated with the audit key, if the store has one). Two publishers at once: the later draws again."""
+        at = now.astimezone(UTC)
+        for _ in range(20):
+            try:
+                with self.transaction() as tx:
+                    last = published.latest(tx)
+                    seq, prev = (last.seq + 1, last.chain_hash) if last else (1, GENESIS)
+                    chain = publication_hash(prev, seq=seq, policy_hash=policy_hash, file=file, actor=actor,
+                                             role=role, at=at.isoformat())
+                    done = Publication(seq, policy_hash, file, actor, role, at, prev, chain,
+                                       self.key.publication_mac(chain) if self.key is not None else None)
+                    published.add(tx, done)
+                return done
+            except UniqueViolation:
+                continue
+        raise StoreError(f"could not publish policy version {policy_hash[:12]} in {self.url}: the chain kept "
+                         "moving", url=self.url)  # pragma: no cover - twenty publishers in a row
+
+    def policy_list(self) -> tuple[list[VersionRow], dict[str, tuple[int, int]]]:
+        """Every stored version (oldest first) and ``{hash: (cases pinned to it, of which open)}``."""
+        with self._read() as r:
+            return published.versions(r), published.pinned(r)
 
     def orphan_entries(self) -> list[tuple[str, int, int]]:
         """``(number, seq, case id)`` of audit entries whose case row does not exist."""

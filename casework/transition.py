@@ -105,11 +105,12 @@ def record(number: str, seq: int, prev: str, at: datetime, event: str, from_stat
 
 
 def opening(number: str, kind: str, facts: dict[str, Any], policy: PolicySet, now: datetime, actor: Actor,
-            verdict: Verdict) -> Transition:
-    """A case opened by ``actor`` (``verdict``: the open_roles check it passed) and its first entry."""
+            verdict: Verdict, *also: Verdict) -> Transition:
+    """A case opened by ``actor`` (``verdict``: the open_roles check it passed; ``also``: more the opening
+    records, such as the override of the published policy) and its first entry."""
     case = opened(number, kind, facts, policy, now)
     entry, texts = record(number, 1, GENESIS, now, "open", None, case.state, "applied", actor, facts.get("channel"),
-                          (verdict,), facts, policy.ref)
+                          (verdict, *also), facts, policy.ref)
     return Transition(case, entry, texts)
 
 

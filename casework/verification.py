@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from casework.audit import GENESIS, AuditKey, chain_link, policy_chain_hash
+from casework.audit import GENESIS, AuditKey, chain_link, policy_chain_hash, publication_hash
 from casework.errors import CaseworkError, InvalidInput
 from casework.findings import CaseProblem, ChainReport, Digest, VerifyReport
 from casework.policybook import PolicyBook
@@ -72,12 +72,37 @@ def verify(store: Store, policies: PolicyBook, since: Digest | str | None = None
                                         f"policy version {h[:12]}: its stored label or personal facts differ "
                                         "from its text"))
     prev = GENESIS
-    for expected, (seq, h, prev_hash, chain) in enumerate(store.policy_chain(), 1):
+    versions = store.policy_chain()
+    for expected, (seq, h, prev_hash, chain) in enumerate(versions, 1):
         if seq != expected or prev_hash != prev or chain != policy_chain_hash(prev_hash, h):
             problems.append(CaseProblem("(policy versions)", seq, f"policy chain broken at version {h[:12]}"))
             break
         prev = chain
+    problems.extend(_publication_problems(store, {v[1] for v in versions}))
     return VerifyReport(cases, entries, tuple(problems), chain_report, since)
+
+
+def _publication_problems(store: Store, stored: set[str]) -> Iterator[CaseProblem]:
+    """The publication chain: every link as recomputed, each naming a stored version, and (with the store's
+    audit key) each MAC; once one publication is authenticated, every later one must be."""
+    prev, keyed = GENESIS, False
+    for expected, p in enumerate(store.publications(), 1):
+        where = f"publication {p.seq} (of {p.hash[:12]} by {p.actor})"
+        link = publication_hash(p.prev_hash, seq=p.seq, policy_hash=p.hash, file=p.file, actor=p.actor,
+                                role=p.role, at=p.at.isoformat())
+        problem = None
+        if p.seq != expected or p.prev_hash != prev or p.chain_hash != link:
+            problem = f"publication chain broken at {where}: a publication was changed, removed or reordered"
+        elif p.hash not in stored:
+            problem = f"{where} names a policy version that is not stored"
+        elif p.mac is None and keyed:
+            problem = f"{where} is not authenticated by the audit key but follows publications that are"
+        elif p.mac is not None and store.key is not None and p.mac != store.key.publication_mac(p.chain_hash):
+            problem = f"{where} is not authenticated by the audit key (altered or forged)"
+        if problem is not None:
+            yield CaseProblem("(policy publications)", p.seq, problem)
+            return
+        prev, keyed = p.chain_hash, keyed or p.mac is not None
 
 
 GLOBAL = "(global chain)"

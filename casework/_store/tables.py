@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-SCHEMA_VERSION = 4
-HEAD_REVISION = "0004"  # the Alembic revision that SCHEMA_VERSION corresponds to
+SCHEMA_VERSION = 5
+HEAD_REVISION = "0005"  # the Alembic revision that SCHEMA_VERSION corresponds to
 SEAL_KEY = "audit_seal"  # the casework_meta row a PostgreSQL writer locks to seal entries into the global chain
 
 # Partial indexes, written as DDL (same text on both backends) rather than declared on the model: a
@@ -61,6 +61,24 @@ class PolicyVersionRow(SQLModel, table=True):
     prev_hash: str = Field(max_length=64)
     chain_hash: str = Field(max_length=64)
     personal: str = Field(default="[]")  # the version's personal facts (JSON), readable without parsing it
+
+
+class PublicationRow(SQLModel, table=True):
+    """One publication of a stored policy version: from then on it is the one in force for new cases.
+
+    Chained like the versions (``casework.audit.publication_hash``); ``mac`` authenticates the link
+    with the audit key when the store has one."""
+
+    __tablename__ = "policy_publications"
+    seq: int = Field(sa_column=Column(sa.Integer(), primary_key=True, autoincrement=False))
+    hash: str = Field(max_length=64)  # the version published
+    file: str  # the file it was published from, as given
+    actor: str = Field(max_length=200)
+    role: str = Field(max_length=40)
+    published_at: datetime = _dt()
+    prev_hash: str = Field(max_length=64)
+    chain_hash: str = Field(max_length=64)
+    mac: str | None = Field(default=None, max_length=64)
 
 
 class CaseRow(SQLModel, table=True):
@@ -155,7 +173,8 @@ policies: sa.Table = PolicyVersionRow.__table__  # type: ignore[attr-defined]
 idem: sa.Table = IdempotencyRow.__table__  # type: ignore[attr-defined]
 counters: sa.Table = CounterRow.__table__  # type: ignore[attr-defined]
 meta: sa.Table = Meta.__table__  # type: ignore[attr-defined]
-TABLES = (meta, policies, cases, audit, idem, counters)
+publications: sa.Table = PublicationRow.__table__  # type: ignore[attr-defined]
+TABLES = (meta, policies, cases, audit, idem, counters, publications)
 
 _CHAIN = ("gseq", "link")
 _UNSEALED_SAME = ", ".join(c.name for c in audit.columns if c.name not in _CHAIN)
@@ -179,9 +198,10 @@ _SEALING = f"""IF TG_OP = 'UPDATE' THEN
                 RETURN NEW;
             END IF;
         END IF;"""
-APPEND_ONLY_DDL: tuple[str, ...] = tuple(
-    statement for table, sealing in (("audit_entries", _SEALING), ("policy_versions", ""))
-    for statement in (
+
+
+def _append_only(table: str, sealing: str = "") -> tuple[str, ...]:
+    return (
         _refused(table, sealing),
         f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
         f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
@@ -189,7 +209,16 @@ APPEND_ONLY_DDL: tuple[str, ...] = tuple(
         f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
         f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
         FOR EACH STATEMENT EXECUTE FUNCTION casework_{table}_append_only()""",
-    ))
-DROP_APPEND_ONLY_DDL = tuple(f"DROP TRIGGER IF EXISTS {table}_{name} ON {table}"
-                             for table in ("audit_entries", "policy_versions")
-                             for name in ("append_only", "no_truncate"))
+    )
+
+
+def _drop_append_only(*tables: str) -> tuple[str, ...]:
+    return tuple(f"DROP TRIGGER IF EXISTS {table}_{name} ON {table}"
+                 for table in tables for name in ("append_only", "no_truncate"))
+
+
+APPEND_ONLY_DDL = _append_only("audit_entries", _SEALING) + _append_only("policy_versions")
+DROP_APPEND_ONLY_DDL = _drop_append_only("audit_entries", "policy_versions")
+# Publications (schema 5) are append-only too: installed by their own migration, and with a new database's.
+PUBLISHED_APPEND_ONLY_DDL = _append_only("policy_publications")
+DROP_PUBLISHED_APPEND_ONLY_DDL = _drop_append_only("policy_publications")

@@ -30,6 +30,7 @@ from casework import KINDS, AuditEntry, Case, Decision, VerifyReport
 if TYPE_CHECKING:
     from casework.demo import Step
     from casework.policies import PolicySet
+    from casework.publishing import Citation
     from casework.sla import SweepReport
 
 NON_TERMINAL_WIDTH = 140  # piped or captured output: wide enough that tables keep one row per line
@@ -246,19 +247,27 @@ def with_said(doc: dict[str, Any], said: Sequence[str] | None) -> dict[str, Any]
     return doc
 
 
-def decision_json(number: str | None, decision: Decision, said: Sequence[str] | None) -> dict[str, Any]:
-    """The JSON of ``check`` and of a refusal: the case's number and the decision, with the customer's messages."""
-    return with_said({"number": number, **decision.to_json()}, said)
+def decision_json(number: str | None, decision: Decision, said: Sequence[str] | None,
+                  cited: Sequence[Citation | None] = ()) -> dict[str, Any]:
+    """The JSON of ``check`` and of a refusal: the case's number and the decision, with the customer's messages
+    (and, given ``cited``, each verdict's rule as the deciding version's text has it: ``cited``)."""
+    doc = with_said({"number": number, **decision.to_json()}, said)
+    for verdict, citation in zip(doc["verdicts"], cited, strict=False):
+        verdict["cited"] = citation.to_json() if citation is not None else None
+    return doc
 
 
-def decision_table(number: str, decision: Decision) -> Table:
-    """Every guard's verdict on one event, with where in the policy it is written; a failed one with its code."""
+def decision_table(number: str, decision: Decision, cited: Sequence[Citation | None] = ()) -> Table:
+    """Every guard's verdict on one event, with where in the policy it is written (and, given ``cited``, the
+    line as the deciding version's stored text has it); a failed one with its code."""
     table = new_table(f"{number}: {decision.event} {'allowed' if decision.allowed else 'REFUSED'}",
                       _whole("rule / where"), _whole("verdict"), "why")
-    for v in decision.verdicts:
+    quoted = list(cited) + [None] * (len(decision.verdicts) - len(cited))
+    for v, c in zip(decision.verdicts, quoted, strict=True):
         verdict = Text("pass", "green") if v.passed else Text("FAIL", "bold red")
         why = v.message if v.passed else Text.assemble((v.code, "bold red"), f": {visible(v.message)}")
-        table.add_row(f"{v.guard}\n{v.source or ''}".rstrip(), verdict, why)
+        where = f"{v.source} @{c.policy.short}\n  {visible(c.excerpt)[:60]}" if c is not None else v.source or ""
+        table.add_row(f"{v.guard}\n{where}".rstrip(), verdict, why)
     return table
 
 
