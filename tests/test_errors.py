@@ -23,11 +23,13 @@ from casework import (
     InvalidInput,
     PolicyError,
     PolicyProblem,
+    PolicyTestsFailed,
     Refused,
     SchemaOutOfDate,
     StoreError,
     TransitionDenied,
     UniqueViolation,
+    UnknownPolicyVersion,
     Unreadable,
     Verdict,
     WriteConflict,
@@ -58,6 +60,8 @@ def every_error() -> list[CaseworkError]:
         TransitionDenied(UNAVAILABLE, "RF-20261122-000001"),
         ConcurrentUpdate("RF-20261122-000001", 3, 4),
         WriteConflict("RF-20261122-000001", 3),
+        UnknownPolicyVersion("3f2a", ["3f2a9c0d1e2f default 2026-11", "3f2a77aa0b1c next"], ambiguous=True),
+        PolicyTestsFailed("next", ["no-reason return on day 7 is allowed: expected allowed, got refused"], 12),
     ]
 
 
