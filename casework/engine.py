@@ -75,8 +75,7 @@ class Engine(PolicyAdministration):
     authenticates the audit trail: every entry written is MACed and chained with it, and ``verify``
     checks with it. A database whose chain is written with a key is written only with that key.
     Once a version is published in the database (:meth:`publish`), new cases get it, not ``policies``
-    (``policy_notice`` says when they differ), unless ``override_published``: then ``policies`` is in
-    force here, and each case opened under it records the override (see casework.policybook).
+    (``policy_notice`` says when they differ) unless ``override_published`` (see casework.policybook).
     """
 
     def __init__(self, db: str | None = None, *, policies: str | Path | PolicySet | None = None,
@@ -90,12 +89,6 @@ class Engine(PolicyAdministration):
     def policy(self) -> PolicySet:
         """The policy in force for new cases (loaded, checked and stored on first use)."""
         return self.policies.current
-
-    @property
-    def policy_notice(self) -> str | None:
-        """One line to warn whoever opens cases: the local policy differs from the published one (new cases get
-        the published one), or overrides it. None when they agree, nothing is published, or not resolved yet."""
-        return self.policies.notice
 
     def zone(self) -> tzinfo:
         """The desk's time zone: the policy in force's (read without loading the policy, if need be)."""

@@ -30,6 +30,12 @@ class PolicyAdministration:
     def now(self) -> datetime:  # pragma: no cover - the engine's
         raise NotImplementedError
 
+    @property
+    def policy_notice(self) -> str | None:
+        """One line to warn whoever opens cases: the local policy differs from the published one (new cases get
+        the published one), or overrides it. None when they agree, nothing is published, or not resolved yet."""
+        return self.policies.notice
+
     def publish(self, policy: str | Path | PolicySet, *, actor: Actor, tests: Sequence[str | Path] = ()) -> Published:
         """Check ``policy`` (a file, or a loaded version), run its scenario ``tests``, and put it in force for new
         cases in every process on this database; who and when go on the publication chain.

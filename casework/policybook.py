@@ -54,6 +54,8 @@ class PolicyBook:
         self._personal: dict[str, list[str]] | None = None  # by version, as stored (read once, then when new)
         self.notice: str | None = None  # the local file differs from the published version, or overrides it
         self.overriding: Verdict | None = None  # with an override in force: what each opening entry records
+        if self._local is not None:
+            self.remember(self._local)  # given loaded: stored at once, as cases may be written under it directly
 
     @property
     def current(self) -> PolicySet:

@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -47,7 +47,7 @@ from casework._store.tables import (
     CaseRow,
     meta,
 )
-from casework.audit import GENESIS, AuditKey, policy_chain_hash, publication_hash
+from casework.audit import AuditKey, policy_chain_hash
 from casework.domain import AuditEntry, Case, PolicyRef
 from casework.errors import SchemaOutOfDate, StoreError, UniqueViolation, Unreadable
 
@@ -391,20 +391,12 @@ class Store:
             return published.every(r)
 
     def publish(self, policy_hash: str, file: str, actor: str, role: str, now: datetime) -> Publication:
-        """Put the stored version ``policy_hash`` in force: a publication chained to the one before it (and
-        authenticated with the audit key, if the store has one). Two publishers at once: the later draws again."""
-        at = now.astimezone(UTC)
+        """Put the stored version ``policy_hash`` in force: a publication chained to the one before (MACed with the
+        audit key, if the store has one). Two publishers at once: the later draws again."""
         for _ in range(20):
             try:
                 with self.transaction() as tx:
-                    last = published.latest(tx)
-                    seq, prev = (last.seq + 1, last.chain_hash) if last else (1, GENESIS)
-                    chain = publication_hash(prev, seq=seq, policy_hash=policy_hash, file=file, actor=actor,
-                                             role=role, at=at.isoformat())
-                    done = Publication(seq, policy_hash, file, actor, role, at, prev, chain,
-                                       self.key.publication_mac(chain) if self.key is not None else None)
-                    published.add(tx, done)
-                return done
+                    return published.append(tx, policy_hash, file, actor, role, now, self.key)
             except UniqueViolation:
                 continue
         raise StoreError(f"could not publish policy version {policy_hash[:12]} in {self.url}: the chain kept "

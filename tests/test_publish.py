@@ -254,7 +254,7 @@ def test_cli_publish_from_one_directory_then_open_from_another_gets_the_publishe
     authoring, desk, stale = (tmp_path / name for name in ("authoring", "desk", "stale"))
     for folder in (authoring, desk, stale):
         folder.mkdir()
-    new = stricter(authoring)
+    stricter(authoring)
     (stale / "policies.yaml").write_text(DEFAULT_POLICY.read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.chdir(authoring)
     run = cw(db_url, "policy", "publish", "new.yaml", "--tests", str(TESTS), "--actor", "lin", "--role",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from casework._store.rows import Reader, Transaction
 from casework._store.tables import cases, policies, publications
+from casework.audit import GENESIS, AuditKey, publication_hash
 
 
 class Publication(NamedTuple):
@@ -58,13 +59,22 @@ def every(r: Reader) -> list[Publication]:
     return [_publication(r, row) for row in r.run(statement).fetchall()]
 
 
-def add(tx: Transaction, p: Publication) -> None:
-    """Append ``p`` (UniqueViolation if another writer took its place in the chain first)."""
+def append(tx: Transaction, policy_hash: str, file: str, actor: str, role: str, now: datetime,
+           key: AuditKey | None) -> Publication:
+    """Append a publication after the newest one (UniqueViolation if another writer took its place first)."""
+    last = latest(tx)
+    seq, prev = (last.seq + 1, last.chain_hash) if last else (1, GENESIS)
+    at = now.astimezone(UTC)
+    chain = publication_hash(prev, seq=seq, policy_hash=policy_hash, file=file, actor=actor, role=role,
+                             at=at.isoformat())
+    p = Publication(seq, policy_hash, file, actor, role, at, prev, chain,
+                    key.publication_mac(chain) if key is not None else None)
     statement = tx.db.statement("published_put", lambda: publications.insert(), column_keys=(
         "seq", "hash", "file", "actor", "role", "published_at", "prev_hash", "chain_hash", "mac"))
     tx.run(statement, {"seq": p.seq, "hash": p.hash, "file": p.file, "actor": p.actor, "role": p.role,
                        "published_at": tx.codec.time.store(p.at), "prev_hash": p.prev_hash,
                        "chain_hash": p.chain_hash, "mac": p.mac})
+    return p
 
 
 def versions(r: Reader) -> list[VersionRow]:
