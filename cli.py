@@ -762,7 +762,13 @@ def policy_show(
         terminal.dump({"seq": row.seq, "hash": row.hash, "label": row.label, "name": row.name,
                        "loaded_at": row.loaded_at.isoformat(), "source": text})
     else:
-        sys.stdout.write(text)
+        _write_text(text)
+
+
+def _write_text(text: str) -> None:
+    """A stored text as it is when piped (``> old.yaml`` gives the file back); on a terminal, with what would
+    act on it (controls, bidirectional marks) shown as escapes."""
+    sys.stdout.write(terminal.visible(text) if sys.stdout.isatty() else text)
 
 
 @policy_app.command("diff")
@@ -778,7 +784,7 @@ def policy_diff(
         terminal.dump({"from": {"seq": old.seq, "hash": old.hash, "label": old.label},
                        "to": {"seq": new.seq, "hash": new.hash, "label": new.label}, "diff": text})
     else:
-        sys.stdout.write(text)
+        _write_text(text)
 
 
 @policy_app.command("diagram")  # DESIGN's contract: `casework policy ... diagram`; also top-level

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from cli_helpers import DEFAULT_POLICY, REPO, assert_error_contract, invoke, policy_with_window
+from cli_helpers import DEFAULT_POLICY, REPO, assert_error_contract, invoke, policy_with_window, run_process
 
 from casework import (
     Actor,
@@ -271,6 +271,9 @@ def test_cli_publish_from_one_directory_then_open_from_another_gets_the_publishe
     run = cw(db_url, *args)
     assert run.code == 0 and run.stderr == "", run
     assert run.json["policy"] == published
+    run = run_process(["--db", db_url, *args], cwd=stale)  # another process, another directory, a stale file
+    assert run.code == 0 and run.json["policy"] == published, run
+    assert "differs from the published policy" in run.stderr
 
     monkeypatch.chdir(stale)  # an old ./policies.yaml: the published version, and a one-line warning
     run = cw(db_url, *args)
@@ -288,7 +291,7 @@ def test_cli_publish_from_one_directory_then_open_from_another_gets_the_publishe
 
     versions = cw(db_url, "policy", "versions", "--json").json
     assert [(v["label"], v["in_force"], v["cases"], v["published_by"]) for v in versions] == [
-        ("stricter 2026-12", True, 3, "lin"), ("default 2026-11", False, 1, None)]
+        ("stricter 2026-12", True, 4, "lin"), ("default 2026-11", False, 1, None)]
     table = cw(db_url, "policy", "versions")
     assert table.code == 0 and published["hash"][:12] in table.stdout and "*1" in table.stdout
     assert cw(db_url, "verify", "--json").json["ok"] is True
