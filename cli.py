@@ -686,6 +686,9 @@ def policy_adopt(
     engine, who = _engine(ctx), _actor(actor, role)
     new = _policy_or_version(engine, target)
     if numbers:
+        if kind or state:
+            raise InvalidInput("give NUMBERs or --kind/--state, not both: the numbers name the cases to move",
+                               field="kind" if kind else "state")
         done = engine.adopt_cases(new, numbers, actor=who)
         terminal.render(as_json, done.to_json, lambda: authoring.adoption(done, new))
         if done.skipped:

@@ -333,6 +333,8 @@ def test_cli_adopt_version_numbers(db_url: str, tmp_path: Path, monkeypatch: pyt
     run = cw(db_url, "policy", "adopt", "stricter", numbers[1], numbers[2], "--actor", "lin", "--role", "supervisor",
              "--json")
     assert run.code == 2  # "stricter" is neither a label nor a hash prefix
+    run = cw(db_url, "policy", "adopt", "stricter 2026-12", numbers[1], "--kind", "refund", "--json")
+    assert_error_contract(run, 2, True)
     run = cw(db_url, "policy", "adopt", "stricter 2026-12", numbers[1], numbers[2], "--actor", "lin", "--role",
              "supervisor", "--json")
     assert run.code == 1 and run.json["numbers"] == [numbers[1]], run
