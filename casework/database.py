@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from casework.audit import AuditKey
 from casework.errors import InvalidInput
-from casework.store import Store
+from casework.store import DatabaseSource, Store
 
 DEFAULT_DB = "sqlite:///casework.db"
 
@@ -16,6 +18,14 @@ def database_url(db: str | None) -> str:
     if "://" in db:
         return db
     return f"sqlite:///{db}"
+
+
+def database_source(db: object) -> DatabaseSource:
+    """What the store opens: a URL for a URL or file path (see :func:`database_url`); anything else as given,
+    for the store to accept (a SQLAlchemy Engine) or refuse (InvalidInput naming what it is)."""
+    if isinstance(db, os.PathLike):
+        db = os.fspath(db)
+    return database_url(db) if db is None or isinstance(db, str) else db  # type: ignore[return-value]
 
 
 def audit_key_of(key: AuditKey | bytes | str | None) -> AuditKey | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
@@ -27,7 +28,7 @@ from casework import facts as F
 from casework import intake
 from casework.audit import AuditKey
 from casework.clock import Clock, system_clock
-from casework.database import audit_key_of, database_url
+from casework.database import audit_key_of, database_source
 from casework.decide import decide
 from casework.domain import (
     Actor,
@@ -52,7 +53,7 @@ from casework.machines import check_filters, spec
 from casework.policy_admin import PolicyAdministration
 from casework.policybook import PolicyBook
 from casework.privacy import mask, personal_in
-from casework.store import Store, StoredCase, Transaction
+from casework.store import Connection, DatabaseSource, Store, StoredCase, Transaction
 from casework.transition import case_number, number_series, opening, step
 from casework.values import one_of, suggest
 
@@ -67,9 +68,11 @@ if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework sh
 class Engine(PolicyAdministration):
     """Opens cases, decides and applies events, and answers questions about cases.
 
-    ``db`` is a SQLAlchemy URL (``sqlite:///casework.db``, ``postgresql+psycopg://user@host/db``) or
-    an SQLite file path. ``policies`` is a policy file, a loaded :class:`PolicySet`, or ``None`` for
-    the packaged default. ``clock`` returns the current time (inject a FixedClock in tests).
+    ``db`` is a SQLAlchemy URL (``sqlite:///casework.db``, ``postgresql+psycopg://user@host/db``), an
+    SQLite file path, or the host's SQLAlchemy ``Engine`` (its pool); one Engine serves every thread of a
+    process, and a forked child reconnects (README: Embedding). ``policies`` is a policy file, a loaded
+    :class:`PolicySet`, or ``None`` for the packaged default. ``clock`` returns the current time (inject
+    a FixedClock in tests).
     ``synchronous`` (SQLite only): ``"NORMAL"`` survives a process crash; ``"FULL"`` also a power loss.
     ``audit_key`` (an :class:`AuditKey`, or its secret, at least 16 bytes, held outside the database)
     authenticates the audit trail: every entry written is MACed and chained with it, and ``verify``
@@ -78,11 +81,11 @@ class Engine(PolicyAdministration):
     (``policy_notice`` says when they differ) unless ``override_published`` (see casework.policybook).
     """
 
-    def __init__(self, db: str | None = None, *, policies: str | Path | PolicySet | None = None,
+    def __init__(self, db: DatabaseSource | None = None, *, policies: str | Path | PolicySet | None = None,
                  clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL",
                  audit_key: AuditKey | bytes | str | None = None, override_published: bool = False) -> None:
         self.clock = clock
-        self.store = Store(database_url(db), create=create, synchronous=synchronous, key=audit_key_of(audit_key))
+        self.store = Store(database_source(db), create=create, synchronous=synchronous, key=audit_key_of(audit_key))
         self.policies = PolicyBook(self.store, policies, self.now, override=override_published)
 
     @property
@@ -107,6 +110,14 @@ class Engine(PolicyAdministration):
 
     def close(self) -> None:
         self.store.close()
+
+    @contextmanager
+    def using(self, connection: Connection) -> Iterator[Engine]:
+        """Within the block, this thread's calls run in the host's transaction on ``connection`` (a
+        SQLAlchemy Connection): its cases and audit entries commit or roll back with the host's writes."""
+        self.policies.current  # noqa: B018  (the policy version is stored in a transaction of its own first)
+        with self.store.joining(connection):
+            yield self
 
     def __enter__(self) -> Engine:
         return self

@@ -71,6 +71,8 @@ __all__ = [
     "AuditRow",
     "CaseRow",
     "ChainRow",
+    "Connection",
+    "DatabaseSource",
     "Filters",
     "Opened",
     "Publication",
@@ -82,16 +84,20 @@ __all__ = [
 ]
 
 Trail = tuple[str, StoredCase | None, list[AuditEntry], str | None]
+Connection = sa.Connection  # a host's connection, to join its transaction (Store.joining)
+DatabaseSource = str | sa.Engine  # a SQLAlchemy URL, or the host's SQLAlchemy Engine (its pool)
 
 
 class Store:
     """Cases, audit entries, idempotency keys and policy versions in one database.
 
-    One connection serves every call, guarded by a lock, so a Store may be shared by the threads of
-    a process; for parallel writes use one Store per process (or thread).
+    ``url`` is a SQLAlchemy URL or a SQLAlchemy ``Engine`` (the host's pool). Each call checks a
+    connection out of the pool for its duration, so one Store serves the threads of a process at once
+    (see ``casework._store.driver.Database``); :meth:`joining` runs a thread's calls in the host's
+    transaction.
     """
 
-    def __init__(self, url: str, *, create: bool = True, synchronous: str = "NORMAL", check: bool = True,
+    def __init__(self, url: DatabaseSource, *, create: bool = True, synchronous: str = "NORMAL", check: bool = True,
                  key: AuditKey | None = None) -> None:
         self._db = Database(url, synchronous)
         self.url = self._db.url  # without its password
@@ -111,6 +117,16 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def joining(self, connection: sa.Connection) -> Iterator[None]:
+        """Run this thread's reads and writes on the host's ``connection``, inside the host's transaction:
+        every write is a savepoint of it, committed or rolled back with the host's own writes."""
+        with self._db.joining(connection):
+            try:
+                yield
+            finally:
+                self._sealer.forget()  # what it knows of the chain may have been rolled back with the host
 
     def transaction(self) -> Transaction:
         """One write transaction: everything in ``with store.transaction() as tx`` commits together or not at all."""
@@ -149,15 +165,11 @@ class Store:
 
     def _tables(self) -> set[str]:
         """Which of casework's tables exist (the meta table alone, in the usual case)."""
-        with self._db.lock, self._db.translated("cannot open database"):
-            try:
-                insp = sa.inspect(self._db.conn)
-                if insp.has_table("casework_meta"):
-                    return {"casework_meta"}
-                return {t.name for t in TABLES if insp.has_table(t.name)}
-            finally:
-                if self._db.conn.in_transaction():
-                    self._db.conn.rollback()
+        with self._db.translated("cannot open database"), self._db.connection() as conn:
+            insp = sa.inspect(conn)
+            if insp.has_table("casework_meta"):
+                return {"casework_meta"}
+            return {t.name for t in TABLES if insp.has_table(t.name)}
 
     def schema_version(self) -> str | None:
         """The schema version recorded in the database (None if it has none)."""

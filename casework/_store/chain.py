@@ -113,6 +113,10 @@ class Sealer:
             tx.send(statement.sql, rows, many=True)
 
 
+    def forget(self) -> None:
+        """Read the chain's key id again next time (a transaction that set it may have been rolled back)."""
+        self._chain_key = None
+
     def known_key(self, tx: Transaction) -> str:
         """The chain's key id as this store last read or set it (read once)."""
         if self._chain_key is None:

@@ -12,18 +12,21 @@ password.
 from __future__ import annotations
 
 import operator
+import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
-from casework.errors import CaseworkError, StoreError, UniqueViolation
+from casework.errors import CaseworkError, InvalidInput, StoreError, UniqueViolation
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 Cursor = Any  # a DB-API cursor (sqlite3 or psycopg)
+SAVEPOINT = "casework_write"  # a write on a joined connection is this savepoint of the host's transaction
 
 
 def describe_url(url: str) -> str:
@@ -63,39 +66,55 @@ class Statement:
 
 
 class Database:
-    """One connection, shared by the threads of a process under a lock.
+    """The connections of one store: a SQLAlchemy pool (its own, made from a URL, or the host's Engine).
 
-    Reads run in short transactions of their own (or inside the write transaction their thread has
-    open); writes in one transaction per command, begun on the driver (``BEGIN IMMEDIATE`` on SQLite,
-    so two writers queue on the database lock instead of deadlocking on a lock upgrade).
+    Each read and each write transaction checks a connection out of the pool for its duration (in the
+    thread that runs it), so one Database serves the threads of a process at once; a connection the
+    database dropped is found by the pool's pre-ping (on by default for a URL of a server database) and
+    replaced. After ``os.fork`` the child gets a pool of its own (see :func:`_after_fork`). An in-memory
+    SQLite database is one connection, shared under a lock. Reads run in short transactions of their
+    own (or inside the write transaction their thread has open); writes in one transaction per command,
+    begun on the driver (``BEGIN IMMEDIATE`` on SQLite, so two writers queue on the database lock
+    instead of deadlocking on a lock upgrade). Inside :meth:`joining`, the thread's reads and writes run
+    on the host's connection instead, in its transaction (each write a savepoint of it).
     """
 
-    def __init__(self, url: str, synchronous: str = "NORMAL") -> None:
-        self.url = describe_url(url)
-        try:
-            self.engine = sa.create_engine(url, poolclass=NullPool)
-        except Exception as exc:  # an unknown scheme, a missing driver, a malformed URL
-            raise StoreError(f"cannot use database {self.url}: {exc}", url=self.url) from None
+    def __init__(self, source: str | sa.Engine, synchronous: str = "NORMAL") -> None:
+        if not isinstance(source, str | sa.Engine):
+            raise InvalidInput(f"cannot use {type(source).__name__!r} as a database: expected a database URL, "
+                               "an SQLite file path or a SQLAlchemy Engine"
+                               + (" (a sync one: pass AsyncEngine.sync_engine's URL, or the sync Engine itself)"
+                                  if hasattr(source, "sync_engine") else ""), field="db")
+        if isinstance(source, sa.Engine):
+            self.url = source.url.render_as_string(hide_password=True)
+            self.engine, self.owned = source, False
+        else:
+            self.url = describe_url(source)
+            try:
+                self.engine = sa.create_engine(source, **_pool_options(source))
+            except Exception as exc:  # an unknown scheme, a missing driver, a malformed URL
+                raise StoreError(f"cannot use database {self.url}: {one_line(exc)}", url=self.url) from None
+            self.owned = True
         self.dialect = self.engine.dialect
         self.name: str = self.dialect.name
         self.sqlite = self.name == "sqlite"
         self._named = self.dialect.paramstyle in ("named", "pyformat")
-        self._changing = False
         self.driver_error: type[Exception] = self.dialect.loaded_dbapi.Error
-        if self.sqlite:
-            self._setup_sqlite(synchronous.upper())
-        with self.translated("cannot open database"):
-            self.conn = self.engine.connect()
-        self.raw: Any = self.conn.connection.driver_connection
+        # One connection for everyone (an in-memory SQLite database): every scope holds it in turn.
+        self._shared = isinstance(self.engine.pool, StaticPool | SingletonThreadPool)
         self.lock = threading.RLock()
-        self.cursor: Cursor | None = None  # the cursor of the scope open now (its thread holds the lock)
-        self._writing = False
+        self._local = _Scope()
         self._statements: dict[str, Statement] = {}
+        if self.sqlite:
+            if synchronous.upper() not in SYNCHRONOUS:
+                raise StoreError(f"synchronous {synchronous!r}: expected NORMAL, FULL or EXTRA", url=self.url)
+            if self.owned:
+                self._setup_sqlite(synchronous.upper())
+        with self.translated("cannot open database"):
+            self.engine.raw_connection().close()  # fail now, not at the first command
+        _DATABASES.add(self)
 
     def _setup_sqlite(self, synchronous: str) -> None:
-        if synchronous not in SYNCHRONOUS:
-            raise StoreError(f"synchronous {synchronous!r}: expected NORMAL, FULL or EXTRA", url=self.url)
-
         @sa.event.listens_for(self.engine, "connect")
         def _connect(dbapi_conn: Any, _rec: Any) -> None:
             dbapi_conn.isolation_level = None  # transactions are begun explicitly
@@ -108,7 +127,7 @@ class Database:
 
         @sa.event.listens_for(self.engine, "begin")
         def _begin(conn: sa.Connection) -> None:  # SQLAlchemy's own transactions: inspection, schema changes
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if self._changing else "BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if self._local.changing else "BEGIN")
 
     # ---- statements ------------------------------------------------------------------------------
     def statement(self, key: str, build: Callable[[], Any], **compile_kw: Any) -> Statement:
@@ -124,71 +143,155 @@ class Database:
                                         **compile_kw), self._named)
 
     # ---- scopes -----------------------------------------------------------------------------------
+    def _checkout(self) -> Any:
+        """A pooled connection (pre-pinged when the pool does), holding the lock of a shared one."""
+        if self._shared:
+            self.lock.acquire()
+        try:
+            with self.translated("cannot open database"):
+                return self.engine.raw_connection()
+        except BaseException:
+            if self._shared:
+                self.lock.release()
+            raise
+
+    def _checkin(self, pooled: Any, commit: bool) -> None:
+        """Finish the connection's transaction and give it back to the pool (dropped if it is broken)."""
+        try:
+            with self.translated("database error on"):
+                try:
+                    if commit:
+                        pooled.commit()
+                    else:
+                        pooled.rollback()
+                except BaseException:
+                    with suppress(Exception):
+                        pooled.rollback()  # never leave the connection inside a failed transaction
+                    raise
+        except BaseException:
+            with suppress(Exception):
+                pooled.invalidate()  # a connection that cannot end its transaction is not reused
+            raise
+        finally:
+            with suppress(Exception):
+                pooled.close()
+            if self._shared:
+                self.lock.release()
+
     @contextmanager
     def reading(self) -> Iterator[Cursor]:
-        """A cursor for reads: the open transaction's, else one of a short read transaction."""
-        with self.lock:
-            if self.cursor is not None:
-                yield self.cursor
-                return
+        """A cursor for reads: the open transaction's (or joined connection's), else one of a short read
+        transaction on a connection of the pool."""
+        local = self._local
+        if local.cursor is not None:
+            yield local.cursor
+            return
+        if local.joined is not None:
+            local.cursor = local.joined.cursor()
+            try:
+                yield local.cursor
+            finally:
+                local.cursor = None
+            return
+        pooled = self._checkout()
+        try:
             with self.translated("database error on"):
-                cursor = self.raw.cursor()
+                cursor = pooled.driver_connection.cursor()
                 if self.sqlite:
                     cursor.execute("BEGIN")  # several statements, one snapshot
-                self.cursor = cursor
-                try:
-                    yield cursor
-                finally:
-                    self.cursor = None
-                    self.raw.rollback()
+            local.cursor = cursor
+            yield cursor
+        finally:
+            local.cursor = None
+            self._checkin(pooled, commit=False)
 
     def begin(self) -> Cursor:
-        """Begin this thread's write transaction (hold the lock until :meth:`end`)."""
-        self.lock.acquire()
-        try:
-            if self._writing:
-                raise StoreError("a write transaction is already open on this Store in this thread; "
-                                 "finish it before beginning another", url=self.url)
+        """Begin this thread's write transaction (its connection is this thread's until :meth:`end`)."""
+        local = self._local
+        if local.writing:
+            raise StoreError("a write transaction is already open on this Store in this thread; "
+                             "finish it before beginning another", url=self.url)
+        if local.joined is not None:
             with self.translated("database error on"):
-                cursor = self.raw.cursor()
-                if self.sqlite:
-                    cursor.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self.lock.release()
-            raise
-        self.cursor, self._writing = cursor, True
+                cursor = local.joined.cursor()
+                if self.sqlite and not local.joined.in_transaction:
+                    cursor.execute("BEGIN IMMEDIATE")  # the host's commit or rollback ends it
+                cursor.execute(f"SAVEPOINT {SAVEPOINT}")
+        else:
+            pooled = self._checkout()
+            try:
+                with self.translated("database error on"):
+                    cursor = pooled.driver_connection.cursor()
+                    if self.sqlite:
+                        cursor.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self._checkin(pooled, commit=False)
+                raise
+            local.pooled = pooled
+        local.cursor, local.writing = cursor, True
         return cursor
 
     def end(self, commit: bool) -> None:
-        """Commit (or roll back) the write transaction and let other threads in."""
+        """Commit (or roll back) this thread's write transaction: on a joined connection, release (or roll
+        back to) its savepoint and leave the transaction to the host."""
+        local = self._local
+        pooled, cursor = local.pooled, local.cursor
+        assert cursor is not None, "end() without begin()"
+        local.pooled, local.cursor, local.writing = None, None, False
+        if pooled is not None:
+            self._checkin(pooled, commit)
+            return
+        with self.translated("database error on"):
+            if not commit:
+                cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+            cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+
+    @contextmanager
+    def joining(self, connection: sa.Connection) -> Iterator[None]:
+        """Run this thread's reads and writes on the host's ``connection``, inside its transaction."""
+        if not isinstance(connection, sa.Connection):
+            raise InvalidInput(f"cannot join {type(connection).__name__!r}: expected a SQLAlchemy Connection "
+                               "(engine.connect() or session.connection())", field="connection")
+        theirs = connection.engine.url.render_as_string(hide_password=True)
+        if connection.dialect.name != self.name or (theirs != self.url and not self.sqlite):
+            raise InvalidInput(f"cannot join a connection to {theirs}: this engine's database is {self.url}",
+                               field="connection", value=theirs)
+        local = self._local
+        if local.joined is not None or local.writing:
+            raise StoreError("this thread has already joined a connection or holds a write transaction; "
+                             "finish it first", url=self.url)
+        with self.translated("cannot join the connection to"):
+            raw = connection.connection.driver_connection
+        if getattr(raw, "autocommit", False) or connection.get_isolation_level() == "AUTOCOMMIT":
+            raise InvalidInput("cannot join a connection in autocommit mode: its writes would not be one "
+                               "transaction", field="connection")
+        local.joined = raw
         try:
-            with self.translated("database error on"):
-                if not commit:
-                    self.raw.rollback()
-                    return
-                try:
-                    self.raw.commit()
-                except BaseException:
-                    with suppress(Exception):
-                        self.raw.rollback()  # never leave the connection inside a failed transaction
-                    raise
+            yield
         finally:
-            self.cursor, self._writing = None, False
-            self.lock.release()
+            local.joined = None
+
+    @contextmanager
+    def connection(self) -> Iterator[sa.Connection]:
+        """SQLAlchemy's own connection from the pool (for inspection), left without a transaction."""
+        with self.lock if self._shared else nullcontext(), self.engine.connect() as conn:
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
 
     @contextmanager
     def schema_change(self) -> Iterator[sa.Connection]:
         """SQLAlchemy's own connection, in a transaction, for DDL and migrations."""
-        with self.lock, self.translated("cannot change the schema of"):
-            if self.conn.in_transaction():  # left open by an inspection
-                self.conn.rollback()
-            self._changing = True
+        with self.translated("cannot change the schema of"), self.connection() as conn:
+            self._local.changing = True
             try:
-                with self.conn.begin():
-                    self._changing = False
-                    yield self.conn
+                with conn.begin():
+                    self._local.changing = False
+                    yield conn
             finally:
-                self._changing = False
+                self._local.changing = False
 
     # ---- errors -----------------------------------------------------------------------------------
     @contextmanager
@@ -216,6 +319,46 @@ class Database:
         return StoreError(message, url=self.url)
 
     def close(self) -> None:
-        with self.lock:
-            self.conn.close()
-            self.engine.dispose()
+        """Close the pool casework made (a host's Engine is the host's to dispose of)."""
+        _DATABASES.discard(self)
+        if self.owned:
+            with self.lock if self._shared else nullcontext():
+                self.engine.dispose()
+
+
+class _Scope(threading.local):
+    """What the current thread has open on a Database."""
+
+    cursor: Cursor | None = None  # the cursor of the scope open now
+    pooled: Any = None  # the pooled connection of this thread's write transaction
+    writing = False
+    joined: Any = None  # the host's driver connection this thread runs on (Database.joining)
+    changing = False  # a schema change is beginning (SQLite: BEGIN IMMEDIATE)
+
+
+def _pool_options(url: str) -> dict[str, Any]:
+    """How casework pools a database it opens from a URL: a server's connections are pre-pinged (one
+    the server dropped is replaced before use); an in-memory SQLite database is one connection."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return {"pool_pre_ping": True}
+    if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed):
+        return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    return {}
+
+
+_DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    """In a forked child, every Database starts a pool of its own, never using the parent's connections
+    (SQLAlchemy's ``dispose(close=False)``: the parent keeps them open); an in-memory database is the
+    child's own copy and stays."""
+    for db in list(_DATABASES):
+        db._local = _Scope()
+        db.lock = threading.RLock()
+        if not db._shared:
+            db.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork)

@@ -277,6 +277,8 @@ class Transaction(Reader):
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         failed = exc is not None
+        if failed:
+            self.sealer.forget()  # the chain's key id it may have set is rolled back
         try:
             self.db.end(commit=not failed)
         except Exception:
