@@ -262,7 +262,8 @@ class Database:
                              "finish it first", url=self.url)
         with self.translated("cannot join the connection to"):
             raw = connection.connection.driver_connection
-        if getattr(raw, "autocommit", False) or connection.get_isolation_level() == "AUTOCOMMIT":
+        autocommit = connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        if autocommit or getattr(raw, "autocommit", False):
             raise InvalidInput("cannot join a connection in autocommit mode: its writes would not be one "
                                "transaction", field="connection")
         local.joined = raw
