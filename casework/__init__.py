@@ -55,16 +55,22 @@ def __getattr__(name: str) -> Any:
         from casework import policies
 
         return getattr(policies, name)
+    if name == "AsyncEngine":  # asyncio is imported only by those who use it
+        from casework.async_engine import AsyncEngine
+
+        return AsyncEngine
     raise AttributeError(f"module 'casework' has no attribute {name!r}")
 
 
 if TYPE_CHECKING:
+    from casework.async_engine import AsyncEngine
     from casework.policies import PolicySet, load_policy, parse_policy
 
 __all__ = [
     "DEFAULT_DB",
     "KINDS",
     "Actor",
+    "AsyncEngine",
     "AuditEntry",
     "AuditKey",
     "Case",

@@ -1,0 +1,112 @@
+"""The engine for asyncio: every method of :class:`~casework.engine.Engine` as a coroutine.
+
+>>> import asyncio
+>>> from casework import Actor, AsyncEngine
+>>> async def main() -> str:
+...     async with AsyncEngine("sqlite:///:memory:") as engine:
+...         case = await engine.open("refund", {"order_id": "A1", "amount": "59.00", "paid": "59.00"},
+...                                  actor=Actor("c-1", "customer"))
+...         return (await engine.get(case.number)).state
+>>> asyncio.run(main())
+'submitted'
+
+Each call runs the very same :class:`Engine` method on a thread of a bounded pool (``workers``
+threads), each thread on a connection of the Engine's pool while it runs; the event loop only awaits
+the result, so it is never blocked by the database, a policy's first load or a lock. Why threads and
+not an async driver: a transition is a few milliseconds of Python (intake, decide, hashing) around a
+few statements; an async driver would only take the waiting for the database off the threads, and
+would need a second copy of the store for every statement. README's "Embedding" has the numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from casework.engine import Engine
+from casework.errors import InvalidInput
+
+P = ParamSpec("P")
+R = TypeVar("R")
+DEFAULT_WORKERS = 8  # within the pool casework makes from a URL (5 connections and 10 more on demand)
+EXPORT_BATCH = 500  # entries an export hands the loop per trip to a worker thread
+
+
+def _threaded(method: Callable[Concatenate[Engine, P], R]) -> Callable[Concatenate[AsyncEngine, P],
+                                                                       Coroutine[Any, Any, R]]:
+    """``Engine.method`` as a coroutine that runs it on one of the AsyncEngine's threads."""
+
+    async def call(self: AsyncEngine, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, functools.partial(method, self.engine, *args, **kwargs))
+
+    call.__name__, call.__qualname__ = method.__name__, f"AsyncEngine.{method.__name__}"
+    call.__doc__ = f"``Engine.{method.__name__}`` as a coroutine, run on a worker thread (see its documentation)."
+    return call
+
+
+class AsyncEngine:
+    """An :class:`Engine` for asyncio: the same methods, as coroutines, run on ``workers`` threads.
+
+    ``db`` and the keyword arguments are :class:`Engine`'s (or pass an Engine to wrap). Make it at
+    startup (opening the database is blocking, as creating an Engine is) and ``await aclose()`` at
+    shutdown. With the host's SQLAlchemy Engine, give its pool at least ``workers`` connections.
+    """
+
+    def __init__(self, db: Any = None, *, workers: int = DEFAULT_WORKERS, **engine_options: Any) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InvalidInput(f"workers {workers!r}: expected a whole number of threads, 1 or more",
+                               field="workers", value=workers)
+        self.engine = db if isinstance(db, Engine) else Engine(db, **engine_options)
+        self.workers = workers
+        self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="casework")
+
+    open = _threaded(Engine.open)
+    open_many = _threaded(Engine.open_many)
+    import_file = _threaded(Engine.import_file)
+    get = _threaded(Engine.get)
+    check = _threaded(Engine.check)
+    fire = _threaded(Engine.fire)
+    next_events = _threaded(Engine.next_events)
+    history = _threaded(Engine.history)
+    messages = _threaded(Engine.messages)
+    find = _threaded(Engine.find)
+    adopt = _threaded(Engine.adopt)
+    plan_adoption = _threaded(Engine.plan_adoption)
+    adopt_open_cases = _threaded(Engine.adopt_open_cases)
+    simulate = _threaded(Engine.simulate)
+    personal_facts = _threaded(Engine.personal_facts)
+    sweep = _threaded(Engine.sweep)
+    report = _threaded(Engine.report)
+    verify = _threaded(Engine.verify)
+
+    async def export(self, *, redact: bool = False) -> AsyncIterator[dict[str, Any]]:
+        """Every audit entry of every case (see ``Engine.export``), read on the threads a batch at a time."""
+        loop = asyncio.get_running_loop()
+        entries = await loop.run_in_executor(self._threads, functools.partial(self.engine.export, redact=redact))
+        while batch := await loop.run_in_executor(self._threads, _take, entries, EXPORT_BATCH):
+            for entry in batch:
+                yield entry
+
+    def now(self) -> Any:
+        """The engine clock's time, in UTC (no database: not a coroutine)."""
+        return self.engine.now()
+
+    async def aclose(self) -> None:
+        """Let the calls under way finish, then close the Engine (and the pool casework made)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, functools.partial(self._threads.shutdown, wait=True))
+        self.engine.close()
+
+    async def __aenter__(self) -> AsyncEngine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _take(entries: Any, count: int) -> list[dict[str, Any]]:
+    return [entry for _, entry in zip(range(count), entries, strict=False)]
