@@ -26,7 +26,7 @@ from pathlib import Path
 from _common import Row, missed, print_table, read_rows
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("fire_sqlite", "bulk_import", "memory", "queries", "pg_fire", "cli_startup", "sweep", "simulate")
+SCRIPTS = ("fire_sqlite", "bulk_import", "memory", "queries", "pg_fire", "async_pg", "cli_startup", "sweep", "simulate")
 
 
 def main(argv: list[str] | None = None) -> int:
