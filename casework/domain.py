@@ -72,10 +72,19 @@ class Verdict:
 
     guard: str
     passed: bool
-    code: str
+    code: str | None  # the reason code of a refusal; None when the guard passed (a pass has no failure code)
     message: str
     details: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.passed and self.code is not None:
+            object.__setattr__(self, "code", None)  # guards name the code they refuse with; a pass carries none
+
+    @property
+    def reason_code(self) -> str:
+        """The code of a refusal ('' for a pass), for where only refusals are shown."""
+        return self.code or ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -90,7 +99,7 @@ class Verdict:
         return out
 
     def reason_json(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "details": self.details}
+        return {"code": self.reason_code, "message": self.message, "details": self.details}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +124,7 @@ class Decision:
 
     @property
     def codes(self) -> list[str]:
-        return [v.code for v in self.reasons]
+        return [v.reason_code for v in self.reasons]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -303,7 +312,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def verdict_from_json(d: dict[str, Any]) -> Verdict:
-    return Verdict(d["guard"], bool(d["passed"]), d["code"], d["message"], dict(d.get("details", {})),
+    return Verdict(d["guard"], bool(d["passed"]), d.get("code"), d["message"], dict(d.get("details", {})),
                    d.get("source"))
 
 

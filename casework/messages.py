@@ -82,7 +82,7 @@ def template(policy: PolicySet, code: str, audience: str = "customer", lang: str
 def render(policy: PolicySet, verdict: Verdict, audience: str = "customer", lang: str = DEFAULT_LANG, *,
            context: Mapping[str, Any] | None = None) -> str:
     """The message for ``verdict`` for ``audience`` in ``lang`` (falls back to en, then the verdict's message)."""
-    text = template(policy, verdict.code, audience, lang)
+    text = template(policy, verdict.reason_code, audience, lang)
     if text is None:
         return verdict.message
     try:
@@ -111,7 +111,7 @@ def placeholders(verdict: Verdict, lang: str = DEFAULT_LANG, context: Mapping[st
     if "missing" not in details and "field" in details and verdict.code == "field_missing":
         details["missing"] = details["field"]
     values = {k: _text(v, sep) for k, v in {**details, **(context or {})}.items()}
-    values.update(code=verdict.code, guard=verdict.guard, message=verdict.message)
+    values.update(code=verdict.reason_code, guard=verdict.guard, message=verdict.message)
     return values
 
 

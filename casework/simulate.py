@@ -284,7 +284,7 @@ def _difference(old: Sequence[GuardBase], new: Sequence[GuardBase]
 
 
 def _failing(guards: Sequence[GuardBase], ctx: GuardContext) -> frozenset[str]:
-    return frozenset(v.code for v in (g.evaluate(ctx) for g in guards if g.applies(ctx)) if not v.passed)
+    return frozenset(v.reason_code for v in (g.evaluate(ctx) for g in guards if g.applies(ctx)) if not v.passed)
 
 
 def least_privileged(policy: PolicySet, kind: str, event: str) -> str | None:

@@ -282,7 +282,7 @@ def test_check_is_a_dry_run_with_every_verdict_and_its_source(cw: CW) -> None:
     guards = {v["guard"] for v in doc["verdicts"]}
     assert {"no_reason_return_window", "no_reason_return_condition", "no_reason_return_evidence"} <= guards
     for verdict in doc["verdicts"]:
-        assert verdict["passed"] is True
+        assert verdict["passed"] is True and verdict["code"] is None  # a pass carries no failure code
         assert re.match(r"^policies\.yaml:\d+$", verdict["source"]), verdict
     # nothing written: same trail, same case
     assert cw.history(number) == before

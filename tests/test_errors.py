@@ -132,3 +132,19 @@ def test_the_json_body_names_the_bad_value_and_the_field():
     assert _context(InvalidInput("amount 'abc' is not a valid amount", field="amount", value="abc")) == {
         "field": "amount", "value": "abc"}
     assert _context(IdempotencyConflict("k-1", "fire RF-1 review")) == {"key": "k-1", "original": "fire RF-1 review"}
+
+
+def test_a_passed_verdict_carries_no_failure_code(engine: Engine):
+    case = engine.open("refund", {"order_id": "SO-1", "amount": "2500.00", "paid": "2500.00",
+                                  "reason": "not_delivered"}, actor=CUSTOMER)
+    engine.fire(case.number, "review", actor=AGENT)
+    decision = engine.check(case.number, "approve", actor=AGENT)  # over the agent's limit, within paid
+    passed, failed = [v for v in decision.verdicts if v.passed], decision.reasons
+    assert passed and failed and decision.codes == ["approval_limit_exceeded"]
+    assert all(v.code is None and v.to_json()["code"] is None for v in passed)
+    assert Verdict("g", True, "window_expired", "within the window").code is None
+    with pytest.raises(TransitionDenied):
+        engine.fire(case.number, "approve", actor=AGENT)
+    stored = engine.history(case.number)[-1].verdicts  # as written into the trail
+    assert {v["code"] for v in stored if v["passed"]} == {None}
+    assert {v["code"] for v in stored if not v["passed"]} == {"approval_limit_exceeded"}

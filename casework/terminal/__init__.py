@@ -227,7 +227,7 @@ def reasons(decision: Decision, said: Sequence[str] = ()) -> Text:
     """Each reason's code and message, and under it what the customer is told (``said``) where that differs."""
     lines = []
     for i, r in enumerate(decision.reasons):
-        lines.append(_reason_line(r.code, f": {r.message}"))
+        lines.append(_reason_line(r.reason_code, f": {r.message}"))
         if i < len(said) and said[i] != r.message:
             lines.append(Text(visible(f"    → {said[i]}"), "cyan"))
     return Text("\n").join(lines)
@@ -265,7 +265,7 @@ def decision_table(number: str, decision: Decision, cited: Sequence[Citation | N
     quoted = list(cited) + [None] * (len(decision.verdicts) - len(cited))
     for v, c in zip(decision.verdicts, quoted, strict=True):
         verdict = Text("pass", "green") if v.passed else Text("FAIL", "bold red")
-        why = v.message if v.passed else Text.assemble((v.code, "bold red"), f": {visible(v.message)}")
+        why = v.message if v.passed else Text.assemble((v.reason_code, "bold red"), f": {visible(v.message)}")
         where = f"{v.source} @{c.policy.short}\n  {visible(c.excerpt)[:60]}" if c is not None else v.source or ""
         table.add_row(f"{v.guard}\n{where}".rstrip(), verdict, why)
     return table
@@ -274,7 +274,7 @@ def decision_table(number: str, decision: Decision, cited: Sequence[Citation | N
 def told(decision: Decision, said: Sequence[str], audience: str) -> Iterator[Text]:
     """One line per reason: what ``audience`` is told about it."""
     for r, message in zip(decision.reasons, said, strict=False):
-        yield _reason_line(r.code, f" ({audience}): {message}")
+        yield _reason_line(r.reason_code, f" ({audience}): {message}")
 
 
 def next_json(decisions: Sequence[Decision], said: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
