@@ -126,7 +126,7 @@ def _amendment(policy: PolicySet, case: Case, ctx: GuardContext) -> list[Verdict
                         {"missing": ["a changed fact"]})]
     described = "; ".join(f"{k} {c['from'] if c['from'] is not None else '(none)'} -> {c['to']}"
                           for k, c in sorted(changes.items()) if k != "evidence")
-    verdicts = [Verdict("amendment", True, FACT_JUDGED, f"amends {described or 'evidence'}",
+    verdicts = [Verdict("amendment", True, None, f"amends {described or 'evidence'}",
                         {"changes": changes})]
     verdicts.extend(policy.rejudge(ctx, frozenset(changes)))
     return verdicts

@@ -72,14 +72,10 @@ class Verdict:
 
     guard: str
     passed: bool
-    code: str | None  # the reason code of a refusal; None when the guard passed (a pass has no failure code)
+    code: str | None  # a refusal's reason code; a pass carries none (None), or a marker of what was recorded
     message: str
     details: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.passed and self.code is not None:
-            object.__setattr__(self, "code", None)  # guards name the code they refuse with; a pass carries none
 
     @property
     def reason_code(self) -> str:

@@ -76,7 +76,7 @@ def open_authority(policy: PolicySet, kind: str, actor: Actor) -> Verdict:
     check_actor(actor, policy)
     kp = policy.kind(kind)
     role_ok = any(policy.roles.acts_as(actor.role, r) for r in kp.open_roles)
-    verdict = Verdict("open_roles", role_ok, "role_not_permitted",
+    verdict = Verdict("open_roles", role_ok, None if role_ok else "role_not_permitted",
                       f"role {actor.role} {'may' if role_ok else 'may not'} open a {kind}"
                       + ("" if role_ok else f"; allowed: {', '.join(kp.open_roles)}"),
                       {"role": actor.role, "allowed": list(kp.open_roles)})

@@ -142,7 +142,6 @@ def test_a_passed_verdict_carries_no_failure_code(engine: Engine):
     passed, failed = [v for v in decision.verdicts if v.passed], decision.reasons
     assert passed and failed and decision.codes == ["approval_limit_exceeded"]
     assert all(v.code is None and v.to_json()["code"] is None for v in passed)
-    assert Verdict("g", True, "window_expired", "within the window").code is None
     with pytest.raises(TransitionDenied):
         engine.fire(case.number, "approve", actor=AGENT)
     stored = engine.history(case.number)[-1].verdicts  # as written into the trail

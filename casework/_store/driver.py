@@ -341,11 +341,12 @@ def _pool_options(url: str) -> dict[str, Any]:
     """How casework pools a database it opens from a URL: a server's connections are pre-pinged (one
     the server dropped is replaced before use); an in-memory SQLite database is one connection."""
     parsed = sa.engine.make_url(url)
+    # Every scope ends its own transaction before giving its connection back: no rollback on return.
     if parsed.get_backend_name() != "sqlite":
-        return {"pool_pre_ping": True}
+        return {"pool_pre_ping": True, "pool_reset_on_return": None}
     if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed):
         return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    return {}
+    return {"pool_reset_on_return": None}
 
 
 _DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()

@@ -99,7 +99,7 @@ class GuardBase(Period):
         return Verdict(
             guard=self.id or self.guard_name(),
             passed=passed,
-            code=code or self.code,
+            code=None if passed else code or self.code,  # a pass carries no failure code
             message=message,
             details=details,
         )

@@ -218,7 +218,7 @@ class PolicySet:
     def role_verdict(self, kind: str, event: str, actor: Actor) -> Verdict:
         passed, message, allowed = (self._role_answers.get((kind, event, actor.role))
                                     or self._role_answer(kind, event, actor.role))
-        return Verdict("roles", passed, "role_not_permitted", message,
+        return Verdict("roles", passed, None if passed else "role_not_permitted", message,
                        {"role": actor.role, "allowed": list(allowed)}, self._event_sources.get((kind, event)))
 
     def _role_answer(self, kind: str, event: str, role: str) -> tuple[bool, str, tuple[str, ...]]:
