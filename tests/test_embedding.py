@@ -133,26 +133,34 @@ def _fork(child: Any) -> Any:
 
 
 def test_a_forked_process_reconnects_and_the_parent_carries_on(on_host: Engine, host_engine: sa.Engine):
-    backends: dict[int, set[Any]] = {}
+    made_in: dict[int, set[int]] = {}  # by process: the processes that made the connections it used
+    servers: dict[int, set[Any]] = {}  # by process: the PostgreSQL server processes serving them
+
+    @sa.event.listens_for(host_engine, "connect")
+    def _made(_dbapi_conn: Any, record: Any) -> None:
+        record.info["made_in"] = os.getpid()
 
     @sa.event.listens_for(host_engine, "checkout")
-    def _seen(dbapi_conn: Any, _rec: Any, _proxy: Any) -> None:
-        info = getattr(dbapi_conn, "info", None)  # psycopg: the server process serving this connection
-        backends.setdefault(os.getpid(), set()).add(getattr(info, "backend_pid", None) or id(dbapi_conn))
+    def _used(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        made_in.setdefault(os.getpid(), set()).add(record.info.get("made_in", 0))
+        servers.setdefault(os.getpid(), set()).add(getattr(getattr(dbapi_conn, "info", None), "backend_pid", None))
 
+    host_engine.dispose()  # connections from here on are made under the listeners
     parent = _open(on_host, "SO-parent")  # the parent holds pooled connections when it forks
 
-    def child() -> tuple[str, set[Any]]:
+    def child() -> tuple[str, set[int], set[Any]]:
         number = _open(on_host, "SO-child")
         on_host.fire(parent, "review", actor=AGENT)
-        return number, backends.get(os.getpid(), set())
+        return number, made_in.get(os.getpid(), set()), servers.get(os.getpid(), set())
 
-    number, in_child = _fork(child)
-    assert in_child and not in_child & backends[os.getpid()]  # none of the parent's connections
+    number, child_made_in, child_servers = _fork(child)
+    assert child_made_in and os.getpid() not in child_made_in  # every connection the child used was its own
+    if host_engine.dialect.name == "postgresql":
+        assert not child_servers & servers[os.getpid()]
     assert on_host.get(number).facts["order_id"] == "SO-child"  # the parent's pool still works
     assert on_host.get(parent).state == "under_review"
     assert on_host.fire(parent, "approve", actor=AGENT).state == "approved"
-    assert on_host.verify().ok
+    assert made_in[os.getpid()] == {os.getpid()} and on_host.verify().ok
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

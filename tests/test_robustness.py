@@ -674,16 +674,18 @@ def test_same_idempotency_key_concurrently_yields_one_transition(backend_url: st
                                                                  record_property: Any) -> None:
     """100 concurrent callers with the same key: one transition; every caller gets the same case.
 
-    Each caller is a thread; on SQLite each has its own Engine. On PostgreSQL every Engine holds a
-    connection, so the callers share as many Engines as the server's ``max_connections`` leaves room
-    for (printed as ``engines``; 100 on a server with room to spare).
+    Each caller is a thread; on SQLite each has its own Engine. On PostgreSQL each Engine is given a
+    pool of one connection, so the callers share as many Engines as the server's ``max_connections``
+    leaves room for (printed as ``engines``; 100 on a server with room to spare).
     """
     policy = load_policy()
     setup = Engine(backend_url, policies=policy, clock=clock)
     facts = robust_workers.refund_facts(1)
     target = setup.open("refund", facts, actor=CUSTOMER).number if op == "fire" else None
     n_engines = _engine_budget(backend_url)
-    engines = [Engine(backend_url, policies=policy, clock=clock) for _ in range(n_engines)]
+    pools = [sa.create_engine(backend_url, pool_size=1, max_overflow=0, pool_timeout=120)
+             for _ in range(n_engines)] if backend_url.startswith("postgresql") else [backend_url] * n_engines
+    engines = [Engine(pool, policies=policy, clock=clock) for pool in pools]
     barrier = threading.Barrier(CALLERS)
     outcomes: list[Any] = [None] * CALLERS
     key = f"double-click-{op}"
@@ -709,6 +711,9 @@ def test_same_idempotency_key_concurrently_yields_one_transition(backend_url: st
     elapsed = time.perf_counter() - started
     for e in engines:
         e.close()
+    for pool in pools:
+        if isinstance(pool, sa.Engine):
+            pool.dispose()
 
     cases = [o for o in outcomes if isinstance(o, Case)]
     errors = Counter(f"{type(o).__module__}.{type(o).__name__}" for o in outcomes if not isinstance(o, Case))
