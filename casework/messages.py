@@ -82,6 +82,12 @@ def template(policy: PolicySet, code: str, audience: str = "customer", lang: str
 def render(policy: PolicySet, verdict: Verdict, audience: str = "customer", lang: str = DEFAULT_LANG, *,
            context: Mapping[str, Any] | None = None) -> str:
     """The message for ``verdict`` for ``audience`` in ``lang`` (falls back to en, then the verdict's message)."""
+    combined = verdict.details.get("combinator")
+    if combined in ("all_of", "any_of"):  # each failing branch in its own code's words (policies/combinators)
+        said = [render(policy, Verdict(b["guard"], b["passed"], b["code"], b["message"], b["details"]), audience,
+                       lang, context=context) for b in verdict.details.get("branches", ())]
+        joiner = {"any_of": ("；或者：" if lang.lower().startswith("zh") else " Or: ")}.get(combined, " ")
+        return joiner.join(said) or verdict.message
     text = template(policy, verdict.reason_code, audience, lang)
     if text is None:
         return verdict.message

@@ -59,3 +59,7 @@ class GuardContext:
     responded: bool = False
     types: Mapping[str, str] = field(default_factory=dict)  # declared facts: name -> type (expressions read them)
     opened: datetime | None = None  # when the case was opened (a rule dated_by: opened judges its period by it)
+
+    def who(self) -> dict[str, Any]:
+        """Who acts, as an expression reads it: ``role``, ``roles`` (it and every role it inherits), ``actor``."""
+        return {"role": self.actor.role, "roles": sorted(self.roles.lineage(self.actor.role)), "actor": self.actor.id}

@@ -12,7 +12,7 @@ from typing import Any
 
 from casework import facts as F
 from casework.policies.declarations import BUILTIN, COMPATIBLE, VALUE_LISTS, FactDecl
-from casework.policies.expressions import Expression, check, samples
+from casework.policies.expressions import CONTEXT, Expression, check, samples
 from casework.policies.schema import PolicyDocument
 from casework.values import did_you_mean
 
@@ -37,6 +37,9 @@ def check_declarations(doc: PolicyDocument) -> list[Found]:
         loc: Loc = ("facts", name)
         if not name or not name.replace("_", "").isalnum():
             found.append(Found(loc, f"{name!r} is not a fact name; use letters, digits and underscores", key=True))
+        elif name in CONTEXT:
+            found.append(Found(loc, f"{name!r} is what an expression reads of the decision (now, role, roles, "
+                               "actor), not a fact; name the fact otherwise", key=True))
         elif name in F.ENGINE_KEPT - {F.PAID_OUT}:
             found.append(Found(loc, f"{name!r} is kept by the engine, not a fact of the case", key=True))
         elif name in BUILTIN and decl.type not in COMPATIBLE[BUILTIN[name].type]:
@@ -55,6 +58,18 @@ def fact_samples(doc: PolicyDocument) -> tuple[dict[str, str], dict[str, tuple[A
     declared = doc.declared()
     return ({n: d.type for n, d in declared.items()},
             {n: samples(d.type, _values(doc, d)) for n, d in declared.items()})
+
+
+def known_values(doc: PolicyDocument, kind: str) -> dict[str, list[str]]:
+    """The values each declared enum or list fact takes in a case of ``kind`` (a reason: the kind's reasons), and
+    the categories the vocabulary names."""
+    out = {n: v for n, d in doc.declared().items() if d.type in ("enum", "list") and (v := _values(doc, d))}
+    kp = doc.kinds.get(kind)
+    if kp is not None and kp.reasons is not None and "reason" in out:
+        out["reason"] = list(kp.reasons)
+    if doc.vocabulary.categories:
+        out.setdefault("category", list(doc.vocabulary.categories))
+    return out
 
 
 def _values(doc: PolicyDocument, decl: FactDecl) -> list[str] | None:

@@ -5,13 +5,17 @@ compiled by the maintained, Rust-backed ``cel`` package (PyPI ``common-expressio
 ``eval``ed and never parsed by casework; CEL has no loops or recursion, so every expression ends.
 
 What an expression sees: each declared fact it names (see :mod:`casework.policies.declarations`), as
-its type says, and ``now`` (the instant of the decision):
+its type says, ``now`` (the instant of the decision), and who acts: ``role`` (the acting role),
+``roles`` (it and every role it inherits: ``'supervisor' in roles``) and ``actor`` (the actor's id):
 
 - money as **whole minor units** (``"500.00"`` is ``50000``), exact: no binary float ever decides
   money. A money literal is written ``money('500.00')``; money is compared with, added to and
   subtracted from money only (``policy check`` refuses ``amount > 500.00``);
 - a date or datetime as a timestamp (a bare date is midnight in the policy's zone); ``date('2026-11-11')``
   is one, ``days(14)`` (or ``duration('24h')``) a span: ``now - delivered <= days(14)``;
+- ``latest(a, b, ...)`` and ``earliest(...)``: the latest (earliest) of several dates, or of a list
+  of them (``now - latest(delivered, redelivered) <= days(7)``); a window that depends on a fact is
+  ``days(category == 'electronics' ? 15 : 7)``;
 - int, bool and text as themselves; an enum as its text; a list of values as a list of text;
   ``evidence`` as the list of the evidence types present (``'photo' in evidence``).
 
@@ -50,13 +54,16 @@ CEL_FUNCTIONS = frozenset({
     "getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear", "getHours",
     "getMinutes", "getSeconds", "getMilliseconds",
 })
-OWN_FUNCTIONS = ("money", "date", "days")
+OWN_FUNCTIONS = ("money", "date", "days", "latest", "earliest")
 FUNCTIONS = CEL_FUNCTIONS | set(OWN_FUNCTIONS)
 NOW = "now"  # the instant of the decision, always there
+WHO = ("role", "roles", "actor")  # who acts: the acting role, it and the roles it inherits, the actor's id
+CONTEXT = frozenset({NOW, *WHO})  # names every expression may use besides the declared facts
 # Names bound by a macro (the ``e`` of ``evidence.exists(e, e == 'photo')``) are not facts.
 _BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
-_FAILED = re.compile(r"Function '(\w+)' error: .*?ValueError: (.*?)(?:Python function|$)")
+_FAILED = re.compile(r"Function '(\w+)' error: .*?(?:ValueError|TypeError): (.*?)"
+                     r"(?:\. Check function|Python function|$)")
 
 
 def to_minor(value: Any) -> int:
@@ -77,17 +84,35 @@ def from_minor(units: int) -> str:
     return money_str(Decimal(units).scaleb(-2))
 
 
+def _dates(name: str, args: tuple[Any, ...]) -> list[datetime]:
+    """The dates given to latest()/earliest(): several, or one list of them."""
+    given = list(args[0]) if len(args) == 1 and isinstance(args[0], list) else list(args)
+    if not given or not all(isinstance(d, datetime) for d in given):
+        raise ValueError(f"takes dates, like {name}(delivered, redelivered) or {name}([delivered, shipped])")
+    return given
+
+
+def latest(*dates: Any) -> datetime:
+    """The latest of several dates (or of a list of dates)."""
+    return max(_dates("latest", dates))
+
+
+def earliest(*dates: Any) -> datetime:
+    """The earliest of several dates (or of a list of dates)."""
+    return min(_dates("earliest", dates))
+
+
 @lru_cache(maxsize=64)
 def functions(tz: tzinfo) -> dict[str, Callable[..., Any]]:
     """The functions casework adds to CEL, for a policy in zone ``tz``."""
     return {"money": to_minor, "date": lambda text: parse_instant(text, "date", tz).astimezone(UTC),
-            "days": lambda n: timedelta(days=n)}
+            "days": lambda n: timedelta(days=n), "latest": latest, "earliest": earliest}
 
 
 class Expression:
     """A CEL expression from a policy, compiled once; its facts, its functions, its syntax error if any."""
 
-    __slots__ = ("bound", "error", "functions", "own", "program", "text", "variables")
+    __slots__ = ("bound", "error", "functions", "own", "program", "text", "variables", "who")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -97,6 +122,7 @@ class Expression:
         self.functions: frozenset[str] = frozenset()
         self.bound: frozenset[str] = frozenset()
         self.own: tuple[str, ...] = ()  # casework's functions it calls (each given to CEL costs a little)
+        self.who = False  # whether it reads who acts (role, roles, actor)
         import cel  # here, not above: the package loads its CLI (prompt_toolkit), which a policy with no
         # expression (and `casework show`) should not pay for
 
@@ -111,6 +137,7 @@ class Expression:
         self.variables = frozenset(self.program.variables()) - self.bound
         self.functions = frozenset(f for f in self.program.functions() if f[:1].isalpha())
         self.own = tuple(f for f in OWN_FUNCTIONS if f in self.functions)
+        self.who = not self.variables.isdisjoint(WHO)
 
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
@@ -122,8 +149,8 @@ class Expression:
         return hash(self.text)
 
     def reads(self) -> frozenset[str]:
-        """The facts the expression reads (every name it uses but ``now``)."""
-        return self.variables - {NOW}
+        """The facts the expression reads (every name it uses but ``now`` and who acts)."""
+        return self.variables - CONTEXT
 
     def judges(self) -> frozenset[str]:
         """The facts it reads that a later event may not change: all but evidence, which accumulates (what was
@@ -139,16 +166,20 @@ class Expression:
         return before.count("\n") + 1, found.start() - (before.rfind("\n") + 1) + 1
 
     # ---- evaluating ----------------------------------------------------------------------------
-    def run(self, facts: Mapping[str, Any], types: Mapping[str, str], now: datetime, tz: tzinfo) -> Outcome:
+    def run(self, facts: Mapping[str, Any], types: Mapping[str, str], now: datetime, tz: tzinfo,
+            who: Mapping[str, Any] | None = None) -> Outcome:
         """The expression's value on ``facts``, with the values it read; a fact it reads that the case does not
-        hold is ``missing`` (a list reads as empty, a bool as false), an error is ``error``."""
+        hold is ``missing`` (a list reads as empty, a bool as false), an error is ``error``. ``who``: the values
+        of ``role``, ``roles`` and ``actor`` (needed when :attr:`who` is true)."""
         assert self.program is not None, "an expression with a syntax error is refused when the policy loads"
         values: dict[str, Any] = {}
         shown: dict[str, Any] = {}
         missing: list[str] = []
         for name in self.variables:
-            if name == NOW:
-                values[name] = now.astimezone(UTC)
+            if name in CONTEXT:
+                values[name] = now.astimezone(UTC) if name == NOW else (who or {}).get(name, "")
+                if name != NOW:
+                    shown[name] = values[name]
                 continue
             kind = types.get(name, "text")
             raw = facts.get(name)
@@ -266,12 +297,12 @@ def check(expr: Expression, types: Mapping[str, str], samples: Mapping[str, tupl
     if expr.error is not None:
         return [Problem(*expr.error)]
     problems: list[Problem] = []
-    declared = sorted({*types, NOW})
+    declared = sorted({*types, *CONTEXT})
     for name in sorted(expr.variables - set(declared)):
         problems.append(Problem(*expr.where(name), f"{name!r} is not a declared fact"
                                 f"{did_you_mean(name, declared) or '; declare it under facts:'}"))
     for name in sorted(expr.functions - FUNCTIONS):
-        hint = did_you_mean(name, sorted(FUNCTIONS)) or "; casework adds money(), date(), days()"
+        hint = did_you_mean(name, sorted(FUNCTIONS)) or "; casework adds money(), date(), days(), latest(), earliest()"
         problems.append(Problem(*expr.where(name), f"unknown function {name!r}{hint}"))
     if problems:
         return problems
@@ -286,7 +317,7 @@ def _probe(expr: Expression, types: Mapping[str, str], samples: Mapping[str, tup
     names = sorted(expr.reads())
     typed = {name: f"{name} is {_article(types[name])}" for name in names}
     for values in _combinations(names, samples):
-        values[NOW] = datetime(2050, 1, 1, tzinfo=UTC)
+        values.update(_CHECK_CONTEXT)
         values.update(_CHECK_FUNCTIONS)
         try:
             result = expr.program.execute(values)
@@ -297,8 +328,8 @@ def _probe(expr: Expression, types: Mapping[str, str], samples: Mapping[str, tup
                             "a date with dates and now, a span with days(n) or duration('24h')")]
         except RuntimeError as exc:
             failed = _FAILED.search(str(exc))
-            if failed is not None:  # money('5.0x'), date('tomorrow'): a literal that is not one
-                return [Problem(1, 1, f"{failed[1]}(): {failed[2]}")]
+            if failed is not None:  # money('5.0x'), date('tomorrow'), latest(amount): not what the function takes
+                return [Problem(*expr.where(failed[1]), f"{failed[1]}(): {failed[2].strip().rstrip('.')}")]
             continue  # a value-dependent failure (an index out of range): not the expression's type
         except (ValueError, OverflowError, ZeroDivisionError):
             continue
@@ -332,7 +363,10 @@ def _check_date(text: Any) -> datetime:
 
 
 _CHECK_FUNCTIONS: dict[str, Callable[..., Any]] = {"money": _check_money, "date": _check_date,
-                                                   "days": lambda n: timedelta(days=n)}
+                                                   "days": lambda n: timedelta(days=n), "latest": latest,
+                                                   "earliest": earliest}
+_CHECK_CONTEXT: dict[str, Any] = {NOW: datetime(2050, 1, 1, tzinfo=UTC), "role": "agent", "roles": ["agent"],
+                                  "actor": "alice"}
 
 
 def samples(kind: str, values: list[str] | None) -> tuple[Any, Any]:

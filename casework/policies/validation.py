@@ -22,6 +22,7 @@ from typing import Any
 from casework import facts as F
 from casework.errors import InvalidInput, PolicyProblem
 from casework.machines import KINDS
+from casework.policies.combinators import AllOfGuard, AnyOfGuard, NotGuard
 from casework.policies.context import RoleBook
 from casework.policies.expression_checks import (
     Found,
@@ -29,6 +30,7 @@ from casework.policies.expression_checks import (
     check_expression,
     check_template,
     fact_samples,
+    known_values,
 )
 from casework.policies.expression_guard import ExpressionGuard
 from casework.policies.expressions import Expression
@@ -45,6 +47,8 @@ from casework.policies.guards import (
 from casework.policies.loader import SourceMap, did_you_mean_or
 from casework.policies.periods import DatedWindow, Period
 from casework.policies.schema import KindPolicy, PolicyDocument
+from casework.policies.table_checks import check_table
+from casework.policies.tables import TableGuard
 from casework.values import did_you_mean, parse_zone
 
 Loc = tuple[str | int, ...]
@@ -66,11 +70,14 @@ class _Report:
     def warn(self, loc: Loc, message: str, key: bool = False) -> None:
         self.warnings.append(PolicyProblem(self.smap.name, *self.smap.locate(loc, key=key), message, "warning"))
 
-    def found(self, problems: Iterable[Found]) -> None:
+    def found(self, problems: Iterable[Found], warning: bool = False) -> None:
         for f in problems:
             line, col = (self.smap.inside(f.loc, *f.inner) if f.inner is not None
                          else self.smap.locate(f.loc, key=f.key))
-            self.errors.append(PolicyProblem(self.smap.name, line, col, f.message))
+            if warning:
+                self.warnings.append(PolicyProblem(self.smap.name, line, col, f.message, "warning"))
+            else:
+                self.errors.append(PolicyProblem(self.smap.name, line, col, f.message))
 
     def names(self, loc: Loc, values: Iterable[str], known: Iterable[str], what: str) -> None:
         """An error for each of ``values`` (the list at ``loc``) that is not one of ``known``."""
@@ -229,13 +236,26 @@ def _check_guard(report: _Report, guard: GuardBase, loc: Loc, doc: PolicyDocumen
         _check_condition(report, guard.when, (*loc, "when"), doc, reasons)
     if isinstance(guard, ExpressionGuard):
         report.found(check_expression(guard.expr, (*loc, "expr"), report.types, report.samples, "a guard"))
-        codes = doc.reason_codes()
-        if guard.code not in codes:
-            hint = did_you_mean(guard.code, codes) or "; declare a code of the policy's own under codes:"
-            report.err((*loc, "code"), f"unknown reason code {guard.code!r}{hint}")
+        _check_code(report, doc, guard.code, loc)
         if guard.message is not None:
             report.found(check_template(guard.message, (*loc, "message")))
         _check_placeholders(report, doc, guard, loc)
+    elif isinstance(guard, AllOfGuard | AnyOfGuard | NotGuard):
+        if guard.code:
+            _check_code(report, doc, guard.code, loc)
+        if guard.message is not None:
+            report.found(check_template(guard.message, (*loc, "message")))
+        parts = [((*loc, "rule"), guard.rule)] if isinstance(guard, NotGuard) else [
+            ((*loc, "guards", i), g) for i, g in enumerate(guard.guards)]
+        for where, part in parts:
+            _check_guard(report, part, where, doc, kind)
+    elif isinstance(guard, TableGuard):
+        errors, warnings = check_table(guard, loc, report.types, known_values(doc, kind))
+        report.found(errors)
+        report.found(warnings, warning=True)
+        for r, row in enumerate(guard.rows):
+            if row.then is not None:
+                _check_guard(report, row.then, (*loc, "rows", r), doc, kind)
     elif isinstance(guard, WindowGuard):
         if guard.within <= timedelta(0):
             report.err((*loc, "within"), "a window must be longer than zero (a window of 0 refuses everything)")
@@ -258,6 +278,14 @@ def _check_guard(report: _Report, guard: GuardBase, loc: Loc, doc: PolicyDocumen
         report.names((*loc, "flags"), guard.flags, vocab.flags, "flag")
     elif isinstance(guard, FraudCounterGuard) and guard.unless_role is not None:
         report.names(loc, [guard.unless_role], list(doc.roles), "role")
+
+
+def _check_code(report: _Report, doc: PolicyDocument, code: str, loc: Loc) -> None:
+    """A guard's ``code:``: a reason code of the engine's or one the policy declares."""
+    codes = doc.reason_codes()
+    if code not in codes:
+        hint = did_you_mean(code, codes) or "; declare a code of the policy's own under codes:"
+        report.err((*loc, "code"), f"unknown reason code {code!r}{hint}")
 
 
 # Placeholders every refusal's messages can use, whatever its details (see casework.messages.placeholders).
