@@ -109,8 +109,9 @@ def _coverage(table: TableGuard, loc: Loc, types: Mapping[str, str], known: Mapp
             for later in hits[1:]:
                 if (hits[0], later) not in overlaps:
                     overlaps.add((hits[0], later))
+                    both = _described(names, combo, bounds)
                     errors.append(Found((*loc, "rows", later), f"rows {hits[0] + 1} and {later + 1} of "
-                                        f"{table.id or 'the table'} overlap: both match {_described(names, combo, bounds)}; "
+                                        f"{table.id or 'the table'} overlap: both match {both}; "
                                         "with hit: unique at most one row may match a case"))
     if table.hit == "first":
         for i in range(len(table.rows)):

@@ -155,8 +155,8 @@ class TableGuard(GuardBase):
         """Each row as written (cells and the rest of its rule side by side) as a TableRow."""
         if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
             return data
-        inputs = data.get("inputs") if isinstance(data.get("inputs"), list) else []
-        rule = data.get("rule") if isinstance(data.get("rule"), dict) else {}
+        inputs: list[Any] = data["inputs"] if isinstance(data.get("inputs"), list) else []
+        rule: dict[str, Any] = data["rule"] if isinstance(data.get("rule"), dict) else {}
         rows = []
         for row in data["rows"]:
             if not isinstance(row, dict) or isinstance(row.get("cells"), dict):

@@ -253,9 +253,9 @@ def _check_guard(report: _Report, guard: GuardBase, loc: Loc, doc: PolicyDocumen
         errors, warnings = check_table(guard, loc, report.types, known_values(doc, kind))
         report.found(errors)
         report.found(warnings, warning=True)
-        for r, row in enumerate(guard.rows):
+        for n, row in enumerate(guard.rows):
             if row.then is not None:
-                _check_guard(report, row.then, (*loc, "rows", r), doc, kind)
+                _check_guard(report, row.then, (*loc, "rows", n), doc, kind)
     elif isinstance(guard, WindowGuard):
         if guard.within <= timedelta(0):
             report.err((*loc, "within"), "a window must be longer than zero (a window of 0 refuses everything)")
