@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_authoring import schema_errors
 from test_expressions import AGENT, CUSTOMER, DEFAULT, NOW, _line_of, approve, problems, with_refund_rule
@@ -223,6 +223,8 @@ def test_evidence_by_reason_and_amount_band_compares_money_exactly():
 
 
 @settings(max_examples=150, deadline=None)
+@example(days=7, category="electronics", reason="no_reason", channel="hotline", cents=50000, evidence={"order_record"})
+@example(days=15, category="electronics", reason="no_reason", channel="web", cents=50001, evidence={"order_record"})
 @given(days=st.integers(0, 30), category=st.sampled_from(["electronics", "books", "custom_made"]),
        reason=st.sampled_from(["no_reason", "defective", "damaged_in_transit", "wrong_item"]),
        channel=st.sampled_from(["app", "web", "chat", "hotline"]), cents=st.integers(0, 100_000),
