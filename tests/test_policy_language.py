@@ -341,3 +341,8 @@ def test_a_fact_may_not_take_the_name_of_what_an_expression_reads_of_the_decisio
     text = DEFAULT.source.replace("  tracking: {type: text", "  role: {type: text}\n  tracking: {type: text")
     [found] = problems(text)
     assert "'role' is what an expression reads of the decision" in found
+
+
+def test_a_helper_given_the_wrong_number_of_arguments_is_an_error_at_its_name():
+    text = LATEST.source.replace("<= days(7)", "<= days(7, 2)")
+    assert problems(text) == [f"{at(text, 'days(7, 2)')}: days(): takes one argument, like days(14); given 2"]

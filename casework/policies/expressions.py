@@ -33,8 +33,6 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from itertools import product
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +43,8 @@ from pydantic_core import core_schema
 if TYPE_CHECKING:
     import cel
 
-from casework.values import did_you_mean, money_str, parse_instant
+from casework.policies.expression_functions import CHECK_FUNCTIONS, OWN_FUNCTIONS, from_minor, functions, to_minor
+from casework.values import did_you_mean, parse_instant
 
 # Names CEL itself defines (operators appear as _+_, @in, !_ ...), and the ones casework adds.
 CEL_FUNCTIONS = frozenset({
@@ -54,7 +53,6 @@ CEL_FUNCTIONS = frozenset({
     "getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear", "getHours",
     "getMinutes", "getSeconds", "getMilliseconds",
 })
-OWN_FUNCTIONS = ("money", "date", "days", "latest", "earliest")
 FUNCTIONS = CEL_FUNCTIONS | set(OWN_FUNCTIONS)
 NOW = "now"  # the instant of the decision, always there
 WHO = ("role", "roles", "actor")  # who acts: the acting role, it and the roles it inherits, the actor's id
@@ -64,49 +62,6 @@ _BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 _FAILED = re.compile(r"Function '(\w+)' error: .*?(?:ValueError|TypeError): (.*?)"
                      r"(?:\. Check function|Python function|$)")
-
-
-def to_minor(value: Any) -> int:
-    """Money (a decimal string, an int, a Decimal) as whole minor units; exact, or ValueError."""
-    if isinstance(value, float | bool):
-        raise ValueError(f"{value!r}: money is never a float; write it as a decimal string")
-    try:
-        units = Decimal(str(value).strip()).scaleb(2)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not an amount of money; write it like '500.00'") from None
-    if units != units.to_integral_value():
-        raise ValueError(f"{value!r} has more than two decimal places")
-    return int(units)
-
-
-def from_minor(units: int) -> str:
-    """Whole minor units back as the decimal string people read (``50000`` -> ``"500.00"``)."""
-    return money_str(Decimal(units).scaleb(-2))
-
-
-def _dates(name: str, args: tuple[Any, ...]) -> list[datetime]:
-    """The dates given to latest()/earliest(): several, or one list of them."""
-    given = list(args[0]) if len(args) == 1 and isinstance(args[0], list) else list(args)
-    if not given or not all(isinstance(d, datetime) for d in given):
-        raise ValueError(f"takes dates, like {name}(delivered, redelivered) or {name}([delivered, shipped])")
-    return given
-
-
-def latest(*dates: Any) -> datetime:
-    """The latest of several dates (or of a list of dates)."""
-    return max(_dates("latest", dates))
-
-
-def earliest(*dates: Any) -> datetime:
-    """The earliest of several dates (or of a list of dates)."""
-    return min(_dates("earliest", dates))
-
-
-@lru_cache(maxsize=64)
-def functions(tz: tzinfo) -> dict[str, Callable[..., Any]]:
-    """The functions casework adds to CEL, for a policy in zone ``tz``."""
-    return {"money": to_minor, "date": lambda text: parse_instant(text, "date", tz).astimezone(UTC),
-            "days": lambda n: timedelta(days=n), "latest": latest, "earliest": earliest}
 
 
 class Expression:
@@ -318,7 +273,7 @@ def _probe(expr: Expression, types: Mapping[str, str], samples: Mapping[str, tup
     typed = {name: f"{name} is {_article(types[name])}" for name in names}
     for values in _combinations(names, samples):
         values.update(_CHECK_CONTEXT)
-        values.update(_CHECK_FUNCTIONS)
+        values.update(CHECK_FUNCTIONS)
         try:
             result = expr.program.execute(values)
         except TypeError as exc:
@@ -353,18 +308,6 @@ def _article(kind: str) -> str:
             "list": "a list of text"}.get(kind, f"a {kind}" if kind != "money" else "money")
 
 
-# In a check, money is a CEL duration: it combines with money alone (not with numbers, dates or counts).
-def _check_money(text: Any) -> timedelta:
-    return timedelta(seconds=to_minor(text))
-
-
-def _check_date(text: Any) -> datetime:
-    return parse_instant(text, "date", UTC)
-
-
-_CHECK_FUNCTIONS: dict[str, Callable[..., Any]] = {"money": _check_money, "date": _check_date,
-                                                   "days": lambda n: timedelta(days=n), "latest": latest,
-                                                   "earliest": earliest}
 _CHECK_CONTEXT: dict[str, Any] = {NOW: datetime(2050, 1, 1, tzinfo=UTC), "role": "agent", "roles": ["agent"],
                                   "actor": "alice"}
 
