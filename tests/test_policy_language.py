@@ -346,3 +346,10 @@ def test_a_fact_may_not_take_the_name_of_what_an_expression_reads_of_the_decisio
 def test_a_helper_given_the_wrong_number_of_arguments_is_an_error_at_its_name():
     text = LATEST.source.replace("<= days(7)", "<= days(7, 2)")
     assert problems(text) == [f"{at(text, 'days(7, 2)')}: days(): takes one argument, like days(14); given 2"]
+
+
+def test_a_table_takes_its_codes_from_its_rows_rules():
+    text = returns_with(TABLES).source.replace("hit: unique\n", "hit: unique\n            code: x\n")
+    line = _line_of(text, "id: return_evidence") - 1
+    assert problems(text) == [f"rules.yaml:{line}:13: kinds.return.events.approve.guards.1.table: a table's "
+                              "refusals carry the code of its row's rule: give code: in rule: or in a row"]

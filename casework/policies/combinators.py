@@ -83,7 +83,7 @@ class AllOfGuard(_Combinator):
         if failing:
             return self.refused(failing, f"{len(failing)} of {len(verdicts)} must-hold rules fail: {_listed(failing)}")
         return self.verdict(True, f"all hold: {_listed(verdicts)}" if verdicts else "no branch applies",
-                            code=self.code or None)
+                            code=self.code or "ok")
 
 
 class AnyOfGuard(_Combinator):
@@ -101,7 +101,7 @@ class AnyOfGuard(_Combinator):
         if verdicts and not held:
             return self.refused(verdicts, f"none of {len(verdicts)} alternatives holds: {_listed(verdicts)}")
         return self.verdict(True, f"holds: {held[0].message}" if held else "no alternative applies",
-                            code=self.code or None)
+                            code=self.code or "ok")
 
 
 class NotGuard(_Combinator):

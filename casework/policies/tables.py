@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, WithJsonSchema, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import core_schema
 
 from casework.domain import Verdict
@@ -148,11 +149,14 @@ class TableGuard(GuardBase):
     inputs: list[str] = Field(min_length=1, description="the facts the rows match on, e.g. [category, reason]")
     rule: Annotated[dict[str, Any], WithJsonSchema(_RULE_SCHEMA)] = Field(default_factory=dict)
     rows: Annotated[list[TableRow], WithJsonSchema(_ROWS_SCHEMA)] = Field(min_length=1)
+    code: SkipJsonSchema[str] = "ok"  # (a refusal carries its row's rule's code)
 
     @model_validator(mode="before")
     @classmethod
     def _rows(cls, data: Any) -> Any:
         """Each row as written (cells and the rest of its rule side by side) as a TableRow."""
+        if isinstance(data, dict) and "code" in data:
+            raise ValueError("a table's refusals carry the code of its row's rule: give code: in rule: or in a row")
         if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
             return data
         inputs: list[Any] = data["inputs"] if isinstance(data.get("inputs"), list) else []
