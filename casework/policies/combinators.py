@@ -68,14 +68,17 @@ def _listed(verdicts: list[Verdict]) -> str:
     return "; ".join(f"({i}) {v.message}" for i, v in enumerate(verdicts, 1))
 
 
-class AllOfGuard(_Combinator):
-    """Every branch that applies must hold."""
-
-    guard: Literal["all_of"]
+class _Branches(_Combinator):
     guards: list[Guard] = Field(min_length=1, description="the branches: guards of any kind")
 
     def parts(self) -> list[GuardBase]:
         return list(self.guards)
+
+
+class AllOfGuard(_Branches):
+    """Every branch that applies must hold."""
+
+    guard: Literal["all_of"]
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         verdicts = _verdicts(self.parts(), ctx)
@@ -86,14 +89,10 @@ class AllOfGuard(_Combinator):
                             code=self.code or "ok")
 
 
-class AnyOfGuard(_Combinator):
+class AnyOfGuard(_Branches):
     """One branch that applies must hold (none applying: it holds)."""
 
     guard: Literal["any_of"]
-    guards: list[Guard] = Field(min_length=1, description="the alternatives: guards of any kind")
-
-    def parts(self) -> list[GuardBase]:
-        return list(self.guards)
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         verdicts = _verdicts(self.parts(), ctx)
@@ -122,4 +121,7 @@ class NotGuard(_Combinator):
         return self.verdict(True, said, **(verdicts[0].details if verdicts else {}))
 
 
-COMBINATORS: tuple[type[_Combinator], ...] = (AllOfGuard, AnyOfGuard, NotGuard)
+def bind(guard: Any) -> None:
+    """Resolve ``Guard`` (the union of every guard kind, made in guard_kinds) in the combinators' fields."""
+    for model in (_Branches, AllOfGuard, AnyOfGuard, NotGuard):
+        model.model_rebuild(_types_namespace={"Guard": guard})

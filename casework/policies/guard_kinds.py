@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from casework.policies import combinators, tables
 from casework.policies.combinators import AllOfGuard, AnyOfGuard, NotGuard
 from casework.policies.context import FACT_JUDGED, FACT_NOT_PERMITTED
 from casework.policies.expression_guard import ExpressionGuard
@@ -23,7 +24,7 @@ from casework.policies.guards import (
     RespondedGuard,
     WindowGuard,
 )
-from casework.policies.tables import TableGuard, TableRow
+from casework.policies.tables import TableGuard
 
 Guard = Annotated[
     WindowGuard | CategoryGuard | ConditionGuard | EvidenceGuard | FraudFlagGuard | FraudCounterGuard
@@ -32,8 +33,8 @@ Guard = Annotated[
     Field(discriminator="guard"),
 ]
 # The guards that hold guards: their fields name Guard, bound here.
-for _holder in (AllOfGuard, AnyOfGuard, NotGuard, TableRow, TableGuard):
-    _holder.model_rebuild(_types_namespace={"Guard": Guard})
+combinators.bind(Guard)
+tables.bind(Guard)
 
 GUARD_TYPES: dict[str, type[GuardBase]] = {
     "window": WindowGuard,

@@ -191,3 +191,9 @@ class TableGuard(GuardBase):
         v = then.evaluate(ctx)
         details = {**v.details, "table_row": index + 1}
         return Verdict(then.id or self.id or "table", v.passed, v.code, v.message, details)
+
+
+def bind(guard: Any) -> None:
+    """Resolve ``Guard`` (the union of every guard kind, made in guard_kinds) in a table's rows."""
+    for model in (TableRow, TableGuard):
+        model.model_rebuild(_types_namespace={"Guard": guard})
