@@ -353,3 +353,8 @@ def test_a_table_takes_its_codes_from_its_rows_rules():
     line = _line_of(text, "id: return_evidence") - 1
     assert problems(text) == [f"rules.yaml:{line}:13: kinds.return.events.approve.guards.1.table: a table's "
                               "refusals carry the code of its row's rule: give code: in rule: or in a row"]
+
+
+def test_a_misspelt_helper_is_an_error_with_did_you_mean():
+    text = LATEST.source.replace("latest(delivered", "lastest(delivered")
+    assert problems(text) == [f"{at(text, 'lastest(')}: unknown function 'lastest' (did you mean 'latest'?)"]
