@@ -96,13 +96,12 @@ def _coverage(table: TableGuard, loc: Loc, types: Mapping[str, str], known: Mapp
     warnings: list[Found] = []
     first_for: set[int] = set()
     overlaps: set[tuple[int, int]] = set()
-    gaps: list[str] = []
+    holes: list[tuple[Any, ...]] = []
     for combo in product(*axes):
         facts = {n: ("\0other" if v == OTHER else v) for n, v in zip(names, combo, strict=True)}  # (no cell names it)
         hits = [i for i, row in enumerate(table.rows) if row.matches(facts)]
         if not hits:
-            if (gap := _described(names, combo, bounds)) not in gaps:
-                gaps.append(gap)
+            holes.append(combo)
             continue
         first_for.add(hits[0])
         if table.hit == "unique":
@@ -118,6 +117,7 @@ def _coverage(table: TableGuard, loc: Loc, types: Mapping[str, str], known: Mapp
             if i not in first_for:
                 warnings.append(Found((*loc, "rows", i), f"row {i + 1} of {table.id or 'the table'} never decides: "
                                       "an earlier row matches every case it matches (hit: first)"))
+    gaps = list(dict.fromkeys(_described(names, c, bounds) for c in _merged(holes, axes)))
     if gaps:
         more = f" and {len(gaps) - MAX_GAPS} more" if len(gaps) > MAX_GAPS else ""
         warnings.append(Found((*loc, "rows"), f"{table.id or 'the table'} has gaps: no row matches "
@@ -126,9 +126,21 @@ def _coverage(table: TableGuard, loc: Loc, types: Mapping[str, str], known: Mapp
     return errors, warnings
 
 
+def _merged(holes: list[tuple[Any, ...]], axes: list[list[Any]]) -> list[tuple[Any, ...]]:
+    """The combinations no row matches, an input that is a gap whatever its value written as ANY (None)."""
+    for i, axis in enumerate(axes):
+        groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+        for hole in holes:
+            groups.setdefault(hole[:i] + hole[i + 1:], []).append(hole)
+        holes = [hole for rest, group in groups.items()
+                 for hole in ([(*rest[:i], None, *rest[i:])] if len(group) == len(axis) else group)]
+    return holes
+
+
 def _described(names: list[str], combo: tuple[Any, ...], bounds: list[list[Decimal]]) -> str:
     """A combination as people read it: a number as the band between the bounds around it."""
-    return ", ".join(f"{n} {_band(v, b)}" for n, v, b in zip(names, combo, bounds, strict=True))
+    return ", ".join(f"{n} {_band(v, b)}" if v is not None else f"any {n}"
+                     for n, v, b in zip(names, combo, bounds, strict=True))
 
 
 def _band(value: Any, bounds: list[Decimal]) -> str:
