@@ -620,20 +620,69 @@ def policy_schema(as_json: JsonOpt = False) -> None:
 def policy_test(
     ctx: typer.Context,
     files: Annotated[list[str] | None, typer.Argument(help="Test suites (default: ./policies.test.yaml).")] = None,
+    with_coverage: Annotated[bool, typer.Option(
+        "--coverage", help="Also list the rules (and the pass/fail side of each) that no scenario exercises.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run policy test scenarios against the policy in force (--policies); exit 1 if any fails.
 
-    Example: casework --policies new.yaml policy test policies.test.yaml
+    Example: casework --policies new.yaml policy test policies.test.yaml --coverage
     """
     from casework.policies import load_policy
     from casework.policies.authoring import run_policy_test_files
+    from casework.policies.coverage import coverage
 
     policy = load_policy(_policy_file(ctx, None))
     run = run_policy_test_files(policy, files or ["policies.test.yaml"])
-    terminal.render(as_json, run.to_json, lambda: authoring.policy_tests(policy, run.results))
+    covered = coverage(policy, run.results) if with_coverage else None
+    terminal.render(as_json, lambda: {**run.to_json(), **({"coverage": covered.to_json()} if covered else {})},
+                    lambda: iter([*authoring.policy_tests(policy, run.results),
+                                  *(authoring.rule_coverage(covered) if covered else ())]))
     if run.failed:
         sys.stderr.write(f"casework: policy test: {len(run.failed)} of {len(run.results)} scenario(s) failed\n")
+        raise typer.Exit(EXIT_REFUSED)
+
+
+@policy_app.command("explain")
+def policy_explain(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Option("--kind", help="refund, return, dispute or complaint")],
+    event: Annotated[str, typer.Option("--event", help="The event to judge, e.g. approve")],
+    state: Annotated[str | None, typer.Option(
+        "--state", help="The case's state (default: the kind's first).")] = None,
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    fact: FactOpt = None,
+    facts_json: Annotated[str | None, typer.Option(
+        "--facts-json", help="A JSON object of facts, from FILE or - (standard input); --fact adds to it.")] = None,
+    evidence: EvidenceOpt = None,
+    now: Annotated[str | None, typer.Option(
+        "--now", help="Decide as of this instant (ISO), e.g. 2026-11-22T10:00:00+08:00; default: now.")] = None,
+    lang: LangOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every rule's verdict on EVENT for a case holding the given facts, each with its FILE:LINE; no case is
+    stored or read (like opa eval --explain).
+
+    Exit 0 if the event would be allowed, 1 if refused. Example: casework policy explain --kind return
+    --event approve --state under_review --fact delivered=2026-11-10 --fact reason=no_reason
+    --now 2026-11-22T10:00:00+08:00
+    """
+    from casework.messages import lang_for, language, messages_for
+    from casework.policies import explain, load_policy
+    from casework.policies.explanation import facts_from_json
+
+    given = facts_from_json(facts_json) if facts_json is not None else {}
+    given.update(_data(evidence, fact))
+    at = parse_instant(now, "--now") if now else casework.system_clock()
+    policy = load_policy(_policy_file(ctx, None))
+    decision = explain(policy, kind, event, given, _actor(actor, role), at, state=state)
+    said = messages_for(policy, decision, "customer", language(policy, lang_for(given, lang)))
+    terminal.render(as_json, lambda: {**terminal.decision_json(None, decision, said), "now": at.isoformat()},
+                    lambda: iter([terminal.decision_table(f"{kind} in {decision.from_state}", decision),
+                                  *terminal.told(decision, said, "customer")]))
+    if not decision.allowed:
         raise typer.Exit(EXIT_REFUSED)
 
 

@@ -45,7 +45,7 @@ from casework.values import parse_evidence, parse_instant, parse_money, parse_zo
 
 __version__ = "0.1.0"
 
-_LAZY = {"PolicySet", "load_policy", "parse_policy"}
+_LAZY = {"PolicySet", "explain", "load_policy", "parse_policy"}
 
 
 def __getattr__(name: str) -> Any:
@@ -64,7 +64,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from casework.async_engine import AsyncEngine
-    from casework.policies import PolicySet, load_policy, parse_policy
+    from casework.policies import PolicySet, explain, load_policy, parse_policy
 
 __all__ = [
     "DEFAULT_DB",
@@ -107,6 +107,7 @@ __all__ = [
     "WriteConflict",
     "__version__",
     "database_url",
+    "explain",
     "load_policy",
     "parse_evidence",
     "parse_instant",

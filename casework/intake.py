@@ -19,6 +19,9 @@ from casework.errors import InvalidInput, TransitionDenied
 from casework.machines import spec
 from casework.values import did_you_mean, one_of
 
+# A policy's catch-all fact declaration: facts it does not declare by name are kept (as text) instead of refused.
+CATCH_ALL = "*"
+
 if TYPE_CHECKING:
     from casework.policies import PolicySet
 
@@ -51,6 +54,26 @@ def check_vocabulary(policy: PolicySet, kind: str, values: Mapping[str, Any]) ->
                 one_of(value, allowed, name, field=name)
 
 
+def declared_facts(policy: PolicySet, values: dict[str, Any]) -> dict[str, Any]:
+    """``values``, once every fact in them is one the policy declares (its ``facts:`` section), else
+    InvalidInput naming the undeclared ones with did-you-mean.
+
+    A policy that declares the catch-all ``"*"`` keeps undeclared facts; one without a ``facts:`` section
+    leaves facts open-ended. What the system keeps is not judged here (refused where it is given).
+    """
+    declared = policy.document.facts
+    if declared is None or CATCH_ALL in declared:
+        return values
+    unknown = sorted(k for k in values if k not in declared and k not in F.ENGINE_KEPT)
+    if unknown:
+        named = ", ".join(f"{k!r}{did_you_mean(k, declared)}" for k in unknown)
+        many = len(unknown) > 1
+        raise InvalidInput(f"fact{'s' if many else ''} {named} {'are' if many else 'is'} not declared by the policy "
+                           f"{policy.label!r}; declared facts: {', '.join(sorted(declared))}",
+                           field=unknown[0], value=unknown[0])
+    return values
+
+
 def event_data(policy: PolicySet, kind: str, event: str, data: Mapping[str, Any] | None, actor: Actor
                ) -> dict[str, Any]:
     """An event's data, normalised: the event exists for the kind, the actor has a role of the policy, each
@@ -60,7 +83,7 @@ def event_data(policy: PolicySet, kind: str, event: str, data: Mapping[str, Any]
         raise InvalidInput(f"unknown {kind} event {event!r}{did_you_mean(event, ks.events)}; "
                            f"{kind} events: {', '.join(ks.events)}", field="event", value=event)
     check_actor(actor, policy)
-    clean = F.normalize(data or {}, policy.tz, policy.declared_types)
+    clean = declared_facts(policy, F.normalize(data or {}, policy.tz, policy.declared_types))
     check_vocabulary(policy, kind, clean)
     return clean
 
@@ -94,7 +117,7 @@ def opening_facts(policy: PolicySet, kind: str, facts: Mapping[str, Any], actor:
     Every case has its customer: a customer opens in their own name (given or not); anyone else names
     the customer the case is for.
     """
-    clean = F.normalize(facts, policy.tz, policy.declared_types)
+    clean = declared_facts(policy, F.normalize(facts, policy.tz, policy.declared_types))
     kept = F.ENGINE_KEPT.intersection(clean) - (SYSTEM_ONLY if actor.is_engine else frozenset())
     if kept:
         raise InvalidInput(f"fact {min(kept)!r} is kept by the system; it cannot be given when opening a case",

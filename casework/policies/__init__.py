@@ -8,7 +8,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 _HOMES = {"PolicySet": "policyset", "load_policy": "policyset", "parse_policy": "policyset",
-          "GuardContext": "context", "RoleBook": "context"}
+          "GuardContext": "context", "RoleBook": "context", "explain": "explanation"}
 
 
 def __getattr__(name: str) -> Any:
@@ -20,6 +20,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from casework.policies.context import GuardContext, RoleBook
+    from casework.policies.explanation import explain
     from casework.policies.policyset import PolicySet, load_policy, parse_policy
 
-__all__ = ["GuardContext", "PolicySet", "RoleBook", "load_policy", "parse_policy"]
+__all__ = ["GuardContext", "PolicySet", "RoleBook", "explain", "load_policy", "parse_policy"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,12 @@ from casework.decide import decide
 from casework.domain import Actor, Case, Decision
 from casework.errors import InvalidInput, PolicyError, PolicyProblem
 from casework.machines import KINDS, spec
+from casework.messages import language, messages_for
+from casework.policies.expectations import expected_rules_and_messages, met, unmet
+from casework.policies.explanation import hypothetical_case
 from casework.policies.guard_kinds import known_codes
 from casework.policies.loader import SourceMap, read_document
 from casework.policies.policyset import PolicySet
-from casework.transition import opened
 from casework.values import did_you_mean
 
 Loc = tuple[str | int, ...]
@@ -32,7 +34,8 @@ _RELATIVE = re.compile(r"^([+-])([0-9]+)\s*(m|min|h|d|w)$")
 _UNIT = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SCENARIO_KEYS = ("name", "kind", "state", "facts", "actor", "role", "event", "data", "responded", "now",
                   "expect", "description")
-_EXPECT_KEYS = ("allowed", "codes", "first_response_due", "service_open")
+_EXPECT_KEYS = ("allowed", "codes", "rules", "messages", "first_response_due", "service_open")
+_DECIDING = ("allowed", "codes", "rules", "messages")  # expectations on the decision
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,16 @@ class ScenarioResult:
 
     @property
     def summary(self) -> str:
-        """``expected refused [window_expired], got allowed`` (empty when passed)."""
+        """``expected refused [window_expired], got allowed`` (empty when passed), then each failed expectation
+        on rules or messages: which, expected and actual."""
         if self.passed:
             return ""
         if self.error:
             return f"error: {self.error}"
-        return f"expected {_show(self.expected)}, got {_show(self.actual)}"
+        missed = unmet(self.expected, self.actual)
+        if _show(self.expected) != _show(self.actual) or not missed:
+            missed.insert(0, f"expected {_show(self.expected)}, got {_show(self.actual)}")
+        return "; ".join(missed)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "passed": self.passed, "source": self.source, "expected": dict(self.expected),
@@ -185,7 +192,8 @@ def _scenario(item: Any, loc: Loc, now: datetime | None, smap: SourceMap, bad: A
         if key not in _EXPECT_KEYS:
             bad((*loc, "expect", key), f"unknown expect key {key!r}{did_you_mean(str(key), _EXPECT_KEYS)}; "
                                        f"expected one of: {', '.join(_EXPECT_KEYS)}", key=True)
-    decides = "allowed" in expect or "codes" in expect
+    decides = any(k in expect for k in _DECIDING)
+    expect = expected_rules_and_messages(expect, loc, name, bad)
     kind, event, state = item.get("kind"), item.get("event"), item.get("state")
     if kind is not None or decides or "first_response_due" in expect:
         if kind not in KINDS:
@@ -215,10 +223,13 @@ def _scenario(item: Any, loc: Loc, now: datetime | None, smap: SourceMap, bad: A
     if "allowed" in expect and not isinstance(expect["allowed"], bool):
         bad((*loc, "expect", "allowed"), f"{name}: allowed: expected true or false")
     elif decides:
-        allowed = expect.get("allowed", not codes)
-        if allowed and codes:
-            bad((*loc, "expect", "codes"), f"{name}: an allowed event has no reason codes")
-        expect = {**expect, "allowed": allowed, "codes": codes or []}
+        said = "rules" in expect or "messages" in expect  # (refused by these rules, telling this)
+        allowed = expect.get("allowed", not codes and not said)
+        if allowed and (codes or said):
+            bad((*loc, "expect", "codes" if codes else "rules" if "rules" in expect else "messages"),
+                f"{name}: an allowed event has no reason codes, refusing rules or messages")
+        expect = {**expect, "allowed": allowed} if said and codes is None else \
+            {**expect, "allowed": allowed, "codes": codes or []}
     actor = _actor(item, loc, name, decides, bad)
     facts, data = item.get("facts", {}), item.get("data", {})
     for key, value in (("facts", facts), ("data", data)):
@@ -267,24 +278,10 @@ def _resolve(values: Mapping[str, Any], now: datetime, tz: Any) -> dict[str, Any
 
 
 def _scenario_case(policy: PolicySet, sc: Scenario, at: datetime) -> Case:
-    """The case a scenario describes: opened at ``at`` with its facts, in its state (responded or not).
-
-    Its facts pass the same intake as an opening's, except the required ones (a scenario names only
-    the facts its rule reads); a customer acting on it owns it, as the engine makes the opener the owner.
-    """
+    """The case a scenario describes: opened at ``at`` with its facts, in its state (responded or not)."""
     assert sc.kind is not None
-    if sc.kind not in policy.document.kinds:
-        raise InvalidInput(f"the policy has no rules for {sc.kind} cases")
-    intake.check_actor(sc.actor, policy)
-    facts = F.normalize(_resolve(sc.facts, at, policy.tz), policy.tz, policy.declared_types)
-    if sc.actor.role == "customer" and "customer" not in facts:
-        facts["customer"] = sc.actor.id
-    intake.check_vocabulary(policy, sc.kind, facts)
-    ks = spec(sc.kind)
-    state = sc.state or ks.initial
-    responded = sc.responded if sc.responded is not None else state != ks.initial
-    return replace(opened("(scenario)", sc.kind, facts, policy, at), state=state,
-                   responded_at=at if responded else None)
+    return hypothetical_case(policy, sc.kind, _resolve(sc.facts, at, policy.tz), sc.actor, at, sc.state,
+                             sc.responded, number="(scenario)")
 
 
 def run_scenario(policy: PolicySet, sc: Scenario, now: datetime | None = None) -> ScenarioResult:
@@ -307,9 +304,15 @@ def run_scenario(policy: PolicySet, sc: Scenario, now: datetime | None = None) -
                               intake.event_data(policy, sc.kind, sc.event, _resolve(sc.data, at, policy.tz), sc.actor),
                               at)
             actual.update(allowed=decision.allowed, codes=sorted(set(decision.codes)))
+            if "rules" in expected:
+                actual["rules"] = sorted({v.guard for v in decision.reasons})
+            if "messages" in expected:
+                actual["messages"] = {audience: {lang: messages_for(policy, decision, audience, language(policy, lang))
+                                                 for lang in by_lang}
+                                      for audience, by_lang in expected["messages"].items()}
     except (InvalidInput, ValueError) as exc:
         return ScenarioResult(sc.name, False, sc.source, expected, actual, (f"{sc.source}: {exc}",), None, str(exc))
-    passed = actual == expected
+    passed = all(met(key, want, actual) for key, want in expected.items())
     lines: list[str] = []
     if not passed and decision is not None:
         shown = decision.reasons or [v for v in decision.verdicts if v.guard not in ("roles", "owner")]

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from casework.adoption import AdoptReport
     from casework.policies import PolicySet
     from casework.policies.authoring import CheckReport
+    from casework.policies.coverage import Coverage
     from casework.policies.scenarios import ScenarioResult
     from casework.simulate import SimulationReport
 
@@ -35,6 +36,18 @@ def policy_tests(policy: PolicySet, results: Sequence[ScenarioResult]) -> Iterat
             yield from (f"     {line}" for line in (r.summary, *r.explanation))
     passed = sum(1 for r in results if r.passed)
     yield f"policy {policy.label} ({policy.ref.short}): {passed} scenarios passed, {len(results) - passed} failed"
+
+
+def rule_coverage(coverage: Coverage) -> Iterator[RenderableType]:
+    """The rules' sides no scenario exercises (a table), after how many of all sides are covered."""
+    yield Text(f"rule coverage: {coverage.covered} of {coverage.sides} sides (pass and fail of {len(coverage.rules)} "
+               f"rules) exercised", "bold" if coverage.missing else "green")
+    if coverage.missing:
+        table = new_table("Not exercised by any scenario", "rule", "side", "kind", "event", "where")
+        for rule, side in coverage.missing:
+            table.add_row(rule.rule, Text(side, "green" if side == "pass" else "red"), rule.kind, rule.event,
+                          rule.source or "")
+        yield table
 
 
 def adoption(report: AdoptReport, policy: PolicySet) -> Iterator[Text]:
