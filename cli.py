@@ -680,8 +680,7 @@ def policy_explain(
     decision = explain(policy, kind, event, given, _actor(actor, role), at, state=state)
     said = messages_for(policy, decision, "customer", language(policy, lang_for(given, lang)))
     terminal.render(as_json, lambda: {**terminal.decision_json(None, decision, said), "now": at.isoformat()},
-                    lambda: iter([terminal.decision_table(f"{kind} in {decision.from_state}", decision),
-                                  *terminal.told(decision, said, "customer")]))
+                    lambda: authoring.explanation(decision, said))
     if not decision.allowed:
         raise typer.Exit(EXIT_REFUSED)
 

@@ -24,8 +24,8 @@ class SweepAction:
     """One due thing on one case: a timer to fire, or a breach to mark."""
 
     number: str
-    kind: str  # "timer" or "breach"
-    name: str  # the timer's event, or the breached target ("first_response", "resolution")
+    kind: str  # "timer", "breach" or "event" (a missed desk deadline's event)
+    name: str  # the event fired, or the breached target ("first_response", "resolution", a desk deadline's name)
     due: datetime
     state: str
     outcome: str = "due"  # due (dry run), applied, refused, skipped
@@ -67,6 +67,13 @@ def due_actions(case: Case, policy: PolicySet, at: datetime) -> list[SweepAction
         if (case.state not in ks.settled and case.resolution_due is not None and case.resolution_due <= at
                 and "resolution" not in breaches):
             out.append(SweepAction(case.number, "breach", "resolution", case.resolution_due, case.state))
+        desk = policy.desk_deadline(case.kind, case.state)
+        desk_due = None if desk is None or case.state_since is None else \
+            policy.desk_due(case.kind, case.state, case.state_since)
+        if desk is not None and desk_due is not None and desk_due <= at and desk.name not in breaches:
+            out.append(SweepAction(case.number, "breach", desk.name, desk_due, case.state))
+            if desk.event is not None:
+                out.append(SweepAction(case.number, "event", desk.event, desk_due, case.state))
     timer = policy.timer(case.kind, case.state)
     if timer is not None and case.timer_due is not None and case.timer_due <= at:
         out.append(SweepAction(case.number, "timer", timer.event, case.timer_due, case.state))
@@ -90,8 +97,9 @@ def deadlines(policy: PolicySet, kind: str, state: str, since: datetime | None, 
     """``(timer_due, due_at)`` of a case in ``state`` since ``since``: its timer and its next deadline.
 
     Pending deadlines: the first response (until a response, or once breached), the resolution
-    (until the case settles, or once breached) and the timer of the current state (unless it was
-    already tried and refused in this stay).
+    (until the case settles, or once breached), the desk deadline of the current state (until the case
+    leaves it, or once breached: a desk deadline is breached once per case) and the timer of the
+    current state (unless it was already tried and refused in this stay).
     """
     breaches = tracking.breaches
     timer_due = None
@@ -104,6 +112,9 @@ def deadlines(policy: PolicySet, kind: str, state: str, since: datetime | None, 
             due = _earlier(due, first_response_due)
         if state not in KINDS[kind].settled and "resolution" not in breaches:
             due = _earlier(due, resolution_due)
+        desk = policy.desk_deadline(kind, state)
+        if desk is not None and since is not None and desk.name not in breaches:
+            due = _earlier(due, policy.desk_due(kind, state, since))
     return timer_due, due
 
 

@@ -127,24 +127,29 @@ class _Chain:
     def act(self) -> list[SweepAction]:
         done: list[SweepAction] = []
         for action in due_actions(self.case, self.policy, self.at):
-            if action.kind == "breach":
+            if action.state != self.case.state:  # an earlier action (a missed deadline's event) moved the case
+                done.append(action.outcome_of("skipped"))
+            elif action.kind == "breach":
                 self.mark(breach_data(self.case, self.policy, action.name), action.name)
                 done.append(action.outcome_of("applied"))
-                continue
-            token = timer_token(self.case)
-            if self.fire(action.name):
-                done.append(action.outcome_of("applied"))
+            elif action.kind == "event":
+                fired = self.fire(action.name, f"{self.case.state} deadline missed")
+                done.append(action.outcome_of("applied" if fired else "refused"))
             else:
-                # Refused by the rules: note it so this stay in the state is not retried every sweep.
-                self.mark({"timer_refused": token}, None)
-                done.append(action.outcome_of("refused"))
+                token = timer_token(self.case)
+                timer = self.policy.timer(self.case.kind, self.case.state)
+                if self.fire(action.name, timer.note if timer else None):
+                    done.append(action.outcome_of("applied"))
+                else:
+                    # Refused by the rules: note it so this stay in the state is not retried every sweep.
+                    self.mark({"timer_refused": token}, None)
+                    done.append(action.outcome_of("refused"))
         return done
 
-    def fire(self, event: str) -> bool:
+    def fire(self, event: str, note: str | None) -> bool:
         """What ``Engine.fire(number, event, actor=system)`` records: applied (True) or refused."""
         case = self.case
-        timer = self.policy.timer(case.kind, case.state)
-        given = {"timer": case.state, **({"note": timer.note} if timer and timer.note else {})}
+        given = {"timer": case.state, **({"note": note} if note else {})}
         data = intake.event_data(self.policy, case.kind, event, given, SYSTEM)
         decision = decide(self.policy, case, event, SYSTEM, data, self.at)
         self._step(event, decision.to_state if decision.allowed else None, decision.verdicts, data)

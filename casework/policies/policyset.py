@@ -23,7 +23,7 @@ from casework.policies.context import GuardContext, RoleBook
 from casework.policies.files import content_hash, default_policy_path, read_policy_text
 from casework.policies.guard_base import GuardBase
 from casework.policies.loader import parse_document_partially
-from casework.policies.schema import Escalation, EventPolicy, KindPolicy, PolicyDocument, Timer
+from casework.policies.schema import DeskDeadline, Escalation, EventPolicy, KindPolicy, PolicyDocument, Timer
 from casework.policies.validation import cross_check
 
 
@@ -112,8 +112,28 @@ class PolicySet:
         t = self.timer(kind, state)
         return None if t is None else self.calendar.deadline(since, t.after)
 
+    def desk_deadline(self, kind: str, state: str) -> DeskDeadline | None:
+        """The desk deadline that runs while a case of ``kind`` is in ``state`` (the first listed)."""
+        return self._desk.get((kind, state))
+
+    @cached_property
+    def _desk(self) -> dict[tuple[str, str], DeskDeadline]:
+        found: dict[tuple[str, str], DeskDeadline] = {}
+        for kind, kp in self.document.kinds.items():
+            for d in kp.deadlines:
+                found.setdefault((kind, d.state), d)
+        return found
+
+    def desk_due(self, kind: str, state: str, since: datetime) -> datetime | None:
+        d = self.desk_deadline(kind, state)
+        return None if d is None else self.calendar.deadline(since, d.within)
+
     def escalation(self, breach: str) -> Escalation | None:
-        return getattr(self.document.service.on_breach, breach, None)
+        """What a missed deadline does: the service's ``on_breach`` for the first response and the resolution, a
+        desk deadline's own ``on_breach`` for it."""
+        found = getattr(self.document.service.on_breach, breach, None)
+        return found if found is not None else next(
+            (d.on_breach for d in self._desk.values() if d.name == breach), None)
 
     @cached_property
     def calendar(self) -> ServiceCalendar:

@@ -118,6 +118,20 @@ class Timer(Strict):
     note: str | None = Field(None, description="recorded with the event, e.g. 'abandoned: no evidence in 5 days'")
 
 
+class DeskDeadline(Strict):
+    """The desk must move a case out of ``state`` within ``within`` of entering it ("refund within 7 days of
+    received"). Missed: the sweep marks the breach ``name`` (reported like the first response's), applies
+    ``on_breach`` and, if given, fires ``event`` as the system."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$",
+                      description="the breach's name in reports, e.g. refund_after_receipt")
+    state: str = Field(description="the state the case must leave in time, e.g. received")
+    within: DeadlineText = Field(description="e.g. 7d, or '16 service hours'")
+    event: str | None = Field(None, description="fired by the system when the deadline is missed (e.g. escalate); "
+                              "omitted: the breach is marked and reported only")
+    on_breach: Escalation | None = Field(None, description="escalation when this deadline is missed")
+
+
 class Service(Strict):
     """When the desk works, how long the first response may take, and what a breach does."""
 
@@ -147,6 +161,8 @@ class KindPolicy(Strict):
         default_factory=dict, description="a different first-response target per channel, e.g. hotline: 2h")
     resolution: DeadlineText | None = Field(None, description="time to reach a settled state, e.g. 3d")
     timers: list[Timer] = Field(default_factory=list, description="events the system fires after a while")
+    deadlines: list[DeskDeadline] = Field(default_factory=list,
+                                          description="how long the desk may keep a case in a state")
     events: dict[str, EventPolicy]
 
 

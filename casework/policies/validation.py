@@ -46,7 +46,7 @@ from casework.policies.guards import (
 )
 from casework.policies.loader import SourceMap, did_you_mean_or
 from casework.policies.periods import DatedWindow, Period
-from casework.policies.schema import KindPolicy, PolicyDocument
+from casework.policies.schema import EventPolicy, KindPolicy, PolicyDocument
 from casework.policies.table_checks import check_table
 from casework.policies.tables import TableGuard
 from casework.values import did_you_mean, parse_zone
@@ -164,9 +164,36 @@ def _check_kind(report: _Report, doc: PolicyDocument, kind: str, kp: KindPolicy)
                             "write note: the timer would be refused (add note to the system role's writes)")
         if timer.after.span <= timedelta(0):
             report.err((*tloc, "after"), "a timer must run for longer than zero")
+    _check_desk_deadlines(report, doc, kind, kp)
     for event in spec.events:
         if event not in kp.events:
             report.warn(("kinds", kind, "events"), f"{kind}.{event} has no entry, so no role may fire it")
+
+
+def _check_desk_deadlines(report: _Report, doc: PolicyDocument, kind: str, kp: KindPolicy) -> None:
+    """Each desk deadline names a state the case can leave, an event available there, a breach name of its own."""
+    spec = KINDS[kind]
+    for i, d in enumerate(kp.deadlines):
+        dloc: Loc = ("kinds", kind, "deadlines", i)
+        if d.name in ("first_response", "resolution"):
+            report.err((*dloc, "name"), f"{d.name} is the service's own deadline; name this one after what the "
+                       "desk must do, e.g. refund_after_receipt")
+        if d.state not in spec.states:
+            report.names((*dloc, "state"), [d.state], spec.states, f"{kind} state")
+            continue
+        if d.state in spec.final:
+            report.err((*dloc, "state"), f"{kind} state {d.state} is final: a case never leaves it")
+        if d.event is not None and d.event not in spec.events:
+            report.names((*dloc, "event"), [d.event], spec.events, f"{kind} event")
+        elif d.event is not None and spec.target(d.state, d.event) is None:
+            report.err((*dloc, "event"), f"{d.event} is not available from {kind} state {d.state}; "
+                       f"possible: {', '.join(spec.available(d.state)) or 'none'}")
+        elif d.event is not None and not set((kp.events.get(d.event) or EventPolicy(roles=[])).roles) \
+                & _lineage(doc, "system"):
+            report.warn((*dloc, "event"), f"the deadline fires {kind}.{d.event} as system, but the policy does "
+                        "not let the system role fire it")
+        if d.within.span <= timedelta(0):
+            report.err((*dloc, "within"), "a desk deadline must be longer than zero")
 
 
 def _check_writes(report: _Report, doc: PolicyDocument, role: str, writes: list[str]) -> None:

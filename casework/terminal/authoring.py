@@ -9,10 +9,11 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from casework.terminal import new_table, when
+from casework.terminal import decision_table, new_table, told, when
 
 if TYPE_CHECKING:
     from casework.adoption import AdoptReport
+    from casework.domain import Decision
     from casework.policies import PolicySet
     from casework.policies.authoring import CheckReport
     from casework.policies.coverage import Coverage
@@ -48,6 +49,13 @@ def rule_coverage(coverage: Coverage) -> Iterator[RenderableType]:
             table.add_row(rule.rule, Text(side, "green" if side == "pass" else "red"), rule.kind, rule.event,
                           rule.source or "")
         yield table
+
+
+def explanation(decision: Decision, said: Sequence[str]) -> Iterator[RenderableType]:
+    """``policy explain``: every rule's verdict (the table ``check`` shows for a stored case), then what the
+    customer is told about each reason."""
+    yield decision_table(f"{decision.kind} in {decision.from_state}", decision)
+    yield from told(decision, said, "customer")
 
 
 def adoption(report: AdoptReport, policy: PolicySet) -> Iterator[Text]:
