@@ -41,6 +41,10 @@ SHORT_FACTS = {"order_id": MAX_ID, "customer": MAX_ID, "channel": 40, "currency"
 
 _CANONICAL_MONEY = re.compile(r"(0|[1-9][0-9]*)\.[0-9][0-9]\Z")
 
+# The catch-all declaration of a policy's ``facts:``: a policy declaring it keeps the facts it does not declare by
+# name (as text) instead of refusing them; expressions cannot read them.
+CATCH_ALL = "*"
+
 KNOWN_FACTS = MONEY_FACTS | DATE_FACTS | INT_FACTS | LIST_FACTS | TEXT_FACTS | {"evidence"}
 
 

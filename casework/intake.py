@@ -19,9 +19,6 @@ from casework.errors import InvalidInput, TransitionDenied
 from casework.machines import spec
 from casework.values import did_you_mean, one_of
 
-# A policy's catch-all fact declaration: facts it does not declare by name are kept (as text) instead of refused.
-CATCH_ALL = "*"
-
 if TYPE_CHECKING:
     from casework.policies import PolicySet
 
@@ -62,7 +59,7 @@ def declared_facts(policy: PolicySet, values: dict[str, Any]) -> dict[str, Any]:
     leaves facts open-ended. What the system keeps is not judged here (refused where it is given).
     """
     declared = policy.document.facts
-    if declared is None or CATCH_ALL in declared:
+    if declared is None or F.CATCH_ALL in declared:
         return values
     unknown = sorted(k for k in values if k not in declared and k not in F.ENGINE_KEPT)
     if unknown:

@@ -108,3 +108,12 @@ def test_a_desk_deadline_naming_an_unknown_state_or_an_unavailable_event_is_refu
     assert any("'recieved'" in m and "did you mean 'received'" in m for m in messages)
     assert any("close is not available from complaint state investigating" in m for m in messages)
     assert all(p.line > 1 for p in caught.value.problems)
+
+
+def test_show_names_the_desk_deadline_of_the_state(desk: Engine, clock: FixedClock,
+                                                   capsys: pytest.CaptureFixture[str]):
+    from casework import terminal
+
+    number = received_return(desk, clock)
+    terminal.show(terminal.case_panel(desk.get(number)))
+    assert "desk deadline: out of received by 2026-11-29 02:00 UTC" in capsys.readouterr().out

@@ -20,6 +20,7 @@ from casework import facts as F
 from casework.domain import SYSTEM_ONLY
 
 FactType = Literal["money", "date", "datetime", "text", "int", "bool", "enum", "list", "evidence"]
+CATCH_ALL = F.CATCH_ALL
 # Named value lists an enum (or a list) may take its values from: the vocabulary's, and the kind's reasons.
 VALUE_LISTS = ("reasons", "conditions", "evidence", "channels", "categories", "flags")
 

@@ -33,8 +33,10 @@ def expected_rules_and_messages(expect: dict[str, Any], loc: Loc, name: str, bad
         normal: dict[str, dict[str, list[str]]] = {}
         for audience, by_lang in (said.items() if isinstance(said, dict) else [(None, None)]):
             if audience not in AUDIENCES or not isinstance(by_lang, dict) or not by_lang:
-                bad((*loc, "expect", "messages") if audience is None else (*loc, "expect", "messages", audience),
-                    shape)
+                if audience is None:
+                    bad((*loc, "expect", "messages"), shape)
+                else:
+                    bad((*loc, "expect", "messages", audience), shape, key=audience not in AUDIENCES)
                 continue
             for lang, texts in by_lang.items():
                 texts = [texts] if isinstance(texts, str) else texts

@@ -11,7 +11,7 @@ from string import Formatter
 from typing import Any
 
 from casework import facts as F
-from casework.policies.declarations import BUILTIN, COMPATIBLE, VALUE_LISTS, FactDecl
+from casework.policies.declarations import BUILTIN, CATCH_ALL, COMPATIBLE, VALUE_LISTS, FactDecl
 from casework.policies.expressions import CONTEXT, Expression, check, samples
 from casework.policies.schema import PolicyDocument
 from casework.values import did_you_mean
@@ -35,7 +35,11 @@ def check_declarations(doc: PolicyDocument) -> list[Found]:
     found: list[Found] = []
     for name, decl in (doc.facts or {}).items():
         loc: Loc = ("facts", name)
-        if not name or not name.replace("_", "").isalnum():
+        if name == CATCH_ALL:
+            if decl.type != "text":
+                found.append(Found((*loc, "type"), f"the catch-all {CATCH_ALL!r} keeps other facts as text; declared "
+                                   f"{decl.type}"))
+        elif not name or not name.replace("_", "").isalnum():
             found.append(Found(loc, f"{name!r} is not a fact name; use letters, digits and underscores", key=True))
         elif name in CONTEXT:
             found.append(Found(loc, f"{name!r} is what an expression reads of the decision (now, role, roles, "

@@ -95,8 +95,9 @@ class ScenarioResult:
         if self.error:
             return f"error: {self.error}"
         missed = unmet(self.expected, self.actual)
-        if _show(self.expected) != _show(self.actual) or not missed:
-            missed.insert(0, f"expected {_show(self.expected)}, got {_show(self.actual)}")
+        got = _show({k: v for k, v in self.actual.items() if k in self.expected})
+        if _show(self.expected) != got or not missed:
+            missed.insert(0, f"expected {_show(self.expected)}, got {got}")
         return "; ".join(missed)
 
     def to_json(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from casework.facts import CUSTOMER_WRITABLE
 from casework.policies.calendar import Deadline
-from casework.policies.declarations import BUILTIN, FactDecl
+from casework.policies.declarations import BUILTIN, CATCH_ALL, FactDecl
 from casework.policies.guard_kinds import Guard, known_codes
 from casework.values import parse_money
 
@@ -211,7 +211,7 @@ class PolicyDocument(Strict):
 
     def declared(self) -> dict[str, FactDecl]:
         """The declared facts: the ``facts:`` section, or without one the facts casework knows by name."""
-        return dict(BUILTIN) if self.facts is None else dict(self.facts)
+        return dict(BUILTIN) if self.facts is None else {k: d for k, d in self.facts.items() if k != CATCH_ALL}
 
     def texts(self, code: str) -> ReasonMessages | None:
         """The messages of a reason code: from ``messages:``, else from the code's own declaration."""

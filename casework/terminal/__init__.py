@@ -185,6 +185,8 @@ def case_panel(case: Case) -> Panel:
         body.append(f"resolution due: {when(case.resolution_due)}\n")
     if case.timer_due:
         body.append(f"timer: in {case.state} until {when(case.timer_due)}\n")
+    if case.due_at and case.due_at not in (case.first_response_due, case.resolution_due, case.timer_due):
+        body.append(f"desk deadline: out of {case.state} by {when(case.due_at)}\n")  # (the only other deadline)
     if case.breaches:
         body.append(f"BREACHED: {', '.join(case.breaches)}  priority {case.priority}"
                     + (f"  queue {case.queue}" if case.queue else "") + "\n", style="bold red")
