@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cli_helpers import REPO, assert_error_contract, invoke
 
 from casework import Actor, Engine, InvalidInput, explain, load_policy, parse_policy
 from casework.decide import decide
@@ -14,7 +15,6 @@ from casework.policies.coverage import coverage
 from casework.policies.explanation import hypothetical_case
 from casework.policies.files import default_policy_path
 from casework.policies.scenarios import load_policy_tests, run_policy_tests
-from tests.cli_helpers import assert_error_contract, invoke
 
 NOW = datetime(2026, 11, 22, 2, tzinfo=UTC)
 AGENT = Actor("alice", "agent")
@@ -166,8 +166,6 @@ def test_coverage_lists_the_rule_sides_no_scenario_exercises(tmp_path: Path):
 
 
 def test_policy_test_cli_coverage_of_the_shipped_suite_is_complete_and_in_json(tmp_path: Path):
-    from tests.cli_helpers import REPO
-
     run = invoke(["policy", "test", str(REPO / "policies.test.yaml"), "--coverage", "--json"])
     assert run.code == 0, run
     cov = run.json["coverage"]
