@@ -110,6 +110,18 @@ def test_a_desk_deadline_naming_an_unknown_state_or_an_unavailable_event_is_refu
     assert all(p.line > 1 for p in caught.value.problems)
 
 
+def test_two_desk_deadlines_for_one_state_or_under_one_name_are_refused():
+    text = desk_policy().replace(
+        "      - {name: decide_complaint, state: investigating, within: 2d, event: escalate}\n",
+        "      - {name: decide_complaint, state: investigating, within: 2d, event: escalate}\n"
+        "      - {name: refund_after_receipt, state: investigating, within: 3d}\n")
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "desk.yaml")
+    messages = sorted(p.message for p in caught.value.problems)
+    assert messages == ["another desk deadline is named refund_after_receipt; a breach names one deadline",
+                        "complaint state investigating already has a desk deadline; one per state"]
+
+
 def test_show_names_the_desk_deadline_of_the_state(desk: Engine, clock: FixedClock,
                                                    capsys: pytest.CaptureFixture[str]):
     from casework import terminal

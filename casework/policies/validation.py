@@ -173,8 +173,15 @@ def _check_kind(report: _Report, doc: PolicyDocument, kind: str, kp: KindPolicy)
 def _check_desk_deadlines(report: _Report, doc: PolicyDocument, kind: str, kp: KindPolicy) -> None:
     """Each desk deadline names a state the case can leave, an event available there, a breach name of its own."""
     spec = KINDS[kind]
+    states: set[str] = set()
     for i, d in enumerate(kp.deadlines):
         dloc: Loc = ("kinds", kind, "deadlines", i)
+        if d.state in states:
+            report.err((*dloc, "state"), f"{kind} state {d.state} already has a desk deadline; one per state")
+        states.add(d.state)
+        if any(d.name == other.name for k, o in doc.kinds.items() for other in o.deadlines
+               if other is not d and (k, o.deadlines.index(other)) < (kind, i)):
+            report.err((*dloc, "name"), f"another desk deadline is named {d.name}; a breach names one deadline")
         if d.name in ("first_response", "resolution"):
             report.err((*dloc, "name"), f"{d.name} is the service's own deadline; name this one after what the "
                        "desk must do, e.g. refund_after_receipt")
