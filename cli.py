@@ -75,12 +75,14 @@ class Settings:
     zone: ZoneInfo | None = None
     audit_key_file: str | None = None
     override: bool = False  # --policies given on the command line: it overrides the published version
+    schema: str | None = None  # where casework's tables are: --db-schema / --db-prefix
+    prefix: str = ""
     _engine: Engine | None = field(default=None, init=False, repr=False)
 
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = Engine(self.db, policies=self.policy_path(), audit_key=self.audit_key(),
-                                  override_published=self.override)
+                                  override_published=self.override, schema=self.schema, prefix=self.prefix)
             terminal.use_zone(self.zone or self._engine.zone())  # the desk's: --tz, else the policy's
         return self._engine
 
@@ -115,11 +117,17 @@ def _root(
         "--audit-key-file", envvar="CASEWORK_AUDIT_KEY_FILE",
         help="File holding the audit key that authenticates the trail (else $CASEWORK_AUDIT_KEY); keep it "
              "outside the database.")] = None,
+    db_schema: Annotated[str | None, typer.Option(
+        "--db-schema", envvar="CASEWORK_DB_SCHEMA",
+        help="PostgreSQL schema holding casework's tables (default: the connection's own).")] = None,
+    db_prefix: Annotated[str, typer.Option(
+        "--db-prefix", envvar="CASEWORK_DB_PREFIX",
+        help="Prefix of casework's table names, e.g. cw_ (default: none).")] = "",
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
                                           callback=lambda value: _print_version(value))] = False,
 ) -> None:
     ctx.obj = Settings(db, policies, parse_zone(tz, "--tz") if tz else None, audit_key_file,
-                       override=_given_here(ctx, "policies"))
+                       override=_given_here(ctx, "policies"), schema=db_schema, prefix=db_prefix)
 
 
 def _given_here(ctx: typer.Context, option: str) -> bool:
@@ -502,7 +510,8 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     Example: casework --db postgresql+psycopg://casework@db/casework db upgrade
     """
     settings: Settings = ctx.obj
-    before, after = casework.upgrade_database(settings.db, audit_key=settings.audit_key())
+    before, after = casework.upgrade_database(settings.db, audit_key=settings.audit_key(), schema=settings.schema,
+                                              prefix=settings.prefix)
     if as_json:
         terminal.dump({"before": before, "after": after})
     elif before == after:

@@ -6,7 +6,7 @@ import os
 
 from casework.audit import AuditKey
 from casework.errors import InvalidInput
-from casework.store import DatabaseSource, Store
+from casework.store import DatabaseSource, Footprint, Store
 
 DEFAULT_DB = "sqlite:///casework.db"
 
@@ -38,14 +38,17 @@ def audit_key_of(key: AuditKey | bytes | str | None) -> AuditKey | None:
         raise InvalidInput(str(exc), field="audit_key") from None
 
 
-def upgrade_database(db: str | None = None, *, audit_key: AuditKey | bytes | str | None = None
-                     ) -> tuple[str | None, str]:
+def upgrade_database(db: str | None = None, *, audit_key: AuditKey | bytes | str | None = None,
+                     schema: str | None = None, prefix: str = "") -> tuple[str | None, str]:
     """Bring a database's schema up to date (Alembic migrations); ``(version before, after)``.
 
     An empty database gets every migration; an up-to-date one is left alone. Entries the upgrade seals
-    into the global chain are sealed with ``audit_key`` when given.
+    into the global chain are sealed with ``audit_key`` when given. ``schema``/``prefix``: where
+    casework's tables are, as given to ``Engine``. Casework's revision is kept in its own version
+    table (``casework_alembic_version``); a database that kept it in ``alembic_version`` has it moved.
     """
-    store = Store(database_url(db), create=False, check=False, key=audit_key_of(audit_key))
+    store = Store(database_url(db), create=False, check=False, key=audit_key_of(audit_key),
+                  footprint=Footprint(schema, prefix))
     try:
         return store.upgrade()
     finally:

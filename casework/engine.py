@@ -53,7 +53,7 @@ from casework.machines import check_filters, spec
 from casework.policy_admin import PolicyAdministration
 from casework.policybook import PolicyBook
 from casework.privacy import mask, personal_in
-from casework.store import Connection, DatabaseSource, Store, StoredCase, Transaction
+from casework.store import Connection, DatabaseSource, Footprint, Store, StoredCase, Transaction
 from casework.transition import case_number, number_series, opening, step
 from casework.values import one_of, suggest
 
@@ -79,13 +79,17 @@ class Engine(PolicyAdministration):
     checks with it. A database whose chain is written with a key is written only with that key.
     Once a version is published in the database (:meth:`publish`), new cases get it, not ``policies``
     (``policy_notice`` says when they differ) unless ``override_published`` (see casework.policybook).
+    ``schema`` (PostgreSQL) and ``prefix`` say where casework's tables are (README, "Embedding"): the
+    default is the plain names (``cases``, ``audit_entries``, …) in the connection's default schema.
     """
 
     def __init__(self, db: DatabaseSource | None = None, *, policies: str | Path | PolicySet | None = None,
                  clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL",
-                 audit_key: AuditKey | bytes | str | None = None, override_published: bool = False) -> None:
+                 audit_key: AuditKey | bytes | str | None = None, override_published: bool = False,
+                 schema: str | None = None, prefix: str = "") -> None:
         self.clock = clock
-        self.store = Store(database_source(db), create=create, synchronous=synchronous, key=audit_key_of(audit_key))
+        self.store = Store(database_source(db), create=create, synchronous=synchronous, key=audit_key_of(audit_key),
+                           footprint=Footprint(schema, prefix))
         self.policies = PolicyBook(self.store, policies, self.now, override=override_published)
 
     @property

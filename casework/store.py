@@ -21,7 +21,6 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -29,44 +28,24 @@ from casework._store import publications as published
 from casework._store.chain import Sealer
 from casework._store.codec import AUDIT_INSERTED, CASE_UPDATED, Codec, StoredCase
 from casework._store.driver import Database, describe_url
+from casework._store.footprint import DEFAULT, Footprint
 from casework._store.publications import Publication, VersionRow
 from casework._store.rows import ChainRow, Filters, Opened, Reader, Transaction
-from casework._store.tables import (
-    APPEND_ONLY_DDL,
-    DROP_APPEND_ONLY_DDL,
-    DROP_PUBLISHED_APPEND_ONLY_DDL,
-    HEAD_REVISION,
-    METADATA,
-    PARTIAL_INDEX_DDL,
-    PUBLISHED_APPEND_ONLY_DDL,
-    SCHEMA_VERSION,
-    SEAL_KEY,
-    TABLES,
-    UNSEALED_INDEX_DDL,
-    AuditRow,
-    CaseRow,
-    meta,
-)
+from casework._store.tables import APPEND_ONLY, HEAD_REVISION, SCHEMA_VERSION, SEAL_KEY, AuditRow, CaseRow, meta
 from casework.audit import AuditKey, policy_chain_hash
 from casework.domain import AuditEntry, Case, PolicyRef
-from casework.errors import SchemaOutOfDate, StoreError, UniqueViolation, Unreadable
+from casework.errors import InvalidInput, SchemaOutOfDate, StoreError, UniqueViolation, Unreadable
 
 # The columns a transition writes (its compare-and-set of the case row, its audit entry), for tools that
 # write rows exactly as the store does (the benchmarks' raw baselines).
 UPDATED_COLUMNS, ENTRY_COLUMNS = CASE_UPDATED, AUDIT_INSERTED
 
 __all__ = [
-    "APPEND_ONLY_DDL",
-    "DROP_APPEND_ONLY_DDL",
-    "DROP_PUBLISHED_APPEND_ONLY_DDL",
+    "DEFAULT",
     "ENTRY_COLUMNS",
     "HEAD_REVISION",
-    "METADATA",
-    "PARTIAL_INDEX_DDL",
-    "PUBLISHED_APPEND_ONLY_DDL",
     "SCHEMA_VERSION",
     "SEAL_KEY",
-    "UNSEALED_INDEX_DDL",
     "UPDATED_COLUMNS",
     "AuditRow",
     "CaseRow",
@@ -74,6 +53,7 @@ __all__ = [
     "Connection",
     "DatabaseSource",
     "Filters",
+    "Footprint",
     "Opened",
     "Publication",
     "Store",
@@ -98,8 +78,9 @@ class Store:
     """
 
     def __init__(self, url: DatabaseSource, *, create: bool = True, synchronous: str = "NORMAL", check: bool = True,
-                 key: AuditKey | None = None) -> None:
-        self._db = Database(url, synchronous)
+                 key: AuditKey | None = None, footprint: Footprint = DEFAULT) -> None:
+        self._db = Database(url, synchronous, footprint)
+        self.footprint = footprint
         self.url = self._db.url  # without its password
         self.dialect = self._db.name
         self.key = key
@@ -107,6 +88,9 @@ class Store:
         self._refs: dict[str, PolicyRef] = {}
         self._sealer = Sealer(key, self.url)
         try:
+            if footprint.schema and self.dialect != "postgresql":
+                raise InvalidInput(f"schema {footprint.schema!r}: a schema is for PostgreSQL; on {self.dialect} keep "
+                                   "casework's tables apart with a table prefix instead", field="schema")
             if create:
                 self.create_schema()
             if check:
@@ -141,35 +125,36 @@ class Store:
     # ---- schema ------------------------------------------------------------------------------------
     def create_schema(self) -> None:
         """Create the tables if they do not exist (one query when they do)."""
+        fp = self.footprint
         found = self._tables()
-        if "casework_meta" in found:
+        if fp.name("casework_meta") in found:
             return
         if found:
             raise StoreError(f"{self.url} is not a casework database: it has tables named {', '.join(sorted(found))} "
-                             "but no casework_meta; refusing to write into it", url=self.url)
+                             f"but no {fp.name('casework_meta')}; refusing to write into it", url=self.url)
         with self._db.schema_change() as conn:
-            # A new database gets today's schema in one go, stamped with the Alembic head, exactly as
-            # if every migration had run (a test keeps the two in step).
-            METADATA.create_all(conn, tables=list(TABLES))
-            conn.exec_driver_sql(PARTIAL_INDEX_DDL)
-            conn.exec_driver_sql(UNSEALED_INDEX_DDL)
-            conn.execute(meta.insert().values(key="schema", value=str(SCHEMA_VERSION)))
-            conn.execute(meta.insert().values(key=SEAL_KEY, value=""))
-            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL "
-                                 "CONSTRAINT alembic_version_pkc PRIMARY KEY)")
-            conn.exec_driver_sql("DELETE FROM alembic_version")  # a stale stamp of dropped tables
-            conn.exec_driver_sql(f"INSERT INTO alembic_version (version_num) VALUES ('{HEAD_REVISION}')")
+            # A new database gets today's schema in one go, stamped with the Alembic head in casework's own
+            # version table, exactly as if every migration had run (a test keeps the two in step).
+            if fp.schema:
+                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{fp.schema}"')
+            fp.metadata.create_all(conn)
+            conn.exec_driver_sql(fp.open_due_index())
+            conn.exec_driver_sql(fp.unsealed_index())
+            conn.execute(fp.adapt(meta.insert()).values(key="schema", value=str(SCHEMA_VERSION)))
+            conn.execute(fp.adapt(meta.insert()).values(key=SEAL_KEY, value=""))
+            fp.stamp(conn, HEAD_REVISION)
             if self.dialect == "postgresql":
-                for statement in (*APPEND_ONLY_DDL, *PUBLISHED_APPEND_ONLY_DDL):
+                for statement in fp.append_only(APPEND_ONLY):
                     conn.execute(sa.text(statement))
 
     def _tables(self) -> set[str]:
         """Which of casework's tables exist (the meta table alone, in the usual case)."""
+        fp = self.footprint
         with self._db.translated("cannot open database"), self._db.connection() as conn:
             insp = sa.inspect(conn)
-            if insp.has_table("casework_meta"):
-                return {"casework_meta"}
-            return {t.name for t in TABLES if insp.has_table(t.name)}
+            if insp.has_table(fp.name("casework_meta"), schema=fp.schema):
+                return {fp.name("casework_meta")}
+            return {t.name for t in fp.tables if insp.has_table(t.name, schema=fp.schema)}
 
     def schema_version(self) -> str | None:
         """The schema version recorded in the database (None if it has none)."""
@@ -196,17 +181,12 @@ class Store:
 
         Entries the migrations seal into the global chain are sealed with this store's audit key, if any.
         """
-        from alembic import command
-        from alembic.config import Config
+        from casework.migrations import run_upgrade
 
-        before = self.schema_version() if "casework_meta" in self._tables() else None
-        cfg = Config()
-        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        before = self.schema_version() if self.footprint.name("casework_meta") in self._tables() else None
         try:
             with self._db.schema_change() as conn:
-                cfg.attributes["connection"] = conn
-                cfg.attributes["audit_key"] = self.key
-                command.upgrade(cfg, "head")
+                run_upgrade(conn, self.footprint, self.key)
         except StoreError as exc:
             raise StoreError(str(exc).replace("cannot change the schema of", "migration failed on"),
                              url=self.url) from None

@@ -52,14 +52,14 @@ def _pg_unreachable(url: str) -> str | None:
 def _reset_pg(url: str) -> None:
     """Drop every casework table so the test starts from an empty database."""
     import sqlalchemy as sa
-    from sqlmodel import SQLModel
 
-    import casework.store  # noqa: F401  (registers the tables on SQLModel.metadata)
+    from casework.store import DEFAULT
 
     sa_engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
-        SQLModel.metadata.drop_all(sa_engine)
+        DEFAULT.metadata.drop_all(sa_engine)
         with sa_engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {DEFAULT.version_table}")
             conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     finally:
         sa_engine.dispose()

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from casework import Actor, Engine, FixedClock, SchemaOutOfDate, upgrade_database
 from casework.domain import SYSTEM_ONLY
-from casework.store import SCHEMA_VERSION
+from casework.store import HEAD_REVISION, SCHEMA_VERSION
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy"
 DUMP_SCHEMA = "casework_legacy_fixture"
@@ -58,6 +58,13 @@ def test_a_schema_2_database_is_refused_until_upgraded(legacy: str):
         Engine(legacy)
     assert upgrade_database(legacy) == ("2", str(SCHEMA_VERSION))
     assert upgrade_database(legacy) == (str(SCHEMA_VERSION), str(SCHEMA_VERSION))
+    raw = sa.create_engine(legacy, poolclass=sa.pool.NullPool)
+    try:  # its Alembic stamp moved from alembic_version to casework's own version table
+        with raw.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version_num FROM casework_alembic_version").scalar() == HEAD_REVISION
+            assert not sa.inspect(conn).has_table("alembic_version")
+    finally:
+        raw.dispose()
 
 
 def test_the_upgraded_database_verifies_and_keeps_every_case_and_entry(legacy: str):

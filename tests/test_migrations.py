@@ -10,7 +10,6 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
 
 import casework.store
 from casework import Actor, Engine, FixedClock, SchemaOutOfDate, upgrade_database
@@ -37,8 +36,9 @@ def schema_diff(url: str) -> list[object]:
     try:
         with engine.connect() as conn:
             assert "ix_cases_open_state_due" in {i["name"] for i in sa.inspect(conn).get_indexes("cases")}
-            context = MigrationContext.configure(conn, opts={"include_object": _not_ddl_managed})
-            return list(compare_metadata(context, SQLModel.metadata))
+            context = MigrationContext.configure(conn, opts={"include_object": _not_ddl_managed,
+                                                             "version_table": casework.store.DEFAULT.version_table})
+            return list(compare_metadata(context, casework.store.DEFAULT.metadata))
     finally:
         engine.dispose()
 
@@ -68,8 +68,9 @@ def test_a_new_database_created_by_the_engine_matches_the_migrations(db_url: str
     Engine(db_url, clock=clock).close()
     assert schema_diff(db_url) == []
     with sa.create_engine(db_url, poolclass=sa.pool.NullPool).connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == \
+        assert conn.exec_driver_sql("SELECT version_num FROM casework_alembic_version").scalar() == \
             casework.store.HEAD_REVISION
+        assert not sa.inspect(conn).has_table("alembic_version")  # the host's: never created nor written
 
 
 def test_a_populated_old_database_is_refused_until_upgraded_then_keeps_every_case(db_url: str, clock: FixedClock):

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
+from casework._store.footprint import DEFAULT, Footprint
 from casework.errors import CaseworkError, InvalidInput, StoreError, UniqueViolation
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -79,7 +80,8 @@ class Database:
     on the host's connection instead, in its transaction (each write a savepoint of it).
     """
 
-    def __init__(self, source: str | sa.Engine, synchronous: str = "NORMAL") -> None:
+    def __init__(self, source: str | sa.Engine, synchronous: str = "NORMAL", footprint: Footprint = DEFAULT) -> None:
+        self.footprint = footprint  # where the tables are: statements are compiled onto its tables
         if not isinstance(source, str | sa.Engine):
             raise InvalidInput(f"cannot use {type(source).__name__!r} as a database: expected a database URL, "
                                "an SQLite file path or a SQLAlchemy Engine"
@@ -138,9 +140,9 @@ class Database:
         return found
 
     def compile(self, clause: Any, **compile_kw: Any) -> Statement:
-        """A statement compiled for this dialect (list values rendered in place)."""
-        return Statement(clause.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True},
-                                        **compile_kw), self._named)
+        """A statement compiled for this dialect, on the footprint's tables (list values rendered in place)."""
+        return Statement(self.footprint.adapt(clause).compile(
+            dialect=self.dialect, compile_kwargs={"render_postcompile": True}, **compile_kw), self._named)
 
     # ---- scopes -----------------------------------------------------------------------------------
     def _checkout(self) -> Any:

@@ -292,8 +292,8 @@ class Transaction(Reader):
     def next_numbers(self, name: str, count: int = 1) -> range:
         """The next ``count`` values of a named counter, in one update (contiguous, never shared)."""
         statement = self.db.statement("counter", lambda: sa.text(
-            "INSERT INTO counters (name, value) VALUES (:name, :n) "
-            f"ON CONFLICT (name) DO UPDATE SET value = {counters.name}.value + :n RETURNING value"))
+            f"INSERT INTO {self.db.footprint.table(counters.name)} AS c (name, value) VALUES (:name, :n) "
+            "ON CONFLICT (name) DO UPDATE SET value = c.value + :n RETURNING value"))
         last = int(self.run(statement, {"name": name, "n": count}).fetchone()[0])
         return range(last - count + 1, last + 1)
 

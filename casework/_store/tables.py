@@ -1,4 +1,8 @@
-"""The tables casework keeps, declared once (SQLModel), and the DDL their models cannot declare."""
+"""The tables casework keeps, declared once (SQLModel models on casework's own MetaData) under their base names.
+
+Where they live in one database (a schema, a prefix) is :mod:`casework._store.footprint`'s business;
+it also writes the DDL the models cannot declare (partial indexes, PostgreSQL's append-only triggers).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import registry
 from sqlmodel import Column, Field, SQLModel
 
 SCHEMA_VERSION = 5
 HEAD_REVISION = "0005"  # the Alembic revision that SCHEMA_VERSION corresponds to
 SEAL_KEY = "audit_seal"  # the casework_meta row a PostgreSQL writer locks to seal entries into the global chain
-
-# Partial indexes, written as DDL (same text on both backends) rather than declared on the model: a
-# dialect-specific `where=` on the model would load every dialect's module on import (slower CLI).
-PARTIAL_INDEX_DDL = ("CREATE INDEX IF NOT EXISTS ix_cases_open_state_due ON cases (state, due_at) "
-                     "WHERE is_open AND due_at IS NOT NULL")
-UNSEALED_INDEX_DDL = "CREATE INDEX IF NOT EXISTS ix_audit_unsealed ON audit_entries (id) WHERE gseq IS NULL"
-
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware datetimes, stored as naive UTC on every backend (the column type Alembic and DDL see).
@@ -44,13 +42,17 @@ def _dt(nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
-class Meta(SQLModel, table=True):
+class Declared(SQLModel, registry=registry()):
+    """The base of casework's models: their own registry and MetaData, never SQLModel's global one."""
+
+
+class Meta(Declared, table=True):
     __tablename__ = "casework_meta"
     key: str = Field(primary_key=True)
     value: str
 
 
-class PolicyVersionRow(SQLModel, table=True):
+class PolicyVersionRow(Declared, table=True):
     __tablename__ = "policy_versions"
     hash: str = Field(primary_key=True, max_length=64)
     label: str
@@ -63,7 +65,7 @@ class PolicyVersionRow(SQLModel, table=True):
     personal: str = Field(default="[]")  # the version's personal facts (JSON), readable without parsing it
 
 
-class PublicationRow(SQLModel, table=True):
+class PublicationRow(Declared, table=True):
     """One publication of a stored policy version: from then on it is the one in force for new cases.
 
     Chained like the versions (``casework.audit.publication_hash``); ``mac`` authenticates the link
@@ -81,7 +83,7 @@ class PublicationRow(SQLModel, table=True):
     mac: str | None = Field(default=None, max_length=64)
 
 
-class CaseRow(SQLModel, table=True):
+class CaseRow(Declared, table=True):
     __tablename__ = "cases"
     __table_args__ = (
         sa.Index("ix_cases_kind_state", "kind", "state"),
@@ -116,7 +118,7 @@ class CaseRow(SQLModel, table=True):
     last_hash: str = Field(max_length=64)
 
 
-class AuditRow(SQLModel, table=True):
+class AuditRow(Declared, table=True):
     __tablename__ = "audit_entries"
     __table_args__ = (
         sa.UniqueConstraint("case_id", "seq", name="uq_audit_case_seq"),
@@ -125,7 +127,7 @@ class AuditRow(SQLModel, table=True):
         sa.Index("ix_audit_at", "at"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="cases.id")
+    case_id: int  # references cases.id (FOREIGN_KEYS)
     number: str = Field(max_length=40)
     seq: int
     at: datetime = _dt()
@@ -149,7 +151,7 @@ class AuditRow(SQLModel, table=True):
     mac: str | None = Field(default=None, max_length=64)
 
 
-class IdempotencyRow(SQLModel, table=True):
+class IdempotencyRow(Declared, table=True):
     __tablename__ = "idempotency_keys"
     actor: str = Field(primary_key=True, max_length=200)  # whose key: keys are scoped per caller
     key: str = Field(primary_key=True, max_length=200)
@@ -160,13 +162,12 @@ class IdempotencyRow(SQLModel, table=True):
     created_at: datetime = _dt()
 
 
-class CounterRow(SQLModel, table=True):
+class CounterRow(Declared, table=True):
     __tablename__ = "counters"
     name: str = Field(primary_key=True, max_length=40)
     value: int
 
 
-METADATA = SQLModel.metadata
 cases: sa.Table = CaseRow.__table__  # type: ignore[attr-defined]
 audit: sa.Table = AuditRow.__table__  # type: ignore[attr-defined]
 policies: sa.Table = PolicyVersionRow.__table__  # type: ignore[attr-defined]
@@ -174,51 +175,9 @@ idem: sa.Table = IdempotencyRow.__table__  # type: ignore[attr-defined]
 counters: sa.Table = CounterRow.__table__  # type: ignore[attr-defined]
 meta: sa.Table = Meta.__table__  # type: ignore[attr-defined]
 publications: sa.Table = PublicationRow.__table__  # type: ignore[attr-defined]
+# Every table, in creation order (a new table: declare its model above and add it here), and the references
+# between them by base name (table, column, referenced table, its column), added by each Footprint.
 TABLES = (meta, policies, cases, audit, idem, counters, publications)
-
-_CHAIN = ("gseq", "link")
-_UNSEALED_SAME = ", ".join(c.name for c in audit.columns if c.name not in _CHAIN)
-
-
-def _refused(table: str, sealing: str = "") -> str:
-    return f"""CREATE OR REPLACE FUNCTION casework_{table}_append_only() RETURNS trigger AS $$
-    BEGIN
-        {sealing}
-        RAISE EXCEPTION '{table} is append-only: % refused', TG_OP;
-    END;
-    $$ LANGUAGE plpgsql"""
-
-
-# On PostgreSQL the audit table and the policy versions refuse UPDATE, DELETE and TRUNCATE; the one update
-# allowed is sealing an entry into the global chain: its gseq and link set once, nothing else changed.
-_SEALING = f"""IF TG_OP = 'UPDATE' THEN
-            IF OLD.gseq IS NULL AND NEW.gseq IS NOT NULL AND NEW.link IS NOT NULL
-               AND ROW({', '.join(f'NEW.{c}' for c in _UNSEALED_SAME.split(', '))})
-                   IS NOT DISTINCT FROM ROW({', '.join(f'OLD.{c}' for c in _UNSEALED_SAME.split(', '))}) THEN
-                RETURN NEW;
-            END IF;
-        END IF;"""
-
-
-def _append_only(table: str, sealing: str = "") -> tuple[str, ...]:
-    return (
-        _refused(table, sealing),
-        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
-        f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
-        FOR EACH ROW EXECUTE FUNCTION casework_{table}_append_only()""",
-        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
-        f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
-        FOR EACH STATEMENT EXECUTE FUNCTION casework_{table}_append_only()""",
-    )
-
-
-def _drop_append_only(*tables: str) -> tuple[str, ...]:
-    return tuple(f"DROP TRIGGER IF EXISTS {table}_{name} ON {table}"
-                 for table in tables for name in ("append_only", "no_truncate"))
-
-
-APPEND_ONLY_DDL = _append_only("audit_entries", _SEALING) + _append_only("policy_versions")
-DROP_APPEND_ONLY_DDL = _drop_append_only("audit_entries", "policy_versions")
-# Publications (schema 5) are append-only too: installed by their own migration, and with a new database's.
-PUBLISHED_APPEND_ONLY_DDL = _append_only("policy_publications")
-DROP_PUBLISHED_APPEND_ONLY_DDL = _drop_append_only("policy_publications")
+FOREIGN_KEYS = (("audit_entries", "case_id", "cases", "id"),)
+# The tables PostgreSQL keeps append-only (UPDATE, DELETE and TRUNCATE refused; audit entries may be sealed).
+APPEND_ONLY = ("audit_entries", "policy_versions", "policy_publications")

@@ -19,6 +19,7 @@ from casework.domain import AuditEntry, Case, PolicyRef
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
+    from casework.store import Footprint
 
 BATCH = 500
 ENTRY_COLUMNS = ("number", "seq", "at", "event", "from_state", "to_state", "outcome", "actor", "role", "channel",
@@ -38,13 +39,14 @@ def stored_time(conn: sa.Connection, value: datetime | None) -> Any:
     return naive.isoformat(" ", "microseconds") if conn.dialect.name == "sqlite" else naive
 
 
-def policies(conn: sa.Connection) -> dict[str, PolicySet | None]:
+def policies(conn: sa.Connection, fp: Footprint) -> dict[str, PolicySet | None]:
     """Every stored policy version, parsed (None for a text that no longer parses or hashes to its version)."""
     from casework.errors import CaseworkError
     from casework.policies import parse_policy
 
     found: dict[str, PolicySet | None] = {}
-    for policy_hash, name, source in conn.execute(sa.text("SELECT hash, name, source FROM policy_versions")):
+    query = sa.text(f"SELECT hash, name, source FROM {fp.table('policy_versions')}")
+    for policy_hash, name, source in conn.execute(query):
         try:
             policy = parse_policy(source, name)
             found[policy_hash] = policy if policy.hash == policy_hash else None
@@ -53,7 +55,8 @@ def policies(conn: sa.Connection) -> dict[str, PolicySet | None]:
     return found
 
 
-def replayed(conn: sa.Connection, versions: dict[str, PolicySet | None]) -> Iterator[tuple[int, Case]]:
+def replayed(conn: sa.Connection, versions: dict[str, PolicySet | None], fp: Footprint
+             ) -> Iterator[tuple[int, Case]]:
     """``(case id, the case its trail derives)`` for every case whose trail replays cleanly."""
     from casework.replay import replay
 
@@ -61,11 +64,11 @@ def replayed(conn: sa.Connection, versions: dict[str, PolicySet | None]) -> Iter
     last = 0
     while True:
         ids = [r[0] for r in conn.execute(sa.text(
-            f"SELECT id FROM cases WHERE id > :last ORDER BY id LIMIT {BATCH}"), {"last": last})]
+            f"SELECT id FROM {fp.table('cases')} WHERE id > :last ORDER BY id LIMIT {BATCH}"), {"last": last})]
         if not ids:
             return
         trails: dict[int, list[AuditEntry]] = {i: [] for i in ids}
-        query = sa.text(f"SELECT case_id, {', '.join(ENTRY_COLUMNS)} FROM audit_entries WHERE case_id IN "
+        query = sa.text(f"SELECT case_id, {', '.join(ENTRY_COLUMNS)} FROM {fp.table('audit_entries')} WHERE case_id IN "
                         f"({', '.join(str(i) for i in ids)}) ORDER BY case_id, seq")
         for row in conn.execute(query):
             v = dict(zip(ENTRY_COLUMNS, row[1:], strict=True))

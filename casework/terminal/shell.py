@@ -31,7 +31,7 @@ def emit_error(message: str, code: int, kind: str, as_json: bool) -> NoReturn:
     sys.exit(code)
 
 
-GLOBAL_OPTIONS = ("--db", "--policies", "--tz", "--audit-key-file")
+GLOBAL_OPTIONS = ("--db", "--policies", "--tz", "--audit-key-file", "--db-schema", "--db-prefix")
 
 
 def _globals_first(argv: list[str]) -> list[str]:

@@ -7,6 +7,8 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
+from casework.migrations import footprint
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -14,13 +16,17 @@ depends_on = None
 
 
 def upgrade() -> None:
+    fp = footprint()
+    n, schema = fp.name, fp.schema
+    cases_id = ".".join(filter(None, (schema, n("cases"), "id")))  # the referenced column, unquoted
     op.create_table(
-        "casework_meta",
+        n("casework_meta"),
         sa.Column("key", sa.String(), primary_key=True),
         sa.Column("value", sa.String(), nullable=False),
+        schema=schema,
     )
     op.create_table(
-        "policy_versions",
+        n("policy_versions"),
         sa.Column("hash", sa.String(64), primary_key=True),
         sa.Column("label", sa.String(), nullable=False),
         sa.Column("name", sa.String(), nullable=False),
@@ -29,10 +35,11 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("chain_hash", sa.String(64), nullable=False),
+        schema=schema,
     )
-    op.create_index("ix_policy_versions_seq", "policy_versions", ["seq"], unique=True)
+    op.create_index(n("ix_policy_versions_seq"), n("policy_versions"), schema=schema, columns=["seq"], unique=True)
     op.create_table(
-        "cases",
+        n("cases"),
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("number", sa.String(40), nullable=False, unique=True),
         sa.Column("kind", sa.String(20), nullable=False),
@@ -51,17 +58,18 @@ def upgrade() -> None:
         sa.Column("is_open", sa.Boolean(), nullable=False),
         sa.Column("last_seq", sa.Integer(), nullable=False),
         sa.Column("last_hash", sa.String(64), nullable=False),
+        schema=schema,
     )
-    op.create_index("ix_cases_order_id", "cases", ["order_id"])
-    op.create_index("ix_cases_customer", "cases", ["customer"])
-    op.create_index("ix_cases_kind_state", "cases", ["kind", "state"])
-    op.create_index("ix_cases_state_due", "cases", ["state", "due_at"])
-    op.create_index("ix_cases_open_due", "cases", ["is_open", "due_at"])
-    op.create_index("ix_cases_opened", "cases", ["opened_at"])
+    op.create_index(n("ix_cases_order_id"), n("cases"), schema=schema, columns=["order_id"])
+    op.create_index(n("ix_cases_customer"), n("cases"), schema=schema, columns=["customer"])
+    op.create_index(n("ix_cases_kind_state"), n("cases"), schema=schema, columns=["kind", "state"])
+    op.create_index(n("ix_cases_state_due"), n("cases"), schema=schema, columns=["state", "due_at"])
+    op.create_index(n("ix_cases_open_due"), n("cases"), schema=schema, columns=["is_open", "due_at"])
+    op.create_index(n("ix_cases_opened"), n("cases"), schema=schema, columns=["opened_at"])
     op.create_table(
-        "audit_entries",
+        n("audit_entries"),
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("case_id", sa.Integer(), sa.ForeignKey("cases.id"), nullable=False),
+        sa.Column("case_id", sa.Integer(), sa.ForeignKey(cases_id), nullable=False),
         sa.Column("number", sa.String(40), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(), nullable=False),
@@ -77,25 +85,29 @@ def upgrade() -> None:
         sa.Column("policy_hash", sa.String(64), nullable=False),
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
-        sa.UniqueConstraint("case_id", "seq", name="uq_audit_case_seq"),
+        sa.UniqueConstraint("case_id", "seq", name=n("uq_audit_case_seq")),
+        schema=schema,
     )
     op.create_table(
-        "idempotency_keys",
+        n("idempotency_keys"),
         sa.Column("key", sa.String(200), primary_key=True),
         sa.Column("request", sa.String(64), nullable=False),
         sa.Column("description", sa.String(), nullable=False),
         sa.Column("number", sa.String(40), nullable=False),
         sa.Column("result", sa.String(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
+        schema=schema,
     )
     op.create_table(
-        "counters",
+        n("counters"),
         sa.Column("name", sa.String(40), primary_key=True),
         sa.Column("value", sa.Integer(), nullable=False),
+        schema=schema,
     )
-    op.execute("INSERT INTO casework_meta (key, value) VALUES ('schema', '1')")
+    op.execute(f"INSERT INTO {fp.table('casework_meta')} (key, value) VALUES ('schema', '1')")
 
 
 def downgrade() -> None:
+    fp = footprint()
     for table in ("counters", "idempotency_keys", "audit_entries", "cases", "policy_versions", "casework_meta"):
-        op.drop_table(table)
+        op.drop_table(fp.name(table), schema=fp.schema)

@@ -16,6 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from casework.migrations import footprint
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -33,7 +35,8 @@ def _text(value: Any) -> str:  # how casework stores a JSON value: sorted keys, 
 def _rows(conn: sa.Connection, columns: str) -> Any:
     last = 0
     while True:
-        rows = conn.execute(sa.text(f"SELECT id, {columns} FROM cases WHERE id > :last ORDER BY id LIMIT {BATCH}"),
+        rows = conn.execute(sa.text(f"SELECT id, {columns} FROM {footprint().table('cases')} WHERE id > :last "
+                                    f"ORDER BY id LIMIT {BATCH}"),
                             {"last": last}).all()
         if not rows:
             return
@@ -42,12 +45,13 @@ def _rows(conn: sa.Connection, columns: str) -> Any:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("cases") as batch:
+    fp = footprint()
+    with op.batch_alter_table(fp.name("cases"), schema=fp.schema) as batch:
         batch.add_column(sa.Column("breaches", sa.String(), nullable=False, server_default="[]"))
         batch.add_column(sa.Column("timer_refused", sa.String(200)))
     conn = op.get_bind()
-    update = sa.text("UPDATE cases SET facts = :facts, priority = :priority, queue = :queue, breaches = :breaches, "
-                     "timer_refused = :timer_refused WHERE id = :id")
+    update = sa.text(f"UPDATE {fp.table('cases')} SET facts = :facts, priority = :priority, queue = :queue, "
+                     "breaches = :breaches, timer_refused = :timer_refused WHERE id = :id")
     for case_id, facts_text, priority, queue in list(_rows(conn, "facts, priority, queue")):
         facts = json.loads(facts_text)
         if not any(k in facts for k in (*TRACKED, *ENTRY_ONLY)):
@@ -58,12 +62,13 @@ def upgrade() -> None:
         for key in ENTRY_ONLY:
             facts.pop(key, None)
         conn.execute(update, {**values, "facts": _text(facts)})
-    op.execute("UPDATE casework_meta SET value = '3' WHERE key = 'schema'")
+    op.execute(f"UPDATE {fp.table('casework_meta')} SET value = '3' WHERE key = 'schema'")
 
 
 def downgrade() -> None:
+    fp = footprint()
     conn = op.get_bind()
-    update = sa.text("UPDATE cases SET facts = :facts WHERE id = :id")
+    update = sa.text(f"UPDATE {fp.table('cases')} SET facts = :facts WHERE id = :id")
     for case_id, facts_text, priority, queue, breaches, timer_refused in list(
             _rows(conn, "facts, priority, queue, breaches, timer_refused")):
         facts = json.loads(facts_text)
@@ -71,7 +76,7 @@ def downgrade() -> None:
                 "queue": queue, "timer_refused": timer_refused}
         facts.update({k: v for k, v in kept.items() if v is not None})
         conn.execute(update, {"id": case_id, "facts": _text(facts)})
-    with op.batch_alter_table("cases") as batch:
+    with op.batch_alter_table(fp.name("cases"), schema=fp.schema) as batch:
         batch.drop_column("timer_refused")
         batch.drop_column("breaches")
-    op.execute("UPDATE casework_meta SET value = '2' WHERE key = 'schema'")
+    op.execute(f"UPDATE {fp.table('casework_meta')} SET value = '2' WHERE key = 'schema'")

@@ -10,17 +10,20 @@ Revises: 0004
 import sqlalchemy as sa
 from alembic import op
 
-from casework.store import DROP_PUBLISHED_APPEND_ONLY_DDL, PUBLISHED_APPEND_ONLY_DDL
+from casework.migrations import footprint
 
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
 
+APPEND_ONLY = ("policy_publications",)
+
 
 def upgrade() -> None:
+    fp = footprint()
     op.create_table(
-        "policy_publications",
+        fp.name("policy_publications"),
         sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("hash", sa.String(64), nullable=False),
         sa.Column("file", sa.String(), nullable=False),
@@ -30,17 +33,19 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("chain_hash", sa.String(64), nullable=False),
         sa.Column("mac", sa.String(64)),
+        schema=fp.schema,
     )
     if op.get_bind().dialect.name == "postgresql":
-        for statement in PUBLISHED_APPEND_ONLY_DDL:
+        for statement in fp.append_only(APPEND_ONLY):
             op.execute(statement)
-    op.execute("UPDATE casework_meta SET value = '5' WHERE key = 'schema'")
+    op.execute(f"UPDATE {fp.table('casework_meta')} SET value = '5' WHERE key = 'schema'")
 
 
 def downgrade() -> None:
+    fp = footprint()
     if op.get_bind().dialect.name == "postgresql":
-        for statement in DROP_PUBLISHED_APPEND_ONLY_DDL:
+        for statement in fp.drop_append_only(APPEND_ONLY):
             op.execute(statement)
-        op.execute("DROP FUNCTION IF EXISTS casework_policy_publications_append_only()")
-    op.drop_table("policy_publications")
-    op.execute("UPDATE casework_meta SET value = '4' WHERE key = 'schema'")
+        op.execute(f"DROP FUNCTION IF EXISTS {fp.function('policy_publications')}()")
+    op.drop_table(fp.name("policy_publications"), schema=fp.schema)
+    op.execute(f"UPDATE {fp.table('casework_meta')} SET value = '4' WHERE key = 'schema'")
