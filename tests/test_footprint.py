@@ -186,7 +186,7 @@ def test_prefixed_audit_tables_are_append_only_on_postgresql(db_url: str, clock:
     engine_ = raw(db_url)
     try:
         for statement in ("UPDATE cw_audit_entries SET event = 'x'", "DELETE FROM cw_policy_versions",
-                          "TRUNCATE cw_audit_entries CASCADE"):
+                          "TRUNCATE cw_audit_entries CASCADE", "TRUNCATE cw_policy_publications"):
             with pytest.raises(sa.exc.DBAPIError, match=r"cw_.* is append-only"), engine_.begin() as conn:
                 conn.exec_driver_sql(statement)
     finally:
