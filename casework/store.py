@@ -16,7 +16,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -219,6 +218,11 @@ class Store:
         with self._read() as r:
             return r.due_numbers(now, limit)
 
+    def last_entry_times(self, numbers: Sequence[str]) -> dict[str, datetime]:
+        """The time of each of these cases' newest audit entry, by number (a case's trail never goes back)."""
+        with self._read() as r:
+            return r.last_entry_times(numbers)
+
     def count_open(self, kind: str | None = None, state: str | None = None) -> int:
         """How many open (not closed) cases there are, optionally of one kind and in one state."""
         with self._read() as r:
@@ -404,11 +408,12 @@ class Store:
         with self._read() as r:
             return r.orphan_entries()
 
-    def altered_policies(self) -> list[str]:
-        """Hashes of stored policy versions whose text no longer hashes to them."""
+    def policy_texts(self) -> list[tuple[str, str]]:
+        """``(hash, text)`` of every stored version, as stored (whether a text still hashes to its version is
+        verification's question, asked with the one content hash)."""
         with self._read() as r:
             versions = r.policy_versions()
-        return [v[1] for v in versions if hashlib.sha256(v[4].encode("utf-8")).hexdigest() != v[1]]
+        return [(v[1], v[4]) for v in versions]
 
     def personal_facts(self) -> dict[str, list[str]]:
         """The facts each stored policy version marks personal, by version hash."""

@@ -36,7 +36,9 @@ def sweep(store: Store, policies: PolicyBook, at: datetime, *, present: datetime
     Running it twice at the same instant does nothing the second time. ``dry_run`` only reports what
     is due. ``batch`` cases are handled per transaction; ``progress(done, total)`` after each batch.
     A sweep that writes acts no later than ``present`` (the clock's now, when given): its entries would be
-    dated ahead of the ones written after them, and a trail's times must not go backwards.
+    dated ahead of the ones written after them, and a trail's times must not go backwards. For the same
+    reason a sweep that writes as of an earlier instant is refused if a due case's trail already has an
+    entry later than it (nothing is written).
     """
     if present is not None and at > present and not dry_run:
         raise InvalidInput(f"now {at.isoformat()} is later than the present ({present.astimezone(UTC).isoformat()})"
@@ -45,13 +47,28 @@ def sweep(store: Store, policies: PolicyBook, at: datetime, *, present: datetime
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InvalidInput(f"batch {batch!r} must be a whole number of at least 1", field="batch")
     numbers = store.due_numbers(at, limit)
+    past = not dry_run and present is not None and at < present
+    if past:
+        not_before(store.last_entry_times(numbers), at)
     actions: list[SweepAction] = []
     for lo in range(0, len(numbers), batch):
         chunk = numbers[lo:lo + batch]
-        actions.extend(_due(store, policies, chunk, at) if dry_run else _sweep_chunk(store, policies, chunk, at))
+        actions.extend(_due(store, policies, chunk, at) if dry_run else _sweep_chunk(store, policies, chunk, at, past))
         if progress is not None:
             progress(lo + len(chunk), len(numbers))
     return SweepReport(at, dry_run, len(numbers), tuple(actions))
+
+
+def not_before(last: Mapping[str, datetime], at: datetime) -> None:
+    """InvalidInput when a case's newest entry is later than ``at``: entries written at ``at`` would date its
+    trail backwards."""
+    later = sorted((t, n) for n, t in last.items() if t > at)
+    if later:
+        t, number = later[-1]
+        raise InvalidInput(f"now {at.isoformat()} is earlier than the last entry of case {number} "
+                           f"({t.astimezone(UTC).isoformat()}); a sweep that writes acts no earlier than the last "
+                           "entry of a case it acts on (a trail's times never go backwards); use a later --now, or "
+                           "a dry run", field="now", value=at)
 
 
 def _due(store: Store, policies: PolicyBook, numbers: Sequence[str], at: datetime) -> list[SweepAction]:
@@ -64,13 +81,18 @@ def _due(store: Store, policies: PolicyBook, numbers: Sequence[str], at: datetim
     return due
 
 
-def _sweep_chunk(store: Store, policies: PolicyBook, numbers: Sequence[str], at: datetime) -> list[SweepAction]:
+def _sweep_chunk(store: Store, policies: PolicyBook, numbers: Sequence[str], at: datetime, past: bool = False
+                 ) -> list[SweepAction]:
     """One batch; if it fails (a damaged row, an altered policy, a database error), the batch again
     case by case, so the cases before the one at fault are swept as they would be one at a time;
     then the failure is raised."""
     try:
         with store.transaction() as tx:
+            if past:  # again where it is written: another writer may have written since the first look
+                not_before(tx.last_entry_times(numbers), at)
             return _sweep_batch(tx, policies, numbers, at)
+    except InvalidInput:
+        raise
     except Unreadable as exc:
         if len(numbers) == 1:
             raise Unreadable(f"{exc}; run 'casework verify'", url=store.url) from None
@@ -82,7 +104,7 @@ def _sweep_chunk(store: Store, policies: PolicyBook, numbers: Sequence[str], at:
             raise
     done: list[SweepAction] = []
     for number in numbers:
-        done.extend(_sweep_chunk(store, policies, [number], at))
+        done.extend(_sweep_chunk(store, policies, [number], at, past))
     return done
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from casework.audit import GENESIS, AuditKey, chain_link, policy_chain_hash, publication_hash
 from casework.errors import CaseworkError, InvalidInput
 from casework.findings import CaseProblem, ChainReport, Digest, VerifyReport
+from casework.policies.files import content_hash
 from casework.policybook import PolicyBook
 from casework.privacy import mask
 from casework.replay import check_case
@@ -62,7 +63,7 @@ def verify(store: Store, policies: PolicyBook, since: Digest | str | None = None
     for number, seq, case_id in store.orphan_entries():
         entries += 1
         problems.append(CaseProblem(number, seq, f"audit entry of no case (its case row {case_id} is missing)"))
-    for h in store.altered_policies():
+    for h in (h for h, text in store.policy_texts() if content_hash(text) != h):
         problems.append(CaseProblem("(policy versions)", None,
                                     f"policy version {h[:12]}: its stored text no longer matches its hash"))
     for h, label, personal in store.policy_labels():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
-from casework import Actor, Engine, FixedClock, InvalidInput, parse_policy
+from casework import Actor, Engine, FixedClock, InvalidInput, TransitionDenied, parse_policy
 from casework.policies.files import default_policy_path
 
 CUSTOMER = Actor("cust-1", "customer")
@@ -318,6 +318,28 @@ def test_a_sweep_that_writes_is_refused_a_later_instant_than_the_present(engine:
         engine.sweep(now=later)
     assert len(engine.history(number)) == 1
     assert engine.sweep(now=later, dry_run=True).count("due") == 2  # what would be due then: allowed
+
+
+def test_a_sweep_that_writes_is_refused_an_instant_before_a_due_case_s_last_entry(engine: Engine, clock: FixedClock):
+    # The complaint's first response is due at +24h; a refused attempt at +30h is its trail's last entry. Sweeping
+    # as of +25h would date the breach before it: refused, naming both instants, and nothing is written.
+    number = engine.open("complaint", {"order_id": "SO-1"}, actor=CUSTOMER).number
+    opened = clock()
+    clock.advance(hours=30)
+    with pytest.raises(TransitionDenied):
+        engine.fire(number, "resolve", actor=AGENT, data={"resolution": "x"})
+    last = engine.history(number)[-1].at
+    assert last == clock()
+    with pytest.raises(InvalidInput) as refused:
+        engine.sweep(now=opened + timedelta(hours=25))
+    assert str(refused.value).startswith(f"now {(opened + timedelta(hours=25)).astimezone(UTC).isoformat()} is "
+                                         f"earlier than the last entry of case {number} "
+                                         f"({last.astimezone(UTC).isoformat()})")
+    assert len(engine.history(number)) == 2
+    assert engine.sweep(now=opened + timedelta(hours=25), dry_run=True).count("due") == 1  # looking is allowed
+    assert engine.sweep(now=last).count("applied") == 1  # at (or after) the last entry: written, in order
+    times = [e.at for e in engine.history(number)]
+    assert times == sorted(times) and engine.verify().ok
 
 
 def test_the_cli_refuses_a_writing_sweep_in_the_future_naming_the_option(tmp_path):

@@ -174,6 +174,15 @@ class Reader:
             by_case[values[1]].append(self.codec.entry(values, self.ref_of))  # values[1]: case_id
         return by_case
 
+    def last_entry_times(self, numbers: Sequence[str]) -> dict[str, datetime]:
+        """The time of each of these cases' newest audit entry (applied or refused), by number."""
+        found: dict[str, datetime] = {}
+        for chunk in _chunks(numbers):
+            query = sa.select(audit.c.number, sa.func.max(audit.c.at)).group_by(audit.c.number)
+            found.update((r[0], self.codec.time.at(r[1]))
+                         for r in self.run(*self._among("last_entry_times", audit.c.number, chunk, query)).fetchall())
+        return found
+
     def orphan_entries(self) -> list[tuple[str, int, int]]:
         """``(number, seq, case id)`` of the audit entries whose case row does not exist."""
         statement = self.db.statement("orphans", lambda: sa.select(audit.c.number, audit.c.seq, audit.c.case_id)
