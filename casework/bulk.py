@@ -3,7 +3,8 @@
 Every record goes through the same intake as ``Engine.open`` (:mod:`casework.intake`) and becomes a
 case and its opening entry through the same step (:func:`casework.transition.opening`) before its
 batch is written; a bad record stops the import before its batch (earlier batches stay committed)
-with an :class:`InvalidRecord` naming the record's 1-based position. A batch is one transaction:
+with an :class:`InvalidRecord` naming the record's 1-based position (a record whose opening the rules
+refuse is recorded on the trail first, as ``Engine.open`` records it). A batch is one transaction:
 one counter update per number series, the cases and their opening entries each written with one
 ``executemany``. :func:`import_file` reads the records from a JSON Lines file (:mod:`casework.jsonl`)
 and reports a bad one at its FILE:LINE.
@@ -20,13 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from casework import intake
-from casework.domain import Actor, Verdict
-from casework.errors import CaseworkError, InvalidImportFile, InvalidInput, TransitionDenied
+from casework.decide import decide_opening, opening_roles
+from casework.domain import Actor, Decision, Verdict
+from casework.errors import CaseworkError, InvalidImportFile, InvalidInput
 from casework.jsonl import RecordFile
 from casework.machines import spec
 from casework.policybook import PolicyBook
 from casework.store import Store
-from casework.transition import case_number, number_series, opening
+from casework.transition import case_number, number_series, opening, refused_opening
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
@@ -70,7 +72,7 @@ class _Checked(NamedTuple):  # a tuple: one is made per record
     kind: str
     policy: PolicySet
     clean: dict[str, Any]
-    verdict: Verdict
+    verdicts: tuple[Verdict, ...]
 
 
 def open_many(store: Store, policies: PolicyBook, records: Iterable[Mapping[str, Any]], *, actor: Actor,
@@ -88,9 +90,12 @@ def open_many(store: Store, policies: PolicyBook, records: Iterable[Mapping[str,
     t0 = time.perf_counter()
     numbers: list[str] = []
     pending: list[_Checked] = []
-    authority: dict[str, Verdict] = {}  # per kind: whether (and how) the actor may open
+    authority: dict[str, tuple[Verdict, ...]] = {}  # per kind: whether (and how) the actor may open
     for line, record in enumerate(records, 1):
-        pending.append(_check(policies.current, line, record, actor, authority))
+        try:
+            pending.append(_check(policies.current, line, record, actor, authority))
+        except _Refused as refusal:
+            raise _refused(store, policies.current, refusal, actor, now()) from None
         if len(pending) >= batch:
             numbers.extend(_write(store, pending, actor, now(), policies.opening_record()))
             pending = []
@@ -135,7 +140,7 @@ def import_file(store: Store, policies: PolicyBook, path: str | Path, *, actor: 
 
 
 def _check(policy: PolicySet, line: int, record: Mapping[str, Any], actor: Actor,
-           authority: dict[str, Verdict]) -> _Checked:
+           authority: dict[str, tuple[Verdict, ...]]) -> _Checked:
     if not isinstance(record, (dict, Mapping)):  # (a dict is known at once; a Mapping is asked through its ABC)
         raise InvalidRecord(line, f"expected an object with {', '.join(RECORD_KEYS)}; got {type(record).__name__}")
     if not _KNOWN_KEYS.issuperset(record):
@@ -153,18 +158,36 @@ def _check(policy: PolicySet, line: int, record: Mapping[str, Any], actor: Actor
     if channel is not None and not isinstance(channel, str):
         raise InvalidRecord(line, f"channel must be text; got {channel!r}", field="channel")
     try:
-        verdict = authority.get(kind)
-        if verdict is None:
-            verdict = authority[kind] = intake.open_authority(policy, kind, actor)
+        who = authority.get(kind)
+        if who is None:
+            intake.check_opening(policy, kind, actor)
+            who = authority[kind] = opening_roles(policy, kind, actor)
         clean = intake.opening_facts(policy, kind, facts, actor, channel)
-    except TransitionDenied as denied:
-        refused = "; ".join(v.message for v in denied.decision.verdicts if not v.passed)
-        raise InvalidRecord(line, f"refused: {refused}", field="role") from None
     except InvalidInput as exc:
         raise InvalidRecord(line, str(exc), field=exc.field) from None
     except CaseworkError as exc:
         raise InvalidRecord(line, str(exc)) from None
-    return _Checked(kind, policy, clean, verdict)
+    decision = decide_opening(policy, kind, clean, actor, who)
+    if not decision.allowed:
+        raise _Refused(line, decision, clean)
+    return _Checked(kind, policy, clean, decision.verdicts)
+
+
+class _Refused(Exception):
+    """A well-formed record whose opening the rules refuse (recorded, then reported as an InvalidRecord)."""
+
+    def __init__(self, line: int, decision: Decision, clean: dict[str, Any]) -> None:
+        super().__init__(line)
+        self.line, self.decision, self.clean = line, decision, clean
+
+
+def _refused(store: Store, policy: PolicySet, refusal: _Refused, actor: Actor, now: datetime) -> InvalidRecord:
+    """Record a refused record's opening on the trail, as ``Engine.open`` would; the error that stops the import."""
+    series = number_series(spec(refusal.decision.kind), policy, now)
+    with store.transaction() as tx:
+        tx.append([(None, *refused_opening(series, refusal.clean, policy, now, actor, refusal.decision.verdicts))])
+    reasons = "; ".join(v.message for v in refusal.decision.reasons)
+    return InvalidRecord(refusal.line, f"refused: {reasons}", field="role")
 
 
 def _write(store: Store, pending: list[_Checked], actor: Actor, now: datetime, also: tuple[Verdict, ...]) -> list[str]:
@@ -176,7 +199,7 @@ def _write(store: Store, pending: list[_Checked], actor: Actor, now: datetime, a
               for c in pending]
     with store.transaction() as tx:
         counters = {name: iter(tx.next_numbers(name, count)) for name, count in Counter(series).items()}
-        opened = [opening(case_number(name, next(counters[name])), c.kind, c.clean, c.policy, now, actor, c.verdict,
+        opened = [opening(case_number(name, next(counters[name])), c.kind, c.clean, c.policy, now, actor, *c.verdicts,
                           *also) for c, name in zip(pending, series, strict=True)]
         tx.insert_cases([(t.case, t.entry, t.texts) for t in opened])
     return [t.case.number for t in opened]

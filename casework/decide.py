@@ -75,6 +75,43 @@ def decide(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mappin
     return Decision(case.kind, event, case.state, target, verdicts, policy.ref)
 
 
+def opening_roles(policy: PolicySet, kind: str, actor: Actor) -> tuple[Verdict, ...]:
+    """Who opens: whether the ``operators`` section granted the actor its role (a refusal only) and whether the
+    role may open a ``kind`` case (``open_roles``). Depends on the kind and the actor only (a bulk import asks
+    once per kind)."""
+    kp = policy.kind(kind)
+    role_ok = any(policy.roles.acts_as(actor.role, r) for r in kp.open_roles)
+    verdict = Verdict("open_roles", role_ok, None if role_ok else "role_not_permitted",
+                      f"role {actor.role} {'may' if role_ok else 'may not'} open a {kind}"
+                      + ("" if role_ok else f"; allowed: {', '.join(kp.open_roles)}"),
+                      {"role": actor.role, "allowed": list(kp.open_roles)})
+    not_granted = policy.grant_verdict(actor)
+    return (verdict,) if not_granted is None else (not_granted, verdict)
+
+
+def decide_opening(policy: PolicySet, kind: str, facts: Mapping[str, Any], actor: Actor,
+                   who: tuple[Verdict, ...] | None = None) -> Decision:
+    """May ``actor`` open a ``kind`` case with ``facts`` (as :func:`casework.intake.opening_facts` made them)?
+
+    Every verdict: who opens (``who``, else :func:`opening_roles`), the owner (a customer opens only in their
+    own name) and the facts given (each one the role may give when opening: ``PolicySet.opening_writable``;
+    never what the system keeps). An opening has no guards of its own: the rules judge a case's facts when
+    its events are decided. Allowed: ``to_state`` is the kind's initial state.
+    """
+    verdicts = list(opening_roles(policy, kind, actor) if who is None else who)
+    owner = facts.get("customer")
+    if actor.role == "customer" and owner != actor.id:
+        verdicts.insert(0, Verdict("owner", False, "role_not_permitted",
+                                   f"customer {actor.id} may open cases only in their own name, not customer "
+                                   f"{owner}'s", {"actor": actor.id, "customer": owner}))
+    writable = policy.opening_writable(actor.role, kind)
+    forbidden = sorted(k for k in facts if _may_not_write(k, actor, writable))
+    if forbidden:
+        verdicts.append(_not_permitted(actor, forbidden, writable, f" when opening a {kind}"))
+    allowed = all(v.passed for v in verdicts)
+    return Decision(kind, "open", "", spec(kind).initial if allowed else None, tuple(verdicts), policy.ref)
+
+
 def _writes(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mapping[str, Any]
             ) -> tuple[list[Verdict], Mapping[str, Any]]:
     """The refusals of facts in ``data`` that may not be written (none: ``[]``), and the data the guards judge:
@@ -83,11 +120,7 @@ def _writes(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mappi
     forbidden = sorted(k for k in data if _may_not_write(k, actor, writable))
     verdicts: list[Verdict] = []
     if forbidden:
-        may = "any fact" if writable is None else ", ".join(sorted(writable)) or "none"
-        verdicts.append(Verdict("facts", False, FACT_NOT_PERMITTED,
-                                f"role {actor.role} may not write {', '.join(forbidden)}; it may write: {may}",
-                                {"role": actor.role, "facts": forbidden,
-                                 "writable": None if writable is None else sorted(writable)}))
+        verdicts.append(_not_permitted(actor, forbidden, writable))
     changed: list[str] = []
     if event != AMEND:  # (an amend is the one event whose data may change them)
         judged = policy.judged(case.kind, case.state, event)
@@ -104,6 +137,13 @@ def _writes(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mappi
         return verdicts, data
     dropped = {*forbidden, *changed}
     return verdicts, {k: v for k, v in data.items() if k not in dropped}
+
+
+def _not_permitted(actor: Actor, forbidden: list[str], writable: frozenset[str] | None, when: str = "") -> Verdict:
+    may = "any fact" if writable is None else ", ".join(sorted(writable)) or "none"
+    return Verdict("facts", False, FACT_NOT_PERMITTED,
+                   f"role {actor.role} may not write {', '.join(forbidden)}{when}; it may write: {may}",
+                   {"role": actor.role, "facts": forbidden, "writable": None if writable is None else sorted(writable)})
 
 
 def _may_not_write(key: str, actor: Actor, writable: frozenset[str] | None) -> bool:

@@ -29,7 +29,7 @@ from casework import intake
 from casework.audit import AuditKey
 from casework.clock import Clock, system_clock
 from casework.database import audit_key_of, database_source
-from casework.decide import decide
+from casework.decide import decide, decide_opening
 from casework.domain import (
     Actor,
     AuditEntry,
@@ -54,7 +54,7 @@ from casework.policy_admin import PolicyAdministration
 from casework.policybook import PolicyBook
 from casework.privacy import mask, personal_in
 from casework.store import Connection, DatabaseSource, Footprint, Store, StoredCase, Transaction
-from casework.transition import case_number, number_series, opening, step
+from casework.transition import case_number, number_series, opening, refused_opening, step
 from casework.values import one_of, suggest
 
 if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework show` never needs it
@@ -132,10 +132,17 @@ class Engine(PolicyAdministration):
     # ---- cases -------------------------------------------------------------------------------------
     def open(self, kind: str, facts: Mapping[str, Any], *, actor: Actor, channel: str | None = None,
              key: str | None = None) -> Case:
-        """Open a case of ``kind`` with ``facts``; returns it with its new after-sales number."""
+        """Open a case of ``kind`` with ``facts``; returns it with its new after-sales number.
+
+        Raises :class:`TransitionDenied` when the rules refuse the opening (a role that may not open the kind or
+        was not granted, a customer opening in another's name, a fact the role may not give when opening); the
+        refusal is recorded all the same, as an entry of no case (see :meth:`refused_openings`). Malformed input
+        (an unknown kind, a bad value, a required fact missing) raises :class:`InvalidInput` and is not recorded.
+        """
         policy = self.policies.for_new_cases()
-        verdict = intake.open_authority(policy, kind, actor)
+        intake.check_opening(policy, kind, actor)
         clean = intake.opening_facts(policy, kind, facts, actor, channel)
+        decision = decide_opening(policy, kind, clean, actor)
         request = _fingerprint({"op": "open", "kind": kind, "facts": clean, "actor": actor.id, "role": actor.role})
         if key is not None and (replay := self._replay(actor, key, request)) is not None:
             return replay
@@ -143,16 +150,23 @@ class Engine(PolicyAdministration):
         try:
             with self.store.transaction() as tx:
                 series = number_series(spec(kind), policy, now)
-                t = opening(case_number(series, tx.next_numbers(series)[0]), kind, clean, policy, now, actor, verdict,
-                            *self.policies.opening_record())
-                tx.insert_cases([(t.case, t.entry, t.texts)])
+                if decision.allowed:
+                    t = opening(case_number(series, tx.next_numbers(series)[0]), kind, clean, policy, now, actor,
+                                *decision.verdicts,
+                                *self.policies.opening_record())
+                    tx.insert_cases([(t.case, t.entry, t.texts)])
+                else:  # refused: on the trail all the same, an entry of no case
+                    tx.append([(None, *refused_opening(series, clean, policy, now, actor, decision.verdicts))])
                 if key is not None:
-                    tx.remember(actor.id, key, request, f"open {kind}", t.case.number,
-                                {"outcome": "applied", "case": t.case.to_json()}, now)
+                    tx.remember(actor.id, key, request, f"open {kind}", t.case.number if decision.allowed else series,
+                                {"outcome": "applied", "case": t.case.to_json()} if decision.allowed
+                                else {"outcome": "refused", "decision": decision.to_json()}, now)
         except UniqueViolation:
             if key is not None and (replay := self._replay(actor, key, request)) is not None:
                 return replay  # the same request, opened by another writer a moment before
             raise
+        if not decision.allowed:
+            raise TransitionDenied(decision, None)
         return t.case
 
     def open_many(self, records: Iterable[Mapping[str, Any]], *, actor: Actor, batch: int = 1000,
@@ -276,6 +290,17 @@ class Engine(PolicyAdministration):
         case = self._case(number)
         entries = self.store.history(number)
         personal = [] if reveal else self.policies.personal_facts(case.policy.hash)
+        if not personal:
+            return entries
+        return [replace(e, data=mask(e.data, personal)) if personal_in(e.data, personal) else e for e in entries]
+
+    def refused_openings(self, *, kind: str | None = None, reveal: bool = False) -> list[AuditEntry]:
+        """The openings the rules refused, oldest first (of one ``kind`` if given): entries of no case, each named
+        by the series its case would have been numbered in (``RF-20261122``), with every verdict and the facts as
+        given, personal facts masked unless ``reveal``."""
+        check_filters(kind, None)
+        entries = list(self.store.refused_openings(spec(kind).prefix if kind is not None else None))
+        personal = [] if reveal else self.personal_facts()
         if not personal:
             return entries
         return [replace(e, data=mask(e.data, personal)) if personal_in(e.data, personal) else e for e in entries]

@@ -2,10 +2,10 @@
 
 Pure functions (no database, no clock): the engine, bulk import, the sweep and the policy-test
 runner all take their input through here, so a value is accepted or refused the same way whatever
-the door it came through. Malformed input raises :class:`InvalidInput`; an actor the policy does not
-let open a case (or a customer opening in another's name) raises :class:`TransitionDenied` carrying
-the refusal. Whether the actor may write the facts in an event's data is the rules' question, not
-intake's: :func:`casework.decide.decide` answers it, so such a refusal is recorded like any other.
+the door it came through. Malformed input raises :class:`InvalidInput`: it is not an attempt, and is
+not recorded. Whether the actor may open a case, act, or write the facts it gives is the rules'
+question, not intake's: :func:`casework.decide.decide` and :func:`casework.decide.decide_opening`
+answer it, so such a refusal is recorded like any other.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
-from casework.domain import SYSTEM_ONLY, Actor, Decision, Verdict
-from casework.errors import InvalidInput, TransitionDenied
+from casework.domain import Actor
+from casework.errors import InvalidInput
 from casework.machines import spec
 from casework.values import did_you_mean, one_of
 
@@ -85,26 +85,13 @@ def event_data(policy: PolicySet, kind: str, event: str, data: Mapping[str, Any]
     return clean
 
 
-def open_authority(policy: PolicySet, kind: str, actor: Actor) -> Verdict:
-    """May ``actor`` open a ``kind`` case? The passing ``open_roles`` verdict, or TransitionDenied.
-
-    Depends on the kind and the actor only, so a bulk import asks once per kind.
-    """
+def check_opening(policy: PolicySet, kind: str, actor: Actor) -> None:
+    """An opening's kind is one the engine knows and the policy has rules for; the actor is well-formed (whether
+    it may open is the rules' question: :func:`casework.decide.decide_opening`)."""
     spec(kind)
     if kind not in policy.document.kinds:
         raise InvalidInput(f"the policy {policy.label!r} has no rules for {kind} cases", field="kind")
     check_actor(actor, policy)
-    kp = policy.kind(kind)
-    role_ok = any(policy.roles.acts_as(actor.role, r) for r in kp.open_roles)
-    verdict = Verdict("open_roles", role_ok, None if role_ok else "role_not_permitted",
-                      f"role {actor.role} {'may' if role_ok else 'may not'} open a {kind}"
-                      + ("" if role_ok else f"; allowed: {', '.join(kp.open_roles)}"),
-                      {"role": actor.role, "allowed": list(kp.open_roles)})
-    not_granted = policy.grant_verdict(actor)
-    if not role_ok or not_granted is not None:
-        refusals = (verdict,) if not_granted is None else (not_granted, verdict)
-        raise TransitionDenied(Decision(kind, "open", "", None, refusals, policy.ref))
-    return verdict
 
 
 def opening_facts(policy: PolicySet, kind: str, facts: Mapping[str, Any], actor: Actor,
@@ -112,22 +99,14 @@ def opening_facts(policy: PolicySet, kind: str, facts: Mapping[str, Any], actor:
     """The facts a case opens with: normalised, owned, in the policy's vocabulary, with every required one.
 
     Every case has its customer: a customer opens in their own name (given or not); anyone else names
-    the customer the case is for.
+    the customer the case is for. Whether the actor may open the case with these facts is the rules'
+    question (:func:`casework.decide.decide_opening`), so that a refusal is recorded.
     """
     clean = declared_facts(policy, F.normalize(facts, policy.tz, policy.declared_types))
-    kept = F.ENGINE_KEPT.intersection(clean) - (SYSTEM_ONLY if actor.is_engine else frozenset())
-    if kept:
-        raise InvalidInput(f"fact {min(kept)!r} is kept by the system; it cannot be given when opening a case",
-                           field=min(kept))
     if channel is not None:
         clean["channel"] = channel
     if actor.role == "customer":
-        owner = clean.setdefault("customer", actor.id)
-        if owner != actor.id:
-            raise TransitionDenied(Decision(kind, "open", "", None, (Verdict(
-                "owner", False, "role_not_permitted",
-                f"customer {actor.id} may open cases only in their own name, not customer {owner}'s",
-                {"actor": actor.id, "customer": owner}),), policy.ref))
+        clean.setdefault("customer", actor.id)
     check_vocabulary(policy, kind, clean)
     missing = [f for f in (*policy.kind(kind).required, "customer") if f not in clean]
     if missing:

@@ -153,6 +153,25 @@ def _pin_after(e: AuditEntry, case: Case) -> str | None:
     return None
 
 
+def check_refused_opening(e: AuditEntry, policy_of: PolicyOf) -> list[CaseProblem]:
+    """Problems with an entry of no case, which must be an opening refused (``transition.refused_opening``): the
+    first and only entry of its own trail, hashed as recorded, decided by a stored version, refused for a reason.
+    (Its place in the global chain is checked with every entry's.)"""
+    problem = None
+    if kind_of(e.number) is None:
+        problem = f"its series {e.number!r} names no kind"
+    elif (e.seq, e.prev_hash, e.event, e.outcome, e.from_state, e.to_state) != (1, GENESIS, "open", "refused",
+                                                                               None, None):
+        problem = "an entry of no case that is not a refused opening (taken from a case's trail, or forged)"
+    elif hash_of(e) != e.hash:
+        problem = "entry hash mismatch: the entry was altered"
+    elif policy_of(e.policy.hash) is None:
+        problem = f"policy version {e.policy.short} it was decided by is missing or altered"
+    elif not any(isinstance(v, dict) and v.get("passed") is False for v in e.verdicts):
+        problem = "recorded as refused, but no verdict refused it"
+    return [] if problem is None else [CaseProblem(e.number, e.seq, f"refused opening: {problem}")]
+
+
 def check_case(case: Case, entries: Iterable[AuditEntry], last_seq: int, last_hash: str, policy_of: PolicyOf,
                columns: Mapping[str, Any] | None = None) -> list[CaseProblem]:
     """Problems with one case: its trail's first broken entry, else every column of its row (``case``, where

@@ -1,6 +1,7 @@
 """The one transition step: a case, an event and its decision in; the next case and its chained entry out.
 
-Pure (no database, no clock). :func:`opening` makes a new case and its first entry; :func:`step`
+Pure (no database, no clock). :func:`opening` makes a new case and its first entry (and
+:func:`refused_opening` the entry of an opening refused, which has no case); :func:`step`
 makes every later one: a decided event (applied or refused), or one of the engine's own applied
 entries that record something without moving the case (``sla_breach``, ``adopt_policy``).
 :func:`advance` is the one way to derive the next ``Case``, and :func:`record` the one way to
@@ -105,13 +106,22 @@ def record(number: str, seq: int, prev: str, at: datetime, event: str, from_stat
 
 
 def opening(number: str, kind: str, facts: dict[str, Any], policy: PolicySet, now: datetime, actor: Actor,
-            verdict: Verdict, *also: Verdict) -> Transition:
-    """A case opened by ``actor`` (``verdict``: the open_roles check it passed; ``also``: more the opening
-    records, such as the override of the published policy) and its first entry."""
+            *verdicts: Verdict) -> Transition:
+    """A case opened by ``actor`` (``verdicts``: the opening's decision, all passed, and anything more the
+    opening records, such as the override of the published policy) and its first entry."""
     case = opened(number, kind, facts, policy, now)
     entry, texts = record(number, 1, GENESIS, now, "open", None, case.state, "applied", actor, facts.get("channel"),
-                          (verdict, *also), facts, policy.ref)
+                          verdicts, facts, policy.ref)
     return Transition(case, entry, texts)
+
+
+def refused_opening(series: str, facts: Mapping[str, Any], policy: PolicySet, now: datetime, actor: Actor,
+                    verdicts: Sequence[Verdict]) -> tuple[AuditEntry, EntryTexts]:
+    """The entry of an opening the rules refused: no case exists, so it is a trail of its own, one entry long,
+    named by the series the case would have been numbered in (``RF-20261122``: the kind and the day) and
+    sealed into the global chain like every entry."""
+    return record(series, 1, GENESIS, now, "open", None, None, "refused", actor, facts.get("channel"), verdicts,
+                  facts, policy.ref)
 
 
 def step(case: Case, last_seq: int, last_hash: str, *, event: str, to_state: str | None,

@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from casework.audit import GENESIS, AuditKey, chain_link, policy_chain_hash, publication_hash
+from casework.domain import AuditEntry
 from casework.errors import CaseworkError, InvalidInput
 from casework.findings import CaseProblem, ChainReport, Digest, VerifyReport
 from casework.policies.files import content_hash
 from casework.policybook import PolicyBook
 from casework.privacy import mask
-from casework.replay import check_case
+from casework.replay import check_case, check_refused_opening, kind_of
 from casework.store import Store
 
 if TYPE_CHECKING:
@@ -25,19 +26,26 @@ if TYPE_CHECKING:
 
 
 def export(store: Store, *, personal: Sequence[str] = (), redact: bool = False) -> Iterator[dict[str, Any]]:
-    """Every audit entry of every case, oldest case first, as JSON-ready dicts (for JSON Lines).
+    """Every audit entry of every case, oldest case first, then the openings refused (entries of no case, named by
+    their series), as JSON-ready dicts (for JSON Lines).
 
     With ``redact``, the ``personal`` facts are replaced by ``[redacted]`` in each entry's data.
     """
     for number, stored, trail, damage in store.iter_all():
         kind = stored.case.kind if stored is not None else None
         for entry in trail:
-            doc = {"number": number, "kind": kind, **entry.to_json()}
-            if redact:
-                doc["data"] = mask(doc["data"], personal, redact=True)
-            yield doc
+            yield _exported(entry, kind, personal, redact)
         if damage is not None:
             yield {"number": number, "kind": kind, "unreadable": damage}
+    for entry in store.refused_openings():
+        yield _exported(entry, kind_of(entry.number), personal, redact)
+
+
+def _exported(entry: AuditEntry, kind: str | None, personal: Sequence[str], redact: bool) -> dict[str, Any]:
+    doc = {"number": entry.number, "kind": kind, **entry.to_json()}
+    if redact:
+        doc["data"] = mask(doc["data"], personal, redact=True)
+    return doc
 
 
 def verify(store: Store, policies: PolicyBook, since: Digest | str | None = None) -> VerifyReport:
@@ -60,6 +68,9 @@ def verify(store: Store, policies: PolicyBook, since: Digest | str | None = None
             continue
         problems.extend(check_case(stored.case, trail, stored.last_seq, stored.last_hash, policy_of,
                                    stored.opening_columns))
+    for entry in store.refused_openings():
+        entries += 1
+        problems.extend(check_refused_opening(entry, policy_of))
     for number, seq, case_id in store.orphan_entries():
         entries += 1
         problems.append(CaseProblem(number, seq, f"audit entry of no case (its case row {case_id} is missing)"))

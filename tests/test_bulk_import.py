@@ -27,7 +27,7 @@ def refund(i: int) -> dict[str, object]:
 
 
 def ret(i: int) -> dict[str, object]:
-    return {"kind": "return", "facts": {"order_id": f"SO-R{i}", "amount": "20.00", "paid": "20.00",
+    return {"kind": "return", "facts": {"order_id": f"SO-R{i}", "amount": "20.00",
                                          "delivered": "2026-11-20", "reason": "defective",
                                          "evidence": ["order_record", "photo=IMG_1.jpg"], "customer": "cust-1"}}
 

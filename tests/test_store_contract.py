@@ -24,9 +24,9 @@ from conftest import NOW
 
 from casework import PolicySet
 from casework.audit import GENESIS, policy_chain_hash
+from casework.decide import opening_roles
 from casework.domain import Actor, Case, PolicyRef, Tracking
 from casework.errors import SchemaOutOfDate, StoreError, UniqueViolation, Unreadable, WriteConflict
-from casework.intake import open_authority
 from casework.machines import spec
 from casework.store import SCHEMA_VERSION, Store
 from casework.transition import Transition, opening, step
@@ -98,7 +98,7 @@ def opened(policy: PolicySet, n: int, kind: str = "refund", *, at: datetime = T0
     """Case number ``n`` of ``kind`` as the engine opens it (then with ``changes`` to its fields)."""
     given = facts or {"order_id": f"SO-{n}", "amount": "10.00", "paid": "10.00", "customer": "cust-1001"}
     t = opening(f"{spec(kind).prefix}-20261122-{n:06d}", kind, given, policy, at, CUSTOMER,
-                open_authority(policy, kind, CUSTOMER))
+                *opening_roles(policy, kind, CUSTOMER))
     return dataclasses.replace(t, case=dataclasses.replace(t.case, **changes)) if changes else t
 
 
@@ -668,7 +668,8 @@ def test_two_stores_saving_different_versions_at_once_store_both(
     assert store.policy_source(ref3.hash) == ("third.yaml", source3)
 
 
-def test_a_policy_version_whose_text_was_edited_by_hand_is_read_as_stored(store: Store, url: str, default_policy: PolicySet):
+def test_a_policy_version_whose_text_was_edited_by_hand_is_read_as_stored(store: Store, url: str,
+                                                                         default_policy: PolicySet):
     p = default_policy
     ref2, source2 = second_version(p)
     store.save_policy(p.ref, p.name, p.source, T0)

@@ -59,8 +59,11 @@ def test_granted_operators_act_in_their_roles_and_anyone_may_act_as_a_customer(g
 
 def test_opening_in_a_role_not_granted_is_refused(guarded: Engine):
     with pytest.raises(TransitionDenied) as denied:
-        guarded.open("refund", {"order_id": "A", "amount": "1.00", "paid": "1.00"}, actor=Actor("bob", "agent"))
+        guarded.open("refund", {"order_id": "A", "amount": "1.00", "paid": "1.00", "customer": "c-1"},
+                     actor=Actor("bob", "agent"))
     assert denied.value.decision.codes[0] == "role_not_permitted"
+    [recorded] = guarded.refused_openings()  # on the trail, though no case was opened
+    assert (recorded.actor, recorded.role, recorded.outcome) == ("bob", "agent", "refused")
 
 
 def test_open_mode_is_a_warning_and_an_unknown_granted_role_an_error():

@@ -175,7 +175,7 @@ class Codec:
             raise Unreadable(f"case {row.number}: unreadable row ({exc})") from None
         return StoredCase(row.id, case, row.last_seq, row.last_hash, row)
 
-    def entry_row(self, case_id: int, entry: AuditEntry, texts: tuple[str, str] | None = None) -> dict[str, Any]:
+    def entry_row(self, case_id: int | None, entry: AuditEntry, texts: tuple[str, str] | None = None) -> dict[str, Any]:
         """Every column of an audit entry's row but its id; ``texts``: its (verdicts, data) JSON if made."""
         verdicts, data = texts if texts is not None else (strict(entry.verdicts), strict(entry.data))
         return {

@@ -184,11 +184,21 @@ class Reader:
         return found
 
     def orphan_entries(self) -> list[tuple[str, int, int]]:
-        """``(number, seq, case id)`` of the audit entries whose case row does not exist."""
+        """``(number, seq, case id)`` of the audit entries that name a case whose row does not exist."""
         statement = self.db.statement("orphans", lambda: sa.select(audit.c.number, audit.c.seq, audit.c.case_id)
+                                      .where(audit.c.case_id.is_not(None))
                                       .where(~sa.exists().where(cases.c.id == audit.c.case_id))
                                       .order_by(audit.c.id))
         return [(r[0], r[1], r[2]) for r in self.run(statement).fetchall()]
+
+    def refused_openings(self, after: int, batch: int, prefix: str | None = None) -> list[tuple[int, AuditEntry]]:
+        """``(row id, entry)`` of the openings refused (entries of no case) after row ``after``, in the order
+        they were written, ``batch`` at most; of one kind's series (``prefix``, ``RF``) if given."""
+        q = sa.select(audit).where(audit.c.case_id.is_(None)).where(audit.c.id > after)
+        if prefix is not None:
+            q = q.where(audit.c.number.like(f"{prefix}-%"))
+        rows = self.run(self.db.compile(q.order_by(audit.c.id).limit(batch))).fetchall()
+        return [(values[0], self.codec.entry(values, self.ref_of)) for values in rows]
 
     # ---- the global chain ---------------------------------------------------------------------------
     def chain_key(self) -> str:
@@ -354,9 +364,10 @@ class Transaction(Reader):
         if self.run(statement, values).rowcount != 1:
             raise WriteConflict(stored.case.number, stored.case.version)
 
-    def append(self, entries: Sequence[tuple[int, AuditEntry, tuple[str, str] | None]]) -> None:
+    def append(self, entries: Sequence[tuple[int | None, AuditEntry, tuple[str, str] | None]]) -> None:
         """Insert audit entries ``(case id, entry, its texts when made)`` with one ``executemany``, sealed into
-        the global chain when this transaction holds the seal (see ``casework._store.chain``)."""
+        the global chain when this transaction holds the seal (see ``casework._store.chain``). A case id of None:
+        an opening refused, which has no case."""
         if entries:
             insert = self.db.statement("insert_entry", lambda: audit.insert(), column_keys=AUDIT_INSERTED)
             values = [self.codec.entry_row(case_id, e, texts) for case_id, e, texts in entries]

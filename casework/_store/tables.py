@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import registry
 from sqlmodel import Column, Field, SQLModel
 
-SCHEMA_VERSION = 5
-HEAD_REVISION = "0005"  # the Alembic revision that SCHEMA_VERSION corresponds to
+SCHEMA_VERSION = 6
+HEAD_REVISION = "0006"  # the Alembic revision that SCHEMA_VERSION corresponds to
 SEAL_KEY = "audit_seal"  # the casework_meta row a PostgreSQL writer locks to seal entries into the global chain
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -127,7 +127,7 @@ class AuditRow(Declared, table=True):
         sa.Index("ix_audit_at", "at"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int  # references cases.id (FOREIGN_KEYS)
+    case_id: int | None = None  # references cases.id (FOREIGN_KEYS); None: an opening refused (no case)
     number: str = Field(max_length=40)
     seq: int
     at: datetime = _dt()

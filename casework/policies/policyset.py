@@ -197,6 +197,20 @@ class PolicySet:
             return self._writable[role]
         return self.document.writes(role, self.roles.lineage(role))
 
+    def opening_writable(self, role: str, kind: str) -> frozenset[str] | None:
+        """The facts ``role`` may give when opening a ``kind`` case (None: any): what it writes, what it opens
+        with (``opens``), the facts the kind requires, and ``customer`` (whose case it is: checked apart)."""
+        key = (role, kind)
+        if key not in self._opening_writable:
+            writes, opens = self.writable(role), self.document.opens(role, self.roles.lineage(role))
+            self._opening_writable[key] = None if writes is None or opens is None else frozenset(
+                {*writes, *opens, *self.kind(kind).required, "customer"})
+        return self._opening_writable[key]
+
+    @cached_property
+    def _opening_writable(self) -> dict[tuple[str, str], frozenset[str] | None]:
+        return {}
+
     @cached_property
     def _writable(self) -> dict[str, frozenset[str] | None]:
         return {role: self.document.writes(role, self.roles.lineage(role)) for role in self.document.roles}

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
-from casework.facts import CUSTOMER_WRITABLE
+from casework.facts import CUSTOMER_OPENS, CUSTOMER_WRITABLE
 from casework.policies.calendar import Deadline
 from casework.policies.declarations import BUILTIN, CATCH_ALL, FactDecl
 from casework.policies.guard_kinds import Guard, known_codes
@@ -83,6 +83,11 @@ class RoleDef(Strict):
         None, description='facts this role may give with an event: a list, or "any" (values the system keeps '
         "never). A role also writes what the roles it inherits write. Omitted: a customer writes evidence, "
         "note, comment, score, locale, tracking and channel; any other role writes any fact")
+    opens: list[str] | Literal["any"] | None = Field(
+        None, description='facts this role may give when opening a case besides those it writes and those the '
+        'kind requires: a list, or "any". A role also opens with what the roles it inherits open with. Omitted: a '
+        "customer opens with order_id, amount, reason, category, condition, delivered and the personal facts; "
+        "any other role with what it writes")
     description: str | None = None
 
 
@@ -240,3 +245,15 @@ class PolicyDocument(Strict):
         if "any" in stated:
             return None
         return frozenset(f for writes in stated for f in writes)
+
+    def opens(self, role: str, lineage: Iterable[str]) -> frozenset[str] | None:
+        """The facts ``role`` may give when opening a case besides those it writes (None: any): its own
+        ``opens`` and those of the roles in its ``lineage``. A role that states none and inherits none keeps the
+        default: a customer opens with CUSTOMER_OPENS and the personal facts, any other role with what it writes
+        (nothing more)."""
+        stated = [rd.opens for r in lineage if (rd := self.roles.get(r)) is not None and rd.opens is not None]
+        if not stated:
+            return CUSTOMER_OPENS | set(self.personal) if role == "customer" else frozenset()
+        if "any" in stated:
+            return None
+        return frozenset(f for opens in stated for f in opens)

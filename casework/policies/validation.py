@@ -101,8 +101,9 @@ def cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProble
     roles = list(doc.roles)
     for name, role in doc.roles.items():
         report.names(("roles", name, "inherits"), role.inherits, roles, "role")
-        if isinstance(role.writes, list):
-            _check_writes(report, doc, name, role.writes)
+        for field, facts in (("writes", role.writes), ("opens", role.opens)):
+            if isinstance(facts, list):
+                _check_writes(report, doc, name, facts, field)
     if doc.operators is None:
         report.warn(("roles",), "no operators section: open mode, any actor may claim any role (fine for a demo; "
                     "grant roles per actor in production)", key=True)
@@ -203,13 +204,13 @@ def _check_desk_deadlines(report: _Report, doc: PolicyDocument, kind: str, kp: K
             report.err((*dloc, "within"), "a desk deadline must be longer than zero")
 
 
-def _check_writes(report: _Report, doc: PolicyDocument, role: str, writes: list[str]) -> None:
-    """A role's ``writes``: fact names, none of them kept by the engine; an unknown name close to a known
-    fact is probably a typo (facts are open-ended, so an unknown name is otherwise fine)."""
+def _check_writes(report: _Report, doc: PolicyDocument, role: str, writes: list[str], field: str = "writes") -> None:
+    """A role's ``writes`` (or ``opens``): fact names, none of them kept by the engine; an unknown name close to
+    a known fact is probably a typo (facts are open-ended, so an unknown name is otherwise fine)."""
     judged = {f for kp in doc.kinds.values() for ep in kp.events.values() for g in ep.guards for f in g.judges()}
     known = sorted(F.KNOWN_FACTS | judged | set(doc.declared()))
     for i, fact in enumerate(writes):
-        loc: Loc = ("roles", role, "writes", i)
+        loc: Loc = ("roles", role, field, i)
         if not fact or not fact.replace("_", "").isalnum():
             report.err(loc, f"{fact!r} is not a fact name; use letters, digits and underscores")
         elif fact in F.ENGINE_KEPT:
