@@ -393,6 +393,17 @@ def history(ctx: typer.Context, number: NumberArg, reveal: RevealOpt = False, as
     terminal.render(as_json, lambda: [e.to_json() for e in entries], lambda: terminal.history(number, entries))
 
 
+@app.command("refused-openings")
+def refused_openings(ctx: typer.Context, kind: KindOpt = None, reveal: RevealOpt = False,
+                     as_json: JsonOpt = False) -> None:
+    """Openings the rules refused, oldest first: no case was opened, but each attempt is on the audit trail.
+
+    Example: casework refused-openings --kind refund
+    """
+    entries = _engine(ctx).refused_openings(kind=kind, reveal=reveal)
+    terminal.render(as_json, lambda: [e.to_json() for e in entries], lambda: terminal.refused_openings(entries))
+
+
 @app.command("list")
 def list_cases(
     ctx: typer.Context,

@@ -29,7 +29,9 @@ Definitions (all from the applied and refused entries of the case's audit trail)
       ``timer_refused`` notes name none). Breach rate = breached cases / opened cases, overall and per
       breach type (``first_response``, ``resolution``, any other named).
     - **refusals**: refused attempts; ``by_code`` counts the refused attempts whose failed verdicts
-      include the code (an attempt refused for two reasons counts under both).
+      include the code (an attempt refused for two reasons counts under both). ``refusals.openings``: the
+      openings refused in ``[since, until)`` (no case was opened: they are not among the opened cases),
+      by code likewise; grouped by kind and channel, not by agent (nobody responded to them).
     - **satisfaction**: from applied ``rate`` entries (``data.score``, 1-5); when a customer rates a
       case again the latest rating replaces the earlier one (as the case's ``score`` fact does).
       ``count`` = rated cases, ``mean`` = mean score, ``distribution`` = rated cases per score.
@@ -46,7 +48,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -55,6 +57,7 @@ from casework.audit import META_EVENTS
 from casework.domain import AuditEntry
 from casework.errors import InvalidInput
 from casework.machines import KINDS, spec
+from casework.replay import kind_of
 from casework.sla import BREACH_EVENT
 from casework.values import one_of, parse_instant
 
@@ -169,6 +172,8 @@ class GroupFigures:
     refusals: int
     refusals_by_code: dict[str, int]
     satisfaction: Satisfaction
+    refused_openings: int = 0  # openings the rules refused (no case was opened): not among ``opened``
+    refused_openings_by_code: dict[str, int] = field(default_factory=dict)
 
     @property
     def breach_rate(self) -> float | None:
@@ -187,7 +192,8 @@ class GroupFigures:
             "breaches": {"cases": self.breached, "rate": self.breach_rate,
                          "by_type": {t: {"cases": n, "rate": self.breach_rate_of(t)}
                                      for t, n in self.breaches_by_type.items()}},
-            "refusals": {"total": self.refusals, "by_code": dict(self.refusals_by_code)},
+            "refusals": {"total": self.refusals, "by_code": dict(self.refusals_by_code),
+                         "openings": {"total": self.refused_openings, "by_code": dict(self.refused_openings_by_code)}},
             "satisfaction": self.satisfaction.to_json(),
         }
 
@@ -295,13 +301,16 @@ def _lines(store: Store, policies: PolicyBook, since: datetime | None, until: da
             yield summarize(policies, case.kind, opening.channel, case.opened_at, trail)
 
 
-def figures(key: str | None, lines: list[CaseLine]) -> GroupFigures:
-    """The figures of a group of cases."""
+def figures(key: str | None, lines: list[CaseLine], refused: Sequence[AuditEntry] = ()) -> GroupFigures:
+    """The figures of a group of cases (and of the openings refused in it)."""
     breaches: Counter[str] = Counter({t: 0 for t in BREACH_TYPES})
     codes: Counter[str] = Counter()
     for line in lines:
         breaches.update(line.breaches)
         codes.update(line.refusal_codes)
+    opening_codes: Counter[str] = Counter()
+    for e in refused:
+        opening_codes.update({v.get("code", "?") for v in e.verdicts if not v.get("passed", False)})
     return GroupFigures(
         key=key, opened=len(lines), closed=sum(1 for c in lines if c.closed),
         responded=sum(1 for c in lines if c.first_response is not None),
@@ -313,6 +322,8 @@ def figures(key: str | None, lines: list[CaseLine]) -> GroupFigures:
         refusals=sum(c.refusals for c in lines),
         refusals_by_code=dict(sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))),
         satisfaction=Satisfaction.of(c.score for c in lines if c.score is not None),
+        refused_openings=len(refused),
+        refused_openings_by_code=dict(sorted(opening_codes.items(), key=lambda kv: (-kv[1], kv[0]))),
     )
 
 
@@ -342,14 +353,22 @@ def build_report(store: Store, policies: PolicyBook, now: datetime, *, since: da
     if start is not None and end is not None and start >= end:
         raise InvalidInput(f"since {start.isoformat()} is not before until {end.isoformat()}", field="since")
     lines = list(_lines(store, policies, start, end, kind))
+    refused = [e for e in store.refused_openings(spec(kind).prefix if kind is not None else None)
+               if (start is None or e.at >= start) and (end is None or e.at < end)]
     groups: dict[str, list[CaseLine]] = {}
+    refused_in: dict[str, list[AuditEntry]] = {}
     if by is not None:
         for line in lines:
             groups.setdefault(line.key(by) or "", []).append(line)
+        if by in ("kind", "channel"):  # a refused opening has a kind and a channel, but nobody responded to it
+            for e in refused:
+                key = kind_of(e.number) if by == "kind" else e.channel or NO_CHANNEL
+                refused_in.setdefault(key or "", []).append(e)
+                groups.setdefault(key or "", [])
     return SlaReport(
         since=start, until=end, kind=kind, by=by, generated_at=now.astimezone(tz),
-        overall=figures(None, lines),
-        groups=tuple(figures(k, groups[k]) for k in sorted(groups)),
+        overall=figures(None, lines, refused),
+        groups=tuple(figures(k, groups[k], refused_in.get(k, [])) for k in sorted(groups)),
     )
 
 

@@ -220,6 +220,20 @@ def history(number: str, entries: Sequence[AuditEntry]) -> Iterator[Text]:
         yield line
 
 
+def refused_openings(entries: Sequence[AuditEntry]) -> Iterator[Text]:
+    """Openings the rules refused (no case was opened), as ``history`` shows an entry: the series the case would
+    have been numbered in, when, who, the order and customer it was for, and each reason."""
+    yield Text(f"Openings refused: {len(entries)} (times: {_zone_name()})", "bold")
+    for e in entries:
+        line = Text.assemble(f"{_at(e.at)}  ", (e.number, "bold"), "  ", ("refused", "bold red"),
+                             f"\n     {visible(e.actor)} ({e.role})  order {visible(str(e.data.get('order_id', '-')))}"
+                             f"  customer {visible(str(e.data.get('customer', '-')))}")
+        for r in e.reasons:
+            line.append_text(Text.assemble("\n", ("     ✗ ", "red"), (r["code"], "bold red"),
+                                           f": {visible(r['message'])}"))
+        yield line
+
+
 # ---- decisions -----------------------------------------------------------------------------------------
 def _reason_line(code: str, text: str) -> Text:
     return Text.assemble(("  ✗ ", "red"), (code, "bold red"), visible(text))

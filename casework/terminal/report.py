@@ -67,6 +67,11 @@ def sla_report(report: SlaReport) -> Iterator[RenderableType]:
         for code in report.refusal_codes:
             table.add_row(code, *[str(g.refusals_by_code.get(code, 0)) for g in groups])
         yield table
+    overall = report.overall
+    if overall.refused_openings:
+        codes = ", ".join(f"{code} {n}" for code, n in overall.refused_openings_by_code.items())
+        yield Text(f"Openings refused (no case opened; casework refused-openings lists them): "
+                   f"{overall.refused_openings} ({codes})", "italic")
 
 
 def _figures_table(report: SlaReport, groups: Sequence[GroupFigures]) -> Table:
