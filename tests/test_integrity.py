@@ -132,6 +132,51 @@ def test_an_amend_records_old_and_new_values_and_is_judged_again(engine: Engine)
     assert engine.verify().ok
 
 
+def rejudged(engine: Engine, number: str, data: dict[str, object]) -> list[str]:
+    """The guards an amend of ``data`` judges again (besides who may amend, the amend's own guard, the change)."""
+    decision = engine.check(number, "amend", actor=AGENT, data={**data, "note": "correction"})
+    return [v.guard for v in decision.verdicts if v.guard not in ("roles", "amendment") and "amend" not in v.guard]
+
+
+def test_an_amend_judges_again_exactly_the_guards_that_judged_the_fact(engine: Engine):
+    number = refund(engine, opener=AGENT, refunds_last_30_days=1)
+    assert rejudged(engine, number, {"amount": "50.00"}) == []  # not approved yet: nothing judged it
+    engine.fire(number, "approve", actor=AGENT)
+    assert rejudged(engine, number, {"amount": "50.00"}) == ["refund_not_above_paid", "refund_approval_limit"]
+    assert rejudged(engine, number, {"paid": "50.00"}) == ["refund_not_above_paid"]
+    assert rejudged(engine, number, {"flags": ["vip"]}) == ["refund_fraud_confirmed"]
+    assert rejudged(engine, number, {"refunds_last_30_days": 5}) == ["refund_frequency"]
+    assert rejudged(engine, number, {"category": "apparel"}) == []  # no refund rule reads it
+    assert refused(engine, number, "amend", AGENT, {"refunds_last_30_days": 5, "note": "recount"}) == [
+        "fraud_flagged"]  # judged again with the amending actor: an agent may not approve that
+    assert engine.get(number).facts["refunds_last_30_days"] == 1
+
+
+def test_an_amend_judges_again_the_guards_of_every_event_that_may_have_been_applied(engine: Engine):
+    # "May have been applied" is read from the kind's machine, not from this case's trail: a dispute back in
+    # submitted may have been investigated (investigating -> awaiting_evidence -> submitted), so an amend of
+    # its amount meets investigate's rule although this one never was; what could not have happened yet
+    # (adjust) is not judged. The same events make its facts judged for every other event's data.
+    number = engine.open("dispute", {"order_id": "SO-5", "amount": "20.00", "paid": "199.00",
+                                     "customer": CUSTOMER.id}, actor=CUSTOMER).number
+    assert rejudged(engine, number, {"amount": "30.00"}) == ["dispute_difference_within_paid"]
+    assert refused(engine, number, "amend", AGENT, {"amount": "300.00", "note": "n"}) == ["amount_exceeds_paid"]
+    assert refused(engine, number, "provide_evidence", AGENT, {"amount": "30.00"}) == ["fact_judged"]
+    # Each guard applies as it would at its event, to the amended facts: a no-reason return amended to a defect
+    # meets the fault rules (a photo or a video); the no-reason rules, whose when: no longer holds, do not apply.
+    number = engine.open("return", {"order_id": "SO-6", "delivered": days_ago_text(engine, 2),
+                                    "reason": "no_reason", "condition": "unused", "evidence": ["order_record"]},
+                         actor=CUSTOMER).number
+    engine.fire(number, "approve", actor=AGENT)
+    assert rejudged(engine, number, {"reason": "defective"}) == ["fault_return_window", "fault_return_evidence"]
+    assert refused(engine, number, "amend", AGENT, {"reason": "defective", "note": "n"}) == ["evidence_missing"]
+    assert engine.verify().ok
+
+
+def days_ago_text(engine: Engine, days: int) -> str:
+    return (engine.now().astimezone(engine.policy.tz).date() - timedelta(days=days)).isoformat()
+
+
 # ---- who may write which fact ------------------------------------------------------------------------
 def test_a_customer_writing_what_was_paid_is_refused_and_recorded(engine: Engine):
     number = refund(engine)
