@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import EngineFactory
 from typer.testing import CliRunner
 
 import cli
-from casework import Actor, Engine, FixedClock, TransitionDenied, parse_policy
+from casework import Actor, Engine, TransitionDenied, parse_policy
 from casework.policies.authoring import check_policy
 from casework.policies.files import default_policy_path
 
@@ -25,10 +26,9 @@ def with_operators(text: str = OPERATORS) -> str:
 
 
 @pytest.fixture
-def guarded(tmp_path: Path, clock: FixedClock) -> Engine:
-    engine = Engine(f"sqlite:///{tmp_path}/t.db", policies=parse_policy(with_operators()), clock=clock)
-    yield engine
-    engine.close()
+def guarded(make_engine: EngineFactory) -> Engine:
+    """An engine whose policy names its operators, on each database."""
+    return make_engine(policies=parse_policy(with_operators()))
 
 
 def refund(engine: Engine, amount: str = "100.00") -> str:
