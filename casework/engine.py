@@ -52,7 +52,7 @@ from casework.jsontext import canonical
 from casework.machines import check_filters, spec
 from casework.policy_admin import PolicyAdministration
 from casework.policybook import PolicyBook
-from casework.privacy import mask, personal_in
+from casework.privacy import mask, masked_entries, personal_in
 from casework.store import Connection, DatabaseSource, Footprint, Store, StoredCase, Transaction
 from casework.transition import case_number, number_series, opening, refused_opening, step
 from casework.values import one_of, suggest
@@ -132,13 +132,9 @@ class Engine(PolicyAdministration):
     # ---- cases -------------------------------------------------------------------------------------
     def open(self, kind: str, facts: Mapping[str, Any], *, actor: Actor, channel: str | None = None,
              key: str | None = None) -> Case:
-        """Open a case of ``kind`` with ``facts``; returns it with its new after-sales number.
-
-        Raises :class:`TransitionDenied` when the rules refuse the opening (a role that may not open the kind or
-        was not granted, a customer opening in another's name, a fact the role may not give when opening); the
-        refusal is recorded all the same, as an entry of no case (see :meth:`refused_openings`). Malformed input
-        (an unknown kind, a bad value, a required fact missing) raises :class:`InvalidInput` and is not recorded.
-        """
+        """Open a case of ``kind`` with ``facts``; returns it with its new after-sales number. Refused by the rules
+        (:func:`casework.decide.decide_opening`): TransitionDenied, recorded as an entry of no case
+        (:meth:`refused_openings`); malformed: InvalidInput, not recorded."""
         policy = self.policies.for_new_cases()
         intake.check_opening(policy, kind, actor)
         clean = intake.opening_facts(policy, kind, facts, actor, channel)
@@ -289,21 +285,15 @@ class Engine(PolicyAdministration):
         in each entry's data masked unless ``reveal``."""
         case = self._case(number)
         entries = self.store.history(number)
-        personal = [] if reveal else self.policies.personal_facts(case.policy.hash)
-        if not personal:
-            return entries
-        return [replace(e, data=mask(e.data, personal)) if personal_in(e.data, personal) else e for e in entries]
+        return entries if reveal else masked_entries(entries, self.policies.personal_facts(case.policy.hash))
 
     def refused_openings(self, *, kind: str | None = None, reveal: bool = False) -> list[AuditEntry]:
         """The openings the rules refused, oldest first (of one ``kind`` if given): entries of no case, each named
         by the series its case would have been numbered in (``RF-20261122``), with every verdict and the facts as
         given, personal facts masked unless ``reveal``."""
         check_filters(kind, None)
-        entries = list(self.store.refused_openings(spec(kind).prefix if kind is not None else None))
-        personal = [] if reveal else self.personal_facts()
-        if not personal:
-            return entries
-        return [replace(e, data=mask(e.data, personal)) if personal_in(e.data, personal) else e for e in entries]
+        entries = self.store.refused_openings(spec(kind).prefix if kind is not None else None)
+        return entries if reveal else masked_entries(entries, self.personal_facts())
 
     def messages(self, decision: Decision, *, audience: str = "customer", lang: str | None = None,
                  number: str | None = None) -> list[str]:

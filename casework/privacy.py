@@ -6,8 +6,11 @@ mask them unless asked to reveal them; ``casework export --redact`` replaces the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
+
+from casework.domain import AuditEntry
 
 REDACTED = "[redacted]"
 
@@ -32,3 +35,10 @@ def mask(facts: Mapping[str, Any], personal: Iterable[str], *, redact: bool = Fa
 def personal_in(facts: Mapping[str, Any], personal: Iterable[str]) -> bool:
     """Whether ``facts`` hold any of the ``personal`` facts (nothing to mask otherwise)."""
     return any(k in facts for k in personal)
+
+
+def masked_entries(entries: Sequence[AuditEntry], personal: Sequence[str]) -> list[AuditEntry]:
+    """Audit entries with the ``personal`` facts in each one's data masked (the same entries when none are)."""
+    if not personal:
+        return list(entries)
+    return [replace(e, data=mask(e.data, personal)) if personal_in(e.data, personal) else e for e in entries]

@@ -403,17 +403,10 @@ class Store:
         with self._read() as r:
             return published.versions(r), published.pinned(r)
 
-    def refused_openings(self, prefix: str | None = None, batch: int = 1000) -> Iterator[AuditEntry]:
-        """The openings refused (audit entries of no case), oldest first, of one kind's series (``prefix``,
-        ``RF``) if given; read ``batch`` at a time."""
-        after = 0
-        while True:
-            with self._read() as r:
-                page = r.refused_openings(after, batch, prefix)
-            yield from (entry for _, entry in page)
-            if len(page) < batch:
-                return
-            after = page[-1][0]
+    def refused_openings(self, prefix: str | None = None) -> list[AuditEntry]:
+        """The openings refused (audit entries of no case), oldest first; of one kind's series (``prefix``) if given."""
+        with self._read() as r:
+            return r.refused_openings(prefix)
 
     def orphan_entries(self) -> list[tuple[str, int, int]]:
         """``(number, seq, case id)`` of audit entries that name a case whose row does not exist."""

@@ -191,14 +191,12 @@ class Reader:
                                       .order_by(audit.c.id))
         return [(r[0], r[1], r[2]) for r in self.run(statement).fetchall()]
 
-    def refused_openings(self, after: int, batch: int, prefix: str | None = None) -> list[tuple[int, AuditEntry]]:
-        """``(row id, entry)`` of the openings refused (entries of no case) after row ``after``, in the order
-        they were written, ``batch`` at most; of one kind's series (``prefix``, ``RF``) if given."""
-        q = sa.select(audit).where(audit.c.case_id.is_(None)).where(audit.c.id > after)
+    def refused_openings(self, prefix: str | None = None) -> list[AuditEntry]:
+        """The openings refused (entries of no case), in the order written; of one kind's series (``RF``) if given."""
+        q = sa.select(audit).where(audit.c.case_id.is_(None))
         if prefix is not None:
             q = q.where(audit.c.number.like(f"{prefix}-%"))
-        rows = self.run(self.db.compile(q.order_by(audit.c.id).limit(batch))).fetchall()
-        return [(values[0], self.codec.entry(values, self.ref_of)) for values in rows]
+        return [self.codec.entry(v, self.ref_of) for v in self.run(self.db.compile(q.order_by(audit.c.id))).fetchall()]
 
     # ---- the global chain ---------------------------------------------------------------------------
     def chain_key(self) -> str:
