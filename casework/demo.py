@@ -98,7 +98,7 @@ def run(engine: Engine, clock: FixedClock) -> Iterator[Step]:
         yield step
 
     s = STORIES[1]
-    step = opened(s, "return", {"order_id": "SO-88002", "amount": "129.00", "paid": "129.00",
+    step = opened(s, "return", {"order_id": "SO-88002", "amount": "129.00",
                                 "category": "apparel", "reason": "no_reason", "condition": "unused",
                                 "delivered": (today - timedelta(days=9)).isoformat(),
                                 "evidence": ["order_record"]})
@@ -108,7 +108,7 @@ def run(engine: Engine, clock: FixedClock) -> Iterator[Step]:
     yield fire(s, step.case, "close", SYSTEM)
 
     s = STORIES[2]
-    step = opened(s, "return", {"order_id": "SO-88003", "amount": "899.00", "paid": "899.00",
+    step = opened(s, "return", {"order_id": "SO-88003", "amount": "899.00",
                                 "category": "electronics", "reason": "defective", "condition": "used",
                                 "delivered": (today - timedelta(days=10)).isoformat(),
                                 "evidence": ["order_record", "photo=IMG_2041.jpg"]})

@@ -29,8 +29,8 @@ TEXT_FACTS = frozenset(
 # never the facts the rules judge them by.
 CUSTOMER_WRITABLE = frozenset({"evidence", "note", "comment", "score", "locale", "tracking", "channel"})
 # What a customer may also give when opening a case when the policy does not say (a role's ``opens``): the
-# request itself. Not what was paid (the order says it, unless the kind requires it), nor a counter or flag.
-CUSTOMER_OPENS = frozenset({"order_id", "amount", "reason", "category", "condition", "delivered"})
+# request itself, with what they paid for the order they picked; never a counter or a flag the desk keeps.
+CUSTOMER_OPENS = frozenset({"order_id", "amount", "paid", "reason", "category", "condition", "delivered"})
 # What money went out, written by the step that pays (the amount approved), never given by anyone.
 PAID_OUT = "paid_out"
 # Never in an event's data from outside the engine: the values the system keeps (SYSTEM_ONLY, see

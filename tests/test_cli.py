@@ -117,7 +117,8 @@ def test_open_json_prints_the_new_case(cw: CW) -> None:
     doc = cw.ok_json("open", "return", "--order", "SO-1", "--delivered", days_ago(3), "--reason", "no_reason",
                      "--condition", "unused", "--amount", "59", "--paid", "59.00", "--category", "apparel",
                      "--evidence", "order_record", "--evidence", "photo=IMG_1.jpg", "--fact", "flags=vip",
-                     "--fact", "locale=zh-CN", "--channel", "app", "--role", "customer", "--actor", "cust-1001")
+                     "--fact", "locale=zh-CN", "--channel", "app", "--role", "agent", "--actor", "alice",
+                     "--customer", "cust-1001")  # (a flag is the desk's to give: an agent opens it for the customer)
     assert_case_doc(doc)
     assert re.match(r"^RT-\d{8}-000001$", doc["number"])
     assert doc["kind"] == "return"
@@ -135,7 +136,7 @@ def test_open_json_prints_the_new_case(cw: CW) -> None:
     assert facts["channel"] == "app"
     assert facts["flags"] == ["vip"]
     assert facts["locale"] == "zh-CN"
-    assert facts["customer"] == "cust-1001"  # a customer opening a case owns it
+    assert facts["customer"] == "cust-1001"
     assert facts["evidence"] == [{"type": "order_record", "ref": None}, {"type": "photo", "ref": "IMG_1.jpg"}]
     assert doc["policy"] == {"label": "default 2026-11", "hash": doc["policy"]["hash"]}
     assert HASH.match(doc["policy"]["hash"])

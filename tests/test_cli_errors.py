@@ -78,8 +78,8 @@ CORPUS = [
     _p("channel-unknown", ["--db", "{db}", *REFUND, "--channel", "fax"], 2, "channel 'fax'"),
     _p("role-unknown-open", ["--db", "{db}", *REFUND, "--role", "boss"], 2, "role 'boss'"),
     _p("missing-required-fact", ["--db", "{db}", *RETURN], 2, "delivered"),
-    _p("open-as-system-refused", ["--db", "{db}", *REFUND, "--role", "system", "--actor", "cron"], 1,
-       "role_not_permitted"),
+    _p("open-as-system-refused", ["--db", "{db}", *REFUND, "--customer", "c-1", "--role", "system",
+                                  "--actor", "cron"], 1, "role_not_permitted"),
     # ---- usage
     _p("open-without-kind", ["--db", "{db}", "open"], 2, "kind"),
     _p("open-unknown-option", ["--db", "{db}", *REFUND, "--bogus"], 2, "--bogus"),

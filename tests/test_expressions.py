@@ -277,13 +277,14 @@ def final_sale_policy(codes: str = FINAL_SALE_CODE) -> str:
 
 
 FINAL_SALE = parse_policy(final_sale_policy(), "rules.yaml")
+# Opened by an agent for the customer: how the item was sold is the shop's to say, not a fact a customer opens with.
 RETURN = {"order_id": "SO-9", "amount": "99.00", "paid": "99.00", "reason": "defective", "delivered": "2026-11-20",
-          "evidence": ["order_record", "photo"], "final_sale": True}
+          "evidence": ["order_record", "photo"], "final_sale": True, "customer": "cust-1"}
 
 
 def test_a_final_sale_return_is_refused_with_its_own_code_and_messages_in_english_and_chinese(tmp_path):
     with Engine(f"sqlite:///{tmp_path / 'c.db'}", policies=FINAL_SALE, clock=lambda: NOW) as engine:
-        case = engine.open("return", RETURN, actor=CUSTOMER)
+        case = engine.open("return", RETURN, actor=AGENT)
         decision = engine.check(case.number, "approve", actor=AGENT)
         assert decision.codes == ["final_sale"]
         assert decision.reasons[0].message == "the item was sold as final sale"
@@ -291,7 +292,7 @@ def test_a_final_sale_return_is_refused_with_its_own_code_and_messages_in_englis
         assert engine.messages(decision, lang="zh-CN") == ["很抱歉，清仓商品不支持退货。"]
         operator = engine.messages(decision, audience="operator", lang="zh-CN")
         assert operator == ["清仓商品：the item was sold as final sale。"]
-        assert not engine.open("return", {**RETURN, "final_sale": False}, actor=CUSTOMER).facts["final_sale"]
+        assert not engine.open("return", {**RETURN, "final_sale": False}, actor=AGENT).facts["final_sale"]
 
 
 def test_a_code_the_policy_does_not_declare_is_refused_with_unknown_reason_code():
@@ -307,7 +308,7 @@ def test_a_declared_code_may_not_take_the_name_of_one_of_the_engines():
 
 def test_the_report_counts_refusals_by_the_policys_own_code(make_engine):
     engine = make_engine(policies=FINAL_SALE)
-    case = engine.open("return", RETURN, actor=CUSTOMER)
+    case = engine.open("return", RETURN, actor=AGENT)
     with pytest.raises(TransitionDenied):
         engine.fire(case.number, "approve", actor=AGENT)
     assert engine.report().overall.refusals_by_code == {"final_sale": 1}
@@ -406,13 +407,13 @@ def test_a_declared_fact_is_normalised_and_refused_as_its_type_when_a_case_is_op
     policy = parse_policy(text, "rules.yaml")
     with Engine(f"sqlite:///{tmp_path / 'c.db'}", policies=policy) as engine:
         case = engine.open("complaint", {"order_id": "SO-1", "shipping": "12.5", "final_sale": "true",
-                                         "sale_channel": "outlet"}, actor=CUSTOMER)
+                                         "sale_channel": "outlet", "customer": "cust-1"}, actor=AGENT)
         assert (case.facts["shipping"], case.facts["final_sale"]) == ("12.50", True)
         for bad, said in (({"shipping": "twelve"}, "shipping"), ({"shipping": 12.5}, "not a decimal string"),
                           ({"final_sale": "perhaps"}, "true or false"),
                           ({"sale_channel": "outlett"}, "did you mean 'outlet'")):
             with pytest.raises(InvalidInput, match=said):
-                engine.open("complaint", {"order_id": "SO-2", **bad}, actor=CUSTOMER)
+                engine.open("complaint", {"order_id": "SO-2", "customer": "cust-1", **bad}, actor=AGENT)
 
 
 def test_policy_check_warns_when_a_codes_messages_use_a_placeholder_the_expr_guard_does_not_give():

@@ -36,7 +36,7 @@ def test_every_refused_opening_is_recorded_with_its_verdicts_and_verify_covers_i
     assert refused(engine, "refund", {**REFUND, "customer": "cust-1"}, MALLORY) == ["role_not_permitted"]
     assert refused(engine, "refund", {**REFUND, "customer": "cust-1"}, STRANGER) == ["role_not_permitted"]
     assert refused(engine, "refund", {**REFUND, "refunds_last_30_days": 0}, CUSTOMER) == ["fact_not_permitted"]
-    assert refused(engine, "return", {**RETURN, "paid": "9999.00"}, CUSTOMER) == ["fact_not_permitted"]
+    assert refused(engine, "return", {**RETURN, "flags": ["vip"]}, CUSTOMER) == ["fact_not_permitted"]
     assert refused(engine, "complaint", {"order_id": "SO-3", "customer": "cust-1"}, Actor("system", "system")) == [
         "role_not_permitted", "role_not_permitted"]  # not granted, and the system does not open complaints
     assert engine.find() == []  # no case was opened
@@ -67,7 +67,7 @@ def test_a_malformed_opening_is_not_an_attempt_and_is_not_recorded(engine: Engin
 
 def test_what_a_role_gives_when_opening_is_the_policys(make_engine: EngineFactory, default_policy: PolicySet):
     engine = make_engine()
-    # The customer gives their request and what the kind requires (a refund requires paid); an agent anything.
+    # The customer gives their request (what they paid included); an agent anything.
     assert engine.open("refund", {**REFUND, "reason": "other", "category": "apparel", "evidence": ["photo"]},
                        actor=CUSTOMER).facts["paid"] == "10.00"
     assert engine.open("return", {**RETURN, "paid": "20.00", "flags": ["vip"], "customer": "cust-1"},
@@ -81,6 +81,11 @@ def test_what_a_role_gives_when_opening_is_the_policys(make_engine: EngineFactor
     tight = make_engine(policies=parse_policy(text, "tight.yaml"))
     assert tight.open("return", {**RETURN, "paid": "20.00"}, actor=CUSTOMER).facts["paid"] == "20.00"
     assert refused(tight, "return", {**RETURN, "category": "apparel"}, CUSTOMER) == ["fact_not_permitted"]
+    text = text.replace("    opens: [order_id, amount, reason, delivered, paid]",
+                        "    opens: [order_id, amount, reason, delivered]")
+    without_paid = make_engine(policies=parse_policy(text, "order-paid.yaml"))
+    assert refused(without_paid, "return", {**RETURN, "paid": "20.00"}, CUSTOMER) == ["fact_not_permitted"]
+    assert without_paid.open("refund", REFUND, actor=CUSTOMER).facts["paid"] == "10.00"  # a refund requires it
     assert refused(tight, "return", {**RETURN, "customer": "cust-1"}, AGENT) == ["fact_not_permitted"]  # amount
     assert tight.open("refund", {**REFUND, "customer": "cust-1", "note": "by phone"}, actor=AGENT).state == "submitted"
 
@@ -130,3 +135,16 @@ def test_the_cli_lists_refused_openings_and_the_report_counts_them(tmp_path):
     assert report["overall"]["cases"]["opened"] == 0
     assert invoke([*db, "refused-openings", "--kind", "refnd"]).code == 2
     assert invoke([*db, "verify"]).code == 0
+
+
+def test_a_bulk_import_records_a_refused_record_then_stops_there(engine: Engine):
+    from casework.bulk import InvalidRecord
+
+    good = {"kind": "refund", "facts": {**REFUND, "customer": "cust-1"}}
+    bad = {"kind": "refund", "facts": {**REFUND, "customer": "cust-9"}}  # a customer importing in another's name
+    with pytest.raises(InvalidRecord, match="record 2: refused: customer cust-1 may open cases only in their own"):
+        engine.open_many([good, bad, good], actor=CUSTOMER)
+    [recorded] = engine.refused_openings()
+    assert (recorded.actor, recorded.data["customer"], recorded.reasons[0]["code"]) == (
+        "cust-1", "cust-9", "role_not_permitted")
+    assert engine.find() == [] and engine.verify().ok  # the batch before the refused record was not written

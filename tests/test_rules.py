@@ -40,22 +40,32 @@ def open_return(engine: Engine, clock: FixedClock, *, delivered_days_ago: int, r
     if category is not None:
         facts["category"] = category
     facts.update(extra)
-    return engine.open("return", facts, actor=CUSTOMER, channel="app")
+    facts, actor = opener(facts)
+    return engine.open("return", facts, actor=actor, channel="app")
+
+
+def opener(facts: dict[str, Any]) -> tuple[dict[str, Any], Actor]:
+    """The customer opens their own case; one with what only the desk knows (a flag, a counter) is opened by an
+    agent for them (a customer may not open with those)."""
+    if {"flags", "refunds_last_30_days"}.isdisjoint(facts):
+        return facts, CUSTOMER
+    return {**facts, "customer": CUSTOMER.id}, AGENT
 
 
 def open_refund(engine: Engine, amount: str = "59.00", paid: str | None = None, **extra: Any) -> Case:
     facts = {"order_id": "SO-10001", "amount": amount, "paid": paid or amount, "reason": "not_delivered", **extra}
-    return engine.open("refund", facts, actor=CUSTOMER, channel="app")
+    facts, actor = opener(facts)
+    return engine.open("refund", facts, actor=actor, channel="app")
 
 
 def open_dispute(engine: Engine, amount: str = "20.00", paid: str = "199.00", **extra: Any) -> Case:
-    facts = {"order_id": "SO-30003", "amount": amount, "paid": paid, **extra}
-    return engine.open("dispute", facts, actor=CUSTOMER, channel="email")
+    facts, actor = opener({"order_id": "SO-30003", "amount": amount, "paid": paid, **extra})
+    return engine.open("dispute", facts, actor=actor, channel="email")
 
 
 def open_complaint(engine: Engine, **extra: Any) -> Case:
-    facts = {"order_id": "SO-40004", "comment": "nobody answered my refund for a week", **extra}
-    return engine.open("complaint", facts, actor=CUSTOMER, channel="hotline")
+    facts, actor = opener({"order_id": "SO-40004", "comment": "nobody answered my refund for a week", **extra})
+    return engine.open("complaint", facts, actor=actor, channel="hotline")
 
 
 def refused(engine: Engine, number: str, event: str, actor: Actor, data: dict[str, Any] | None = None) -> Decision:
@@ -593,4 +603,5 @@ def test_the_system_may_not_open_a_case(sqlite_engine: Engine):
 
 
 def open_refund_as(engine: Engine, actor: Actor) -> Case:
-    return engine.open("refund", {"order_id": "A1", "amount": "1.00", "paid": "1.00"}, actor=actor)
+    return engine.open("refund", {"order_id": "A1", "amount": "1.00", "paid": "1.00", "customer": CUSTOMER.id},
+                       actor=actor)

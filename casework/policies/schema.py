@@ -86,7 +86,7 @@ class RoleDef(Strict):
     opens: list[str] | Literal["any"] | None = Field(
         None, description='facts this role may give when opening a case besides those it writes and those the '
         'kind requires: a list, or "any". A role also opens with what the roles it inherits open with. Omitted: a '
-        "customer opens with order_id, amount, reason, category, condition, delivered and the personal facts; "
+        "customer opens with order_id, amount, paid, reason, category, condition, delivered and the personal facts; "
         "any other role with what it writes")
     description: str | None = None
 
