@@ -12,7 +12,7 @@ Revises: 0005
 import sqlalchemy as sa
 from alembic import op
 
-from casework.store import UNSEALED_INDEX_DDL
+from casework.migrations import footprint
 
 revision = "0006"
 down_revision = "0005"
@@ -21,19 +21,22 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("audit_entries") as batch:  # SQLite: the table is copied
+    fp = footprint()
+    with op.batch_alter_table(fp.name("audit_entries"), schema=fp.schema) as batch:  # SQLite: the table is copied
         batch.alter_column("case_id", existing_type=sa.Integer(), nullable=True)
-    op.execute(UNSEALED_INDEX_DDL)  # (a copied SQLite table loses its partial index)
-    op.execute("UPDATE casework_meta SET value = '6' WHERE key = 'schema'")
+    op.execute(fp.unsealed_index())  # (a copied SQLite table loses its partial index)
+    op.execute(f"UPDATE {fp.table('casework_meta')} SET value = '6' WHERE key = 'schema'")
 
 
 def downgrade() -> None:
     """Back to schema 5, which cannot hold a refused opening: refused while one is recorded."""
-    refused = op.get_bind().execute(sa.text("SELECT count(*) FROM audit_entries WHERE case_id IS NULL")).scalar()
+    fp = footprint()
+    entries = fp.table("audit_entries")
+    refused = op.get_bind().execute(sa.text(f"SELECT count(*) FROM {entries} WHERE case_id IS NULL")).scalar()
     if refused:
         raise RuntimeError(f"{refused} refused opening(s) are recorded as entries of no case, which schema 5 "
                            "cannot hold; the trail is append-only, so they stay: downgrade refused")
-    with op.batch_alter_table("audit_entries") as batch:
+    with op.batch_alter_table(fp.name("audit_entries"), schema=fp.schema) as batch:
         batch.alter_column("case_id", existing_type=sa.Integer(), nullable=False)
-    op.execute(UNSEALED_INDEX_DDL)
-    op.execute("UPDATE casework_meta SET value = '5' WHERE key = 'schema'")
+    op.execute(fp.unsealed_index())
+    op.execute(f"UPDATE {fp.table('casework_meta')} SET value = '5' WHERE key = 'schema'")
