@@ -104,6 +104,8 @@ class Database:
         self.driver_error: type[Exception] = self.dialect.loaded_dbapi.Error
         # One connection for everyone (an in-memory SQLite database): every scope holds it in turn.
         self._shared = isinstance(self.engine.pool, StaticPool | SingletonThreadPool)
+        # An SQLite file of casework's own: each thread keeps its connection between scopes (see _checkout).
+        self._keep = self.sqlite and self.owned and not self._shared
         self.lock = threading.RLock()
         self._local = _Scope()
         self._statements: dict[str, Statement] = {}
@@ -146,7 +148,16 @@ class Database:
 
     # ---- scopes -----------------------------------------------------------------------------------
     def _checkout(self) -> Any:
-        """A pooled connection (pre-pinged when the pool does), holding the lock of a shared one."""
+        """A pooled connection (pre-pinged when the pool does), holding the lock of a shared one. An SQLite
+        file casework opened keeps one connection checked out per thread between scopes (``_keep``): a
+        checkout from the pool costs more than the rest of a read; a scope opened while another is open in
+        the thread takes a connection of its own."""
+        local = self._local
+        if self._keep and local.cursor is None:
+            if local.kept is None:
+                with self.translated("cannot open database"):
+                    local.kept = self.engine.raw_connection()
+            return local.kept
         if self._shared:
             self.lock.acquire()
         try:
@@ -171,14 +182,17 @@ class Database:
                         pooled.rollback()  # never leave the connection inside a failed transaction
                     raise
         except BaseException:
+            if pooled is self._local.kept:
+                self._local.kept = None
             with suppress(Exception):
                 pooled.invalidate()  # a connection that cannot end its transaction is not reused
             raise
         finally:
-            with suppress(Exception):
-                pooled.close()
-            if self._shared:
-                self.lock.release()
+            if pooled is not self._local.kept:
+                with suppress(Exception):
+                    pooled.close()
+                if self._shared:
+                    self.lock.release()
 
     @contextmanager
     def reading(self) -> Iterator[Cursor]:
@@ -324,6 +338,10 @@ class Database:
     def close(self) -> None:
         """Close the pool casework made (a host's Engine is the host's to dispose of)."""
         _DATABASES.discard(self)
+        kept, self._local.kept = self._local.kept, None
+        if kept is not None:
+            with suppress(Exception):
+                kept.close()
         if self.owned:
             with self.lock if self._shared else nullcontext():
                 self.engine.dispose()
@@ -334,6 +352,7 @@ class _Scope(threading.local):
 
     cursor: Cursor | None = None  # the cursor of the scope open now
     pooled: Any = None  # the pooled connection of this thread's write transaction
+    kept: Any = None  # the connection this thread keeps checked out between scopes (Database._keep)
     writing = False
     joined: Any = None  # the host's driver connection this thread runs on (Database.joining)
     changing = False  # a schema change is beginning (SQLite: BEGIN IMMEDIATE)
@@ -352,6 +371,7 @@ def _pool_options(url: str) -> dict[str, Any]:
 
 
 _DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
+_INHERITED: list[Any] = []  # in a forked child: the connections its parent's threads kept (left alone)
 
 
 def _after_fork() -> None:
@@ -359,6 +379,8 @@ def _after_fork() -> None:
     (SQLAlchemy's ``dispose(close=False)``: the parent keeps them open); an in-memory database is the
     child's own copy and stays."""
     for db in list(_DATABASES):
+        if db._local.kept is not None:  # the parent's: never used, closed or collected in the child
+            _INHERITED.append(db._local.kept)
         db._local = _Scope()
         db.lock = threading.RLock()
         if not db._shared:
