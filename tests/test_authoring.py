@@ -116,6 +116,34 @@ def test_two_windows_for_the_same_reason_are_a_contradiction_warning():
     assert all(p.severity == "warning" and "warning: " in str(p) for p in report.warnings)
 
 
+NESTED = """          - guard: all_of
+            id: extra_checks
+            guards:
+              - {guard: fraud_flag, id: return_fraud_confirmed, flags: [fraud_confirmed]}
+          - guard: table
+            id: promo_window
+            hit: first
+            inputs: [reason]
+            rule: {guard: window, since: delivered}
+            rows:
+              - {reason: no_reason, within: 30d, id: promo_no_reason}
+              - {reason: "*", then: pass}
+      reject: {roles: [agent]}
+      ship:"""
+
+
+def test_lint_looks_inside_combinators_and_table_rows():
+    text, _ = edited("      reject: {roles: [agent]}\n      ship:", NESTED)
+    report = check_policy(text, name="p.yaml")
+    assert report.errors == []
+    [dup] = [p for p in report.warnings if "guard id 'return_fraud_confirmed' is also used" in p.message]
+    assert dup.line == line_of(text, "{guard: fraud_flag, id: return_fraud_confirmed")
+    [window] = [p for p in report.warnings if "only the shorter window" in p.message]  # the row's reason only
+    assert window.line == line_of(text, "id: promo_no_reason}")
+    assert ("window guards no_reason_return_window" in window.message and "and promo_no_reason both apply to "
+            "return.approve for reason no_reason (7 days vs 30 days)" in window.message), window.message
+
+
 def test_dead_rules_are_warnings():
     text = default_text()
     text = text.replace("id: adjustment_approval_limit", "id: refund_approval_limit")  # duplicate id

@@ -162,7 +162,45 @@ def test_coverage_lists_the_rule_sides_no_scenario_exercises(tmp_path: Path):
     assert ("no_reason_return_window", "fail") not in missing
     assert ("no_reason_return_window", "pass") in missing
     assert ("no_reason_return_evidence", "fail") in missing and ("no_reason_return_evidence", "pass") not in missing
-    assert cov.covered == cov.sides - len(cov.missing) and cov.sides == 2 * len(cov.rules)
+    assert cov.covered == cov.sides - len(cov.missing) and cov.sides == 2 * len(cov.rules)  # (no table)
+
+
+TABLE = """          - guard: table
+            id: refund_evidence
+            hit: first
+            inputs: [amount]
+            rule: {guard: evidence}
+            rows:
+              - {amount: "> 500.00", any_of: [photo, video], id: refund_large_evidence}
+              - {amount: "*", then: pass}
+      reject: {roles: [agent]}
+      pay:"""
+TABLE_SUITE = """
+now: "2026-11-22T10:00:00+08:00"
+scenarios:
+  - name: a large refund without a photo
+    kind: refund
+    state: under_review
+    facts: {order_id: SO-1, amount: "900.00", paid: "900.00"}
+    role: agent
+    event: approve
+    expect: {allowed: false}
+"""
+
+
+def test_coverage_counts_each_table_row_as_a_rule(tmp_path: Path):
+    text = default_policy_path().read_text(encoding="utf-8").replace("      reject: {roles: [agent]}\n      pay:",
+                                                                    TABLE)
+    policy = parse_policy(text, "p.yaml")
+    cov = coverage(policy, run_policy_tests(policy, load_policy_tests(_suite(tmp_path, TABLE_SUITE))))
+    rows = {(r.rule, r.row): r.sides for r in cov.rules if r.row is not None}
+    assert rows == {("refund_large_evidence", 1): ("pass", "fail"), ("refund_evidence", 2): ("pass",)}
+    missing = {(r.rule, r.row, side) for r, side in cov.missing if r.row is not None}
+    assert missing == {("refund_large_evidence", 1, "pass"), ("refund_evidence", 2, "pass")}
+    assert cov.sides == sum(len(r.sides) for r in cov.rules) == 2 * len(cov.rules) - 1
+    source = policy.guard_source("refund", "approve", 4)
+    assert {"kind": "refund", "event": "approve", "rule": "refund_evidence", "source": source, "row": 2,
+            "side": "pass"} in cov.to_json()["uncovered"]
 
 
 def test_policy_test_cli_coverage_of_the_shipped_suite_is_complete_and_in_json(tmp_path: Path):

@@ -30,6 +30,7 @@ from casework.policies.guards import (
     WindowGuard,
 )
 from casework.policies.loader import SourceMap, read_document
+from casework.policies.nesting import Inner, walk
 from casework.policies.policyset import PolicySet, parse_policy
 from casework.policies.scenarios import (  # policy test suites live there; re-exported for callers of this module
     PolicyTestRun,
@@ -113,28 +114,31 @@ def lint_policy(policy: PolicySet) -> list[PolicyProblem]:
         for event, ep in kp.events.items():
             loc: Loc = ("kinds", kind, "events", event)
             firing = [r for r in doc.roles if any(book.acts_as(r, a) for a in ep.roles)]
-            windows: list[tuple[int, WindowGuard]] = []
-            for i, g in enumerate(ep.guards):
-                gloc, gname = (*loc, "guards", i), g.id or g.guard_name()
-                if g.id is not None:
-                    if g.id in ids:
-                        warn((*gloc, "id"), f"guard id {g.id!r} is also used at {ids[g.id]}; "
-                                            "explanations will not tell them apart")
-                    ids.setdefault(g.id, smap.at(gloc))
-                when = g.when if isinstance(g.when, Condition) else None  # (an expression: checked apart)
-                roles = [r for r in firing if when is None or when.role is None
-                         or any(book.acts_as(r, w) for w in when.role)]
-                if when is not None:
-                    empty = [k for k, v in when.model_dump().items() if v == []]
-                    if empty:
-                        warn((*gloc, "when", empty[0]), f"{gname}: when.{empty[0]} is an empty list, "
-                                                        "so this guard never applies")
-                    elif not roles:
-                        warn((*gloc, "when", "role"), f"{gname}: no role that may fire {kind}.{event} "
-                                                      "matches when.role, so this guard never applies")
-                _lint_guard(g, gname, gloc, kind, event, roles, policy, warn)
-                if isinstance(g, WindowGuard):
-                    windows.append((i, g))
+            windows: list[Inner] = []
+            for i, top in enumerate(ep.guards):
+                for inner in walk(top, (*loc, "guards", i)):  # combinators' branches and table rows too
+                    g, gloc, gname = inner.guard, inner.loc, inner.name
+                    if g is None:
+                        continue
+                    if g.id is not None:
+                        if g.id in ids:
+                            warn((*gloc, "id"), f"guard id {g.id!r} is also used at {ids[g.id]}; "
+                                                "explanations will not tell them apart")
+                        ids.setdefault(g.id, smap.at(gloc))
+                    when = g.when if isinstance(g.when, Condition) else None  # (an expression: checked apart)
+                    roles = [r for r in firing if when is None or when.role is None
+                             or any(book.acts_as(r, w) for w in when.role)]
+                    if when is not None:
+                        empty = [k for k, v in when.model_dump().items() if v == []]
+                        if empty:
+                            warn((*gloc, "when", empty[0]), f"{gname}: when.{empty[0]} is an empty list, "
+                                                            "so this guard never applies")
+                        elif not roles:
+                            warn((*gloc, "when", "role"), f"{gname}: no role that may fire {kind}.{event} "
+                                                          "matches when.role, so this guard never applies")
+                    _lint_guard(g, gname, gloc, kind, event, roles, policy, warn)
+                    if isinstance(g, WindowGuard):
+                        windows.append(inner)
             _lint_windows(kind, event, windows, policy, smap, warn)
     hours = doc.service.hours
     if hours is not None and hours.open == hours.close:
@@ -180,39 +184,50 @@ def _lint_guard(g: GuardBase, gname: str, gloc: Loc, kind: str, event: str, role
                                  "condition")
 
 
-def _lint_windows(kind: str, event: str, windows: list[tuple[int, WindowGuard]], policy: PolicySet,
+def _lint_windows(kind: str, event: str, windows: list[Inner], policy: PolicySet,
                   smap: SourceMap, warn: Any) -> None:
-    """Two windows on one event for the same reason: only the shorter one can ever decide."""
+    """Two windows on one event for the same reason: only the shorter one can ever decide. A window that is a
+    table row applies to the cases its row's cells match (two rows of one table are never both in force)."""
     known = policy.document.kinds[kind].reasons
 
-    def reasons(g: WindowGuard) -> set[str] | None:
-        return set(g.when.reason) if isinstance(g.when, Condition) and g.when.reason is not None else (
-            set(known) if known is not None else None)
+    def reasons(w: Inner) -> set[str] | None:
+        g, cell = w.guard, w.cells.get("reason")
+        assert isinstance(g, WindowGuard)
+        mine = set(g.when.reason) if isinstance(g.when, Condition) and g.when.reason is not None else None
+        if cell is not None and cell.values is not None and known is not None:
+            rows = {r for r in known if cell.matches(r)}
+            mine = rows if mine is None else mine & rows
+        return mine if mine is not None else (set(known) if known is not None else None)
 
-    def disjoint(a: WindowGuard, b: WindowGuard) -> bool:
+    def disjoint(x: Inner, y: Inner) -> bool:
+        a, b = x.guard, y.guard
+        assert isinstance(a, WindowGuard) and isinstance(b, WindowGuard)
+        if x.row is not None and y.row is not None and x.loc[:-2] == y.loc[:-2]:
+            return True  # two rows of one table: one decides a case
         if isinstance(a.when, Expression) or isinstance(b.when, Expression):
             return True  # which cases an expression picks is not known here: no warning
         for key in ("category", "condition", "channel"):
-            x = getattr(a.when, key, None) if a.when else None
-            y = getattr(b.when, key, None) if b.when else None
-            if x is not None and y is not None and not set(x) & set(y):
+            p = getattr(a.when, key, None) if a.when else None
+            q = getattr(b.when, key, None) if b.when else None
+            if p is not None and q is not None and not set(p) & set(q):
                 return True
         return False
 
-    for n, (i, a) in enumerate(windows):
-        for j, b in windows[n + 1:]:
-            if a.since != b.since or disjoint(a, b):
+    for n, x in enumerate(windows):
+        for y in windows[n + 1:]:
+            a, b = x.guard, y.guard
+            assert isinstance(a, WindowGuard) and isinstance(b, WindowGuard)
+            if a.since != b.since or disjoint(x, y):
                 continue
-            ra, rb = reasons(a), reasons(b)
+            ra, rb = reasons(x), reasons(y)
             both = sorted(ra & rb) if ra is not None and rb is not None else sorted(ra or rb or {"(any)"})
             if not both:
                 continue
             r = both[0]
             wa, wb = (format_duration(g.window_for({"reason": r})) for g in (a, b))
-            loc = ("kinds", kind, "events", event, "guards")
-            warn((*loc, j), f"window guards {a.id or i} ({smap.at((*loc, i))}) and {b.id or j} both apply to "
-                            f"{kind}.{event} for reason {', '.join(both)} ({wa} vs {wb}); only the shorter "
-                            "window can ever decide")
+            warn(y.loc, f"window guards {x.name} ({smap.at(x.loc)}) and {y.name} both apply to "
+                        f"{kind}.{event} for reason {', '.join(both)} ({wa} vs {wb}); only the shorter "
+                        "window can ever decide")
 
 
 # ---- JSON Schema ---------------------------------------------------------------------------------

@@ -46,7 +46,8 @@ def rule_coverage(coverage: Coverage) -> Iterator[RenderableType]:
     if coverage.missing:
         table = new_table("Not exercised by any scenario", "rule", "side", "kind", "event", "where")
         for rule, side in coverage.missing:
-            table.add_row(rule.rule, Text(side, "green" if side == "pass" else "red"), rule.kind, rule.event,
+            name = rule.rule if rule.row is None else f"{rule.rule} (row {rule.row})"
+            table.add_row(name, Text(side, "green" if side == "pass" else "red"), rule.kind, rule.event,
                           rule.source or "")
         yield table
 
