@@ -279,6 +279,18 @@ def test_a_malformed_cell_or_row_rule_is_reported_where_it_is_written():
            "window.withn (did you mean 'within'?)" in problems(text)
 
 
+def test_a_row_then_other_than_pass_says_then_takes_pass():
+    text = returns_with(TABLES).source.replace("- {reason: no_reason, within: 7d}",
+                                               "- {reason: no_reason, then: refuse}")
+    found = problems(text)
+    assert any(p.startswith(f"{at(text, 'refuse')}: ") and "then takes pass (a row that requires nothing)" in p
+               and "'then'" not in p for p in found), found
+    text = returns_with(TABLES).source.replace("- {reason: no_reason, within: 7d}",
+                                               "- {reason: no_reason, then: pass, within: 7d}")
+    assert any(p.startswith(f"{at(text, 'pass, within', 0)}") and "then: pass stands alone" in p
+               for p in problems(text)), problems(text)
+
+
 def test_the_json_schema_completes_combinators_and_tables():
     assert schema_errors(returns_with(TABLES).source) == []
     assert schema_errors(ANY_OF.source) == []

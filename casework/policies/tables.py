@@ -31,7 +31,15 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import core_schema
 
@@ -129,6 +137,16 @@ class TableRow(BaseModel):
     cells: dict[str, Cell] = Field(default_factory=dict)
     then: Guard | None = None
 
+    @field_validator("then", mode="before")
+    @classmethod
+    def _then(cls, value: Any) -> Any:
+        if value == PASS:
+            raise ValueError(f"then: {PASS} stands alone: a row that requires nothing has only its cells beside it")
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"then takes {PASS} (a row that requires nothing); a row that refuses says its rule "
+                             "beside its cells (e.g. within: 7d)")
+        return value
+
     def matches(self, facts: dict[str, Any] | Any) -> bool:
         return all(cell.matches(facts.get(name)) for name, cell in self.cells.items())
 
@@ -167,7 +185,7 @@ class TableGuard(GuardBase):
                 rows.append(row)
                 continue
             rest = {k: v for k, v in row.items() if k not in inputs}
-            then = None if rest == {"then": PASS} else {**rule, **rest}
+            then: Any = None if rest == {"then": PASS} else rest.get("then", {**rule, **rest})
             rows.append({"cells": {k: v for k, v in row.items() if k in inputs}, "then": then})
         return {**data, "rows": rows}
 
