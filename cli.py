@@ -696,13 +696,32 @@ def policy_explain(
     given = facts_from_json(facts_json) if facts_json is not None else {}
     given.update(_data(evidence, fact))
     at = parse_instant(now, "--now") if now else casework.system_clock()
-    policy = load_policy(_policy_file(ctx, None))
+    engine = _published_engine(ctx)
+    policy = engine.policy if engine is not None else load_policy(_policy_file(ctx, None))
     decision = explain(policy, kind, event, given, _actor(actor, role), at, state=state)
+    cited = engine.cite(decision) if engine is not None else []  # the published version's own text
     said = messages_for(policy, decision, "customer", language(policy, lang_for(given, lang)))
-    terminal.render(as_json, lambda: {**terminal.decision_json(None, decision, said), "now": at.isoformat()},
-                    lambda: authoring.explanation(decision, said))
+    version = {**policy.ref.to_json(), "published": engine is not None}
+    terminal.render(as_json, lambda: {**terminal.decision_json(None, decision, said, cited), "now": at.isoformat(),
+                                      "version": version},
+                    lambda: authoring.explanation(decision, said, cited, "the published version" if engine else
+                                                  policy.name))
     if not decision.allowed:
         raise typer.Exit(EXIT_REFUSED)
+
+
+def _published_engine(ctx: typer.Context) -> Engine | None:
+    """Without --policies, the engine when its database has a published version (policy explain judges by it);
+    None otherwise (no database here, or nothing published), and nothing is created."""
+    settings: Settings = ctx.obj
+    if settings.override or (settings.db is None and not Path("casework.db").is_file()):
+        return None
+    engine = _engine(ctx)
+    if engine.policies.published() is None:
+        return None
+    engine.policy  # noqa: B018 (loads the version in force, which says whether the local file differs)
+    _notice(engine)
+    return engine
 
 
 @policy_app.command("simulate")

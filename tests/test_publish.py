@@ -360,3 +360,36 @@ def test_cli_check_cites_the_pinned_version_not_the_local_file(db_url: str, tmp_
     assert all(c["excerpt"] == pinned[c["line"] - 1].strip() for c in cited)
     table = cw(db_url, "check", number, "approve", "--role", "agent")
     assert table.code == 0 and f"@{doc['policy']['hash'][:12]}" in table.stdout
+
+
+def test_cli_policy_explain_without_policies_judges_by_the_published_version(db_url: str, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    local = tmp_path / "policies.yaml"
+    local.write_text(DEFAULT_POLICY.read_text(encoding="utf-8"), encoding="utf-8")
+    args = ("policy", "explain", "--kind", "return", "--event", "approve", "--state", "under_review", "--role",
+            "agent", "--now", "2026-11-22T10:00:00+08:00", "--fact", "order_id=SO-1", "--fact", "reason=no_reason",
+            "--fact", "delivered=2026-11-10", "--fact", "condition=unused", "--evidence", "order_record")
+    before = cw(db_url, *args, "--json")  # nothing published: the local file, as before
+    assert before.code == 1 and before.json["version"]["published"] is False, before
+    assert before.json["version"]["label"] == "default 2026-11" and "cited" not in before.json["verdicts"][0]
+    published = DEFAULT_POLICY.read_text(encoding="utf-8").replace(
+        "within: 7d\n            label: a no-reason return", "within: 30d\n            label: a no-reason return")
+    (tmp_path / "next.yaml").write_text("# next\n" * 10 + published.replace('label: "default 2026-11"',
+                                                                           'label: "next"'), encoding="utf-8")
+    assert cw(db_url, "policy", "publish", "next.yaml", "--actor", "lin", "--role", "supervisor").code == 0
+    run = cw(db_url, *args, "--json")  # the 12-day-old delivery is in the published 30-day window
+    assert run.code == 0, run
+    assert (run.json["version"]["label"], run.json["version"]["published"]) == ("next", True)
+    assert "differs from the published policy next" in run.stderr  # (the local file is not what judged)
+    stored = ("# next\n" * 10 + published).splitlines()
+    [window] = [v for v in run.json["verdicts"] if v["guard"] == "no_reason_return_window"]
+    assert window["cited"]["policy"]["label"] == "next" and window["cited"]["excerpt"] == "- guard: window"
+    assert stored[window["cited"]["line"] - 1].strip() == "- guard: window" and window["cited"]["line"] > 10
+    human = cw(db_url, *args)
+    assert human.code == 0 and "explained against the published version: next" in human.stdout, human
+    assert f"@{run.json['version']['hash'][:12]}" in human.stdout
+    flag = cw(db_url, "--policies", "policies.yaml", *args, "--json")  # --policies: that file, as before
+    assert flag.code == 1 and flag.json["version"]["published"] is False, flag
+    nowhere = invoke(list(args))  # no database here: the local file, and no database is created
+    assert nowhere.code == 1 and not (tmp_path / "casework.db").exists(), nowhere

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from casework.policies.authoring import CheckReport
     from casework.policies.coverage import Coverage
     from casework.policies.scenarios import ScenarioResult
+    from casework.publishing import Citation
     from casework.simulate import SimulationReport
 
 
@@ -52,10 +53,13 @@ def rule_coverage(coverage: Coverage) -> Iterator[RenderableType]:
         yield table
 
 
-def explanation(decision: Decision, said: Sequence[str]) -> Iterator[RenderableType]:
-    """``policy explain``: every rule's verdict (the table ``check`` shows for a stored case), then what the
-    customer is told about each reason."""
-    yield decision_table(f"{decision.kind} in {decision.from_state}", decision)
+def explanation(decision: Decision, said: Sequence[str], cited: Sequence[Citation | None] = (),
+                against: str = "the policy") -> Iterator[RenderableType]:
+    """``policy explain``: which version judged (``against``: the published version, or a file), every rule's
+    verdict (the table ``check`` shows for a stored case, with ``cited`` lines), then what the customer is told."""
+    if decision.policy is not None:
+        yield Text(f"explained against {against}: {decision.policy.label} ({decision.policy.short})", "bold")
+    yield decision_table(f"{decision.kind} in {decision.from_state}", decision, cited)
     yield from told(decision, said, "customer")
 
 
