@@ -713,8 +713,10 @@ def policy_explain(
 def _published_engine(ctx: typer.Context) -> Engine | None:
     """Without --policies, the engine when its database has a published version (policy explain judges by it);
     None otherwise (no database here, or nothing published), and nothing is created."""
+    from casework.database import DEFAULT_DB
+
     settings: Settings = ctx.obj
-    if settings.override or (settings.db is None and not Path("casework.db").is_file()):
+    if settings.override or (settings.db is None and not Path(DEFAULT_DB.removeprefix("sqlite:///")).is_file()):
         return None
     engine = _engine(ctx)
     if engine.policies.published() is None:
