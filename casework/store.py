@@ -403,10 +403,12 @@ class Store:
         with self._read() as r:
             return published.versions(r), published.pinned(r)
 
-    def refused_openings(self, prefix: str | None = None) -> list[AuditEntry]:
-        """The openings refused (audit entries of no case), oldest first; of one kind's series (``prefix``) if given."""
+    def refused_openings(self, prefix: str | None = None,
+                         damaged: list[tuple[str, int | None, str]] | None = None) -> list[AuditEntry]:
+        """The openings refused (audit entries of no case), oldest first; of one kind's series (``prefix``) if given.
+        With ``damaged``, rows that cannot be decoded are listed there ``(number, seq, why)`` instead of raising."""
         with self._read() as r:
-            return r.refused_openings(prefix)
+            return r.refused_openings(prefix, damaged)
 
     def orphan_entries(self) -> list[tuple[str, int, int]]:
         """``(number, seq, case id)`` of audit entries that name a case whose row does not exist."""

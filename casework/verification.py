@@ -68,9 +68,12 @@ def verify(store: Store, policies: PolicyBook, since: Digest | str | None = None
             continue
         problems.extend(check_case(stored.case, trail, stored.last_seq, stored.last_hash, policy_of,
                                    stored.opening_columns))
-    for entry in store.refused_openings():
+    damaged: list[tuple[str, int | None, str]] = []
+    for entry in store.refused_openings(damaged=damaged):
         entries += 1
         problems.extend(check_refused_opening(entry, policy_of))
+    entries += len(damaged)
+    problems.extend(CaseProblem(number, seq, f"refused opening unreadable: {why}") for number, seq, why in damaged)
     for number, seq, case_id in store.orphan_entries():
         entries += 1
         problems.append(CaseProblem(number, seq, f"audit entry of no case (its case row {case_id} is missing)"))

@@ -109,6 +109,17 @@ def test_a_refused_opening_tampered_with_is_reported(engine: Engine, db_url: str
     assert any("places 1 to 1 are missing" in p.problem for p in engine.verify().problems)
 
 
+def test_a_refused_opening_whose_row_cannot_be_read_is_reported_not_raised(engine: Engine, db_url: str):
+    refused(engine, "refund", {**REFUND, "customer": "cust-1"}, STRANGER)
+    number = engine.open("refund", REFUND, actor=CUSTOMER).number
+    [(entry_id, refused_number)] = query(db_url, "SELECT id, number FROM audit_entries WHERE case_id IS NULL")
+    run(db_url, "UPDATE audit_entries SET verdicts = :v WHERE id = :i", v="not json", i=entry_id)
+    report = engine.verify()  # one damaged row is a problem of its own, never an exception hiding the rest
+    [problem] = [p for p in report.problems if p.number == refused_number]
+    assert problem.seq == 1 and "refused opening unreadable" in problem.problem
+    assert not any(p.number == number for p in report.problems)
+
+
 def test_an_entry_moved_out_of_its_case_is_not_taken_for_a_refused_opening(engine: Engine, db_url: str):
     number = engine.open("refund", REFUND, actor=CUSTOMER).number
     engine.fire(number, "review", actor=AGENT)

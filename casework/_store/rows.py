@@ -19,13 +19,16 @@ from casework._store.codec import AUDIT_INSERTED, CASE_INSERTED, CASE_UPDATED, C
 from casework._store.driver import Cursor, Database, Statement
 from casework._store.tables import SEAL_KEY, audit, cases, counters, idem, meta, policies
 from casework.domain import AuditEntry, Case, PolicyRef
-from casework.errors import WriteConflict
+from casework.errors import Unreadable, WriteConflict
 from casework.jsontext import strict
 
 IN_CHUNK = 500  # values per IN (...) list: well under every driver's limit on bound values
 Opened = tuple[Case, AuditEntry, tuple[str, str] | None]  # a new case, its opening entry, the entry's texts
 # A sealed or waiting entry as the global chain sees it: gseq, row id, case id, number, seq, hash, link, mac.
 ChainRow = tuple[int, int, int, str, int, str, str | None, str | None]
+
+
+_AUDIT_AT = {c.name: i for i, c in enumerate(audit.columns)}  # a raw audit row's column positions
 
 
 @dataclass(frozen=True)
@@ -191,12 +194,23 @@ class Reader:
                                       .order_by(audit.c.id))
         return [(r[0], r[1], r[2]) for r in self.run(statement).fetchall()]
 
-    def refused_openings(self, prefix: str | None = None) -> list[AuditEntry]:
-        """The openings refused (entries of no case), in the order written; of one kind's series (``RF``) if given."""
+    def refused_openings(self, prefix: str | None = None,
+                         damaged: list[tuple[str, int | None, str]] | None = None) -> list[AuditEntry]:
+        """The openings refused (entries of no case), in the order written; of one kind's series (``RF``) if given.
+        With ``damaged``, a row that cannot be decoded is listed there ``(number, seq, why)`` instead of raising."""
         q = sa.select(audit).where(audit.c.case_id.is_(None))
         if prefix is not None:
             q = q.where(audit.c.number.like(f"{prefix}-%"))
-        return [self.codec.entry(v, self.ref_of) for v in self.run(self.db.compile(q.order_by(audit.c.id))).fetchall()]
+        found = []
+        for v in self.run(self.db.compile(q.order_by(audit.c.id))).fetchall():
+            try:
+                found.append(self.codec.entry(v, self.ref_of))
+            except Unreadable as exc:
+                if damaged is None:
+                    raise
+                number, seq = v[_AUDIT_AT["number"]], v[_AUDIT_AT["seq"]]
+                damaged.append((str(number), seq if isinstance(seq, int) else None, str(exc)))
+        return found
 
     # ---- the global chain ---------------------------------------------------------------------------
     def chain_key(self) -> str:
