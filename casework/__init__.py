@@ -15,11 +15,13 @@ tamper-evident audit trail.
 from typing import TYPE_CHECKING, Any
 
 from casework.audit import AuditKey
+from casework.changes import Change
 from casework.clock import Clock, FixedClock, system_clock
 from casework.database import DEFAULT_DB, database_url, upgrade_database
 from casework.domain import Actor, AuditEntry, Case, Decision, PolicyRef, Tracking, Verdict
 from casework.engine import Engine
 from casework.errors import (
+    BrokerUnavailable,
     CaseNotFound,
     CaseworkError,
     ConcurrentUpdate,
@@ -59,12 +61,17 @@ def __getattr__(name: str) -> Any:
         from casework.async_engine import AsyncEngine
 
         return AsyncEngine
+    if name in ("Relay", "RelayProgress"):  # the broker's client loads only for the relay
+        from casework import relay
+
+        return getattr(relay, name)
     raise AttributeError(f"module 'casework' has no attribute {name!r}")
 
 
 if TYPE_CHECKING:
     from casework.async_engine import AsyncEngine
     from casework.policies import PolicySet, explain, load_policy, parse_policy
+    from casework.relay import Relay, RelayProgress
 
 __all__ = [
     "DEFAULT_DB",
@@ -73,11 +80,13 @@ __all__ = [
     "AsyncEngine",
     "AuditEntry",
     "AuditKey",
+    "BrokerUnavailable",
     "Case",
     "CaseNotFound",
     "CaseProblem",
     "CaseworkError",
     "ChainReport",
+    "Change",
     "Clock",
     "ConcurrentUpdate",
     "Decision",
@@ -95,6 +104,8 @@ __all__ = [
     "PolicySet",
     "PolicyTestsFailed",
     "Refused",
+    "Relay",
+    "RelayProgress",
     "SchemaOutOfDate",
     "StoreError",
     "Tracking",

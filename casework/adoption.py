@@ -112,7 +112,7 @@ def adopt(store: Store, policies: PolicyBook, number: str, policy: PolicySet, *,
                      verdicts=(not_granted,), actor=actor, data=data, now=now,
                      policy=policies.version(case.policy.hash))
             tx.extend_trail(stored, t.entry.seq, t.entry.hash)
-        tx.append([(stored.id, t.entry, t.texts)])
+        tx.append([(stored.id, t.entry, t.texts, t.case)])
     if not_granted is not None:
         raise TransitionDenied(Decision(case.kind, ADOPT_EVENT, case.state, None, (not_granted,), policy.ref), number)
     return t.case

@@ -185,7 +185,8 @@ def _refused(store: Store, policy: PolicySet, refusal: _Refused, actor: Actor, n
     """Record a refused record's opening on the trail, as ``Engine.open`` would; the error that stops the import."""
     series = number_series(spec(refusal.decision.kind), policy, now)
     with store.transaction() as tx:
-        tx.append([(None, *refused_opening(series, refusal.clean, policy, now, actor, refusal.decision.verdicts))])
+        tx.append([(None, *refused_opening(series, refusal.clean, policy, now, actor, refusal.decision.verdicts),
+                    None)])
     reasons = "; ".join(v.message for v in refusal.decision.reasons)
     return InvalidRecord(refusal.line, f"refused: {reasons}", field="role")
 

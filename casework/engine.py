@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from casework import facts as F
 from casework import intake
 from casework.audit import AuditKey
+from casework.changes import Change, Hook, Hooks, masked, outbox_mode, page
 from casework.clock import Clock, system_clock
 from casework.database import audit_key_of, database_source
 from casework.decide import decide, decide_opening
@@ -74,6 +75,8 @@ class Engine(PolicyAdministration):
     :class:`PolicySet`, or ``None`` for the packaged default. ``clock`` returns the current time (inject
     a FixedClock in tests).
     ``synchronous`` (SQLite only): ``"NORMAL"`` survives a process crash; ``"FULL"`` also a power loss.
+    ``outbox``: which audit entries become changes (:meth:`changes`): ``"applied"`` transitions, ``"all"``
+    (refused attempts too) or ``"off"``.
     ``audit_key`` (an :class:`AuditKey`, or its secret, at least 16 bytes, held outside the database)
     authenticates the audit trail: every entry written is MACed and chained with it, and ``verify``
     checks with it. A database whose chain is written with a key is written only with that key.
@@ -86,10 +89,12 @@ class Engine(PolicyAdministration):
     def __init__(self, db: DatabaseSource | None = None, *, policies: str | Path | PolicySet | None = None,
                  clock: Clock = system_clock, create: bool = True, synchronous: str = "NORMAL",
                  audit_key: AuditKey | bytes | str | None = None, override_published: bool = False,
-                 schema: str | None = None, prefix: str = "") -> None:
+                 schema: str | None = None, prefix: str = "", outbox: str = "applied") -> None:
         self.clock = clock
         self.store = Store(database_source(db), create=create, synchronous=synchronous, key=audit_key_of(audit_key),
                            footprint=Footprint(schema, prefix))
+        self.store.outbox.mode = outbox_mode(outbox)
+        self.hooks = Hooks()
         self.policies = PolicyBook(self.store, policies, self.now, override=override_published)
 
     @property
@@ -152,7 +157,7 @@ class Engine(PolicyAdministration):
                                 *self.policies.opening_record())
                     tx.insert_cases([(t.case, t.entry, t.texts)])
                 else:  # refused: on the trail all the same, an entry of no case
-                    tx.append([(None, *refused_opening(series, clean, policy, now, actor, decision.verdicts))])
+                    tx.append([(None, *refused_opening(series, clean, policy, now, actor, decision.verdicts), None)])
                 if key is not None:
                     tx.remember(actor.id, key, request, f"open {kind}", t.case.number if decision.allowed else series,
                                 {"outcome": "applied", "case": t.case.to_json()} if decision.allowed
@@ -263,7 +268,7 @@ class Engine(PolicyAdministration):
                 tx.update_case(stored, t.case, t.entry.seq, t.entry.hash)
             else:
                 tx.extend_trail(stored, t.entry.seq, t.entry.hash)
-            tx.append([(stored.id, t.entry, t.texts)])
+            tx.append([(stored.id, t.entry, t.texts, t.case)])
             if key is not None:
                 tx.remember(actor.id, key, request, f"{event} {number}", number,
                             {"outcome": "applied", "case": t.case.to_json()} if t.applied
@@ -327,6 +332,25 @@ class Engine(PolicyAdministration):
         found = self.store.find(kind=kind, state=state, order_id=order_id, customer=customer,
                                 due_before=due_before, queue=queue, limit=limit, offset=offset)
         return found if reveal else [self._masked(c) for c in found]
+
+    # ---- the outbox (see casework.changes) -------------------------------------------------------------
+    def changes(self, after: int = 0, *, limit: int = 100, reveal: bool = False) -> list[Change]:
+        """Up to ``limit`` changes with global ids above ``after`` (a cursor: the last id you consumed), in
+        commit order; personal facts masked unless ``reveal``. A change committed later never gets an id below
+        one already read, so a consumer that keeps its cursor misses none."""
+        found = self.store.changes(*page(after, limit))
+        return found if reveal else [masked(c, self.policies.personal_facts(c.entry.policy.hash)) for c in found]
+
+    def on_applied(self, callback: Hook) -> Hook:
+        """Call ``callback(change)`` after each commit, for every applied change it wrote (any writer of this
+        Engine: open, fire, import, sweep, adoption); an exception in it is logged, the transition stands."""
+        self.store.outbox.after_commit = self.hooks.run
+        return self.hooks.add(callback)
+
+    def on_refused(self, callback: Hook) -> Hook:
+        """Call ``callback(change)`` after each commit for every refused attempt it recorded (as ``on_applied``)."""
+        self.store.outbox.after_commit = self.hooks.run
+        return self.hooks.add(callback, refused=True)
 
     # ---- policy versions ------------------------------------------------------------------------------
     def adopt(self, number: str, policy: PolicySet, *, actor: Actor) -> Case:

@@ -17,6 +17,8 @@
     │   │                       hand)
     │   └── UniqueViolation     a row with that key already exists (a race the engine    409
     │                           resolves)
+    ├── BrokerUnavailable       the relay's message broker cannot be reached or          503
+    │                           refuses to store a change
     └── Refused                 the rules said no (CLI exit code 1)                      409
         ├── PolicyTestsFailed   a version's scenario tests failed: it is not published   409
         ├── TransitionDenied    guards refused the event (carries the Decision)          422
@@ -189,6 +191,16 @@ class StoreError(CaseworkError):
     def __init__(self, message: str, *, url: str | None = None) -> None:
         super().__init__(message)
         self.url = url
+
+
+class BrokerUnavailable(CaseworkError):
+    """The message broker ``casework relay`` publishes to cannot be reached, or does not store what it is sent."""
+
+    http_status = 503
+
+    def __init__(self, message: str, *, servers: str | None = None) -> None:
+        super().__init__(message)
+        self.servers = servers  # without any password
 
 
 class SchemaOutOfDate(StoreError):

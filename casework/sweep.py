@@ -20,7 +20,7 @@ from casework.domain import Actor, AuditEntry, Case, Verdict
 from casework.errors import InvalidInput, Unreadable, WriteConflict
 from casework.policybook import PolicyBook
 from casework.sla import BREACH_EVENT, SweepAction, SweepReport, breach_data, due_actions, timer_token
-from casework.store import Store, StoredCase, Transaction
+from casework.store import Appended, Store, StoredCase, Transaction
 from casework.transition import EntryTexts, step
 
 SYSTEM = Actor.system()
@@ -117,14 +117,14 @@ def _sweep_batch(tx: Transaction, policies: PolicyBook, numbers: Sequence[str], 
     """
     done: dict[str, list[SweepAction]] = {}
     updates: list[tuple[StoredCase, Case, int, str]] = []
-    written: list[tuple[int, AuditEntry, EntryTexts]] = []
+    written: list[Appended] = []
     for stored in sorted(tx.get_many(numbers).values(), key=lambda s: s.id):  # one lock order for every sweeper
         chain = _Chain(stored, policies, at)
         acted = chain.act()
         if chain.entries:
             done[stored.case.number] = acted
             updates.append((stored, chain.case, chain.seq, chain.hash))
-            written.extend((stored.id, entry, texts) for entry, texts in chain.entries)
+            written.extend((stored.id, entry, texts, after) for entry, texts, after in chain.entries)
     try:
         tx.update_cases(updates)
     except WriteConflict:
@@ -144,7 +144,7 @@ class _Chain:
         self.at = at
         self.seq = stored.last_seq
         self.hash = stored.last_hash
-        self.entries: list[tuple[AuditEntry, EntryTexts]] = []
+        self.entries: list[tuple[AuditEntry, EntryTexts, Case]] = []  # each with the case after it
 
     def act(self) -> list[SweepAction]:
         done: list[SweepAction] = []
@@ -187,4 +187,4 @@ class _Chain:
         t = step(self.case, self.seq, self.hash, event=event, to_state=to_state, verdicts=verdicts, actor=SYSTEM,
                  data=data, now=self.at, policy=self.policy)
         self.case, self.seq, self.hash = t.case, t.entry.seq, t.entry.hash
-        self.entries.append((t.entry, t.texts))
+        self.entries.append((t.entry, t.texts, t.case))

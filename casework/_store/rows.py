@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from casework._store.chain import Sealer
 from casework._store.codec import AUDIT_INSERTED, CASE_INSERTED, CASE_UPDATED, Codec, StoredCase
 from casework._store.driver import Cursor, Database, Statement
+from casework._store.outbox import Appended, Outbox
 from casework._store.tables import SEAL_KEY, audit, cases, counters, idem, meta, policies
+from casework.changes import Change
 from casework.domain import AuditEntry, Case, PolicyRef
 from casework.errors import Unreadable, WriteConflict
 from casework.jsontext import strict
@@ -298,9 +300,12 @@ class Transaction(Reader):
     Begun on entering the ``with`` block, committed on leaving it, rolled back on any exception.
     """
 
-    def __init__(self, db: Database, codec: Codec, refs: dict[str, PolicyRef], sealer: Sealer) -> None:
+    def __init__(self, db: Database, codec: Codec, refs: dict[str, PolicyRef], sealer: Sealer,
+                 outbox: Outbox) -> None:
         super().__init__(db, codec, None, refs)
         self.sealer = sealer
+        self.outbox = outbox
+        self.changes: list[Change] = []  # what it wrote, for the hooks run after its commit
 
     def __enter__(self) -> Transaction:
         self.cursor = self.db.begin()
@@ -319,6 +324,8 @@ class Transaction(Reader):
             translated = self.db.failure(exc)
             if translated is not None:
                 raise translated from None
+        if not failed and self.changes and self.outbox.after_commit is not None:
+            self.outbox.after_commit(self.changes)  # committed: the hooks hear of it (never in the transaction)
 
     def next_numbers(self, name: str, count: int = 1) -> range:
         """The next ``count`` values of a named counter, in one update (contiguous, never shared)."""
@@ -340,7 +347,7 @@ class Transaction(Reader):
         for chunk in _chunks(numbers):
             query = sa.select(cases.c.number, cases.c.id)
             ids.update((r[0], r[1]) for r in self.run(*self._among("ids_of", cases.c.number, chunk, query)).fetchall())
-        self.append([(ids[entry.number], entry, texts) for _, entry, texts in opened])
+        self.append([(ids[entry.number], entry, texts, case) for case, entry, texts in opened])
         return [ids[n] for n in numbers]
 
     def update_case(self, stored: StoredCase, new: Case, last_seq: int, last_hash: str) -> None:
@@ -376,16 +383,18 @@ class Transaction(Reader):
         if self.run(statement, values).rowcount != 1:
             raise WriteConflict(stored.case.number, stored.case.version)
 
-    def append(self, entries: Sequence[tuple[int | None, AuditEntry, tuple[str, str] | None]]) -> None:
-        """Insert audit entries ``(case id, entry, its texts when made)`` with one ``executemany``, sealed into
-        the global chain when this transaction holds the seal (see ``casework._store.chain``). A case id of None:
-        an opening refused, which has no case."""
+    def append(self, entries: Sequence[Appended]) -> None:
+        """Insert audit entries ``(case id, entry, its texts when made, the case after it)`` with one
+        ``executemany``, sealed into the global chain when this transaction holds the seal (see
+        ``casework._store.chain``), and their change rows into the outbox (see ``casework._store.outbox``).
+        A case id (and case) of None: an opening refused, which has no case (and is no change)."""
         if entries:
             insert = self.db.statement("insert_entry", lambda: audit.insert(), column_keys=AUDIT_INSERTED)
-            values = [self.codec.entry_row(case_id, e, texts) for case_id, e, texts in entries]
+            values = [self.codec.entry_row(case_id, e, texts) for case_id, e, texts, _ in entries]
             self.sealer.seal(self, values)
             rows = [insert.params(v) for v in values]
             self.send(insert.sql, rows[0] if len(rows) == 1 else rows, many=len(rows) > 1)
+            self.changes.extend(self.outbox.write(self, entries, values))
 
     def seal_waiting(self) -> None:
         """Seal the entries other writers left unsealed (if this transaction gets the seal)."""

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import registry
 from sqlmodel import Column, Field, SQLModel
 
-SCHEMA_VERSION = 6
-HEAD_REVISION = "0006"  # the Alembic revision that SCHEMA_VERSION corresponds to
+SCHEMA_VERSION = 7
+HEAD_REVISION = "0007"  # the Alembic revision that SCHEMA_VERSION corresponds to
 SEAL_KEY = "audit_seal"  # the casework_meta row a PostgreSQL writer locks to seal entries into the global chain
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -168,6 +168,30 @@ class CounterRow(Declared, table=True):
     value: int
 
 
+class OutboxRow(Declared, table=True):
+    """An audit entry published as a change (see ``casework.changes``), written with it in its transaction.
+
+    Keyed by the entry's (case id, seq); its order and global id are the entry's place in the global chain
+    (``audit_entries.gseq``). ``version`` and ``facts``: the case as that entry left it.
+    """
+
+    __tablename__ = "outbox"
+    case_id: int = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    kind: str = Field(max_length=20)
+    version: int
+    facts: str
+
+
+class RelayCursorRow(Declared, table=True):
+    """How far a relay has published the changes: the global id of the last one the broker acknowledged."""
+
+    __tablename__ = "relay_cursors"
+    name: str = Field(primary_key=True, max_length=200)
+    position: int = Field(sa_column=Column(sa.BigInteger(), nullable=False))
+    updated_at: datetime = _dt()
+
+
 cases: sa.Table = CaseRow.__table__  # type: ignore[attr-defined]
 audit: sa.Table = AuditRow.__table__  # type: ignore[attr-defined]
 policies: sa.Table = PolicyVersionRow.__table__  # type: ignore[attr-defined]
@@ -175,9 +199,11 @@ idem: sa.Table = IdempotencyRow.__table__  # type: ignore[attr-defined]
 counters: sa.Table = CounterRow.__table__  # type: ignore[attr-defined]
 meta: sa.Table = Meta.__table__  # type: ignore[attr-defined]
 publications: sa.Table = PublicationRow.__table__  # type: ignore[attr-defined]
+outbox: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+relay_cursors: sa.Table = RelayCursorRow.__table__  # type: ignore[attr-defined]
 # Every table, in creation order (a new table: declare its model above and add it here), and the references
 # between them by base name (table, column, referenced table, its column), added by each Footprint.
-TABLES = (meta, policies, cases, audit, idem, counters, publications)
-FOREIGN_KEYS = (("audit_entries", "case_id", "cases", "id"),)
+TABLES = (meta, policies, cases, audit, idem, counters, publications, outbox, relay_cursors)
+FOREIGN_KEYS = (("audit_entries", "case_id", "cases", "id"), ("outbox", "case_id", "cases", "id"))
 # The tables PostgreSQL keeps append-only (UPDATE, DELETE and TRUNCATE refused; audit entries may be sealed).
 APPEND_ONLY = ("audit_entries", "policy_versions", "policy_publications")

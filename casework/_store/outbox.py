@@ -1,0 +1,96 @@
+"""The transactional outbox: a change row written with each audit entry it publishes, read back in commit order.
+
+A change row is keyed by its entry's (case id, seq) and holds what the entry does not: the case's kind,
+version and facts as the entry left them. Its order and global id are the entry's place in the global
+chain (``gseq``), so there is one ordering of the database, not two. Places are handed out by the holder
+of the chain's seal, who keeps it until its commit (``casework._store.chain``): a place becomes visible
+only after every smaller place has, and a reader reading ``gseq > cursor`` never skips past one that
+commits later. Relays keep their cursor (the last global id the broker acknowledged) in ``relay_cursors``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from casework._store.codec import AUDIT_COLUMNS
+from casework._store.tables import audit, outbox, relay_cursors
+from casework.changes import Change, outbox_mode
+from casework.domain import AuditEntry, Case
+from casework.jsontext import strict
+
+if TYPE_CHECKING:
+    from casework._store.rows import Reader, Transaction
+
+# An entry as a transaction appends it: its case's row id, the entry, its texts when made, the case after it
+# (row id and case None: an opening refused, an entry of no case, which changes no case and is no change).
+Appended = tuple[int | None, AuditEntry, tuple[str, str] | None, Case | None]
+_GSEQ = AUDIT_COLUMNS.index("gseq")
+_WIDTH = len(AUDIT_COLUMNS)
+
+
+class Outbox:
+    """What one Store publishes: which entries get a change row (``mode``: ``applied``, ``all``, ``off``),
+    and who hears of the changes a transaction wrote once it committed (``after_commit``)."""
+
+    def __init__(self, mode: str = "applied") -> None:
+        self.mode = outbox_mode(mode)
+        self.after_commit: Callable[[Sequence[Change]], None] | None = None
+
+    def write(self, tx: Transaction, entries: Sequence[Appended], rows: Sequence[dict[str, Any]]) -> list[Change]:
+        """Insert the change rows of ``entries`` (their audit rows, sealed or waiting, are ``rows``) that the mode
+        publishes; returns every entry as a Change when someone listens after commit (else nothing)."""
+        mode = self.mode
+        if mode != "off":
+            published = [(case_id, entry.seq, case) for case_id, entry, _, case in entries
+                         if case is not None and (mode == "all" or entry.outcome == "applied")]
+            if published:
+                insert = tx.db.statement("insert_change", lambda: outbox.insert(),
+                                         column_keys=("case_id", "seq", "kind", "version", "facts"))
+                params = [insert.params({"case_id": case_id, "seq": seq, "kind": case.kind, "version": case.version,
+                                         "facts": strict(case.facts)}) for case_id, seq, case in published]
+                tx.send(insert.sql, params[0] if len(params) == 1 else params, many=len(params) > 1)
+        if self.after_commit is None:
+            return []
+        return [Change(row["gseq"], case.kind, case.version, case.facts, entry)
+                for (_, entry, _, case), row in zip(entries, rows, strict=True) if case is not None]
+
+
+def changes_page(reader: Reader, after: int, limit: int) -> list[Change]:
+    """Up to ``limit`` changes with global ids above ``after``, in global-id (commit) order."""
+    o, a = outbox.c, audit.c
+    statement = reader.db.statement("changes", lambda: sa.select(audit, o.kind, o.version, o.facts).select_from(
+        outbox.join(audit, sa.and_(a.case_id == o.case_id, a.seq == o.seq))).where(
+        a.gseq > sa.bindparam("after")).order_by(a.gseq).limit(sa.bindparam("limit")))
+    rows = reader.run(statement, {"after": after, "limit": limit}).fetchall()
+    return [Change(int(r[_GSEQ]), r[_WIDTH], int(r[_WIDTH + 1]), json.loads(r[_WIDTH + 2]),
+                   reader.codec.entry(r[:_WIDTH], reader.ref_of)) for r in rows]
+
+
+def any_unsealed(reader: Reader) -> bool:
+    """Whether an entry waits to be sealed into the chain (one probe of the partial index)."""
+    statement = reader.db.statement("any_unsealed", lambda: sa.select(audit.c.id).where(
+        audit.c.gseq.is_(None)).limit(1))
+    return reader.run(statement).fetchone() is not None
+
+
+def cursor_of(reader: Reader, name: str) -> int | None:
+    """The position relay ``name`` has published up to (None: it never ran)."""
+    statement = reader.db.statement("relay_cursor", lambda: sa.select(relay_cursors.c.position).where(
+        relay_cursors.c.name == sa.bindparam("name")))
+    row = reader.run(statement, {"name": name}).fetchone()
+    return None if row is None else int(row[0])
+
+
+def save_cursor(tx: Transaction, name: str, position: int, at: datetime, *, rewind: bool) -> None:
+    """Store relay ``name``'s position; only forward unless ``rewind`` (two relays of one name never move it back)."""
+    guard = "" if rewind else " WHERE r.position < excluded.position"
+    statement = tx.db.statement(f"relay_cursor_put:{rewind}", lambda: sa.text(
+        f"INSERT INTO {tx.db.footprint.table(relay_cursors.name)} AS r (name, position, updated_at) "
+        "VALUES (:name, :position, :at) "
+        "ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at" + guard))
+    tx.run(statement, {"name": name, "position": position, "at": tx.codec.time.store(at)})
