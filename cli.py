@@ -6,8 +6,10 @@ Every command takes ``--json`` and then prints exactly one JSON document on stdo
 line on stderr, never a traceback. What a command shows on a terminal is drawn by casework.terminal.
 """
 
+import asyncio
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -33,6 +35,7 @@ from casework import (
     terminal,
 )
 from casework.terminal import authoring, shell, versions
+from casework.terminal import relay as relay_view
 
 EXIT_REFUSED, EXIT_BAD_INPUT = shell.EXIT_REFUSED, shell.EXIT_BAD_INPUT
 
@@ -475,6 +478,55 @@ def export(
             terminal.dump({"file": output, "entries": count, "redacted": redact})
         else:
             print(f"{count} audit entries written to {output}" + (" (personal data redacted)" if redact else ""))
+
+
+@app.command()
+def relay(
+    ctx: typer.Context,
+    servers: Annotated[str, typer.Option(
+        "--nats", envvar="CASEWORK_NATS", help="NATS server URL(s), comma-separated.")] = "nats://127.0.0.1:4222",
+    stream: Annotated[str, typer.Option("--stream", help="JetStream stream (created if missing).")] = "CASEWORK",
+    subject: Annotated[str, typer.Option(
+        "--subject", help="Subject prefix: each change goes to PREFIX.KIND.EVENT.")] = "casework",
+    name: Annotated[str, typer.Option("--name", help="The relay's name: its cursor in the database.")] = "default",
+    once: Annotated[bool, typer.Option("--once", help="Publish what is there, then stop (drain).")] = False,
+    start: Annotated[int | None, typer.Option(
+        "--from", min=0, help="Move the cursor to this global id first (publish again what follows it).")] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=10000, help="Changes read per query.")] = 500,
+    window: Annotated[int, typer.Option(
+        "--window", min=1, max=65536, help="Acknowledgements awaited at once (1: strictly one by one).")] = 256,
+    give_up: Annotated[float | None, typer.Option(
+        "--give-up-after", min=0, help="Stop with exit 2 after the broker failed this many seconds in a row "
+        "(default: 30 with --once, never without).")] = None,
+    reveal: RevealOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Publish the outbox to NATS JetStream, at least once, in commit order, with the global id as the message id
+    (JetStream drops copies). Waits out a broker that is down; stops cleanly on SIGTERM or Ctrl-C.
+
+    Example: casework relay --nats nats://127.0.0.1:4222 --stream CASEWORK --once
+    """
+    from casework import Relay
+
+    engine = _engine(ctx)
+    relayer = Relay(engine, servers=servers, stream=stream, subject=subject, name=name, batch=batch, window=window,
+                    reveal=reveal)
+    if start is not None:
+        relayer.rewind(start)
+    target = f"{relayer.shown} {stream} ({subject}.>)"
+
+    async def run(progress: Any) -> casework.RelayProgress:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)  # finish the acknowledgements in flight, store the cursor
+        return await relayer.run(once=once, stop=stop, progress=progress,
+                                 give_up_after=give_up if give_up is not None else (30.0 if once else None))
+
+    with relay_view.watch(target, shown=not as_json) as progress:
+        final = asyncio.run(run(progress))
+    terminal.render(as_json, lambda: {**final.to_json(), "stream": stream, "subject": subject, "name": name},
+                    lambda: relay_view.summary(final, target))
 
 
 @app.command()
