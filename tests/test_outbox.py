@@ -1,0 +1,170 @@
+"""The transactional outbox, ``engine.changes`` and the hooks, on both backends."""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from tampering import query
+
+from casework import Actor, Change, ConcurrentUpdate, Engine, FixedClock, InvalidInput, TransitionDenied
+from casework.transition import step
+from conftest import EngineFactory
+
+CUSTOMER, AGENT = Actor("cust-1", "customer"), Actor("alice", "agent")
+REFUND = {"order_id": "SO-1", "amount": "129.50", "paid": "129.50", "phone": "13800138000"}
+
+
+def paid_refund(engine: Engine) -> str:
+    number = engine.open("refund", REFUND, actor=CUSTOMER).number
+    for event in ("review", "approve", "pay"):
+        engine.fire(number, event, actor=AGENT)
+    return number
+
+
+def test_every_applied_transition_is_a_change_in_commit_order_with_money_as_decimal_strings(engine: Engine):
+    number = paid_refund(engine)
+    changes = engine.changes()
+    assert [(c.number, c.event, c.entry.from_state, c.entry.to_state) for c in changes] == [
+        (number, "open", None, "submitted"), (number, "review", "submitted", "under_review"),
+        (number, "approve", "under_review", "approved"), (number, "pay", "approved", "refunded")]
+    assert [c.id for c in changes] == sorted(c.id for c in changes) and len({c.id for c in changes}) == 4
+    pay = changes[-1].to_json()
+    assert set(pay) == {"id", "number", "kind", "seq", "event", "from_state", "to_state", "outcome", "at", "actor",
+                        "role", "channel", "reasons", "data", "version", "facts", "policy"}
+    assert (pay["kind"], pay["outcome"], pay["actor"], pay["role"], pay["version"]) == (
+        "refund", "applied", "alice", "agent", 4)
+    assert pay["data"]["paid_out"] == "129.50" and pay["facts"]["amount"] == "129.50"
+    assert Decimal(pay["facts"]["paid"]) == Decimal("129.50")
+    assert json.loads(json.dumps(pay)) == pay  # plain JSON: no floats, no datetimes
+
+
+def test_a_cursor_reads_on_from_where_it_stopped_and_misses_nothing(engine: Engine):
+    paid_refund(engine)
+    first = engine.changes(limit=3)
+    rest = engine.changes(after=first[-1].id or 0, limit=100)
+    assert [c.event for c in first + rest] == ["open", "review", "approve", "pay"]
+    assert engine.changes(after=rest[-1].id or 0) == []
+    number = engine.open("complaint", {"order_id": "SO-2"}, actor=CUSTOMER).number
+    assert [c.number for c in engine.changes(after=rest[-1].id or 0)] == [number]
+
+
+def test_refusals_are_changes_only_when_the_engine_is_told_so(make_engine: EngineFactory):
+    engine = make_engine()
+    number = engine.open("refund", {**REFUND, "amount": "9999.00", "paid": "9999.00"}, actor=CUSTOMER).number
+    with pytest.raises(TransitionDenied):
+        engine.fire(number, "approve", actor=AGENT)  # over the agent's limit
+    assert [c.event for c in engine.changes()] == ["open"]
+    everything = make_engine()
+    everything.store.outbox.mode = "all"
+    with pytest.raises(TransitionDenied):
+        everything.fire(number, "approve", actor=AGENT)
+    refused = everything.changes()[-1]
+    assert (refused.event, refused.outcome, refused.entry.to_state) == ("approve", "refused", None)
+    assert refused.to_json()["reasons"][0]["code"] == "approval_limit_exceeded"
+
+
+def test_an_engine_with_the_outbox_off_writes_no_change(db_url: str, clock: FixedClock):
+    with Engine(db_url, clock=clock, outbox="off") as engine:
+        paid_refund(engine)
+        assert engine.changes() == []
+    with pytest.raises(InvalidInput, match="outbox 'some': expected one of applied, all, off"):
+        Engine(db_url, clock=clock, outbox="some")
+
+
+def test_personal_facts_are_masked_unless_revealed(engine: Engine):
+    paid_refund(engine)
+    opened = engine.changes(limit=1)[0]
+    assert opened.facts["phone"] == "13*******00" and opened.entry.data["phone"] == "13*******00"
+    assert engine.changes(limit=1, reveal=True)[0].facts["phone"] == "13800138000"
+
+
+def test_a_malformed_cursor_or_limit_is_bad_input(engine: Engine):
+    with pytest.raises(InvalidInput, match="after -1: expected a global id"):
+        engine.changes(after=-1)
+    with pytest.raises(InvalidInput, match="limit 0: expected a whole number from 1 to 10000"):
+        engine.changes(limit=0)
+    with pytest.raises(InvalidInput, match="after '3'"):
+        engine.changes(after="3")  # type: ignore[arg-type]
+
+
+def test_a_rolled_back_transition_leaves_no_change(engine: Engine, db_url: str):
+    number = engine.open("refund", REFUND, actor=CUSTOMER).number
+    with pytest.raises(ConcurrentUpdate):
+        engine.fire(number, "review", actor=AGENT, expected_version=7)
+    with pytest.raises(RuntimeError), engine.store.transaction() as tx:  # written, then rolled back
+        stored = tx.get(number)
+        assert stored is not None
+        t = step(stored.case, stored.last_seq, stored.last_hash, event="review", to_state="under_review",
+                 verdicts=(), actor=AGENT, data={}, now=engine.now(), policy=engine.policy)
+        tx.update_case(stored, t.case, t.entry.seq, t.entry.hash)
+        tx.append([(stored.id, t.entry, t.texts, t.case)])
+        raise RuntimeError("the host's own write failed")
+    assert [c.event for c in engine.changes()] == ["open"]
+    assert query(db_url, "SELECT count(*) FROM outbox") == [(1,)]
+    assert engine.verify().ok
+
+
+def test_sweeps_and_bulk_imports_write_changes_too(engine: Engine, clock: FixedClock):
+    report = engine.open_many([{"kind": "complaint", "facts": {"order_id": f"SO-{i}", "customer": "c-9"}} for i in range(3)],
+                              actor=AGENT)
+    assert report.count == 3
+    engine.sweep(now=clock.advance(hours=25))
+    events = [(c.event, c.outcome) for c in engine.changes()]
+    assert events.count(("open", "applied")) == 3 and events.count(("sla_breach", "applied")) == 3
+
+
+def test_hooks_hear_of_each_change_after_commit_and_a_failing_one_undoes_nothing(
+        engine: Engine, caplog: pytest.LogCaptureFixture):
+    heard: list[Change] = []
+    seen_committed: list[str] = []
+
+    def broken(change: Change) -> None:
+        raise ValueError("the host's mailer is down")
+
+    def committed(change: Change) -> None:  # after commit: another reader sees the change already
+        seen_committed.append(engine.get(change.number).state)
+
+    engine.on_applied(broken)
+    engine.on_applied(heard.append)
+    engine.on_applied(committed)
+    refused: list[Change] = []
+    engine.on_refused(refused.append)
+    with caplog.at_level(logging.ERROR, logger="casework.hooks"):
+        number = paid_refund(engine)
+    assert [c.event for c in heard] == ["open", "review", "approve", "pay"]
+    assert seen_committed == ["submitted", "under_review", "approved", "refunded"]
+    assert engine.get(number).state == "refunded"
+    assert caplog.text.count("the transition stands") == 4 and "mailer is down" in caplog.text
+    with pytest.raises(TransitionDenied):
+        engine.fire(number, "approve", actor=AGENT)
+    assert [(c.event, c.outcome) for c in refused] == [("approve", "refused")]
+    if engine.store.dialect == "sqlite":
+        assert [c.id for c in heard] == [c.id for c in engine.changes()]
+    with pytest.raises(InvalidInput, match="not callable"):
+        engine.on_applied("print")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_an_entry_waiting_for_the_seal_is_read_once_sealed_never_skipped(engine: Engine, db_url: str):
+    """PostgreSQL: while another transaction holds the chain's seal, a write commits unsealed (no global id
+    yet); a reader then sees nothing after the cursor, not a later id, and sees it once it is sealed."""
+    first = engine.open("refund", REFUND, actor=CUSTOMER).number
+    cursor = engine.changes()[-1].id or 0
+    holder = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        with holder.connect() as conn:
+            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("SELECT value FROM casework_meta WHERE key = 'audit_seal' FOR UPDATE")
+            engine.fire(first, "review", actor=AGENT)  # committed, not sealed
+            assert query(db_url, "SELECT count(*) FROM audit_entries WHERE gseq IS NULL") == [(1,)]
+            assert engine.changes(after=cursor) == []  # the seal is held: nothing is skipped past
+            conn.exec_driver_sql("ROLLBACK")
+        waiting = engine.changes(after=cursor)  # sealed by the reader, then read
+        assert [(c.number, c.event, c.id) for c in waiting] == [(first, "review", cursor + 1)]
+    finally:
+        holder.dispose()
+    assert engine.verify().ok
