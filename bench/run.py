@@ -11,7 +11,8 @@ Targets: 1 SQLite fire <= 3x raw sqlite3; 2 bulk import and the batched sweep (b
 fires; 4 lookups and the overdue list at 1M cases <= 2x at 10k; 5 PostgreSQL fire <= 3x raw psycopg;
 6 `casework show` <= 1.3x importing its dependencies; and from the service-clock and policy issues:
 `sla sweep` over 100,000 open cases (10,000 due) and `policy simulate` over 100,000 open cases, each
-well under a minute and checked against a direct computation.
+well under a minute and checked against a direct computation; from the embedding issue (bench/outbox.py):
+fire with the outbox <= 1.15x fire without, the relay's publish rate >= 0.5x the client publishing directly.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 from _common import Row, missed, print_table, read_rows
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("fire_sqlite", "bulk_import", "memory", "queries", "pg_fire", "async_pg", "cli_startup", "sweep", "simulate")
+SCRIPTS = ("fire_sqlite", "bulk_import", "memory", "queries", "pg_fire", "async_pg", "cli_startup", "sweep", "simulate",
+           "outbox")
 
 
 def main(argv: list[str] | None = None) -> int:

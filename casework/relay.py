@@ -137,7 +137,8 @@ class Relay:
                 except BROKER_ERRORS as exc:
                     problem = _problem(exc)
                     LOG.info("broker %s: %s; retrying in %.1fs", self.shown, problem, delay)
-                    nc = await _closed(nc)
+                    await _closed(nc)
+                    nc = None
                     failing_since = failing_since if failing_since is not None else time.monotonic()
                     if give_up_after is not None and time.monotonic() - failing_since >= give_up_after:
                         raise BrokerUnavailable(f"cannot publish to NATS at {self.shown}: {problem} (for "
@@ -227,7 +228,6 @@ async def _closed(nc: Client | None) -> None:
     if nc is not None:
         with contextlib.suppress(Exception):
             await nc.close()
-    return None
 
 
 def _problem(exc: BaseException) -> str:

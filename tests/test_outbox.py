@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from conftest import EngineFactory
 from tampering import query
 
 from casework import Actor, Change, ConcurrentUpdate, Engine, FixedClock, InvalidInput, TransitionDenied
 from casework.transition import step
-from conftest import EngineFactory
 
 CUSTOMER, AGENT = Actor("cust-1", "customer"), Actor("alice", "agent")
 REFUND = {"order_id": "SO-1", "amount": "129.50", "paid": "129.50", "phone": "13800138000"}
@@ -109,8 +109,8 @@ def test_a_rolled_back_transition_leaves_no_change(engine: Engine, db_url: str):
 
 
 def test_sweeps_and_bulk_imports_write_changes_too(engine: Engine, clock: FixedClock):
-    report = engine.open_many([{"kind": "complaint", "facts": {"order_id": f"SO-{i}", "customer": "c-9"}} for i in range(3)],
-                              actor=AGENT)
+    records = [{"kind": "complaint", "facts": {"order_id": f"SO-{i}", "customer": "c-9"}} for i in range(3)]
+    report = engine.open_many(records, actor=AGENT)
     assert report.count == 3
     engine.sweep(now=clock.advance(hours=25))
     events = [(c.event, c.outcome) for c in engine.changes()]
