@@ -338,7 +338,7 @@ class Engine(PolicyAdministration):
         """Up to ``limit`` changes with global ids above ``after`` (a cursor: the last id you consumed), in
         commit order; personal facts masked unless ``reveal``. A change committed later never gets an id below
         one already read, so a consumer that keeps its cursor misses none."""
-        found = self.store.changes(*page(after, limit))
+        found = self.store.outbox.changes(*page(after, limit))
         return found if reveal else [masked(c, self.policies.personal_facts(c.entry.policy.hash)) for c in found]
 
     def on_applied(self, callback: Hook) -> Hook:

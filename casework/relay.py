@@ -93,7 +93,7 @@ class Relay:
     # ---- the cursor ------------------------------------------------------------------------------------
     def position(self) -> int:
         """The global id this relay has published up to (0: none yet)."""
-        return self.engine.store.relay_cursor(self.name) or 0
+        return self.engine.store.outbox.cursor(self.name) or 0
 
     def rewind(self, position: int) -> None:
         """Set the cursor to ``position`` (publish again every change after it; the stream drops copies
@@ -101,7 +101,7 @@ class Relay:
         if isinstance(position, bool) or not isinstance(position, int) or position < 0:
             raise InvalidInput(f"position {position!r}: expected a global id, a whole number 0 or above",
                                field="position", value=position)
-        self.engine.store.save_relay_cursor(self.name, position, self.engine.now(), rewind=True)
+        self.engine.store.outbox.save_cursor(self.name, position, self.engine.now(), rewind=True)
 
     # ---- running ---------------------------------------------------------------------------------------
     async def run(self, *, once: bool = False, stop: asyncio.Event | None = None,
@@ -190,7 +190,7 @@ class Relay:
             finally:
                 for ack in acks:
                     ack.cancel()  # those not acknowledged: sent again from the cursor
-                await asyncio.to_thread(self.engine.store.save_relay_cursor, self.name, now.position,
+                await asyncio.to_thread(self.engine.store.outbox.save_cursor, self.name, now.position,
                                         self.engine.now())
             report(now)
         return now

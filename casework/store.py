@@ -28,12 +28,11 @@ from casework._store.chain import Sealer
 from casework._store.codec import AUDIT_INSERTED, CASE_UPDATED, Codec, StoredCase
 from casework._store.driver import Database, describe_url
 from casework._store.footprint import DEFAULT, Footprint
-from casework._store.outbox import Appended, Outbox, any_unsealed, changes_page, cursor_of, save_cursor
+from casework._store.outbox import Appended, Outbox
 from casework._store.publications import Publication, VersionRow
 from casework._store.rows import ChainRow, Filters, Opened, Reader, Transaction
 from casework._store.tables import APPEND_ONLY, HEAD_REVISION, SCHEMA_VERSION, SEAL_KEY, AuditRow, CaseRow, meta
 from casework.audit import AuditKey, policy_chain_hash
-from casework.changes import Change
 from casework.domain import AuditEntry, Case, PolicyRef
 from casework.errors import InvalidInput, SchemaOutOfDate, StoreError, UniqueViolation, Unreadable
 
@@ -89,7 +88,8 @@ class Store:
         self._codec = Codec(self._db.name)
         self._refs: dict[str, PolicyRef] = {}
         self._sealer = Sealer(key, self.url)
-        self.outbox = Outbox()  # which entries become changes, and the hooks that hear of them (set by Engine)
+        # Which entries become changes, who hears of them after commit (set by Engine), reading them, the cursors.
+        self.outbox = Outbox(self._read, self.transaction, self.seal, sqlite=self._db.sqlite)
         try:
             if footprint.schema and self.dialect != "postgresql":
                 raise InvalidInput(f"schema {footprint.schema!r}: a schema is for PostgreSQL; on {self.dialect} keep "
@@ -331,28 +331,6 @@ class Store:
         """Seal the entries waiting to be (a write of the chain only; nothing when none wait)."""
         with self.transaction() as tx:
             tx.seal_waiting()
-
-    # ---- the outbox -----------------------------------------------------------------------------------
-    def changes(self, after: int, limit: int) -> list[Change]:
-        """Up to ``limit`` changes after global id ``after``, in commit order (see ``casework._store.outbox``).
-        Entries waiting for the chain's seal (PostgreSQL) are sealed first, if no writer holds it."""
-        if not self._db.sqlite:
-            with self._read() as r:
-                waiting = any_unsealed(r)
-            if waiting:
-                self.seal()
-        with self._read() as r:
-            return changes_page(r, after, limit)
-
-    def relay_cursor(self, name: str) -> int | None:
-        """The global id relay ``name`` has published up to (None: it never ran)."""
-        with self._read() as r:
-            return cursor_of(r, name)
-
-    def save_relay_cursor(self, name: str, position: int, at: datetime, *, rewind: bool = False) -> None:
-        """Move relay ``name``'s cursor to ``position`` (forward only, unless ``rewind``)."""
-        with self.transaction() as tx:
-            save_cursor(tx, name, position, at, rewind=rewind)
 
     # ---- policy versions ------------------------------------------------------------------------------
     def ref_of(self, policy_hash: str) -> PolicyRef:

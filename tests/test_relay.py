@@ -179,7 +179,7 @@ def test_every_applied_transition_is_delivered_exactly_once_in_per_case_order_ac
     relay = relay_process(db_url, private_broker.url, stream)
     try:
         writers = Writers(db_url, numbers, processes=3, fires=30)
-        wait_until(lambda: (setup.store.relay_cursor("default") or 0) > 0, "the relay's first publications")
+        wait_until(lambda: (setup.store.outbox.cursor("default") or 0) > 0, "the relay's first publications")
         private_broker.kill()  # in the middle of the run: the relay may be publishing
         while_down = [setup.open("complaint", {"order_id": f"SO-D{i}", "customer": "c-2"}, actor=AGENT).number
                       for i in range(5)]  # written while the broker is down (the writers may be, too)
@@ -187,7 +187,7 @@ def test_every_applied_transition_is_delivered_exactly_once_in_per_case_order_ac
         applied = writers.applied()
         assert applied > 0
         last = setup.changes(after=0, limit=10000)[-1].id
-        wait_until(lambda: setup.store.relay_cursor("default") == last, "the relay to catch up")
+        wait_until(lambda: setup.store.outbox.cursor("default") == last, "the relay to catch up")
         relay.send_signal(signal.SIGTERM)
         out, err = relay.communicate(timeout=60)
     finally:
@@ -219,7 +219,7 @@ def test_relay_once_drains_stores_its_cursor_and_a_rewind_is_dropped_as_copies(
             "--subject", stream.lower(), "--json"]
     first = runner.invoke(cli.app, args)
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout)["published"] == 2 and sqlite_engine.store.relay_cursor("default") == 2
+    assert json.loads(first.stdout)["published"] == 2 and sqlite_engine.store.outbox.cursor("default") == 2
     again = runner.invoke(cli.app, args)
     assert json.loads(again.stdout)["published"] == 0  # the cursor is in the database
     rewound = runner.invoke(cli.app, [*args, "--from", "0"])
@@ -245,7 +245,7 @@ def test_an_unreachable_broker_is_waited_for_then_reported_in_one_line(sqlite_en
         from casework import Relay
 
         asyncio.run(Relay(sqlite_engine, servers=f"nats://127.0.0.1:{port}").run(once=True, give_up_after=0))
-    assert caught.value.http_status == 503 and sqlite_engine.store.relay_cursor("default") is None
+    assert caught.value.http_status == 503 and sqlite_engine.store.outbox.cursor("default") is None
 
 
 def _delete_stream(url: str, stream: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +36,36 @@ _WIDTH = len(AUDIT_COLUMNS)
 
 class Outbox:
     """What one Store publishes: which entries get a change row (``mode``: ``applied``, ``all``, ``off``),
-    and who hears of the changes a transaction wrote once it committed (``after_commit``)."""
+    who hears of the changes a transaction wrote once it committed (``after_commit``); reading the changes
+    and the relays' cursors, through the store's read scope (``read``) and transactions (``transaction``)."""
 
-    def __init__(self, mode: str = "applied") -> None:
+    def __init__(self, read: Callable[[], AbstractContextManager[Reader]],
+                 transaction: Callable[[], AbstractContextManager[Transaction]], seal: Callable[[], None], *,
+                 sqlite: bool, mode: str = "applied") -> None:
+        self._read, self._transaction, self._seal, self._sqlite = read, transaction, seal, sqlite
         self.mode = outbox_mode(mode)
         self.after_commit: Callable[[Sequence[Change]], None] | None = None
+
+    def changes(self, after: int, limit: int) -> list[Change]:
+        """Up to ``limit`` changes after global id ``after``, in commit order. Entries waiting for the chain's
+        seal (PostgreSQL) are sealed first, if no writer holds it, so a quiet database holds none back."""
+        if not self._sqlite:
+            with self._read() as r:
+                waiting = any_unsealed(r)
+            if waiting:
+                self._seal()
+        with self._read() as r:
+            return changes_page(r, after, limit)
+
+    def cursor(self, name: str) -> int | None:
+        """The global id relay ``name`` has published up to (None: it never ran)."""
+        with self._read() as r:
+            return cursor_of(r, name)
+
+    def save_cursor(self, name: str, position: int, at: datetime, *, rewind: bool = False) -> None:
+        """Move relay ``name``'s cursor to ``position`` (forward only, unless ``rewind``)."""
+        with self._transaction() as tx:
+            save_cursor(tx, name, position, at, rewind=rewind)
 
     def write(self, tx: Transaction, entries: Sequence[Appended], rows: Sequence[dict[str, Any]]) -> list[Change]:
         """Insert the change rows of ``entries`` (their audit rows, sealed or waiting, are ``rows``) that the mode
