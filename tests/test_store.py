@@ -551,7 +551,7 @@ def test_a_write_transaction_is_all_or_nothing_and_leaves_the_store_usable(engin
         t = step(stored.case, stored.last_seq, stored.last_hash, event="approve", to_state=None, verdicts=(),
                  actor=AGENT, data={}, now=stored.case.updated_at, policy=engine.policy)
         tx.extend_trail(stored, t.entry.seq, t.entry.hash)
-        tx.append([(stored.id, t.entry, t.texts)])
+        tx.append([(stored.id, t.entry, t.texts, t.case)])
         raise Boom()
     assert engine.history(number) == before
 

@@ -128,7 +128,7 @@ def write_step(store: Store, policy: PolicySet, number: str, event: str, to_stat
             tx.update_case(stored, t.case, t.entry.seq, t.entry.hash)
         else:
             tx.extend_trail(stored, t.entry.seq, t.entry.hash)
-        tx.append([(stored.id, t.entry, t.texts)])
+        tx.append([(stored.id, t.entry, t.texts, t.case)])
     return t
 
 
@@ -216,7 +216,8 @@ def test_audit_entries_come_back_equal_in_seq_order(store: Store, policy: Policy
     with store.transaction() as tx:
         stored = tx.get(number)
         tx.extend_trail(stored, third.entry.seq, third.entry.hash)
-        tx.append([(stored.id, third.entry, third.texts), (stored.id, second.entry, second.texts)])
+        tx.append([(stored.id, third.entry, third.texts, third.case),
+                   (stored.id, second.entry, second.texts, second.case)])
 
     expected = [t.entry, review.entry, second.entry, third.entry]
     assert [e.seq for e in expected] == [1, 2, 3, 4]
@@ -310,7 +311,7 @@ def test_an_exception_inside_a_transaction_rolls_back_every_write_and_propagates
         s = step(stored.case, stored.last_seq, stored.last_hash, event="review", to_state="under_review",
                  verdicts=(), actor=AGENT, data={}, now=T0 + timedelta(minutes=1), policy=policy)
         tx.update_case(stored, s.case, s.entry.seq, s.entry.hash)
-        tx.append([(stored.id, s.entry, s.texts)])
+        tx.append([(stored.id, s.entry, s.texts, s.case)])
         tx.remember("alice", "key-1", "f" * 64, "review", stored.case.number, {"outcome": "applied"}, T0)
         assert tx.get(new.case.number) is not None  # the transaction sees its own writes
         raise boom
@@ -373,7 +374,7 @@ def test_an_entry_with_a_seq_the_case_already_has_is_a_unique_violation(store: S
                  now=T0 + timedelta(minutes=1), policy=policy)
     assert again.entry.seq == 1
     with pytest.raises(UniqueViolation) as dup, store.transaction() as tx:
-        tx.append([(stored.id, again.entry, again.texts)])
+        tx.append([(stored.id, again.entry, again.texts, again.case)])
     assert isinstance(dup.value, StoreError) and dup.value.url == store.url
     assert store.history(t.case.number) == [t.entry]
 
