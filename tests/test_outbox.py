@@ -168,3 +168,51 @@ def test_an_entry_waiting_for_the_seal_is_read_once_sealed_never_skipped(engine:
     finally:
         holder.dispose()
     assert engine.verify().ok
+
+
+# ---- the host's transaction (Engine.using) ------------------------------------------------------------------
+class HostRollback(Exception):
+    pass
+
+
+def test_a_write_in_the_hosts_transaction_brings_its_change_along(db_url: str, clock: FixedClock):
+    """A joined write's change row commits or rolls back with the host's transaction, and no hook hears of a
+    change before the host has committed it (the host's commit is the host's: the outbox tells it)."""
+    host = sa.create_engine(db_url)
+    try:
+        with Engine(host, clock=clock) as engine:
+            heard: list[Change] = []
+            engine.on_applied(heard.append)
+            first = engine.open("refund", REFUND, actor=CUSTOMER).number
+            assert [c.event for c in heard] == ["open"]
+            with pytest.raises(HostRollback), host.begin() as conn, engine.using(conn):
+                engine.fire(first, "review", actor=AGENT)
+                assert [c.event for c in engine.changes()] == ["open", "review"]  # seen inside the transaction
+                raise HostRollback
+            assert [c.event for c in engine.changes()] == ["open"]  # rolled back with the host: no change
+            with host.begin() as conn, engine.using(conn):
+                engine.fire(first, "review", actor=AGENT)
+                second = engine.open("refund", {**REFUND, "order_id": "SO-2"}, actor=CUSTOMER).number
+            changes = engine.changes()
+            assert [(c.number, c.event) for c in changes] == [(first, "open"), (first, "review"), (second, "open")]
+            assert [c.id for c in changes] == sorted(c.id for c in changes)
+            assert query(db_url, "SELECT count(*) FROM outbox") == [(3,)]
+            assert [c.event for c in heard] == ["open"]  # the joined writes were told by the outbox alone
+            assert engine.verify().ok
+    finally:
+        host.dispose()
+
+
+def test_the_outbox_and_the_relays_cursors_live_in_the_footprint(db_url: str, clock: FixedClock):
+    with Engine(db_url, clock=clock, prefix="cw_") as engine:
+        paid_refund(engine)
+        assert [c.event for c in engine.changes()] == ["open", "review", "approve", "pay"]
+        outbox = engine.store.outbox
+        assert outbox.cursor("orders") is None
+        outbox.save_cursor("orders", 3, engine.now())
+        outbox.save_cursor("orders", 2, engine.now())  # never moved back, unless rewound
+        assert outbox.cursor("orders") == 3
+        outbox.save_cursor("orders", 1, engine.now(), rewind=True)
+        assert outbox.cursor("orders") == 1
+    assert query(db_url, "SELECT count(*) FROM cw_outbox") == [(4,)]
+    assert query(db_url, "SELECT name, position FROM cw_relay_cursors") == [("orders", 1)]

@@ -262,6 +262,11 @@ class Database:
                 cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
             cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
 
+    @property
+    def joined(self) -> bool:
+        """Whether this thread runs on a host's connection (whose commit is the host's, not casework's)."""
+        return self._local.joined is not None
+
     @contextmanager
     def joining(self, connection: sa.Connection) -> Iterator[None]:
         """Run this thread's reads and writes on the host's ``connection``, inside its transaction."""

@@ -324,8 +324,10 @@ class Transaction(Reader):
             translated = self.db.failure(exc)
             if translated is not None:
                 raise translated from None
-        if not failed and self.changes and self.outbox.after_commit is not None:
-            self.outbox.after_commit(self.changes)  # committed: the hooks hear of it (never in the transaction)
+        if not failed and self.changes and self.outbox.after_commit is not None and not self.db.joined:
+            # committed: the hooks hear of it (never in the transaction; a joined write is committed by the host,
+            # if at all, so its changes are told by the outbox alone)
+            self.outbox.after_commit(self.changes)
 
     def next_numbers(self, name: str, count: int = 1) -> range:
         """The next ``count`` values of a named counter, in one update (contiguous, never shared)."""
