@@ -82,6 +82,7 @@ class AsyncEngine:
     sweep = _threaded(Engine.sweep)
     report = _threaded(Engine.report)
     verify = _threaded(Engine.verify)
+    changes = _threaded(Engine.changes)
 
     async def export(self, *, redact: bool = False) -> AsyncIterator[dict[str, Any]]:
         """Every audit entry of every case (see ``Engine.export``), read on the threads a batch at a time."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from decimal import Decimal
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from conftest import EngineFactory
 from tampering import query
 
-from casework import Actor, Change, ConcurrentUpdate, Engine, FixedClock, InvalidInput, TransitionDenied
+from casework import Actor, AsyncEngine, Change, ConcurrentUpdate, Engine, FixedClock, InvalidInput, TransitionDenied
 from casework.transition import step
 
 CUSTOMER, AGENT = Actor("cust-1", "customer"), Actor("alice", "agent")
@@ -216,3 +217,12 @@ def test_the_outbox_and_the_relays_cursors_live_in_the_footprint(db_url: str, cl
         assert outbox.cursor("orders") == 1
     assert query(db_url, "SELECT count(*) FROM cw_outbox") == [(4,)]
     assert query(db_url, "SELECT name, position FROM cw_relay_cursors") == [("orders", 1)]
+
+
+def test_an_async_engine_reads_the_changes_as_a_coroutine(engine: Engine):
+    number = paid_refund(engine)
+
+    async def read() -> list[Change]:
+        return await AsyncEngine(engine, workers=1).changes(after=0, limit=2)
+
+    assert [(c.number, c.event) for c in asyncio.run(read())] == [(number, "open"), (number, "review")]
