@@ -12,6 +12,7 @@ import pytest
 import casework
 from casework import (
     Actor,
+    BrokerUnavailable,
     CaseNotFound,
     CaseworkError,
     ConcurrentUpdate,
@@ -62,6 +63,7 @@ def every_error() -> list[CaseworkError]:
         WriteConflict("RF-20261122-000001", 3),
         UnknownPolicyVersion("3f2a", ["3f2a9c0d1e2f default 2026-11", "3f2a77aa0b1c next"], ambiguous=True),
         PolicyTestsFailed("next", ["no-reason return on day 7 is allowed: expected allowed, got refused"], 12),
+        BrokerUnavailable("cannot reach nats://relay:***@nats:4222", servers="nats://relay:***@nats:4222"),
     ]
 
 

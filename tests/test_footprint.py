@@ -177,6 +177,25 @@ def test_prefixed_tables_keep_two_casework_footprints_and_the_default_apart(db_u
         assert again.get(other).state == "approved"
 
 
+def test_the_outbox_and_the_relays_cursors_are_prefixed_too(db_url: str, clock: FixedClock,
+                                                            footprints: list[Footprint]):
+    footprints.append(Footprint(prefix="cw_"))
+    with Engine(db_url, clock=clock, prefix="cw_") as engine:
+        lifecycle(engine)
+        assert [c.event for c in engine.changes()] == ["open", "review", "approve"]
+        outbox = engine.store.outbox
+        assert outbox.cursor("orders") is None
+        outbox.save_cursor("orders", 3, engine.now())
+        outbox.save_cursor("orders", 2, engine.now())  # never moved back (the upsert's guard), unless rewound
+        assert outbox.cursor("orders") == 3
+        outbox.save_cursor("orders", 1, engine.now(), rewind=True)
+        assert outbox.cursor("orders") == 1
+    assert {"cw_outbox", "cw_relay_cursors"} <= tables(db_url)
+    assert not {"outbox", "relay_cursors"} & tables(db_url)
+    assert scalar(db_url, "SELECT count(*) FROM cw_outbox") == 3
+    assert scalar(db_url, "SELECT position FROM cw_relay_cursors WHERE name = 'orders'") == 1
+
+
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite's trail is guarded by verify
 def test_prefixed_audit_tables_are_append_only_on_postgresql(db_url: str, clock: FixedClock,
                                                            footprints: list[Footprint]):

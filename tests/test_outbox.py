@@ -204,21 +204,6 @@ def test_a_write_in_the_hosts_transaction_brings_its_change_along(db_url: str, c
         host.dispose()
 
 
-def test_the_outbox_and_the_relays_cursors_live_in_the_footprint(db_url: str, clock: FixedClock):
-    with Engine(db_url, clock=clock, prefix="cw_") as engine:
-        paid_refund(engine)
-        assert [c.event for c in engine.changes()] == ["open", "review", "approve", "pay"]
-        outbox = engine.store.outbox
-        assert outbox.cursor("orders") is None
-        outbox.save_cursor("orders", 3, engine.now())
-        outbox.save_cursor("orders", 2, engine.now())  # never moved back, unless rewound
-        assert outbox.cursor("orders") == 3
-        outbox.save_cursor("orders", 1, engine.now(), rewind=True)
-        assert outbox.cursor("orders") == 1
-    assert query(db_url, "SELECT count(*) FROM cw_outbox") == [(4,)]
-    assert query(db_url, "SELECT name, position FROM cw_relay_cursors") == [("orders", 1)]
-
-
 def test_an_async_engine_reads_the_changes_as_a_coroutine(engine: Engine):
     number = paid_refund(engine)
 

@@ -204,6 +204,6 @@ relay_cursors: sa.Table = RelayCursorRow.__table__  # type: ignore[attr-defined]
 # Every table, in creation order (a new table: declare its model above and add it here), and the references
 # between them by base name (table, column, referenced table, its column), added by each Footprint.
 TABLES = (meta, policies, cases, audit, idem, counters, publications, outbox, relay_cursors)
-FOREIGN_KEYS = (("audit_entries", "case_id", "cases", "id"), ("outbox", "case_id", "cases", "id"))
+FOREIGN_KEYS = (("audit_entries", "case_id", "cases", "id"),)  # an outbox row names an entry (case id, seq)
 # The tables PostgreSQL keeps append-only (UPDATE, DELETE and TRUNCATE refused; audit entries may be sealed).
 APPEND_ONLY = ("audit_entries", "policy_versions", "policy_publications")

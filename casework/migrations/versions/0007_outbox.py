@@ -23,10 +23,9 @@ depends_on = None
 def upgrade() -> None:
     fp = footprint()
     n, schema = fp.name, fp.schema
-    cases_id = ".".join(filter(None, (schema, n("cases"), "id")))  # the referenced column, unquoted
     op.create_table(
         n("outbox"),
-        sa.Column("case_id", sa.Integer(), sa.ForeignKey(cases_id), primary_key=True, autoincrement=False),
+        sa.Column("case_id", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
