@@ -343,7 +343,8 @@ class Engine(PolicyAdministration):
 
     def on_applied(self, callback: Hook) -> Hook:
         """Call ``callback(change)`` after each commit, for every applied change it wrote (any writer of this
-        Engine: open, fire, import, sweep, adoption); an exception in it is logged, the transition stands."""
+        Engine: open, fire, import, sweep, adoption); an exception in it is logged, the transition stands.
+        Writes in a host's transaction (:meth:`using`) are committed by the host, not here: no hook runs for them."""
         self.store.outbox.after_commit = self.hooks.run
         return self.hooks.add(callback)
 
