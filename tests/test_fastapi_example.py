@@ -134,3 +134,34 @@ def test_a_failing_request_leaves_neither_order_nor_case(client: TestClient, hos
     assert response.status_code == 400
     assert len(client.get("/cases").json()) == 1 and [o["id"] for o in _orders(host)] == ["SO-1"]
     assert client.get("/orders/SO-2").status_code == 404
+
+
+def test_the_outbox_consumer_sees_each_applied_transition_once(client: TestClient):
+    first = _open(client, order="SO-1")["number"]
+    second = _open(client, order="SO-2")["number"]
+    assert client.post(f"/cases/{first}/events/approve", json={}, headers=AGENT).status_code == 200
+    assert client.post(f"/cases/{second}/events/pay", json={}, headers=AGENT).status_code == 409  # refused
+    assert client.post(f"/cases/{first}/events/pay", json={}, headers=AGENT).status_code == 200
+
+    seen: list[dict[str, Any]] = []
+    for _ in range(10):  # pages of two, to the end
+        batch = client.post("/outbox/consume", params={"limit": 2}).json()
+        if not batch:
+            break
+        assert len(batch) <= 2
+        seen += batch
+    applied = [(n, e["event"]) for n in (first, second) for e in client.get(f"/cases/{n}/history").json()
+               if e["outcome"] == "applied"]
+    assert sorted((c["number"], c["event"]) for c in seen) == sorted(applied)
+    assert [(c["number"], c["event"]) for c in seen] == [(first, "open"), (second, "open"), (first, "approve"),
+                                                         (first, "pay")]  # commit order; the refusal is not one
+    ids = [c["id"] for c in seen]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert [r["change_id"] for r in client.get("/outbox/consumed").json()] == ids  # recorded once each
+
+    assert client.post("/outbox/consume").json() == []  # nothing twice
+    client.post(f"/cases/{first}/events/close", json={}, headers=AGENT)
+    assert [(c["number"], c["event"]) for c in client.post("/outbox/consume").json()] == [(first, "close")]
+    last = client.get("/outbox/consumed").json()[-1]
+    assert last["change_id"] > ids[-1] and (last["case_number"], last["event"], last["state"]) == (first, "close",
+                                                                                                   "closed")

@@ -38,6 +38,20 @@ orders = sa.Table(
     sa.Column("total", sa.Numeric(12, 2), nullable=False),
     sa.Column("case_number", sa.String(40), nullable=False),
 )
+# What the shop's outbox consumer did with each change (here: records it; a shop would e.g. notify the
+# customer), and how far it has read: written in one transaction, so each change is consumed once.
+consumed = sa.Table(
+    "shop_consumed", metadata,
+    sa.Column("change_id", sa.BigInteger, primary_key=True),
+    sa.Column("case_number", sa.String(40), nullable=False),
+    sa.Column("event", sa.String(40), nullable=False),
+    sa.Column("state", sa.String(40)),
+)
+cursors = sa.Table(
+    "shop_cursors", metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("after", sa.BigInteger, nullable=False),
+)
 
 
 def caller(x_actor: Annotated[str, Header()], x_role: Annotated[str, Header()]) -> Actor:
@@ -121,6 +135,31 @@ def create_app(db: sa.Engine | str | None = None, *, policies: str | PolicySet |
     @app.get("/cases/{number}/history")
     def history(number: str) -> list[dict[str, Any]]:
         return [e.to_json() for e in engine.history(number)]
+
+    @app.post("/outbox/consume")
+    def consume(limit: int = 100) -> Any:
+        """Consume up to ``limit`` changes past the stored cursor (call it from a loop or a scheduler)."""
+        try:
+            with host.begin() as conn:
+                row = conn.execute(sa.select(cursors.c.after).where(cursors.c.name == "shop")
+                                   .with_for_update()).first()
+                after = 0 if row is None else row.after
+                changes = engine.changes(after=after, limit=limit)  # applied transitions, in commit order
+                for change in changes:
+                    conn.execute(consumed.insert().values(change_id=change.id, case_number=change.number,
+                                                          event=change.event, state=change.entry.to_state))
+                if changes:
+                    cursor = {"name": "shop", "after": changes[-1].id}
+                    conn.execute(cursors.insert().values(cursor) if row is None else
+                                 cursors.update().where(cursors.c.name == "shop").values(cursor))
+        except sa.exc.IntegrityError:  # another consumer took the same changes first: it has them
+            return _problem(409, "ConsumerConflict", "another consumer took these changes; call again")
+        return [{"id": c.id, "number": c.number, "event": c.event} for c in changes]
+
+    @app.get("/outbox/consumed")
+    def list_consumed() -> list[dict[str, Any]]:
+        with host.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(consumed).order_by(consumed.c.change_id)).mappings()]
 
     @app.get("/orders/{order_id}")
     def get_order(order_id: str) -> Any:
