@@ -322,6 +322,102 @@ def fire(
 
 
 @app.command()
+def reject(
+    ctx: typer.Context,
+    number: NumberArg,
+    reason: Annotated[str, typer.Option(
+        "--reason", help="One of the policy's rejection reasons, e.g. deadline_passed, condition, missing_proof, "
+        "fraud.", show_default=False)],
+    note: Annotated[str | None, typer.Option("--note", help="A note for the thread.")] = None,
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    key: KeyOpt = None,
+    lang: LangOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reject a case for one of the policy's rejection reasons; prints the case and the customer's message.
+
+    Example: casework reject RT-20261122-000007 --reason deadline_passed
+    """
+    from casework.terminal import desk
+
+    engine = _engine(ctx, lang)
+    with _refusals(as_json, number, engine, lang):
+        case = engine.reject(number, reason, actor=_actor(actor, role), note=note, key=key)
+    told = engine.rejection_message(number, lang=lang)
+    terminal.render(as_json, lambda: {**case.to_json(), "customer_message": told},
+                    lambda: iter([terminal.case_panel(case), *desk.labelled("Customer message", told)]))
+
+
+@app.command()
+def note(
+    ctx: typer.Context,
+    number: NumberArg,
+    text: Annotated[str, typer.Argument(help="The note.")],
+    internal: Annotated[bool, typer.Option("--internal", help="For the desk only (the default for staff).")] = False,
+    to_customer: Annotated[bool, typer.Option("--to-customer", help="A reply the customer sees.")] = False,
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a note to a case's thread (audited; the case's state and facts stay as they are).
+
+    Example: casework note RT-20261122-000007 "photo received, checking with the warehouse" --internal
+    """
+    from casework.terminal import desk
+
+    if internal and to_customer:
+        raise InvalidInput("--internal and --to-customer exclude each other; give one", field="audience")
+    audience = "customer" if to_customer else "internal" if internal else None
+    engine = _engine(ctx)
+    with _refusals(as_json, number):
+        case = engine.note(number, text, actor=_actor(actor, role), audience=audience)
+    notes = engine.thread(number)
+    terminal.render(as_json, lambda: {"case": case.to_json(), "note": notes[-1].to_json()},
+                    lambda: desk.thread(case.number, notes[-1:]))
+
+
+@app.command()
+def assign(
+    ctx: typer.Context,
+    number: NumberArg,
+    to: Annotated[str | None, typer.Option("--to", help="The operator to assign the case to.",
+                                           show_default=False)] = None,
+    nobody: Annotated[bool, typer.Option("--nobody", help="Unassign the case.")] = False,
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Assign a case to an operator (audited); --nobody puts it back in the unassigned queue.
+
+    Example: casework assign RF-20261122-000042 --to alice
+    """
+    if (to is None) == (not nobody):
+        raise InvalidInput("assign needs --to AGENT or --nobody (one of them)", field="to")
+    with _refusals(as_json, number):
+        case = _engine(ctx).assign(number, to, actor=_actor(actor, role))
+    _show_case(case, as_json)
+
+
+@app.command()
+def priority(
+    ctx: typer.Context,
+    number: NumberArg,
+    level: Annotated[int, typer.Argument(help="0-9, higher is more urgent.", show_default=False)],
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a case's priority (audited), by the roles the policy's desk.priority_roles names.
+
+    Example: casework priority CP-20261122-000003 3 --role supervisor
+    """
+    with _refusals(as_json, number):
+        case = _engine(ctx).prioritize(number, level, actor=_actor(actor, role))
+    _show_case(case, as_json)
+
+
+@app.command()
 def check(
     ctx: typer.Context,
     number: NumberArg,
@@ -383,7 +479,13 @@ def show(ctx: typer.Context, number: NumberArg, reveal: RevealOpt = False, as_js
 
     Example: casework show RF-20261122-000042 --json
     """
-    _show_case(_engine(ctx).get(number, reveal=reveal), as_json)
+    from casework.terminal import desk
+
+    engine = _engine(ctx)
+    case = engine.get(number, reveal=reveal)
+    notes = engine.thread(number)
+    terminal.render(as_json, lambda: {**case.to_json(), "notes": [n.to_json() for n in notes]},
+                    lambda: iter([terminal.case_panel(case), *desk.thread(case.number, notes)]))
 
 
 @app.command()
@@ -417,6 +519,11 @@ def list_cases(
     overdue: Annotated[bool, typer.Option("--overdue", help="Only open cases past a deadline.")] = False,
     due_before: Annotated[str | None, typer.Option("--due-before", help="Open cases due by this time (ISO).")] = None,
     queue: Annotated[str | None, typer.Option("--queue", help="Only cases in this queue, e.g. supervisor.")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Only cases assigned to you (the acting operator).")] = False,
+    assignee: Annotated[str | None, typer.Option("--assignee", help="Only cases assigned to this operator.")] = None,
+    unassigned: Annotated[bool, typer.Option("--unassigned", help="Only open cases nobody is assigned to.")] = False,
+    channel: Annotated[str | None, typer.Option("--channel", help="Only cases opened through this channel.")] = None,
+    actor: ActorOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many cases.")] = 50,
     reveal: RevealOpt = False,
     as_json: JsonOpt = False,
@@ -426,8 +533,13 @@ def list_cases(
     Example: casework list --kind return --state under_review
     """
     due = parse_instant(due_before, "--due-before") if due_before else None
+    if sum((mine, assignee is not None, unassigned)) > 1:
+        raise InvalidInput("--mine, --assignee and --unassigned exclude each other; give one", field="assignee")
+    if mine:
+        assignee = _actor(actor, None).id
     found = _engine(ctx).find(kind=kind, state=state, order_id=order, customer=customer, overdue=overdue,
-                              due_before=due, queue=queue, limit=limit, reveal=reveal)
+                              due_before=due, queue=queue, limit=limit, reveal=reveal, assignee=assignee,
+                              unassigned=unassigned, channel=channel)
     terminal.render(as_json, lambda: [c.to_json() for c in found], lambda: terminal.case_table(found))
 
 

@@ -16,8 +16,9 @@ from casework.jsontext import canonical, canonical_bytes, fragment
 
 GENESIS = "0" * 64
 KEY_MIN_BYTES = 16  # an audit key shorter than this could be guessed offline from its published id
-# Engine-level events that record something about a case without moving it through its machine.
-META_EVENTS = frozenset({"sla_breach", "adopt_policy"})
+# Engine-level events that record something about a case without moving it through its machine (the desk's
+# notes and assignments among them, see casework.desk).
+META_EVENTS = frozenset({"sla_breach", "adopt_policy", "note", "assign", "prioritize"})
 
 
 def policy_chain_hash(prev: str, policy_hash: str) -> str:

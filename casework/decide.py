@@ -28,9 +28,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
-from casework.domain import SYSTEM_ONLY, Actor, Case, Decision, Verdict
-from casework.machines import AMEND, spec
+from casework.domain import SYSTEM_ONLY, THREAD, Actor, Case, Decision, Verdict
+from casework.machines import AMEND, REJECT, REOPEN, spec
 from casework.policies.context import FACT_JUDGED, FACT_NOT_PERMITTED, GuardContext
+from casework.values import format_duration
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
@@ -63,6 +64,10 @@ def decide(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mappin
     verdicts = policy.evaluate(ctx)
     if event == AMEND:
         verdicts = (*verdicts, *_amendment(policy, case, ctx))
+    if event == REJECT and policy.document.rejections:
+        verdicts = (*verdicts, _rejection_named(policy, data))
+    if event == REOPEN and case.closed and case.state_since is not None:
+        verdicts = (*verdicts, _reopen_window(policy, case, now))
     if written:  # after who may act (the operators and roles verdicts), before the guards
         at = 2 if verdicts[0].guard == "operators" else 1
         verdicts = (*verdicts[:at], *written, *verdicts[at:])
@@ -160,7 +165,7 @@ def _amendment(policy: PolicySet, case: Case, ctx: GuardContext) -> list[Verdict
     """An amend's own verdicts: what it changes (old and new values), then every guard that may have judged a
     changed fact, judged again on the amended facts."""
     changes = {k: {"from": case.facts.get(k), "to": ctx.facts[k]} for k in ctx.data
-               if case.facts.get(k) != ctx.facts[k] and k not in SYSTEM_ONLY}
+               if case.facts.get(k) != ctx.facts[k] and k not in SYSTEM_ONLY and k not in THREAD}
     if not changes:
         return [Verdict("amendment", False, "field_missing", "an amend needs a fact whose value it changes",
                         {"missing": ["a changed fact"]})]
@@ -170,6 +175,30 @@ def _amendment(policy: PolicySet, case: Case, ctx: GuardContext) -> list[Verdict
                         {"changes": changes})]
     verdicts.extend(policy.rejudge(ctx, frozenset(changes)))
     return verdicts
+
+
+def _rejection_named(policy: PolicySet, data: Mapping[str, Any]) -> Verdict:
+    """A reject names the reason it rejects for, one of the policy's ``rejections`` (recorded as a code)."""
+    reasons = list(policy.document.rejections)
+    given = data.get("rejection")
+    if given is None:
+        return Verdict("rejection", False, "field_missing",
+                       f"a reject names its rejection reason (rejection), one of: {', '.join(reasons)}",
+                       {"missing": ["rejection"], "accepted": reasons})
+    return Verdict("rejection", True, "field_missing", f"rejected for {given}", {"rejection": given})
+
+
+def _reopen_window(policy: PolicySet, case: Case, now: datetime) -> Verdict:
+    """A closed case is reopened only within the kind's ``reopen_within`` of its closing."""
+    assert case.state_since is not None
+    until = policy.reopen_until(case.kind, case.state_since)
+    if until is None:
+        return Verdict("reopen_within", True, "window_expired", "no limit on reopening after closing", {})
+    elapsed, window = now - case.state_since, format_duration(until - case.state_since)
+    local = until.astimezone(policy.tz).strftime("%Y-%m-%d %H:%M")
+    return Verdict("reopen_within", now <= until, "window_expired",
+                   f"closed {elapsed.days} days ago; it may be reopened until {local} ({window} after closing)",
+                   {"since": "closed", "elapsed_days": elapsed.days, "window": window, "until": until.isoformat()})
 
 
 def _listed(keys: list[str], values: Mapping[str, Any]) -> str:

@@ -104,7 +104,8 @@ def run(engine: Engine, clock: FixedClock) -> Iterator[Step]:
                                 "evidence": ["order_record"]})
     yield step
     yield (step := fire(s, step.case, "approve", AGENT))
-    yield (step := fire(s, step.case, "reject", AGENT, note="outside the 7-day no-reason window"))
+    yield (step := fire(s, step.case, "reject", AGENT, rejection="deadline_passed",
+                          note="outside the 7-day no-reason window"))
     yield fire(s, step.case, "close", SYSTEM)
 
     s = STORIES[2]

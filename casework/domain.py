@@ -139,16 +139,25 @@ class Decision:
 # data but are not facts: ``priority``, ``queue``, ``breaches`` and ``timer_refused`` become the case's
 # typed ``Tracking``; ``timer`` (which state's timer fired) and ``policy_from``/``policy_to`` (a re-pinning)
 # stay in the audit entry only.
-SYSTEM_ONLY = frozenset({"breaches", "priority", "queue", "timer", "timer_refused", "policy_from", "policy_to"})
-TRACKED = frozenset({"breaches", "priority", "queue", "timer_refused"})
+# ``assignee`` is written by the desk's own ``assign`` entries (and an escalation), never with an event's data.
+SYSTEM_ONLY = frozenset({"assignee", "breaches", "priority", "queue", "timer", "timer_refused", "policy_from",
+                         "policy_to"})
+TRACKED = frozenset({"assignee", "breaches", "priority", "queue", "timer_refused"})
+
+
+# What an entry says to the case's notes thread: a note, and whom it is for (``internal``: the desk only;
+# ``customer``: the customer sees it). Recorded in the entry, never a fact: the thread is the trail's notes.
+THREAD = frozenset({"note", "audience"})
+_APART = SYSTEM_ONLY | THREAD
 
 
 def split(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """An entry's data as ``(facts, tracked)``: the customer's facts, and the system-kept values the case
-    tracks apart from them (see SYSTEM_ONLY; the rest of the system's values stay in the entry only)."""
-    if not SYSTEM_ONLY.intersection(data):
+    tracks apart from them (see SYSTEM_ONLY; the rest of the system's values, and the thread's, stay in the
+    entry only)."""
+    if not _APART.intersection(data):
         return dict(data), {}
-    facts = {k: v for k, v in data.items() if k not in SYSTEM_ONLY}
+    facts = {k: v for k, v in data.items() if k not in _APART}
     return facts, {k: v for k, v in data.items() if k in TRACKED}
 
 
@@ -165,6 +174,7 @@ class Tracking:
     queue: str | None = None
     breaches: tuple[str, ...] = ()
     timer_refused: str | None = None
+    assignee: str | None = None
 
     def absorb(self, kept: Mapping[str, Any]) -> Tracking:
         """After an entry whose data held these system-kept values (breaches accumulate)."""
@@ -176,7 +186,8 @@ class Tracking:
             if new:
                 breaches = tuple(sorted({*breaches, *new}))
         return Tracking(priority=int(kept.get("priority", self.priority)), queue=kept.get("queue", self.queue),
-                        breaches=breaches, timer_refused=kept.get("timer_refused", self.timer_refused))
+                        breaches=breaches, timer_refused=kept.get("timer_refused", self.timer_refused),
+                        assignee=kept.get("assignee", self.assignee))
 
 
 NOTHING_TRACKED = Tracking()
@@ -229,6 +240,10 @@ class Case:
     def breaches(self) -> list[str]:
         return list(self.tracking.breaches)
 
+    @property
+    def assignee(self) -> str | None:
+        return self.tracking.assignee
+
     def overdue(self, now: datetime) -> bool:
         return self.due_at is not None and self.due_at <= now
 
@@ -252,6 +267,7 @@ class Case:
             "priority": self.priority,
             "queue": self.queue,
             "breaches": self.breaches,
+            "assignee": self.assignee,
         }
 
 
@@ -303,6 +319,24 @@ class AuditEntry:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One note of a case's thread: the entry it was written with (a ``note`` of its own, or an event's
+    ``--note``), who wrote it, and whom it is for (``internal`` or ``customer``)."""
+
+    seq: int
+    at: datetime
+    event: str
+    actor: str
+    role: str
+    audience: str
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "at": self.at.isoformat(), "event": self.event, "actor": self.actor,
+                "role": self.role, "audience": self.audience, "text": self.text}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -331,7 +365,8 @@ def case_from_json(d: dict[str, Any]) -> Case:
     assert opened is not None and updated is not None
     facts, _ = split(d["facts"])
     tracking = Tracking(priority=int(d.get("priority", 1)), queue=d.get("queue"),
-                        breaches=tuple(d.get("breaches", ())), timer_refused=d.get("timer_refused"))
+                        breaches=tuple(d.get("breaches", ())), timer_refused=d.get("timer_refused"),
+                        assignee=d.get("assignee"))
     return Case(
         number=d["number"], kind=d["kind"], state=d["state"], version=int(d["version"]),
         facts=facts, policy=PolicyRef(d["policy"]["label"], d["policy"]["hash"]), tracking=tracking,

@@ -36,6 +36,7 @@ from casework.domain import (
     AuditEntry,
     Case,
     Decision,
+    Note,
     case_from_json,
     decision_from_json,
 )
@@ -50,7 +51,7 @@ from casework.errors import (
 )
 from casework.findings import Digest, VerifyReport
 from casework.jsontext import canonical
-from casework.machines import check_filters, spec
+from casework.machines import REJECT, check_filters, spec
 from casework.policy_admin import PolicyAdministration
 from casework.policybook import PolicyBook
 from casework.privacy import mask, masked_entries, personal_in
@@ -277,6 +278,59 @@ class Engine(PolicyAdministration):
             raise TransitionDenied(decision, number)
         return t.case
 
+    def reject(self, number: str, reason: str, *, actor: Actor, note: str | None = None,
+               key: str | None = None) -> Case:
+        """Fire ``reject`` naming ``reason``, one of the policy's rejection reasons (recorded as the case's
+        ``rejection`` fact; :meth:`rejection_message` composes what the customer is told)."""
+        return self.fire(number, REJECT, actor=actor, data={"rejection": reason, **({"note": note} if note else {})},
+                         key=key)
+
+    def rejection_message(self, number: str, *, audience: str = "customer", lang: str | None = None) -> str | None:
+        """What ``audience`` is told about the rejection of case ``number``, from its pinned policy's rejection
+        reasons, in ``lang`` (default: the case's ``locale``, else English); None when not rejected for one."""
+        from casework.messages import AUDIENCES, lang_for, rejection
+
+        one_of(audience, AUDIENCES, "audience", field="audience")
+        case = self._case(number)
+        code = case.facts.get("rejection")
+        if code is None or case.state not in spec(case.kind).settled:
+            return None
+        return rejection(self.policy_for(case.policy.hash), str(code), audience, lang_for(case.facts, lang),
+                         context={"number": case.number})
+
+    def note(self, number: str, text: str, *, actor: Actor, audience: str | None = None) -> Case:
+        """Add a note to the case's thread: an audited ``note`` entry that changes neither state nor facts.
+        ``audience``: ``internal`` (the desk only; the default for staff) or ``customer`` (the customer
+        sees it; always so for a customer's own note). See :mod:`casework.desk`."""
+        from casework import desk
+
+        data = desk.note_data(text, audience, actor)
+        return desk.write(self.store, self.policies, number, desk.NOTE_EVENT, data, actor=actor, now=self.now(),
+                          judge=desk.may_note)
+
+    def assign(self, number: str, to: str | None, *, actor: Actor) -> Case:
+        """Assign the case to operator ``to`` (None: unassign it): an audited ``assign`` entry; customers may
+        not. The assignee is the case's ``assignee`` (``find(assignee=...)``, ``find(unassigned=True)``)."""
+        from casework import desk
+
+        return desk.write(self.store, self.policies, number, desk.ASSIGN_EVENT, desk.assign_data(to), actor=actor,
+                          now=self.now(), judge=desk.may_assign(actor))
+
+    def prioritize(self, number: str, priority: int, *, actor: Actor) -> Case:
+        """Set the case's priority (0-9, higher is more urgent): an audited ``prioritize`` entry, by the roles the
+        policy's ``desk.priority_roles`` names (and those that inherit them)."""
+        from casework import desk
+
+        return desk.write(self.store, self.policies, number, desk.PRIORITY_EVENT, desk.priority_data(priority),
+                          actor=actor, now=self.now(), judge=desk.may_prioritize(actor))
+
+    def thread(self, number: str, *, audience: str | None = None) -> list[Note]:
+        """The case's notes, oldest first: ``note`` entries and events fired with a note (``audience``
+        ``customer``: only the notes the customer sees)."""
+        from casework.desk import thread
+
+        return thread(self.store.history(self._case(number).number), audience=audience)
+
     def next_events(self, number: str, *, actor: Actor) -> list[Decision]:
         """Every event possible from the case's current state, each with its decision for ``actor``."""
         case = self._case(number)
@@ -323,14 +377,17 @@ class Engine(PolicyAdministration):
 
     def find(self, *, kind: str | None = None, state: str | None = None, order_id: str | None = None,
              customer: str | None = None, overdue: bool = False, due_before: datetime | None = None,
-             queue: str | None = None, limit: int | None = 100, offset: int = 0, reveal: bool = False) -> list[Case]:
+             queue: str | None = None, limit: int | None = 100, offset: int = 0, reveal: bool = False,
+             assignee: str | None = None, unassigned: bool = False, channel: str | None = None) -> list[Case]:
         """Cases matching every given filter, newest first (most overdue first with ``overdue``/``due_before``),
-        personal facts masked unless ``reveal``."""
+        personal facts masked unless ``reveal``; ``assignee``: the cases assigned to that operator,
+        ``unassigned``: the open cases nobody is assigned to; ``channel``: opened through that channel."""
         check_filters(kind, state)
         if overdue:
             due_before = self.now() if due_before is None else min(due_before, self.now())
         found = self.store.find(kind=kind, state=state, order_id=order_id, customer=customer,
-                                due_before=due_before, queue=queue, limit=limit, offset=offset)
+                                due_before=due_before, queue=queue, limit=limit, offset=offset, assignee=assignee,
+                                unassigned=unassigned, channel=channel)
         return found if reveal else [self._masked(c) for c in found]
 
     # ---- the outbox (see casework.changes) -------------------------------------------------------------

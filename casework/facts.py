@@ -23,7 +23,7 @@ INT_FACTS = frozenset({"refunds_last_30_days", "returns_last_30_days", "score", 
 LIST_FACTS = frozenset({"flags", "breaches"})
 TEXT_FACTS = frozenset(
     {"order_id", "currency", "category", "reason", "condition", "customer", "channel", "note",
-     "resolution", "locale", "comment", "queue", "timer", "timer_refused"}
+     "resolution", "rejection", "locale", "comment", "queue", "timer", "timer_refused"}
 )
 # What a customer may add or change with an event when the policy does not say (a role's ``writes``):
 # never the facts the rules judge them by.
@@ -40,7 +40,7 @@ ENGINE_KEPT = SYSTEM_ONLY | {PAID_OUT}
 MAX_ID = 200  # order ids, customer and actor ids, idempotency keys
 MAX_TEXT = 10_000  # notes and other free text
 SHORT_FACTS = {"order_id": MAX_ID, "customer": MAX_ID, "channel": 40, "currency": 3, "category": MAX_ID,
-               "reason": MAX_ID, "condition": MAX_ID, "locale": 20, "queue": 40}
+               "reason": MAX_ID, "rejection": MAX_ID, "condition": MAX_ID, "locale": 20, "queue": 40}
 
 _CANONICAL_MONEY = re.compile(r"(0|[1-9][0-9]*)\.[0-9][0-9]\Z")
 

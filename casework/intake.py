@@ -41,6 +41,8 @@ def check_vocabulary(policy: PolicySet, kind: str, values: Mapping[str, Any]) ->
         one_of(values["condition"], vocab.conditions, "item condition", field="condition")
     if "channel" in values:
         one_of(values["channel"], vocab.channels, "channel", field="channel")
+    if "rejection" in values and policy.document.rejections:
+        one_of(values["rejection"], policy.document.rejections, "rejection reason", field="rejection")
     for item in values.get("evidence", []):
         one_of(item["type"], vocab.evidence, "evidence type", field="evidence")
     for flag in values.get("flags", []):
@@ -74,7 +76,7 @@ def declared_facts(policy: PolicySet, values: dict[str, Any]) -> dict[str, Any]:
 def event_data(policy: PolicySet, kind: str, event: str, data: Mapping[str, Any] | None, actor: Actor
                ) -> dict[str, Any]:
     """An event's data, normalised: the event exists for the kind, the actor has a role of the policy, each
-    value is well-formed and in the policy's vocabulary."""
+    value is well-formed and in the policy's vocabulary (a ``rejection`` one of the policy's rejection reasons)."""
     ks = spec(kind)
     if event not in ks.events:
         raise InvalidInput(f"unknown {kind} event {event!r}{did_you_mean(event, ks.events)}; "

@@ -24,6 +24,7 @@ from casework.errors import InvalidInput
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
+    from casework.policies.schema import ReasonMessages
 
 DEFAULT_LANG = "en"
 AUDIENCES = ("customer", "operator")
@@ -48,7 +49,8 @@ def lang_for(facts: Mapping[str, Any] | None, lang: str | None = None) -> str:
 
 def languages(policy: PolicySet) -> list[str]:
     """The languages the policy's messages are written in (``en``, ``zh-CN``...)."""
-    return sorted({lang for texts in (*policy.document.messages.values(), *policy.document.codes.values())
+    return sorted({lang for texts in (*policy.document.messages.values(), *policy.document.codes.values(),
+                                              *policy.document.rejections.values())
                    for by_lang in (texts.customer, texts.operator) for lang in by_lang})
 
 
@@ -67,7 +69,11 @@ def template(policy: PolicySet, code: str, audience: str = "customer", lang: str
     """The template for ``code`` in the best available language (None when the policy has none)."""
     if audience not in AUDIENCES:
         raise ValueError(f"audience {audience!r}: expected customer or operator")
-    texts = policy.document.texts(code)
+    return pick(policy.document.texts(code), audience, lang)
+
+
+def pick(texts: ReasonMessages | None, audience: str = "customer", lang: str = DEFAULT_LANG) -> str | None:
+    """Of ``texts``, the one for ``audience`` in the best available language (None when there is none)."""
     if texts is None:
         return None
     by_lang: dict[str, str] = {k.lower(): v for k, v in getattr(texts, audience).items()}
@@ -128,6 +134,23 @@ def messages_for(policy: PolicySet, decision: Decision, audience: str = "custome
     return [render(policy, v, audience, lang, context=ctx) for v in decision.reasons]
 
 
+def rejection(policy: PolicySet, code: str, audience: str = "customer", lang: str = DEFAULT_LANG, *,
+              context: Mapping[str, Any] | None = None) -> str:
+    """What ``audience`` is told about a case rejected for the policy's rejection reason ``code``
+    (``{number}`` and the other ``context`` values filled in; the reason's meaning when it has no text)."""
+    declared = policy.document.rejections.get(code)
+    if declared is None:
+        return code
+    text = pick(declared, audience, lang)
+    if text is None:
+        return declared.meaning
+    values = {k: _text(v, "、" if lang.lower().startswith("zh") else ", ") for k, v in (context or {}).items()}
+    try:
+        return text.format_map(_Keep(code=code, meaning=declared.meaning, **values))
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError):
+        return text
+
+
 def _text(value: Any, sep: str) -> str:
     if value is None:
         return "-"
@@ -145,4 +168,5 @@ def _zh_duration(seconds: int) -> str:
     return f"{seconds}秒"
 
 
-__all__ = ["AUDIENCES", "DEFAULT_LANG", "lang_for", "messages_for", "placeholders", "render", "template"]
+__all__ = ["AUDIENCES", "DEFAULT_LANG", "lang_for", "messages_for", "pick", "placeholders", "rejection", "render",
+           "template"]

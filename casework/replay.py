@@ -213,7 +213,7 @@ def _differences(stored: Case, columns: Mapping[str, Any], trail: Replayed) -> l
         was, now = getattr(stored, name), getattr(derived, name)
         if was != now:
             found.append(f"stored {name} {_when(was)} differs from the replayed {_when(now)}")
-    for name in ("priority", "queue", "breaches"):
+    for name in ("priority", "queue", "breaches", "assignee"):
         if getattr(stored, name) != getattr(derived, name):
             found.append(f"stored {name} {getattr(stored, name)!r} differs from the replayed "
                          f"{getattr(derived, name)!r}")

@@ -32,6 +32,8 @@ Definitions (all from the applied and refused entries of the case's audit trail)
       include the code (an attempt refused for two reasons counts under both). ``refusals.openings``: the
       openings refused in ``[since, until)`` (no case was opened: they are not among the opened cases),
       by code likewise; grouped by kind and channel, not by agent (nobody responded to them).
+    - **rejections**: applied ``reject`` entries, ``by_reason`` per rejection reason the entry names
+      (its ``data.rejection``; ``(none)`` for a reject recorded without one, as before the policy had reasons).
     - **satisfaction**: from applied ``rate`` entries (``data.score``, 1-5); when a customer rates a
       case again the latest rating replaces the earlier one (as the case's ``score`` fact does).
       ``count`` = rated cases, ``mean`` = mean score, ``distribution`` = rated cases per score.
@@ -56,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 from casework.audit import META_EVENTS
 from casework.domain import AuditEntry
 from casework.errors import InvalidInput
-from casework.machines import KINDS, spec
+from casework.machines import KINDS, REJECT, spec
 from casework.replay import kind_of
 from casework.sla import BREACH_EVENT
 from casework.values import one_of, parse_instant
@@ -174,6 +176,7 @@ class GroupFigures:
     satisfaction: Satisfaction
     refused_openings: int = 0  # openings the rules refused (no case was opened): not among ``opened``
     refused_openings_by_code: dict[str, int] = field(default_factory=dict)
+    rejections_by_reason: dict[str, int] = field(default_factory=dict)
 
     @property
     def breach_rate(self) -> float | None:
@@ -194,6 +197,8 @@ class GroupFigures:
                                      for t, n in self.breaches_by_type.items()}},
             "refusals": {"total": self.refusals, "by_code": dict(self.refusals_by_code),
                          "openings": {"total": self.refused_openings, "by_code": dict(self.refused_openings_by_code)}},
+            "rejections": {"total": sum(self.rejections_by_reason.values()),
+                           "by_reason": dict(self.rejections_by_reason)},
             "satisfaction": self.satisfaction.to_json(),
         }
 
@@ -217,6 +222,10 @@ class SlaReport:
     @property
     def refusal_codes(self) -> list[str]:
         return list(self.overall.refusals_by_code)
+
+    @property
+    def rejection_reasons(self) -> list[str]:
+        return list(self.overall.rejections_by_reason)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -248,6 +257,7 @@ class CaseLine:
     breaches: set[str] = field(default_factory=set)
     refusals: int = 0
     refusal_codes: Counter[str] = field(default_factory=Counter)
+    rejections: Counter[str] = field(default_factory=Counter)
     score: int | None = None
 
     def key(self, by: str | None) -> str | None:
@@ -286,6 +296,8 @@ def summarize(policies: PolicyBook, kind: str, channel: str | None, opened_at: d
             line.resolution = (e.at - opened_at).total_seconds()
         if e.to_state in ks.final:
             line.closed = True
+        if e.event == REJECT:
+            line.rejections[str(e.data.get("rejection", NO_CHANNEL))] += 1
         if e.event == "rate" and "score" in e.data:
             line.score = int(e.data["score"])
     if line is None:  # pragma: no cover - every case has at least its opening entry
@@ -305,9 +317,11 @@ def figures(key: str | None, lines: list[CaseLine], refused: Sequence[AuditEntry
     """The figures of a group of cases (and of the openings refused in it)."""
     breaches: Counter[str] = Counter({t: 0 for t in BREACH_TYPES})
     codes: Counter[str] = Counter()
+    rejections: Counter[str] = Counter()
     for line in lines:
         breaches.update(line.breaches)
         codes.update(line.refusal_codes)
+        rejections.update(line.rejections)
     opening_codes: Counter[str] = Counter()
     for e in refused:
         opening_codes.update({v.get("code", "?") for v in e.verdicts if not v.get("passed", False)})
@@ -320,11 +334,16 @@ def figures(key: str | None, lines: list[CaseLine], refused: Sequence[AuditEntry
         breached=sum(1 for c in lines if c.breaches),
         breaches_by_type={t: breaches[t] for t in [*BREACH_TYPES, *sorted(set(breaches) - set(BREACH_TYPES))]},
         refusals=sum(c.refusals for c in lines),
-        refusals_by_code=dict(sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))),
+        refusals_by_code=_by_count(codes),
         satisfaction=Satisfaction.of(c.score for c in lines if c.score is not None),
         refused_openings=len(refused),
-        refused_openings_by_code=dict(sorted(opening_codes.items(), key=lambda kv: (-kv[1], kv[0]))),
+        refused_openings_by_code=_by_count(opening_codes),
+        rejections_by_reason=_by_count(rejections),
     )
+
+
+def _by_count(counts: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _instant(value: datetime | date | str | None, name: str, tz: tzinfo) -> datetime | None:

@@ -15,6 +15,7 @@ from casework.machines import KINDS, spec
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
+    from casework.policies.schema import Escalation
 
 BREACH_EVENT = "sla_breach"  # an engine-level event: records a breach, never moves the case
 
@@ -82,12 +83,18 @@ def due_actions(case: Case, policy: PolicySet, at: datetime) -> list[SweepAction
 
 def breach_data(case: Case, policy: PolicySet, breach: str) -> dict[str, Any]:
     """The facts a breach adds: the breach itself, and the escalation the policy asks for."""
-    data: dict[str, Any] = {"breaches": [breach]}
     esc = policy.escalation(breach)
-    if esc is not None:
-        data["priority"] = max(case.priority, esc.priority)
-        if esc.queue:
-            data["queue"] = esc.queue
+    return {"breaches": [breach], **(routing(case, esc) if esc is not None else {})}
+
+
+def routing(case: Case, esc: Escalation) -> dict[str, Any]:
+    """What an escalation (a breach's, or an event's ``route``) sets: a priority no lower than the case's, its
+    queue, and its assignee unless someone already has the case."""
+    data: dict[str, Any] = {"priority": max(case.priority, esc.priority)}
+    if esc.queue:
+        data["queue"] = esc.queue
+    if esc.assign_to and not case.assignee:
+        data["assignee"] = esc.assign_to
     return data
 
 

@@ -211,9 +211,12 @@ class Store:
 
     def find(self, *, kind: str | None = None, state: str | None = None, order_id: str | None = None,
              customer: str | None = None, open_only: bool = False, due_before: datetime | None = None,
-             queue: str | None = None, limit: int | None = 100, offset: int = 0) -> list[Case]:
-        """Cases matching every given filter: newest first, or most overdue first with ``due_before``."""
-        filters = Filters(kind, state, order_id, customer, queue, open_only, due_before)
+             queue: str | None = None, limit: int | None = 100, offset: int = 0, assignee: str | None = None,
+             unassigned: bool = False, channel: str | None = None) -> list[Case]:
+        """Cases matching every given filter: newest first, or most overdue first with ``due_before``
+        (``unassigned``: open cases nobody is assigned to)."""
+        filters = Filters(kind, state, order_id, customer, queue, open_only, due_before, assignee, unassigned,
+                          channel)
         with self._read() as r:
             return r.find(filters, limit, offset)
 

@@ -11,7 +11,7 @@ make an audit entry (its hash is :func:`casework.audit.entry_hash`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from casework.audit import GENESIS, entry_hash
 from casework.domain import NOTHING_TRACKED, Actor, AuditEntry, Case, PolicyRef, Verdict, split
 from casework.jsontext import canonical
 from casework.machines import KindSpec, spec
-from casework.sla import deadlines
+from casework.sla import deadlines, routing
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
@@ -81,6 +81,8 @@ def advance(case: Case, policy: PolicySet, *, event: str, to_state: str, data: M
     given, kept = split(data)
     facts = F.merge(case.facts, given) if given else case.facts  # unchanged: the same (never mutated) mapping
     tracking = case.tracking.absorb(kept)
+    if closed and tracking.queue is not None:
+        tracking = replace(tracking, queue=None)  # a closed case leaves its queue
     timer_due, due = deadlines(policy, case.kind, to_state, since, closed, responded, case.first_response_due,
                                case.resolution_due, tracking)
     return Case(number=case.number, kind=case.kind, state=to_state, version=case.version + 1, facts=facts,
@@ -139,6 +141,8 @@ def step(case: Case, last_seq: int, last_hash: str, *, event: str, to_state: str
         paid = data.get(paying, case.facts.get(paying))
         if paid is not None:
             data = {**data, F.PAID_OUT: paid}
+    if to_state is not None and (ep := policy.event(case.kind, event)) is not None and ep.route is not None:
+        data = {**data, **routing(case, ep.route)}  # recorded, so a replay routes it alike
     entry, texts = record(case.number, last_seq + 1, last_hash, now, event, case.state, to_state, outcome, actor,
                           data.get("channel") or case.facts.get("channel"), verdicts, data, policy.ref)
     after = case if to_state is None else advance(case, policy, event=event, to_state=to_state, data=data, now=now)

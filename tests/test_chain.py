@@ -126,9 +126,8 @@ def _rewrite_with_the_public_hash(engine: Engine, db_url: str, number: str, key:
     with raw(db_url) as conn:
         conn.execute(sa.text("UPDATE audit_entries SET data = :d, hash = :h WHERE number = :n AND seq = :s"),
                      {"d": strict(edited.data), "h": edited.hash, "n": number, "s": edited.seq})
-        conn.execute(sa.text("UPDATE cases SET last_hash = :h, facts = :f WHERE number = :n"),
-                     {"h": edited.hash, "n": number,
-                      "f": strict({**engine.get(number, reveal=True).facts, "note": "nothing to see"})})
+        conn.execute(sa.text("UPDATE cases SET last_hash = :h WHERE number = :n"),  # (a note is no fact)
+                     {"h": edited.hash, "n": number})
         rows = conn.execute(sa.text("SELECT id, gseq, hash, mac, link FROM audit_entries ORDER BY gseq")).all()
         prev = GENESIS
         for entry_id, gseq, entry_hash, mac, link in rows:

@@ -183,7 +183,7 @@ def test_fire_allowed_prints_the_case(cw: CW) -> None:
     assert doc["state"] == "approved"
     assert doc["version"] == 2
     assert doc["responded_at"] is not None and is_iso_with_offset(doc["responded_at"])
-    assert doc["facts"]["note"] == "ok"
+    assert "note" not in doc["facts"] and cw.history(number)[-1]["data"]["note"] == "ok"  # the thread's
 
 
 def test_fire_human_output(cw: CW) -> None:
@@ -350,7 +350,7 @@ def test_next_human_output(cw: CW) -> None:
 def test_show_json_and_human(cw: CW) -> None:
     opened = cw.open_return()
     shown = cw.ok_json("show", opened["number"])
-    assert shown == opened
+    assert shown.pop("notes") == [] and shown == opened
     run = cw.ok("show", opened["number"])
     assert opened["number"] in run.stdout
     assert "submitted" in run.stdout
@@ -840,7 +840,8 @@ def test_real_process_open_fire_history_verify(tmp_path: Path) -> None:
     assert_one_stderr_line(refused)
     assert refused.json["allowed"] is False
 
-    rejected = invoke(["--db", str(tmp_path / "p.db"), "fire", number, "reject", "--note", "too late"],
+    rejected = invoke(["--db", str(tmp_path / "p.db"), "fire", number, "reject", "--note", "too late",
+                       "--fact", "rejection=deadline_passed"],
                       env={"CASEWORK_ACTOR": "alice", "CASEWORK_ROLE": "agent"})
     assert rejected.code == 0, rejected
     history = invoke(["--db", str(tmp_path / "p.db"), "history", number, "--json"])

@@ -142,7 +142,7 @@ def test_an_applied_step_moves_the_case_and_chains_its_entry(default_policy: Pol
              verdicts=decision.verdicts, actor=AGENT, data={"note": "looking"}, now=later, policy=default_policy)
     assert t.applied and (t.case.state, t.case.version, t.case.state_since) == ("under_review", 2, later)
     assert t.case.responded_at == later  # review counts as the first response
-    assert t.case.facts["note"] == "looking" and t.case.updated_at == later
+    assert "note" not in t.case.facts and t.entry.data["note"] == "looking" and t.case.updated_at == later
     assert (t.entry.seq, t.entry.prev_hash, t.entry.from_state, t.entry.to_state) == (
         2, before.entry.hash, "submitted", "under_review")
     assert t.entry.hash == hash_of(t.entry)
@@ -245,7 +245,7 @@ EXPRESSED = parse_policy(POLICY.source.replace("""          - guard: fraud_flag
        data=st.sampled_from([{}, {"amount": "1.00"}, {"evidence": ["photo"]}, {"note": "n"},
                              {"amount": "1.00", "note": "n"}, {"paid": "9999.00"}, {"refunds_last_30_days": 0},
                              {"delivered": day(1), "note": "n"}, {"reason": "defective"}, {"priority": 3},
-                             {"customer": "cust-2", "note": "n"}]),
+                             {"customer": "cust-2", "note": "n"}, {"rejection": "fraud"}]),
        policy=st.sampled_from([POLICY, GUARDED, EXPRESSED]))
 def test_the_engine_bulk_import_the_sweep_and_policy_tests_decide_alike(
         case: tuple[str, dict[str, Any]], waiting: bool, event: str, actor: Actor, data: dict[str, Any],

@@ -208,7 +208,8 @@ def test_which_facts_a_role_writes_is_the_policys(make_engine: EngineFactory, de
     engine = make_engine(policies=parse_policy(text, "tight.yaml"))
     number = refund(engine)
     assert refused(engine, number, "review", AGENT, {"category": "apparel"}) == ["fact_not_permitted"]
-    assert engine.fire(number, "review", actor=AGENT, data={"note": "looking"}).facts["note"] == "looking"
+    assert engine.fire(number, "review", actor=AGENT, data={"note": "looking"}).state == "under_review"
+    assert engine.thread(number)[-1].text == "looking"  # a note goes to the thread, not the facts
     # a supervisor inherits agent's list, and writes nothing more
     assert refused(engine, number, "provide_evidence", SUPERVISOR, {"category": "apparel"}) == [
         "fact_not_permitted"]

@@ -528,6 +528,7 @@ def test_unreadable_audit_value_is_reported_not_raised(tmp_path: Path, clock: Fi
 STEP_DATA: dict[str, dict[str, Any]] = {
     "provide_evidence": {"evidence": ["photo=IMG_1.jpg"]},
     "resolve": {"note": "replaced the item"},
+    "reject": {"rejection": "missing_proof"},
     "adjust": {"adjustment": "5.00"},
 }
 

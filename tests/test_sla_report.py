@@ -85,7 +85,7 @@ def plan(rng: random.Random, kind: str, cust: Actor, agent: Actor,
         else:
             step(resp, "review", agent)
             if v < 0.45:
-                step(slow, "reject", agent)
+                step(slow, "reject", agent, rejection="condition")
             else:
                 step(slow, "approve", agent)
                 if amount == "2500.00" and agent.role == "agent":
@@ -96,7 +96,7 @@ def plan(rng: random.Random, kind: str, cust: Actor, agent: Actor,
         step(resp, "review", agent)
         step(rng.uniform(1, 10), "approve", agent)  # refused (window_expired) when late
         if late:
-            step(1, "reject", agent)
+            step(1, "reject", agent, rejection="deadline_passed")
         elif rng.random() < 0.8:
             step(rng.uniform(5, 100), "ship", cust)
             step(slow, "receive", agent)

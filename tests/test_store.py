@@ -143,7 +143,7 @@ def test_audit_seq_is_contiguous_and_hash_chained(engine: Engine, clock: FixedCl
     engine.fire(case.number, "review", actor=AGENT)
     with pytest.raises(TransitionDenied):
         engine.fire(case.number, "ship", actor=CUSTOMER)
-    engine.fire(case.number, "reject", actor=AGENT, data={"note": "window expired"})
+    engine.fire(case.number, "reject", actor=AGENT, data={"rejection": "deadline_passed", "note": "window expired"})
     engine.fire(case.number, "close", actor=SYSTEM)
 
     trail = engine.history(case.number)

@@ -141,7 +141,7 @@ class Codec:
             "state": case.state, "version": case.version, "facts": facts, "policy_hash": case.policy.hash,
             "priority": tracking.priority, "queue": tracking.queue,
             "breaches": strict(list(tracking.breaches)) if tracking.breaches else self._no_breaches,
-            "timer_refused": tracking.timer_refused,
+            "timer_refused": tracking.timer_refused, "assignee": tracking.assignee,
             "is_open": self._closed if case.closed else self._open, "last_seq": last_seq, "last_hash": last_hash,
         }
         if was is None:  # a new case: every time is new
@@ -167,9 +167,9 @@ class Codec:
                 due_at=t(row.due_at), closed=not row.is_open, resolution_due=t(row.resolution_due),
                 timer_due=t(row.timer_due), state_since=t(row.state_since),
                 tracking=NOTHING_TRACKED if row.priority == 1 and row.breaches == "[]" and row.queue is None
-                and row.timer_refused is None else Tracking(priority=int(row.priority), queue=row.queue,
-                                                            breaches=tuple(json.loads(row.breaches)),
-                                                            timer_refused=row.timer_refused),
+                and row.timer_refused is None and row.assignee is None
+                else Tracking(priority=int(row.priority), queue=row.queue, breaches=tuple(json.loads(row.breaches)),
+                              timer_refused=row.timer_refused, assignee=row.assignee),
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise Unreadable(f"case {row.number}: unreadable row ({exc})") from None

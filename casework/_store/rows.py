@@ -44,6 +44,9 @@ class Filters:
     queue: str | None = None
     open_only: bool = False
     due_before: datetime | None = None
+    assignee: str | None = None
+    unassigned: bool = False  # open cases nobody is assigned to
+    channel: str | None = None
 
 
 def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
@@ -74,7 +77,7 @@ class Reader:
     # ---- cases ------------------------------------------------------------------------------------
     def get(self, number: str) -> StoredCase | None:
         found = self.run(self.db.statement("get_case", lambda: sa.select(cases).where(
-            cases.c.number == sa.bindparam("number"))), {"number": number}).fetchone()
+            cases.c.number == sa.bindparam("number"))), {"number": number.upper()}).fetchone()  # RF-… = rf-…
         return None if found is None else self.codec.stored_case(found, self.ref_of)
 
     def get_many(self, numbers: Sequence[str]) -> dict[str, StoredCase]:
@@ -104,10 +107,13 @@ class Reader:
         c, f = cases.c, filters
         q = sa.select(cases)
         for column, value in ((c.kind, f.kind), (c.state, f.state), (c.order_id, f.order_id),
-                              (c.customer, f.customer), (c.queue, f.queue)):
+                              (c.customer, f.customer), (c.queue, f.queue), (c.assignee, f.assignee),
+                              (c.channel, f.channel)):
             if value:
                 q = q.where(column == value)
-        if f.open_only or f.due_before is not None:
+        if f.unassigned:
+            q = q.where(c.assignee.is_(None))
+        if f.open_only or f.due_before is not None or f.unassigned:
             q = q.where(c.is_open.is_(True))
         if f.due_before is not None:
             # Most overdue first: walks the (state, due_at) index of open cases instead of sorting
@@ -167,7 +173,8 @@ class Reader:
     def history(self, number: str) -> list[AuditEntry]:
         statement = self.db.statement("history", lambda: sa.select(audit).where(
             audit.c.number == sa.bindparam("number")).order_by(audit.c.seq))
-        return [self.codec.entry(v, self.ref_of) for v in self.run(statement, {"number": number}).fetchall()]
+        rows = self.run(statement, {"number": number.upper()}).fetchall()  # case numbers read in any case
+        return [self.codec.entry(v, self.ref_of) for v in rows]
 
     def trails(self, ids: Sequence[int], until: datetime | None = None) -> dict[int, list[AuditEntry]]:
         """The audit entries of these cases (before ``until``), each case's in sequence order."""

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import registry
 from sqlmodel import Column, Field, SQLModel
 
-SCHEMA_VERSION = 7
-HEAD_REVISION = "0007"  # the Alembic revision that SCHEMA_VERSION corresponds to
+SCHEMA_VERSION = 8
+HEAD_REVISION = "0008"  # the Alembic revision that SCHEMA_VERSION corresponds to
 SEAL_KEY = "audit_seal"  # the casework_meta row a PostgreSQL writer locks to seal entries into the global chain
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -113,6 +113,7 @@ class CaseRow(Declared, table=True):
     queue: str | None = Field(default=None, max_length=40, index=True)
     breaches: str = Field(default="[]")  # the deadlines missed (JSON list)
     timer_refused: str | None = Field(default=None, max_length=200)
+    assignee: str | None = Field(default=None, max_length=200, index=True)
     is_open: bool = Field(default=True)  # not closed (a final state); settled cases may still be open
     last_seq: int
     last_hash: str = Field(max_length=64)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from casework.errors import InvalidInput
 from casework.machines import complaint, dispute, refund, return_
-from casework.machines.base import AMEND, KindSpec, Move
+from casework.machines.base import AMEND, REJECT, REOPEN, KindSpec, Move
 from casework.values import one_of
 
 KINDS: dict[str, KindSpec] = {spec.kind: spec for spec in (refund.SPEC, return_.SPEC, dispute.SPEC, complaint.SPEC)}
@@ -29,4 +29,4 @@ def check_filters(kind: str | None, state: str | None) -> None:
         one_of(state, states, "state")
 
 
-__all__ = ["AMEND", "KINDS", "PREFIXES", "KindSpec", "Move", "check_filters", "spec"]
+__all__ = ["AMEND", "KINDS", "PREFIXES", "REJECT", "REOPEN", "KindSpec", "Move", "check_filters", "spec"]

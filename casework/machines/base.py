@@ -16,6 +16,8 @@ from typing import Any
 from transitions import Machine
 
 AMEND = "amend"  # the event that corrects facts the rules judged, judged again (every kind has it)
+REOPEN = "reopen"  # the event that takes a closed case back to work, where the policy allows it
+REJECT = "reject"  # the event that refuses a request, naming one of the policy's rejection reasons
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,13 @@ class KindSpec:
                         todo.append(nxt)
             return seen
 
+        # A reopened case starts a new round: the paths that count are those of one round (no reopen
+        # edge), or every event of every kind would be "reached" through a closed case's reopening.
         forward: dict[str, set[str]] = {}
         backward: dict[str, set[str]] = {}
-        for (source, _), dest in self._table.items():
+        for (source, event), dest in self._table.items():
+            if event == REOPEN:
+                continue
             forward.setdefault(source, set()).add(dest)
             backward.setdefault(dest, set()).add(source)
         reachable = closure(self.initial, forward)
@@ -118,7 +124,7 @@ class KindSpec:
         for state in self.states:
             leads_here = closure(state, backward)
             out[state] = frozenset(event for (source, event), dest in self._table.items()
-                                   if source in reachable and dest in leads_here)
+                                   if source in reachable and dest in leads_here and event != REOPEN)
         return out
 
     def is_settled(self, state: str) -> bool:

@@ -1,6 +1,6 @@
 """Complaint (投诉): slow handling or poor service; acknowledged, investigated, maybe escalated."""
 
-from casework.machines.base import AMEND, KindSpec, Move
+from casework.machines.base import AMEND, REOPEN, KindSpec, Move
 
 SPEC = KindSpec(
     kind="complaint",
@@ -14,7 +14,7 @@ SPEC = KindSpec(
         Move("investigate", ("acknowledged", "escalated"), "investigating"),
         Move("escalate", ("submitted", "acknowledged", "investigating"), "escalated"),
         Move("resolve", ("acknowledged", "investigating", "escalated"), "resolved"),
-        Move("reopen", ("resolved",), "investigating"),
+        Move(REOPEN, ("resolved", "closed"), "investigating"),
         Move("cancel", ("submitted", "acknowledged", "investigating", "escalated"), "cancelled"),
         Move("close", ("resolved", "cancelled"), "closed"),
         # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.

@@ -1,6 +1,6 @@
 """Order-amount dispute (申诉错误订单金额): the customer says they were overcharged by ``amount``."""
 
-from casework.machines.base import AMEND, KindSpec, Move
+from casework.machines.base import AMEND, REOPEN, KindSpec, Move
 
 SPEC = KindSpec(
     kind="dispute",
@@ -21,6 +21,8 @@ SPEC = KindSpec(
         Move("close", ("adjusted", "dismissed", "cancelled"), "closed"),
         # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.
         Move(AMEND, ("submitted", "awaiting_evidence", "investigating"), None),
+        # Back to work after closing, where the policy allows it (within its reopen_within).
+        Move(REOPEN, ("closed",), "investigating"),
         # Satisfaction: the customer rates a closed case (1-5, with a comment).
         Move("rate", ("closed",), None),
     ),

@@ -1,6 +1,6 @@
 """Refund (退款): the customer asks for money back on an order; an agent reviews and decides."""
 
-from casework.machines.base import AMEND, KindSpec, Move
+from casework.machines.base import AMEND, REOPEN, KindSpec, Move
 
 SPEC = KindSpec(
     kind="refund",
@@ -21,6 +21,8 @@ SPEC = KindSpec(
         Move("close", ("refunded", "rejected", "cancelled"), "closed"),
         # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.
         Move(AMEND, ("submitted", "under_review", "awaiting_evidence", "approved"), None),
+        # Back to work after closing, where the policy allows it (within its reopen_within).
+        Move(REOPEN, ("closed",), "under_review"),
         # Satisfaction: the customer rates a closed case (1-5, with a comment).
         Move("rate", ("closed",), None),
     ),

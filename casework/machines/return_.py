@@ -3,7 +3,7 @@
 (The module is ``return_`` because ``return`` is a Python keyword; the kind is ``return``.)
 """
 
-from casework.machines.base import AMEND, KindSpec, Move
+from casework.machines.base import AMEND, REOPEN, KindSpec, Move
 
 SPEC = KindSpec(
     kind="return",
@@ -29,6 +29,8 @@ SPEC = KindSpec(
         # A correction of facts the rules judged (an amount, a date, a reason...): judged again, on record.
         Move(AMEND, ("submitted", "under_review", "awaiting_evidence", "approved", "in_transit",
                          "received"), None),
+        # Back to work after closing, where the policy allows it (within its reopen_within).
+        Move(REOPEN, ("closed",), "under_review"),
         # Satisfaction: the customer rates a closed case (1-5, with a comment).
         Move("rate", ("closed",), None),
     ),

@@ -76,6 +76,13 @@ class PolicySet:
             return None
         return self.calendar.deadline(opened, kp.resolution)
 
+    def reopen_until(self, kind: str, closed: datetime) -> datetime | None:
+        """Until when a case of ``kind`` closed at ``closed`` may be reopened (None: no limit)."""
+        kp = self.document.kinds.get(kind)
+        if kp is None or kp.reopen_within is None:
+            return None
+        return self.calendar.deadline(closed, kp.reopen_within)
+
     def opening_deadlines(self, kind: str, opened: datetime, channel: str | None = None
                           ) -> tuple[datetime, datetime | None]:
         """``(first_response_due, resolution_due)`` of a case of ``kind`` opened at ``opened``.

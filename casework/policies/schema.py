@@ -107,6 +107,8 @@ class Escalation(Strict):
 
     priority: int = Field(2, ge=0, le=9, description="the case's priority after the breach (higher: more urgent)")
     queue: str | None = Field(None, description="the queue the case moves to, e.g. supervisor")
+    assign_to: str | None = Field(None, max_length=200, description="who the case is assigned to, unless it is "
+                                  "assigned already (an operator id, e.g. duty-supervisor)")
 
 
 class OnBreach(Strict):
@@ -152,6 +154,8 @@ class Service(Strict):
 class EventPolicy(Strict):
     roles: list[str] = Field(description="roles that may fire this event (a role also covers those that inherit it)")
     guards: list[Guard] = Field(default_factory=list)
+    route: Escalation | None = Field(None, description="where the applied event sends the case: a priority, a queue, "
+                                     "an assignee (e.g. an escalated complaint to the supervisor queue)")
     description: str | None = None
 
 
@@ -168,6 +172,9 @@ class KindPolicy(Strict):
     timers: list[Timer] = Field(default_factory=list, description="events the system fires after a while")
     deadlines: list[DeskDeadline] = Field(default_factory=list,
                                           description="how long the desk may keep a case in a state")
+    reopen_within: DeadlineText | None = Field(
+        None, description="how long after closing a case may be reopened (e.g. 14d); omitted: whenever the "
+        "reopen event's roles may")
     events: dict[str, EventPolicy]
 
 
@@ -191,6 +198,13 @@ class ReasonCode(ReasonMessages):
     meaning: str = Field(description="what a refusal with this code means, e.g. 'the item was sold as final sale'")
 
 
+class DeskPolicy(Strict):
+    """Who may do what at the desk beyond firing events."""
+
+    priority_roles: list[str] = Field(default_factory=lambda: ["supervisor"],
+                                      description="roles that may set a case's priority (and those inheriting them)")
+
+
 class PolicyDocument(Strict):
     schema_: str | None = Field(None, alias="$schema")
     label: str = Field(description="a human name for this version of the rules")
@@ -212,6 +226,11 @@ class PolicyDocument(Strict):
     codes: dict[str, ReasonCode] = Field(
         default_factory=dict, description="reason codes of the policy's own (e.g. final_sale), each with what it "
         "means and its operator and customer messages; an expr guard may refuse with one")
+    rejections: dict[str, ReasonCode] = Field(
+        default_factory=dict, description="the reasons a reject may give (e.g. deadline_passed, condition, "
+        "missing_proof, fraud), each with what it means and the messages composed for the customer and the "
+        "desk; when present, every reject names one (recorded as the case's rejection fact)")
+    desk: DeskPolicy = Field(default_factory=DeskPolicy, description="who may set priorities at the desk")
     version: Literal[1] = 1
 
     def declared(self) -> dict[str, FactDecl]:

@@ -99,6 +99,7 @@ def cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProble
         report.err(("timezone",), str(exc))
 
     roles = list(doc.roles)
+    report.names(("desk", "priority_roles"), doc.desk.priority_roles, roles, "role")
     for name, role in doc.roles.items():
         report.names(("roles", name, "inherits"), role.inherits, roles, "role")
         for field, facts in (("writes", role.writes), ("opens", role.opens)):

@@ -139,6 +139,9 @@ def _zone_name() -> str:
     return str(getattr(_zone, "key", None) or _zone)
 
 
+at, zone_name = _at, _zone_name  # (public: the desk's views draw times as the tables do)
+
+
 def new_table(title: str, *columns: str | Column) -> Table:
     """A table that fits an 80-column terminal: no vertical rules, one space between columns. Columns given
     by name wrap; the ones that must never be cut (numbers, rule ids, times) are given as ``_whole``."""
@@ -183,6 +186,8 @@ def case_panel(case: Case) -> Panel:
         body.append(f"first response due: {when(case.first_response_due)}\n")
     if case.resolution_due and not KINDS[case.kind].is_settled(case.state):
         body.append(f"resolution due: {when(case.resolution_due)}\n")
+    if case.assignee:
+        body.append(f"assigned to: {visible(case.assignee)}\n")
     if case.timer_due:
         body.append(f"timer: in {case.state} until {when(case.timer_due)}\n")
     if case.due_at and case.due_at not in (case.first_response_due, case.resolution_due, case.timer_due):
@@ -194,12 +199,16 @@ def case_panel(case: Case) -> Panel:
 
 
 def case_table(cases: Sequence[Case]) -> Table:
-    """Cases, one row each: number and kind, state, order and customer, amount, opened and next due."""
-    table = new_table(f"{len(cases)} case(s) (times: {_zone_name()})", _whole("case"), "state", "order / customer",
-                   _whole("amount"), _whole("opened / due"))
+    """Cases, one row each: number, kind and amount; state, queue and priority, assignee; order and customer
+    (room for 20 characters of an order id before it folds); opened and next due."""
+    table = new_table(f"{len(cases)} case(s) (times: {_zone_name()})", _whole("case"),
+                      Column("state / queue / assignee", overflow="fold", max_width=17),
+                      Column("order / customer", overflow="fold", min_width=20), _whole("opened / due"))
     for c in cases:
-        table.add_row(f"{c.number}\n{c.kind}", c.state, f"{c.order_id or '-'}\n{c.customer or '-'}",
-                      str(c.facts.get("amount", "")), f"{_at(c.opened_at)}\n{_at(c.due_at)}")
+        amount = c.facts.get("amount")
+        table.add_row(f"{c.number}\n{c.kind}" + (f" {amount}" if amount else ""),
+                      f"{c.state}\n{c.queue or 'no queue'} p{c.priority}\n{c.assignee or 'unassigned'}",
+                      f"{c.order_id or '-'}\n{c.customer or '-'}", f"{_at(c.opened_at)}\n{_at(c.due_at)}")
     return table
 
 
@@ -217,6 +226,8 @@ def history(number: str, entries: Sequence[AuditEntry]) -> Iterator[Text]:
         for r in e.reasons:
             line.append_text(Text.assemble("\n", ("     ✗ ", "red"), (r["code"], "bold red"),
                                            f": {visible(r['message'])}"))
+        if isinstance(note := e.data.get("note"), str):  # the notes thread, in the trail's order
+            line.append(f"\n     note ({e.data.get('audience') or 'internal'}): {visible(note)}")
         yield line
 
 

@@ -1,4 +1,4 @@
-"""The SLA report on a terminal: its figures table, breach-rate and satisfaction bar charts, refusals by code.
+"""The SLA report on a terminal: figures table, breach-rate and satisfaction charts, refusals and rejections.
 
 The terminal's counterpart of :mod:`casework.report_html`, drawn with rich for ``casework sla report``;
 the CLI imports it only when it draws a report.
@@ -6,7 +6,7 @@ the CLI imports it only when it draws a report.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
@@ -60,18 +60,27 @@ def sla_report(report: SlaReport) -> Iterator[RenderableType]:
     yield chart
     yield from _satisfaction(report)
     if report.refusal_codes:
-        table = Table(title="Refused attempts by reason code", title_justify="left")
-        table.add_column("code", no_wrap=True)
-        for g in groups:
-            table.add_column(_group_name(g.key), justify="right")
-        for code in report.refusal_codes:
-            table.add_row(code, *[str(g.refusals_by_code.get(code, 0)) for g in groups])
-        yield table
+        yield _counts("Refused attempts by reason code", "code", report.refusal_codes, groups,
+                      lambda g: g.refusals_by_code)
     overall = report.overall
     if overall.refused_openings:
         codes = ", ".join(f"{code} {n}" for code, n in overall.refused_openings_by_code.items())
         yield Text(f"Openings refused (no case opened; casework refused-openings lists them): "
                    f"{overall.refused_openings} ({codes})", "italic")
+    if report.rejection_reasons:
+        yield _counts("Rejections by reason", "reason", report.rejection_reasons, groups,
+                      lambda g: g.rejections_by_reason)
+
+
+def _counts(title: str, column: str, keys: Sequence[str], groups: Sequence[GroupFigures],
+            counts: Callable[[GroupFigures], Mapping[str, int]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(column, no_wrap=True)
+    for g in groups:
+        table.add_column(_group_name(g.key), justify="right")
+    for key in keys:
+        table.add_row(key, *[str(counts(g).get(key, 0)) for g in groups])
+    return table
 
 
 def _figures_table(report: SlaReport, groups: Sequence[GroupFigures]) -> Table:

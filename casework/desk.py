@@ -1,0 +1,147 @@
+"""The desk's own entries on a case: notes and assignments, each audited, none moving the case.
+
+A note (``note``) or an assignment (``assign``) is an applied entry of the case's trail that keeps the
+case in its state, written by :func:`casework.transition.step` like every other entry (so
+:mod:`casework.replay` recomputes what it changes); a refused one is on the trail too, with why not.
+The notes thread is read back from the trail (:func:`thread`): the ``note`` entries and every applied
+event that carried a note (``fire ... --note``, a timer's note).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from casework import facts as F
+from casework import intake
+from casework.domain import Actor, AuditEntry, Case, Decision, Note, Verdict
+from casework.errors import CaseNotFound, InvalidInput, TransitionDenied
+from casework.transition import step
+from casework.values import one_of, suggest
+
+if TYPE_CHECKING:
+    from casework.policies import PolicySet
+    from casework.policybook import PolicyBook
+    from casework.store import Store
+
+NOTE_EVENT = "note"
+ASSIGN_EVENT = "assign"
+PRIORITY_EVENT = "prioritize"
+PRIORITIES = range(10)  # 0-9, as an escalation sets them (higher: more urgent)
+INTERNAL, TO_CUSTOMER = "internal", "customer"
+NOTE_AUDIENCES = (INTERNAL, TO_CUSTOMER)
+Judge = Callable[["PolicySet", Case], list[Verdict]]
+
+
+def write(store: Store, policies: PolicyBook, number: str, event: str, data: dict[str, object], *, actor: Actor,
+          now: datetime, judge: Judge) -> Case:
+    """Record the desk's ``event`` with ``data`` on case ``number`` in one transaction: applied (the case
+    stays in its state) when every verdict of ``judge`` and the policy's grant pass, else refused on the
+    trail and raised as :class:`TransitionDenied`."""
+    with store.transaction() as tx:
+        stored = tx.get(number)
+        if stored is None:
+            raise CaseNotFound(number, suggest(number, tx.numbers_like(number), 3))
+        case = stored.case
+        policy = policies.version(case.policy.hash)
+        intake.check_actor(actor, policy)
+        not_granted = policy.grant_verdict(actor)
+        verdicts = [*([not_granted] if not_granted is not None else []), *_owner(case, actor), *judge(policy, case)]
+        allowed = all(v.passed for v in verdicts)
+        t = step(case, stored.last_seq, stored.last_hash, event=event, to_state=case.state if allowed else None,
+                 verdicts=verdicts, actor=actor, data=data, now=now, policy=policy)
+        if allowed:
+            tx.update_case(stored, t.case, t.entry.seq, t.entry.hash)
+        else:
+            tx.extend_trail(stored, t.entry.seq, t.entry.hash)
+        tx.append([(stored.id, t.entry, t.texts)])
+    if not allowed:
+        raise TransitionDenied(Decision(case.kind, event, case.state, None, tuple(verdicts), policy.ref), number)
+    return t.case
+
+
+def _owner(case: Case, actor: Actor) -> list[Verdict]:
+    if actor.role != "customer" or case.customer == actor.id:
+        return []
+    return [Verdict("owner", False, "role_not_permitted",
+                    f"customer {actor.id} may act only on their own cases; this case is customer {case.customer}'s",
+                    {"actor": actor.id, "customer": case.customer})]
+
+
+def note_data(text: str, audience: str | None, actor: Actor) -> dict[str, object]:
+    """A note's entry data, checked: some text, and whom it is for (default: the customer for a customer's
+    own note, else the desk only); a customer's note is always one the customer sees."""
+    F.check_text(text, "note", F.MAX_TEXT)
+    if not text.strip():
+        raise InvalidInput("a note needs some text", field="note", value=text)
+    chosen = audience or (TO_CUSTOMER if actor.role == "customer" else INTERNAL)
+    one_of(chosen, NOTE_AUDIENCES, "note audience", field="audience")
+    if actor.role == "customer" and chosen != TO_CUSTOMER:
+        raise InvalidInput("a customer's note is one the customer sees; it cannot be internal", field="audience",
+                           value=chosen)
+    return {"note": text, "audience": chosen}
+
+
+def may_note(policy: PolicySet, case: Case) -> list[Verdict]:
+    """Anyone with a role of the policy may add to the thread of a case they may see."""
+    return [Verdict("thread", True, "role_not_permitted", "notes may be written by every role", {})]
+
+
+def assign_data(to: str | None) -> dict[str, object]:
+    """An assignment's entry data: the operator it goes to (None: nobody)."""
+    if to is not None:
+        F.check_text(to, "assignee", F.MAX_ID)
+        if not to.strip():
+            raise InvalidInput("an assignee needs an id (or none, to unassign)", field="assignee", value=to)
+    return {"assignee": to}
+
+
+def may_assign(actor: Actor) -> Judge:
+    """The desk assigns cases (every role but the customer)."""
+    def judge(policy: PolicySet, case: Case) -> list[Verdict]:
+        ok = actor.role != "customer"
+        return [Verdict("assign", ok, "role_not_permitted",
+                        f"role {actor.role} {'may' if ok else 'may not'} assign cases",
+                        {"role": actor.role})]
+    return judge
+
+
+def priority_data(priority: int) -> dict[str, object]:
+    """A priority's entry data: a whole number from 0 to 9."""
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
+        raise InvalidInput(f"priority {priority!r} is not accepted; a priority is a whole number from 0 to 9",
+                           field="priority", value=str(priority))
+    return {"priority": priority}
+
+
+def may_prioritize(actor: Actor) -> Judge:
+    """The roles the policy's ``desk.priority_roles`` names set priorities."""
+    def judge(policy: PolicySet, case: Case) -> list[Verdict]:
+        allowed = policy.document.desk.priority_roles
+        ok = any(policy.roles.acts_as(actor.role, r) for r in allowed)
+        return [Verdict("priority_roles", ok, "role_not_permitted",
+                        f"role {actor.role} {'may' if ok else 'may not'} set a priority"
+                        + ("" if ok else f"; allowed: {', '.join(allowed) or 'no role'}"),
+                        {"role": actor.role, "allowed": list(allowed)})]
+    return judge
+
+
+def thread(entries: Iterable[AuditEntry], *, audience: str | None = None) -> list[Note]:
+    """The notes of a trail, oldest first (only those ``audience`` sees, if given: the customer sees the
+    notes for the customer, the desk every note)."""
+    if audience is not None:
+        one_of(audience, NOTE_AUDIENCES, "note audience", field="audience")
+    notes = []
+    for e in entries:
+        text = e.data.get("note")
+        if e.outcome != "applied" or not isinstance(text, str):
+            continue
+        whom = str(e.data.get("audience") or (TO_CUSTOMER if e.role == "customer" else INTERNAL))
+        if audience in (None, INTERNAL) or whom == audience:
+            notes.append(Note(e.seq, e.at, e.event, e.actor, e.role, whom, text))
+    return notes
+
+
+__all__ = ["ASSIGN_EVENT", "INTERNAL", "NOTE_AUDIENCES", "NOTE_EVENT", "PRIORITY_EVENT", "TO_CUSTOMER", "assign_data",
+           "may_assign", "may_note", "may_prioritize", "note_data", "priority_data", "thread", "write"]
