@@ -31,12 +31,12 @@ from casework.changes import Change, Hook, Hooks, masked, outbox_mode, page
 from casework.clock import Clock, system_clock
 from casework.database import audit_key_of, database_source
 from casework.decide import decide, decide_opening
+from casework.desk_work import DeskWork
 from casework.domain import (
     Actor,
     AuditEntry,
     Case,
     Decision,
-    Note,
     case_from_json,
     decision_from_json,
 )
@@ -51,7 +51,7 @@ from casework.errors import (
 )
 from casework.findings import Digest, VerifyReport
 from casework.jsontext import canonical
-from casework.machines import REJECT, check_filters, spec
+from casework.machines import check_filters, spec
 from casework.policy_admin import PolicyAdministration
 from casework.policybook import PolicyBook
 from casework.privacy import mask, masked_entries, personal_in
@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework sh
     from casework.simulate import SimulationReport
     from casework.sla import SweepReport
 
-class Engine(PolicyAdministration):
+class Engine(PolicyAdministration, DeskWork):
     """Opens cases, decides and applies events, and answers questions about cases.
 
     ``db`` is a SQLAlchemy URL (``sqlite:///casework.db``, ``postgresql+psycopg://user@host/db``), an
@@ -277,59 +277,6 @@ class Engine(PolicyAdministration):
         if not t.applied:
             raise TransitionDenied(decision, number)
         return t.case
-
-    def reject(self, number: str, reason: str, *, actor: Actor, note: str | None = None,
-               key: str | None = None) -> Case:
-        """Fire ``reject`` naming ``reason``, one of the policy's rejection reasons (recorded as the case's
-        ``rejection`` fact; :meth:`rejection_message` composes what the customer is told)."""
-        return self.fire(number, REJECT, actor=actor, data={"rejection": reason, **({"note": note} if note else {})},
-                         key=key)
-
-    def rejection_message(self, number: str, *, audience: str = "customer", lang: str | None = None) -> str | None:
-        """What ``audience`` is told about the rejection of case ``number``, from its pinned policy's rejection
-        reasons, in ``lang`` (default: the case's ``locale``, else English); None when not rejected for one."""
-        from casework.messages import AUDIENCES, lang_for, rejection
-
-        one_of(audience, AUDIENCES, "audience", field="audience")
-        case = self._case(number)
-        code = case.facts.get("rejection")
-        if code is None or case.state not in spec(case.kind).settled:
-            return None
-        return rejection(self.policy_for(case.policy.hash), str(code), audience, lang_for(case.facts, lang),
-                         context={"number": case.number})
-
-    def note(self, number: str, text: str, *, actor: Actor, audience: str | None = None) -> Case:
-        """Add a note to the case's thread: an audited ``note`` entry that changes neither state nor facts.
-        ``audience``: ``internal`` (the desk only; the default for staff) or ``customer`` (the customer
-        sees it; always so for a customer's own note). See :mod:`casework.desk`."""
-        from casework import desk
-
-        data = desk.note_data(text, audience, actor)
-        return desk.write(self.store, self.policies, number, desk.NOTE_EVENT, data, actor=actor, now=self.now(),
-                          judge=desk.may_note)
-
-    def assign(self, number: str, to: str | None, *, actor: Actor) -> Case:
-        """Assign the case to operator ``to`` (None: unassign it): an audited ``assign`` entry; customers may
-        not. The assignee is the case's ``assignee`` (``find(assignee=...)``, ``find(unassigned=True)``)."""
-        from casework import desk
-
-        return desk.write(self.store, self.policies, number, desk.ASSIGN_EVENT, desk.assign_data(to), actor=actor,
-                          now=self.now(), judge=desk.may_assign(actor))
-
-    def prioritize(self, number: str, priority: int, *, actor: Actor) -> Case:
-        """Set the case's priority (0-9, higher is more urgent): an audited ``prioritize`` entry, by the roles the
-        policy's ``desk.priority_roles`` names (and those that inherit them)."""
-        from casework import desk
-
-        return desk.write(self.store, self.policies, number, desk.PRIORITY_EVENT, desk.priority_data(priority),
-                          actor=actor, now=self.now(), judge=desk.may_prioritize(actor))
-
-    def thread(self, number: str, *, audience: str | None = None) -> list[Note]:
-        """The case's notes, oldest first: ``note`` entries and events fired with a note (``audience``
-        ``customer``: only the notes the customer sees)."""
-        from casework.desk import thread
-
-        return thread(self.store.history(self._case(number).number), audience=audience)
 
     def next_events(self, number: str, *, actor: Actor) -> list[Decision]:
         """Every event possible from the case's current state, each with its decision for ``actor``."""
