@@ -71,13 +71,22 @@ def decide(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mappin
     if written:  # after who may act (the operators and roles verdicts), before the guards
         at = 2 if verdicts[0].guard == "operators" else 1
         verdicts = (*verdicts[:at], *written, *verdicts[at:])
-    owner = case.customer
-    if actor.role == "customer" and owner != actor.id:
-        whose = f"this case is customer {owner}'s" if owner else "this case has no customer"
-        verdicts = (Verdict("owner", False, "role_not_permitted",
-                            f"customer {actor.id} may act only on their own cases; {whose}",
-                            {"actor": actor.id, "customer": owner}), *verdicts)
+    not_theirs = owner_verdict(case, actor)
+    if not_theirs is not None:
+        verdicts = (not_theirs, *verdicts)
     return Decision(case.kind, event, case.state, target, verdicts, policy.ref)
+
+
+def owner_verdict(case: Case, actor: Actor) -> Verdict | None:
+    """A customer acts only on their own cases: the refusal when ``actor`` is a customer whose case it is not
+    (None otherwise). Events (:func:`decide`) and the desk's own entries (:mod:`casework.desk`) alike."""
+    owner = case.customer
+    if actor.role != "customer" or owner == actor.id:
+        return None
+    whose = f"this case is customer {owner}'s" if owner else "this case has no customer"
+    return Verdict("owner", False, "role_not_permitted",
+                   f"customer {actor.id} may act only on their own cases; {whose}",
+                   {"actor": actor.id, "customer": owner})
 
 
 def opening_roles(policy: PolicySet, kind: str, actor: Actor) -> tuple[Verdict, ...]:
@@ -185,7 +194,7 @@ def _rejection_named(policy: PolicySet, data: Mapping[str, Any]) -> Verdict:
         return Verdict("rejection", False, "field_missing",
                        f"a reject names its rejection reason (rejection), one of: {', '.join(reasons)}",
                        {"missing": ["rejection"], "accepted": reasons})
-    return Verdict("rejection", True, "field_missing", f"rejected for {given}", {"rejection": given})
+    return Verdict("rejection", True, None, f"rejected for {given}", {"rejection": given})
 
 
 def _reopen_window(policy: PolicySet, case: Case, now: datetime) -> Verdict:
@@ -193,10 +202,11 @@ def _reopen_window(policy: PolicySet, case: Case, now: datetime) -> Verdict:
     assert case.state_since is not None
     until = policy.reopen_until(case.kind, case.state_since)
     if until is None:
-        return Verdict("reopen_within", True, "window_expired", "no limit on reopening after closing", {})
+        return Verdict("reopen_within", True, None, "no limit on reopening after closing", {})
     elapsed, window = now - case.state_since, format_duration(until - case.state_since)
     local = until.astimezone(policy.tz).strftime("%Y-%m-%d %H:%M")
-    return Verdict("reopen_within", now <= until, "window_expired",
+    within = now <= until
+    return Verdict("reopen_within", within, None if within else "window_expired",
                    f"closed {elapsed.days} days ago; it may be reopened until {local} ({window} after closing)",
                    {"since": "closed", "elapsed_days": elapsed.days, "window": window, "until": until.isoformat()})
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from casework import facts as F
 from casework import intake
+from casework.decide import owner_verdict
 from casework.domain import Actor, AuditEntry, Case, Decision, Note, Verdict
 from casework.errors import CaseNotFound, InvalidInput, TransitionDenied
 from casework.transition import step
@@ -47,7 +48,8 @@ def write(store: Store, policies: PolicyBook, number: str, event: str, data: dic
         policy = policies.version(case.policy.hash)
         intake.check_actor(actor, policy)
         not_granted = policy.grant_verdict(actor)
-        verdicts = [*([not_granted] if not_granted is not None else []), *_owner(case, actor), *judge(policy, case)]
+        refusals = [v for v in (not_granted, owner_verdict(case, actor)) if v is not None]
+        verdicts = [*refusals, *judge(policy, case)]
         allowed = all(v.passed for v in verdicts)
         t = step(case, stored.last_seq, stored.last_hash, event=event, to_state=case.state if allowed else None,
                  verdicts=verdicts, actor=actor, data=data, now=now, policy=policy)
@@ -59,14 +61,6 @@ def write(store: Store, policies: PolicyBook, number: str, event: str, data: dic
     if not allowed:
         raise TransitionDenied(Decision(case.kind, event, case.state, None, tuple(verdicts), policy.ref), number)
     return t.case
-
-
-def _owner(case: Case, actor: Actor) -> list[Verdict]:
-    if actor.role != "customer" or case.customer == actor.id:
-        return []
-    return [Verdict("owner", False, "role_not_permitted",
-                    f"customer {actor.id} may act only on their own cases; this case is customer {case.customer}'s",
-                    {"actor": actor.id, "customer": case.customer})]
 
 
 def note_data(text: str, audience: str | None, actor: Actor) -> dict[str, object]:
@@ -85,7 +79,7 @@ def note_data(text: str, audience: str | None, actor: Actor) -> dict[str, object
 
 def may_note(policy: PolicySet, case: Case) -> list[Verdict]:
     """Anyone with a role of the policy may add to the thread of a case they may see."""
-    return [Verdict("thread", True, "role_not_permitted", "notes may be written by every role", {})]
+    return [Verdict("thread", True, None, "notes may be written by every role", {})]
 
 
 def assign_data(to: str | None) -> dict[str, object]:
@@ -101,7 +95,7 @@ def may_assign(actor: Actor) -> Judge:
     """The desk assigns cases (every role but the customer)."""
     def judge(policy: PolicySet, case: Case) -> list[Verdict]:
         ok = actor.role != "customer"
-        return [Verdict("assign", ok, "role_not_permitted",
+        return [Verdict("assign", ok, None if ok else "role_not_permitted",
                         f"role {actor.role} {'may' if ok else 'may not'} assign cases",
                         {"role": actor.role})]
     return judge
@@ -120,7 +114,7 @@ def may_prioritize(actor: Actor) -> Judge:
     def judge(policy: PolicySet, case: Case) -> list[Verdict]:
         allowed = policy.document.desk.priority_roles
         ok = any(policy.roles.acts_as(actor.role, r) for r in allowed)
-        return [Verdict("priority_roles", ok, "role_not_permitted",
+        return [Verdict("priority_roles", ok, None if ok else "role_not_permitted",
                         f"role {actor.role} {'may' if ok else 'may not'} set a priority"
                         + ("" if ok else f"; allowed: {', '.join(allowed) or 'no role'}"),
                         {"role": actor.role, "allowed": list(allowed)})]

@@ -26,6 +26,13 @@ def open_return(engine: Engine, **facts: Any) -> str:
     return engine.open("return", {**RETURN, **facts}, actor=CUSTOMER).number
 
 
+def passed_codes(engine: Engine, number: str) -> dict[str, Any]:
+    """The last entry's verdicts, guard -> code: every one passed (a pass carries no code)."""
+    last = engine.history(number)[-1]
+    assert last.outcome == "applied" and all(v["passed"] for v in last.verdicts)
+    return {v["guard"]: v["code"] for v in last.verdicts}
+
+
 # ---- structured rejection ---------------------------------------------------------------------------
 def test_a_reject_without_a_rejection_reason_is_refused_listing_the_policys_reasons(engine: Engine) -> None:
     number = open_return(engine)
@@ -48,6 +55,7 @@ def test_a_rejection_is_recorded_as_its_code_and_composes_the_customers_message(
     assert case.facts["rejection"] == "deadline_passed"
     last = engine.history(number)[-1]
     assert (last.event, last.outcome, last.data["rejection"]) == ("reject", "applied", "deadline_passed")
+    assert passed_codes(engine, number)["rejection"] is None
     told = engine.rejection_message(number)
     assert told is not None and number in told and "after the deadline" in told
     zh = engine.rejection_message(number, lang="zh-CN")
@@ -166,6 +174,7 @@ def test_a_note_is_an_audited_entry_that_changes_neither_state_nor_facts(engine:
     assert (last.event, last.outcome, last.actor, last.from_state, last.to_state) == (
         "note", "applied", "alice", "submitted", "submitted")
     assert last.data == {"note": "called the customer: photo on its way", "audience": "internal"}
+    assert passed_codes(engine, number) == {"thread": None}
     assert engine.verify().ok
 
 
@@ -222,6 +231,7 @@ def test_assigning_a_case_is_audited_and_replayed_by_verify(engine: Engine) -> N
     assert engine.get(number).to_json()["assignee"] == "bob"
     last = engine.history(number)[-1]
     assert (last.event, last.outcome, last.actor, last.data) == ("assign", "applied", "alice", {"assignee": "bob"})
+    assert passed_codes(engine, number) == {"assign": None}
     engine.assign(number, None, actor=SUPERVISOR)
     assert engine.get(number).assignee is None
     assert engine.verify().ok
@@ -307,6 +317,7 @@ def test_every_kind_reopens_within_14_days_of_closing_and_not_after(
     clock.advance(days=13)
     case = engine.fire(numbers[0], "reopen", actor=CUSTOMER, data={"note": "still not fixed"})
     assert (case.state, case.closed) == (back_to, False)
+    assert passed_codes(engine, numbers[0])["reopen_within"] is None
     clock.advance(days=2)
     with pytest.raises(TransitionDenied) as denied:
         engine.fire(numbers[1], "reopen", actor=AGENT)
@@ -335,6 +346,7 @@ def test_priority_is_set_by_the_roles_the_policy_names(engine: Engine) -> None:
         engine.prioritize(number, 3, actor=AGENT)
     assert "allowed: supervisor" in denied.value.decision.reasons[0].message
     assert engine.prioritize(number, 3, actor=SUPERVISOR).priority == 3
+    assert passed_codes(engine, number) == {"priority_roles": None}
     with pytest.raises(InvalidInput, match="from 0 to 9"):
         engine.prioritize(number, 12, actor=SUPERVISOR)
     assert engine.get(number).priority == 3 and engine.verify().ok
