@@ -246,7 +246,9 @@ def migrated_diff(url: str, fp: Footprint) -> list[object]:
     managed = (fp.name("ix_cases_open_state_due"), fp.name("ix_audit_unsealed"))
     return connected(url, lambda conn: list(compare_metadata(MigrationContext.configure(conn, opts={
         "include_object": lambda o, name, type_, r, c: not (type_ == "index" and name in managed),
-        "include_name": lambda name, type_, parent: type_ != "table" or fp.owns(name, fp.schema),
+        # only the footprint's schema and tables: another process's footprint (tests running at once) is not ours
+        "include_name": lambda name, type_, parent: name == fp.schema if type_ == "schema"
+        else type_ != "table" or fp.owns(name, parent.get("schema_name")),
         "version_table": fp.version_table, "version_table_schema": fp.schema,
         "include_schemas": bool(fp.schema)}), fp.metadata)))
 
