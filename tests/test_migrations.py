@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,36 @@ def test_the_cli_upgrades_a_database(tmp_path: Path):
     result = CliRunner().invoke(cli.app, ["--db", str(tmp_path / "new.db"), "db", "upgrade", "--json"])
     assert result.exit_code == 0, result.output
     assert f'"after": "{casework.store.SCHEMA_VERSION}"' in result.stdout
+
+
+def test_the_desk_migration_keeps_notes_on_the_trail_queues_of_open_cases_and_assignees_across_a_downgrade(
+        db_url: str, clock: FixedClock):
+    with Engine(db_url, clock=clock) as engine:
+        refund = engine.open("refund", {"order_id": "SO-1", "amount": "10.00", "paid": "10.00"}, actor=CUSTOMER).number
+        engine.fire(refund, "review", actor=AGENT, data={"note": "first look"})
+        engine.fire(refund, "approve", actor=AGENT, data={"note": "within policy"})
+        engine.assign(refund, "bob", actor=AGENT)
+        complaint = engine.open("complaint", {"order_id": "SO-7"}, actor=CUSTOMER).number
+        engine.fire(complaint, "acknowledge", actor=AGENT)
+        engine.fire(complaint, "escalate", actor=CUSTOMER)
+        engine.fire(complaint, "resolve", actor=AGENT, data={"note": "voucher sent"})
+        assert engine.fire(complaint, "close", actor=AGENT).queue is None
+    alembic(db_url, "downgrade", "0006")
+    raw = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        with raw.begin() as conn:
+            facts = conn.exec_driver_sql(f"SELECT facts FROM cases WHERE number = '{refund}'").scalar()
+            assert json.loads(facts)["note"] == "within policy"  # schema 6 held the last note as a fact
+            assert "assignee" not in {c["name"] for c in sa.inspect(conn).get_columns("cases")}
+            # schema 6 kept a closed case in its queue
+            conn.exec_driver_sql(f"UPDATE cases SET queue = 'supervisor' WHERE number = '{complaint}'")
+    finally:
+        raw.dispose()
+    assert upgrade_database(db_url) == ("6", str(casework.store.SCHEMA_VERSION))
+    with Engine(db_url, clock=clock) as engine:
+        assert "note" not in engine.get(refund).facts
+        assert engine.get(refund).assignee == "bob"  # as the trail's assign entry says
+        assert engine.get(complaint).queue is None
+        assert [n.text for n in engine.thread(refund)] == ["first look", "within policy"]
+        assert engine.verify().ok
+    assert schema_diff(db_url) == []

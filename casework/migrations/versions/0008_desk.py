@@ -6,19 +6,25 @@ tracking column, indexed for ``list --assignee`` and the unassigned queue; no ca
 ``note`` was merged into the facts by every event that carried one, so the last note overwrote the
 one before; from schema 8 a note stays in the entry that carried it (the thread is read from the
 trail) and the facts hold no ``note``. The audit trail is not touched: its hashes stand. A downgrade
-puts back the last note an applied event carried, as the facts held it.
+puts back the last note an applied event carried, as the facts held it; an upgrade after one puts back
+the assignees the trail records, as ``casework verify`` derives them.
 
 Revision ID: 0008
 Revises: 0007
 """
 
+from __future__ import annotations
+
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic import op
 
-from casework.migrations import footprint
+from casework.migrations import derive, footprint
+
+if TYPE_CHECKING:
+    from casework.store import Footprint
 
 revision = "0008"
 down_revision = "0007"
@@ -59,7 +65,21 @@ def upgrade() -> None:
     # A closed case leaves its queue (transition.advance clears it from schema 8 on, and so does a replay).
     conn.execute(sa.text(f"UPDATE {cases} SET queue = NULL WHERE queue IS NOT NULL AND is_open = :closed"),
                  {"closed": False})
+    _assignees(conn, fp)
     op.execute(f"UPDATE {fp.table('casework_meta')} SET value = '8' WHERE key = 'schema'")
+
+
+def _assignees(conn: sa.Connection, fp: Footprint) -> None:
+    """Each case's assignee as its trail derives it (casework.migrations.derive: the one replay). Only a database
+    brought down to schema 6 and up again has assignments recorded; without any, nothing is replayed."""
+    recorded = sa.text(f"SELECT 1 FROM {fp.table('audit_entries')} WHERE data LIKE :key")
+    if conn.execute(recorded, {"key": '%"assignee"%'}).first() is None:
+        return
+    rows = [{"id": case_id, "assignee": case.assignee}
+            for case_id, case in derive.replayed(conn, derive.policies(conn, fp), fp) if case.assignee is not None]
+    update = sa.text(f"UPDATE {fp.table('cases')} SET assignee = :assignee WHERE id = :id")
+    for lo in range(0, len(rows), derive.BATCH):
+        conn.execute(update, rows[lo:lo + derive.BATCH])
 
 
 def downgrade() -> None:
