@@ -283,7 +283,8 @@ def test_a_row_then_other_than_pass_says_then_takes_pass():
     text = returns_with(TABLES).source.replace("- {reason: no_reason, within: 7d}",
                                                "- {reason: no_reason, then: refuse}")
     found = problems(text)
-    assert any(p.startswith(f"{at(text, 'refuse')}: ") and "then takes pass (a row that requires nothing)" in p
+    assert any(p.startswith(f"{at(text, 'then: refuse', len('then: '))}: ")
+               and "then takes pass (a row that requires nothing)" in p
                and "'then'" not in p for p in found), found
     text = returns_with(TABLES).source.replace("- {reason: no_reason, within: 7d}",
                                                "- {reason: no_reason, then: pass, within: 7d}")
