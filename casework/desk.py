@@ -57,7 +57,7 @@ def write(store: Store, policies: PolicyBook, number: str, event: str, data: dic
             tx.update_case(stored, t.case, t.entry.seq, t.entry.hash)
         else:
             tx.extend_trail(stored, t.entry.seq, t.entry.hash)
-        tx.append([(stored.id, t.entry, t.texts)])
+        tx.append([(stored.id, t.entry, t.texts, t.case)])
     if not allowed:
         raise TransitionDenied(Decision(case.kind, event, case.state, None, tuple(verdicts), policy.ref), number)
     return t.case

@@ -132,18 +132,18 @@ def test_the_desk_migration_keeps_notes_on_the_trail_queues_of_open_cases_and_as
         engine.fire(complaint, "escalate", actor=CUSTOMER)
         engine.fire(complaint, "resolve", actor=AGENT, data={"note": "voucher sent"})
         assert engine.fire(complaint, "close", actor=AGENT).queue is None
-    alembic(db_url, "downgrade", "0006")
+    alembic(db_url, "downgrade", "0007")
     raw = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
     try:
         with raw.begin() as conn:
             facts = conn.exec_driver_sql(f"SELECT facts FROM cases WHERE number = '{refund}'").scalar()
-            assert json.loads(facts)["note"] == "within policy"  # schema 6 held the last note as a fact
+            assert json.loads(facts)["note"] == "within policy"  # schema 7 held the last note as a fact
             assert "assignee" not in {c["name"] for c in sa.inspect(conn).get_columns("cases")}
-            # schema 6 kept a closed case in its queue
+            # schema 7 kept a closed case in its queue
             conn.exec_driver_sql(f"UPDATE cases SET queue = 'supervisor' WHERE number = '{complaint}'")
     finally:
         raw.dispose()
-    assert upgrade_database(db_url) == ("6", str(casework.store.SCHEMA_VERSION))
+    assert upgrade_database(db_url) == ("7", str(casework.store.SCHEMA_VERSION))
     with Engine(db_url, clock=clock) as engine:
         assert "note" not in engine.get(refund).facts
         assert engine.get(refund).assignee == "bob"  # as the trail's assign entry says

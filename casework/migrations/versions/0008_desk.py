@@ -71,7 +71,7 @@ def upgrade() -> None:
 
 def _assignees(conn: sa.Connection, fp: Footprint) -> None:
     """Each case's assignee as its trail derives it (casework.migrations.derive: the one replay). Only a database
-    brought down to schema 6 and up again has assignments recorded; without any, nothing is replayed."""
+    brought down to schema 7 and up again has assignments recorded; without any, nothing is replayed."""
     recorded = sa.text(f"SELECT 1 FROM {fp.table('audit_entries')} WHERE data LIKE :key")
     if conn.execute(recorded, {"key": '%"assignee"%'}).first() is None:
         return
