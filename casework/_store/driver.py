@@ -340,6 +340,15 @@ class Database:
             return UniqueViolation(message, url=self.url)
         return StoreError(message, url=self.url)
 
+    def after_fork(self) -> None:
+        """In a forked child: a pool of its own, the parent's connections left alone (see :func:`_after_fork`)."""
+        if self._local.kept is not None:  # the parent's: never used, closed or collected in the child
+            _INHERITED.append(self._local.kept)
+        self._local = _Scope()
+        self.lock = threading.RLock()
+        if not self._shared:
+            self.engine.dispose(close=False)
+
     def close(self) -> None:
         """Close the pool casework made (a host's Engine is the host's to dispose of)."""
         _DATABASES.discard(self)
@@ -384,12 +393,7 @@ def _after_fork() -> None:
     (SQLAlchemy's ``dispose(close=False)``: the parent keeps them open); an in-memory database is the
     child's own copy and stays."""
     for db in list(_DATABASES):
-        if db._local.kept is not None:  # the parent's: never used, closed or collected in the child
-            _INHERITED.append(db._local.kept)
-        db._local = _Scope()
-        db.lock = threading.RLock()
-        if not db._shared:
-            db.engine.dispose(close=False)
+        db.after_fork()
 
 
 os.register_at_fork(after_in_child=_after_fork)

@@ -144,7 +144,7 @@ at, zone_name = _at, _zone_name  # (public: the desk's views draw times as the t
 
 def new_table(title: str, *columns: str | Column) -> Table:
     """A table that fits an 80-column terminal: no vertical rules, one space between columns. Columns given
-    by name wrap; the ones that must never be cut (numbers, rule ids, times) are given as ``_whole``."""
+    by name wrap; the ones that must never be cut (numbers, rule ids, times) are given as ``whole``."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
                   collapse_padding=True)
     for column in columns:
@@ -155,7 +155,7 @@ def new_table(title: str, *columns: str | Column) -> Table:
     return table
 
 
-def _whole(header: str) -> Column:
+def whole(header: str) -> Column:
     """A column whose every line is kept whole: the table wraps the other columns to make room for it."""
     return Column(header, no_wrap=True, overflow="ignore")
 
@@ -201,9 +201,9 @@ def case_panel(case: Case) -> Panel:
 def case_table(cases: Sequence[Case]) -> Table:
     """Cases, one row each: number, kind and amount; state, queue and priority, assignee; order and customer
     (room for 20 characters of an order id before it folds); opened and next due."""
-    table = new_table(f"{len(cases)} case(s) (times: {_zone_name()})", _whole("case"),
+    table = new_table(f"{len(cases)} case(s) (times: {_zone_name()})", whole("case"),
                       Column("state / queue / assignee", overflow="fold", max_width=17),
-                      Column("order / customer", overflow="fold", min_width=20), _whole("opened / due"))
+                      Column("order / customer", overflow="fold", min_width=20), whole("opened / due"))
     for c in cases:
         amount = c.facts.get("amount")
         table.add_row(f"{c.number}\n{c.kind}" + (f" {amount}" if amount else ""),
@@ -288,7 +288,7 @@ def decision_table(number: str, decision: Decision, cited: Sequence[Citation | N
     """Every guard's verdict on one event, with where in the policy it is written (and, given ``cited``, the
     line as the deciding version's stored text has it); a failed one with its code."""
     table = new_table(f"{number}: {decision.event} {'allowed' if decision.allowed else 'REFUSED'}",
-                      _whole("rule / where"), _whole("verdict"), "why")
+                      whole("rule / where"), whole("verdict"), "why")
     quoted = list(cited) + [None] * (len(decision.verdicts) - len(cited))
     for v, c in zip(decision.verdicts, quoted, strict=True):
         verdict = Text("pass", "green") if v.passed else Text("FAIL", "bold red")
@@ -313,7 +313,7 @@ def next_json(decisions: Sequence[Decision], said: Sequence[Sequence[str]]) -> l
 
 def next_table(number: str, decisions: Sequence[Decision], said: Sequence[Sequence[str]]) -> Table:
     """The events possible next, each allowed or refused, with why not (and what the customer is told)."""
-    table = new_table(f"{number}: possible events", _whole("event"), "leads to", _whole("for you"), "why not")
+    table = new_table(f"{number}: possible events", whole("event"), "leads to", whole("for you"), "why not")
     for d, messages in zip(decisions, said, strict=True):
         table.add_row(d.event, d.to_state or "", Text("allowed", "green") if d.allowed else Text("refused", "red"),
                       "\n".join(f"{r.code}: {r.message}" + (f"\n  → {m}" if m != r.message else "")
@@ -382,7 +382,7 @@ def demo_end(path: Path, report: VerifyReport) -> Iterator[RenderableType]:
 # ---- the service clock -----------------------------------------------------------------------------------
 def sweep_table(report: SweepReport) -> Table:
     table = new_table(f"sla sweep at {when(report.at)}{' (dry run)' if report.dry_run else ''}: "
-                   f"{report.cases_due} case(s) due", _whole("number"), "action", "what", _whole("due"), "state",
+                   f"{report.cases_due} case(s) due", whole("number"), "action", "what", whole("due"), "state",
                    "outcome")
     for a in report.actions:
         style = {"applied": "green", "refused": "red", "skipped": "yellow"}.get(a.outcome, "")

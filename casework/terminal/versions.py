@@ -9,7 +9,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from casework.terminal import _whole, new_table, visible, when
+from casework.terminal import new_table, visible, when, whole
 
 if TYPE_CHECKING:
     from casework.publishing import Published, StoredVersion
@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 def versions_table(found: Sequence[StoredVersion]) -> Table:
     """Every stored version: where it came from, when it was loaded and published (by whom), and its cases."""
-    table = new_table("policy versions (* in force for new cases)", _whole("seq"), _whole("hash"), "label / file",
-                      "loaded", "published", _whole("cases (open)"))
+    table = new_table("policy versions (* in force for new cases)", whole("seq"), whole("hash"), "label / file",
+                      "loaded", "published", whole("cases (open)"))
     for v in found:
         p = v.published
         table.add_row(f"{'*' if v.in_force else ' '}{v.seq}", v.ref.short, f"{visible(v.ref.label)}\n{visible(v.name)}",
