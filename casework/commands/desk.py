@@ -1,0 +1,117 @@
+"""The desk's commands: reject for a reason, notes, assignment, priority."""
+
+from typing import Annotated
+
+import typer
+
+from casework import InvalidInput, terminal
+from casework.commands.common import (
+    ActorOpt,
+    JsonOpt,
+    KeyOpt,
+    LangOpt,
+    NumberArg,
+    RoleOpt,
+    actor_of,
+    engine_of,
+    refusals,
+    show_case,
+)
+
+app = typer.Typer()
+
+
+@app.command()
+def reject(
+    ctx: typer.Context,
+    number: NumberArg,
+    reason: Annotated[str, typer.Option(
+        "--reason", help="One of the policy's rejection reasons, e.g. deadline_passed, condition, missing_proof, "
+        "fraud.", show_default=False)],
+    note: Annotated[str | None, typer.Option("--note", help="A note for the thread.")] = None,
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    key: KeyOpt = None,
+    lang: LangOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reject a case for one of the policy's rejection reasons; prints the case and the customer's message.
+
+    Example: casework reject RT-20261122-000007 --reason deadline_passed
+    """
+    from casework.terminal import desk
+
+    engine = engine_of(ctx, lang)
+    with refusals(as_json, number, engine, lang):
+        case = engine.reject(number, reason, actor=actor_of(actor, role), note=note, key=key)
+    told = engine.rejection_message(number, lang=lang)
+    terminal.render(as_json, lambda: {**case.to_json(), "customer_message": told},
+                    lambda: iter([terminal.case_panel(case), *desk.labelled("Customer message", told)]))
+
+
+@app.command()
+def note(
+    ctx: typer.Context,
+    number: NumberArg,
+    text: Annotated[str, typer.Argument(help="The note.")],
+    internal: Annotated[bool, typer.Option("--internal", help="For the desk only (the default for staff).")] = False,
+    to_customer: Annotated[bool, typer.Option("--to-customer", help="A reply the customer sees.")] = False,
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a note to a case's thread (audited; the case's state and facts stay as they are).
+
+    Example: casework note RT-20261122-000007 "photo received, checking with the warehouse" --internal
+    """
+    from casework.terminal import desk
+
+    if internal and to_customer:
+        raise InvalidInput("--internal and --to-customer exclude each other; give one", field="audience")
+    audience = "customer" if to_customer else "internal" if internal else None
+    engine = engine_of(ctx)
+    with refusals(as_json, number):
+        case = engine.note(number, text, actor=actor_of(actor, role), audience=audience)
+    notes = engine.thread(number)
+    terminal.render(as_json, lambda: {"case": case.to_json(), "note": notes[-1].to_json()},
+                    lambda: desk.thread(case.number, notes[-1:]))
+
+
+@app.command()
+def assign(
+    ctx: typer.Context,
+    number: NumberArg,
+    to: Annotated[str | None, typer.Option("--to", help="The operator to assign the case to.",
+                                           show_default=False)] = None,
+    nobody: Annotated[bool, typer.Option("--nobody", help="Unassign the case.")] = False,
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Assign a case to an operator (audited); --nobody puts it back in the unassigned queue.
+
+    Example: casework assign RF-20261122-000042 --to alice
+    """
+    if (to is None) == (not nobody):
+        raise InvalidInput("assign needs --to AGENT or --nobody (one of them)", field="to")
+    with refusals(as_json, number):
+        case = engine_of(ctx).assign(number, to, actor=actor_of(actor, role))
+    show_case(case, as_json)
+
+
+@app.command()
+def priority(
+    ctx: typer.Context,
+    number: NumberArg,
+    level: Annotated[int, typer.Argument(help="0-9, higher is more urgent.", show_default=False)],
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a case's priority (audited), by the roles the policy's desk.priority_roles names.
+
+    Example: casework priority CP-20261122-000003 3 --role supervisor
+    """
+    with refusals(as_json, number):
+        case = engine_of(ctx).prioritize(number, level, actor=actor_of(actor, role))
+    show_case(case, as_json)
