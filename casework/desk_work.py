@@ -6,15 +6,18 @@ methods; the entries themselves are written by :mod:`casework.desk`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from casework.domain import Actor, Case, Note
+from casework import facts as F
+from casework.domain import Actor, Case, Decision, Note
+from casework.errors import InvalidInput
 from casework.machines import REJECT, spec
 from casework.values import one_of
 
 if TYPE_CHECKING:
+    from casework.bulk_actions import BulkReport
     from casework.policies import PolicySet
     from casework.policybook import PolicyBook
     from casework.store import Store
@@ -39,6 +42,39 @@ class DeskWork:
              key: str | None = None, expected_version: int | None = None,
              retries: int = 0) -> Case:  # pragma: no cover - the engine's
         raise NotImplementedError
+
+    find: Callable[..., list[Case]]  # the engine's (its filters are bulk_fire's)
+
+    def check(self, number: str, event: str, *, actor: Actor,
+              data: Mapping[str, Any] | None = None) -> Decision:  # pragma: no cover - the engine's
+        raise NotImplementedError
+
+    def bulk_fire(self, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None, key: str | None = None,
+                  apply: bool = False, **filters: Any) -> BulkReport:
+        """Fire ``event`` on every case the filters of :meth:`find` select (``kind=``, ``state=``, ``queue=``,
+        ``view=``, ``text=``, ...), each decided and audited on its own; ``apply=False`` (the default) only
+        previews each case's decision. ``key`` names the bulk action (default: one derived from the event,
+        the filters and the data): run again under the same key it applies nothing twice (see
+        :mod:`casework.bulk_actions`)."""
+        import json
+
+        from casework import bulk_actions as B
+
+        B.check_filters(filters)
+        if not filters:
+            raise InvalidInput("a bulk action needs at least one filter (kind, state, queue, view, ...); it never "
+                               "selects every case by default", field="filters")
+        key = key or B.bulk_key(event, filters, data)
+        F.check_text(key, "key", F.MAX_ID - 60)  # room for ':' and the case number in each case's key
+        cases = self.find(**filters, limit=None, reveal=True)
+
+        def remembered(case_key: str) -> str | None:
+            found = self.store.idempotent_result(actor.id, case_key, "")
+            return None if found is None else str(json.loads(found[2])["outcome"])
+
+        return B.bulk_fire(cases, event, actor=actor, data=data, key=key, apply=apply, remembered=remembered,
+                           check=lambda n: self.check(n, event, actor=actor, data=data),
+                           fire=lambda n, k: self.fire(n, event, actor=actor, data=data, key=k))
 
     def reject(self, number: str, reason: str, *, actor: Actor, note: str | None = None,
                key: str | None = None) -> Case:

@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -325,16 +325,28 @@ class Engine(PolicyAdministration, DeskWork):
     def find(self, *, kind: str | None = None, state: str | None = None, order_id: str | None = None,
              customer: str | None = None, overdue: bool = False, due_before: datetime | None = None,
              queue: str | None = None, limit: int | None = 100, offset: int = 0, reveal: bool = False,
-             assignee: str | None = None, unassigned: bool = False, channel: str | None = None) -> list[Case]:
-        """Cases matching every given filter, newest first (most overdue first with ``overdue``/``due_before``),
-        personal facts masked unless ``reveal``; ``assignee``: the cases assigned to that operator,
-        ``unassigned``: the open cases nobody is assigned to; ``channel``: opened through that channel."""
+             assignee: str | None = None, unassigned: bool = False, channel: str | None = None,
+             text: str | None = None, due_within: str | timedelta | None = None, now: datetime | None = None,
+             waiting: bool = False, view: str | None = None, me: str | None = None) -> list[Case]:
+        """Cases matching every given filter, newest first (most overdue first with ``overdue``/``due_before``/
+        ``due_within``), personal facts masked unless ``reveal``; ``assignee``: the cases assigned to that
+        operator, ``unassigned``: the open cases nobody is assigned to; ``channel``: opened through that channel;
+        ``text``: in the order id, the customer or a note of the thread (any case); ``due_within`` (``2h``,
+        ``'4 service hours'``): open cases with a deadline that soon; ``waiting``: in a state where the desk
+        waits on the customer; ``view``: a saved view (see :mod:`casework.queue_views`; ``me``, the acting
+        operator, for ``mine``). ``overdue`` and ``due_within`` are reckoned at ``now`` (default: the clock)."""
+        from casework.queue_views import store_filters
+
         check_filters(kind, state)
-        if overdue:
-            due_before = self.now() if due_before is None else min(due_before, self.now())
-        found = self.store.find(kind=kind, state=state, order_id=order_id, customer=customer,
-                                due_before=due_before, queue=queue, limit=limit, offset=offset, assignee=assignee,
-                                unassigned=unassigned, channel=channel)
+        if text is not None:
+            F.check_text(text, "search", F.MAX_TEXT)
+        given = {"kind": kind, "state": state, "queue": queue, "channel": channel, "assignee": assignee,
+                 "unassigned": unassigned, "due_before": due_before}
+        chosen = store_filters(self.policy, now or self.now(), given, view=view, me=me, overdue=overdue,
+                               due_within=due_within, waiting=waiting)
+        check_filters(chosen["kind"], chosen["state"])
+        found = self.store.find(order_id=order_id, customer=customer, limit=limit, offset=offset, text=text or None,
+                                **chosen)
         return found if reveal else [self._masked(c) for c in found]
 
     # ---- the outbox (see casework.changes) -------------------------------------------------------------

@@ -66,7 +66,7 @@ def due_actions(case: Case, policy: PolicySet, at: datetime) -> list[SweepAction
                 and case.first_response_due <= at and "first_response" not in breaches):
             out.append(SweepAction(case.number, "breach", "first_response", case.first_response_due, case.state))
         if (case.state not in ks.settled and case.resolution_due is not None and case.resolution_due <= at
-                and "resolution" not in breaches):
+                and "resolution" not in breaches and not policy.waits_on_customer(case.kind, case.state)):
             out.append(SweepAction(case.number, "breach", "resolution", case.resolution_due, case.state))
         desk = policy.desk_deadline(case.kind, case.state)
         desk_due = None if desk is None or case.state_since is None else \
@@ -117,7 +117,8 @@ def deadlines(policy: PolicySet, kind: str, state: str, since: datetime | None, 
     if not closed:
         if responded is None and "first_response" not in breaches:
             due = _earlier(due, first_response_due)
-        if state not in KINDS[kind].settled and "resolution" not in breaches:
+        if state not in KINDS[kind].settled and "resolution" not in breaches \
+                and not policy.waits_on_customer(kind, state):  # the resolution clock pauses there
             due = _earlier(due, resolution_due)
         desk = policy.desk_deadline(kind, state)
         if desk is not None and since is not None and desk.name not in breaches:

@@ -212,11 +212,13 @@ class Store:
     def find(self, *, kind: str | None = None, state: str | None = None, order_id: str | None = None,
              customer: str | None = None, open_only: bool = False, due_before: datetime | None = None,
              queue: str | None = None, limit: int | None = 100, offset: int = 0, assignee: str | None = None,
-             unassigned: bool = False, channel: str | None = None) -> list[Case]:
+             unassigned: bool = False, channel: str | None = None, text: str | None = None,
+             states: Sequence[tuple[str, str]] | None = None) -> list[Case]:
         """Cases matching every given filter: newest first, or most overdue first with ``due_before``
-        (``unassigned``: open cases nobody is assigned to)."""
+        (``unassigned``: open cases nobody is assigned to; ``text``: in the order id, the customer or a note,
+        in any case; ``states``: in one of these ``(kind, state)``)."""
         filters = Filters(kind, state, order_id, customer, queue, open_only, due_before, assignee, unassigned,
-                          channel)
+                          channel, text, None if states is None else tuple(states))
         with self._read() as r:
             return r.find(filters, limit, offset)
 

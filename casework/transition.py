@@ -57,6 +57,8 @@ def opened(number: str, kind: str, data: dict[str, Any], policy: PolicySet, now:
     facts, kept = split(data)
     tracking = NOTHING_TRACKED.absorb(kept)
     first_response, resolution = policy.opening_deadlines(kind, now, facts.get("channel"))
+    if tracking.priority != NOTHING_TRACKED.priority:
+        resolution = policy.resolution_due(kind, now, tracking.priority)
     timer_due, due = deadlines(policy, kind, ks.initial, now, False, None, first_response, resolution, tracking)
     return Case(number=number, kind=kind, state=ks.initial, version=1, facts=facts, policy=policy.ref,
                 opened_at=now, updated_at=now, first_response_due=first_response, responded_at=None, due_at=due,
@@ -83,12 +85,27 @@ def advance(case: Case, policy: PolicySet, *, event: str, to_state: str, data: M
     tracking = case.tracking.absorb(kept)
     if closed and tracking.queue is not None:
         tracking = replace(tracking, queue=None)  # a closed case leaves its queue
+    resolution = _resolution_after(case, policy, to_state, tracking.priority, now)
     timer_due, due = deadlines(policy, case.kind, to_state, since, closed, responded, case.first_response_due,
-                               case.resolution_due, tracking)
+                               resolution, tracking)
     return Case(number=case.number, kind=case.kind, state=to_state, version=case.version + 1, facts=facts,
                 policy=policy.ref, opened_at=case.opened_at, updated_at=now,
                 first_response_due=case.first_response_due, responded_at=responded, due_at=due, closed=closed,
-                resolution_due=case.resolution_due, timer_due=timer_due, state_since=since, tracking=tracking)
+                resolution_due=resolution, timer_due=timer_due, state_since=since, tracking=tracking)
+
+
+def _resolution_after(case: Case, policy: PolicySet, to_state: str, priority: int, now: datetime) -> datetime | None:
+    """The resolution deadline after an entry: pushed by the time the case waited on the customer when it
+    leaves a waiting state (the clock resumes exactly where it paused), and moved to the target of its new
+    priority when the priority changes."""
+    due = case.resolution_due
+    if due is None:
+        return None
+    if to_state != case.state and case.state_since is not None and policy.waits_on_customer(case.kind, case.state):
+        due = policy.resolution_resumed(case.kind, due, case.state_since, now, case.priority)
+    if priority != case.priority:
+        due = policy.resolution_reprioritized(case.kind, case.opened_at, due, case.priority, priority)
+    return due
 
 
 def record(number: str, seq: int, prev: str, at: datetime, event: str, from_state: str | None,

@@ -185,10 +185,14 @@ def test_a_customer_rates_a_closed_case(engine: Engine, clock: FixedClock):
 
 
 def _refusing_policy():
-    """The default policy, except that the system may not cancel a refund (its timer is refused)."""
-    return parse_policy(default_policy_path().read_text().replace(
+    """The default policy, except that the system may not cancel a refund (its timer is refused) and a refund's
+    resolution clock runs while it awaits evidence (so a refund has a breach and a timer due at once)."""
+    text = default_policy_path().read_text()
+    assert text.index("    waiting_states: [awaiting_evidence]") < text.index("  return:")  # the refund's
+    return parse_policy(text.replace(
         "      cancel: {roles: [customer, agent, system]}\n      close: {roles: [agent, system]}\n      amend:",
-        "      cancel: {roles: [customer, agent]}\n      close: {roles: [agent, system]}\n      amend:", 1))
+        "      cancel: {roles: [customer, agent]}\n      close: {roles: [agent, system]}\n      amend:", 1).replace(
+        "    waiting_states: [awaiting_evidence]", "", 1))
 
 
 def _sweep_story(url: str, batch: int) -> tuple[list[tuple[str, str]], list[list[tuple[object, ...]]]]:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from casework._store.chain import Sealer
 from casework._store.codec import AUDIT_INSERTED, CASE_INSERTED, CASE_UPDATED, Codec, StoredCase
@@ -47,6 +48,8 @@ class Filters:
     assignee: str | None = None
     unassigned: bool = False  # open cases nobody is assigned to
     channel: str | None = None
+    text: str | None = None  # in the order id, the customer or a note of the thread (any case)
+    states: tuple[tuple[str, str], ...] | None = None  # (kind, state) pairs: in one of them
 
 
 def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
@@ -113,6 +116,10 @@ class Reader:
                 q = q.where(column == value)
         if f.unassigned:
             q = q.where(c.assignee.is_(None))
+        if f.states is not None:
+            q = q.where(sa.or_(sa.false(), *(sa.and_(c.kind == k, c.state == s) for k, s in f.states)))
+        if f.text:
+            q = q.where(self._mentions(f.text))
         if f.open_only or f.due_before is not None or f.unassigned:
             q = q.where(c.is_open.is_(True))
         if f.due_before is not None:
@@ -126,6 +133,18 @@ class Reader:
         if limit is not None:
             q = q.limit(limit)
         return [self.codec.stored_case(v, self.ref_of).case for v in self.run(self.db.compile(q)).fetchall()]
+
+    def _mentions(self, text: str) -> Any:
+        """Cases whose order id or customer contains ``text``, or with an applied entry whose note does (in any
+        case: ILIKE; SQLite folds ASCII letters only). The note is read out of the entry's JSON data."""
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        if self.db.name == "postgresql":
+            note: Any = sa.cast(audit.c.data, JSONB)["note"].astext
+        else:
+            note = sa.func.json_extract(audit.c.data, "$.note")
+        noted = sa.exists().where(audit.c.case_id == cases.c.id).where(audit.c.outcome == "applied").where(
+            note.ilike(like, escape="\\"))
+        return sa.or_(cases.c.order_id.ilike(like, escape="\\"), cases.c.customer.ilike(like, escape="\\"), noted)
 
     def due_numbers(self, now: datetime, limit: int | None = None) -> list[str]:
         """Numbers of open cases with a deadline at or before ``now``, most overdue first."""

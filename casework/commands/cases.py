@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from casework import InvalidImportFile, InvalidInput, parse_instant, terminal
+from casework import InvalidImportFile, InvalidInput, terminal
 from casework.commands.common import (
     EXIT_REFUSED,
     ActorOpt,
@@ -26,6 +26,24 @@ from casework.commands.common import (
     notice,
     refusals,
     show_case,
+)
+from casework.commands.filters import (
+    AssigneeOpt,
+    ChannelOpt,
+    CustomerOpt,
+    DueBeforeOpt,
+    DueWithinOpt,
+    MineOpt,
+    NowOpt,
+    OrderOpt,
+    OverdueOpt,
+    QueueOpt,
+    SearchOpt,
+    Selection,
+    StateOpt,
+    UnassignedOpt,
+    ViewOpt,
+    WaitingOpt,
 )
 
 app = typer.Typer()
@@ -220,31 +238,32 @@ def refused_openings(ctx: typer.Context, kind: KindOpt = None, reveal: RevealOpt
 def list_cases(
     ctx: typer.Context,
     kind: KindOpt = None,
-    state: Annotated[str | None, typer.Option("--state", help="Only cases in this state.")] = None,
-    order: Annotated[str | None, typer.Option("--order", help="Only cases of this order id.")] = None,
-    customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's cases.")] = None,
-    overdue: Annotated[bool, typer.Option("--overdue", help="Only open cases past a deadline.")] = False,
-    due_before: Annotated[str | None, typer.Option("--due-before", help="Open cases due by this time (ISO).")] = None,
-    queue: Annotated[str | None, typer.Option("--queue", help="Only cases in this queue, e.g. supervisor.")] = None,
-    mine: Annotated[bool, typer.Option("--mine", help="Only cases assigned to you (the acting operator).")] = False,
-    assignee: Annotated[str | None, typer.Option("--assignee", help="Only cases assigned to this operator.")] = None,
-    unassigned: Annotated[bool, typer.Option("--unassigned", help="Only open cases nobody is assigned to.")] = False,
-    channel: Annotated[str | None, typer.Option("--channel", help="Only cases opened through this channel.")] = None,
+    state: StateOpt = None,
+    order: OrderOpt = None,
+    customer: CustomerOpt = None,
+    search: SearchOpt = None,
+    overdue: OverdueOpt = False,
+    due_before: DueBeforeOpt = None,
+    due_within: DueWithinOpt = None,
+    now: NowOpt = None,
+    queue: QueueOpt = None,
+    mine: MineOpt = False,
+    assignee: AssigneeOpt = None,
+    unassigned: UnassignedOpt = False,
+    waiting: WaitingOpt = False,
+    view: ViewOpt = None,
+    channel: ChannelOpt = None,
     actor: ActorOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many cases.")] = 50,
     reveal: RevealOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List cases, newest first (personal data masked).
+    """List cases, newest first (most urgent first with --overdue, --due-before or --due-within; personal
+    data masked).
 
-    Example: casework list --kind return --state under_review
+    Example: casework list --kind return --state under_review; casework list --view breaching_soon
     """
-    due = parse_instant(due_before, "--due-before") if due_before else None
-    if sum((mine, assignee is not None, unassigned)) > 1:
-        raise InvalidInput("--mine, --assignee and --unassigned exclude each other; give one", field="assignee")
-    if mine:
-        assignee = actor_of(actor, None).id
-    found = engine_of(ctx).find(kind=kind, state=state, order_id=order, customer=customer, overdue=overdue,
-                              due_before=due, queue=queue, limit=limit, reveal=reveal, assignee=assignee,
-                              unassigned=unassigned, channel=channel)
+    chosen = Selection(kind, state, order, customer, overdue, due_before, due_within, now, queue, mine, assignee,
+                       unassigned, channel, search, waiting, view)
+    found = engine_of(ctx).find(limit=limit, reveal=reveal, **chosen.find_filters(actor))
     terminal.render(as_json, lambda: [c.to_json() for c in found], lambda: terminal.case_table(found))

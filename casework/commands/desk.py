@@ -1,4 +1,4 @@
-"""The desk's commands: reject for a reason, notes, assignment, priority."""
+"""The desk's commands: reject for a reason, notes, assignment, priority, bulk actions."""
 
 from typing import Annotated
 
@@ -6,16 +6,39 @@ import typer
 
 from casework import InvalidInput, terminal
 from casework.commands.common import (
+    EXIT_REFUSED,
     ActorOpt,
+    EvidenceOpt,
+    FactOpt,
     JsonOpt,
     KeyOpt,
+    KindOpt,
     LangOpt,
     NumberArg,
     RoleOpt,
     actor_of,
+    data_of,
     engine_of,
     refusals,
     show_case,
+)
+from casework.commands.filters import (
+    AssigneeOpt,
+    ChannelOpt,
+    CustomerOpt,
+    DueBeforeOpt,
+    DueWithinOpt,
+    MineOpt,
+    NowOpt,
+    OrderOpt,
+    OverdueOpt,
+    QueueOpt,
+    SearchOpt,
+    Selection,
+    StateOpt,
+    UnassignedOpt,
+    ViewOpt,
+    WaitingOpt,
 )
 
 app = typer.Typer()
@@ -115,3 +138,51 @@ def priority(
     with refusals(as_json, number):
         case = engine_of(ctx).prioritize(number, level, actor=actor_of(actor, role))
     show_case(case, as_json)
+
+
+@app.command()
+def bulk(
+    ctx: typer.Context,
+    event: Annotated[str, typer.Argument(help="The event to fire on every case found, e.g. review")],
+    yes: Annotated[bool, typer.Option("--yes", help="Apply it (without: only preview each case's decision).")] = False,
+    kind: KindOpt = None,
+    state: StateOpt = None,
+    order: OrderOpt = None,
+    customer: CustomerOpt = None,
+    search: SearchOpt = None,
+    overdue: OverdueOpt = False,
+    due_before: DueBeforeOpt = None,
+    due_within: DueWithinOpt = None,
+    now: NowOpt = None,
+    queue: QueueOpt = None,
+    mine: MineOpt = False,
+    assignee: AssigneeOpt = None,
+    unassigned: UnassignedOpt = False,
+    waiting: WaitingOpt = False,
+    view: ViewOpt = None,
+    channel: ChannelOpt = None,
+    evidence: EvidenceOpt = None,
+    fact: FactOpt = None,
+    note: Annotated[str | None, typer.Option("--note", help="A note for each case's entry.")] = None,
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+    key: Annotated[str | None, typer.Option(
+        "--key", help="Names the bulk action (default: derived from the event, filters and data); run again "
+        "under the same key it applies nothing twice.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fire EVENT on every case the filters of `list` find: a preview of each case's decision, then --yes.
+
+    Each case is decided and audited on its own; the summary counts applied, refused by reason and already
+    applied (by an earlier run of the same bulk action). Exit 1 if --yes applied it and some were refused.
+    Example: casework bulk review --kind refund --state submitted --role agent --yes
+    """
+    from casework.terminal import desk
+
+    chosen = Selection(kind, state, order, customer, overdue, due_before, due_within, now, queue, mine, assignee,
+                       unassigned, channel, search, waiting, view)
+    report = engine_of(ctx).bulk_fire(event, actor=actor_of(actor, role), data=data_of(evidence, fact, note=note),
+                                      key=key, apply=yes, **chosen.find_filters(actor))
+    terminal.render(as_json, report.to_json, lambda: desk.bulk_report(report))
+    if yes and report.count("refused"):
+        raise typer.Exit(EXIT_REFUSED)

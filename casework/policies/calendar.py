@@ -124,6 +124,29 @@ class ServiceCalendar:
             remaining -= available
         raise InvalidInput(f"the service calendar has no opening within {MAX_DAYS} days of {start.isoformat()}")
 
+    def service_between(self, start: datetime, end: datetime) -> timedelta:
+        """How much open time lies between ``start`` and ``end`` (nothing if ``end`` is not after ``start``)."""
+        total = timedelta(0)
+        stop = end.astimezone(UTC)
+        for begin, close in self._periods_from(start.astimezone(UTC)):
+            if begin >= stop:
+                break
+            total += min(close, stop) - begin
+        return total
+
+    def elapsed(self, start: datetime, end: datetime, deadline: Deadline) -> timedelta:
+        """The time between ``start`` and ``end`` as ``deadline`` counts it: open time for a deadline in service
+        time, else wall-clock time (never negative)."""
+        if deadline.service:
+            return self.service_between(start, end)
+        return max(timedelta(0), end.astimezone(UTC) - start.astimezone(UTC))
+
+    def extend(self, due: datetime, span: timedelta, deadline: Deadline) -> datetime:
+        """``due`` pushed by ``span`` counted as ``deadline`` counts (open time, or wall-clock time)."""
+        if span <= timedelta(0):
+            return due
+        return self.deadline(due, Deadline(span, deadline.service))
+
     def deadline(self, start: datetime, deadline: Deadline) -> datetime:
         """When ``deadline`` runs out for something that started at ``start`` (UTC result)."""
         if deadline.service:

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from casework import facts as F
-from casework.domain import Actor, PolicyRef, Verdict
+from casework.domain import NOTHING_TRACKED, Actor, PolicyRef, Verdict
 from casework.errors import PolicyError, PolicyProblem
 from casework.machines import AMEND, spec
 from casework.policies.calendar import Deadline, ServiceCalendar
@@ -70,11 +70,45 @@ class PolicySet:
             return self.calendar.deadline(opened, kp.first_response_by_channel[channel])
         return self.calendar.deadline(opened, self.first_response(kind))
 
-    def resolution_due(self, kind: str, opened: datetime) -> datetime | None:
+    def resolution_target(self, kind: str, priority: int | None = None) -> Deadline | None:
+        """How long a case of ``kind`` at ``priority`` may take to settle: the kind's ``resolution_by_priority``
+        for that priority, else its ``resolution`` (None: no target)."""
         kp = self.document.kinds.get(kind)
-        if kp is None or kp.resolution is None:
+        if kp is None:
             return None
-        return self.calendar.deadline(opened, kp.resolution)
+        if priority is not None and priority in kp.resolution_by_priority:
+            return kp.resolution_by_priority[priority]
+        return kp.resolution
+
+    def resolution_due(self, kind: str, opened: datetime, priority: int | None = None) -> datetime | None:
+        target = self.resolution_target(kind, priority)
+        return None if target is None else self.calendar.deadline(opened, target)
+
+    def waits_on_customer(self, kind: str, state: str) -> bool:
+        """Whether the desk waits on the customer in ``state`` (the kind's ``waiting_states``): the resolution
+        clock is paused there."""
+        kp = self.document.kinds.get(kind)
+        return kp is not None and state in kp.waiting_states
+
+    def resolution_resumed(self, kind: str, due: datetime, paused_from: datetime, now: datetime,
+                           priority: int | None = None) -> datetime:
+        """The resolution deadline ``due`` of a case that waited on the customer from ``paused_from`` until
+        ``now``: pushed by the time paused, counted as the target counts (service time, or wall clock)."""
+        target = self.resolution_target(kind, priority)
+        if target is None:
+            return due
+        return self.calendar.extend(due, self.calendar.elapsed(paused_from, now, target), target)
+
+    def resolution_reprioritized(self, kind: str, opened: datetime, due: datetime, before: int,
+                                 after: int) -> datetime | None:
+        """The resolution deadline of a case opened at ``opened``, due at ``due`` at priority ``before``, now
+        at priority ``after``: the target of ``after`` from the opening, extended by as much as ``due`` had been
+        (the time paused waiting on the customer, a reopening)."""
+        old, new = self.resolution_target(kind, before), self.resolution_target(kind, after)
+        if new is None or old is None or old == new:
+            return due
+        start = self.calendar.deadline(opened, old)
+        return self.calendar.extend(self.calendar.deadline(opened, new), self.calendar.elapsed(start, due, old), old)
 
     def reopen_until(self, kind: str, closed: datetime) -> datetime | None:
         """Until when a case of ``kind`` closed at ``closed`` may be reopened (None: no limit)."""
@@ -96,7 +130,7 @@ class PolicySet:
             if len(self._openings) >= 256:
                 self._openings.clear()
             found = self._openings[key] = (self.first_response_due(kind, opened, channel),
-                                           self.resolution_due(kind, opened))
+                                           self.resolution_due(kind, opened, NOTHING_TRACKED.priority))
         return found
 
     @cached_property

@@ -169,12 +169,19 @@ class KindPolicy(Strict):
     first_response_by_channel: dict[str, DeadlineText] = Field(
         default_factory=dict, description="a different first-response target per channel, e.g. hotline: 2h")
     resolution: DeadlineText | None = Field(None, description="time to reach a settled state, e.g. 3d")
+    resolution_by_priority: dict[int, DeadlineText] = Field(
+        default_factory=dict, description="a resolution target per priority (0-9), e.g. {3: 1d}; a priority not "
+        "listed has the kind's resolution")
     timers: list[Timer] = Field(default_factory=list, description="events the system fires after a while")
     deadlines: list[DeskDeadline] = Field(default_factory=list,
                                           description="how long the desk may keep a case in a state")
     reopen_within: DeadlineText | None = Field(
         None, description="how long after closing a case may be reopened (e.g. 14d); omitted: whenever the "
         "reopen event's roles may")
+    waiting_states: list[str] = Field(
+        default_factory=list, description="states where the desk waits on the customer (e.g. awaiting_evidence): "
+        "the resolution clock pauses there and resumes when the case leaves them, its deadline pushed by the time "
+        "paused")
     events: dict[str, EventPolicy]
 
 
@@ -198,11 +205,30 @@ class ReasonCode(ReasonMessages):
     meaning: str = Field(description="what a refusal with this code means, e.g. 'the item was sold as final sale'")
 
 
+class DeskView(Strict):
+    """A saved view of the queue: the filters of ``casework list`` it stands for (every one given must hold)."""
+
+    kind: str | None = None
+    state: str | None = None
+    queue: str | None = None
+    channel: str | None = None
+    mine: bool = Field(False, description="the cases assigned to the acting operator")
+    unassigned: bool = Field(False, description="the open cases nobody is assigned to")
+    waiting: bool = Field(False, description="cases in a state where the desk waits on the customer")
+    overdue: bool = Field(False, description="open cases past a deadline")
+    due_within: DeadlineText | None = Field(None, description="open cases with a deadline this soon, e.g. 2h")
+
+
 class DeskPolicy(Strict):
-    """Who may do what at the desk beyond firing events."""
+    """Who may do what at the desk beyond firing events, and the desk's saved views."""
 
     priority_roles: list[str] = Field(default_factory=lambda: ["supervisor"],
                                       description="roles that may set a case's priority (and those inheriting them)")
+    soon: DeadlineText = Field(default_factory=lambda: Deadline.parse("2h"),
+                               description="how soon a deadline counts as breaching soon (the breaching_soon view)")
+    views: dict[str, DeskView] = Field(
+        default_factory=dict, description="saved views of the queue by name, beside the built-in breaching_soon, "
+        "mine, unassigned and waiting_on_customer (a view of the same name replaces the built-in one)")
 
 
 class PolicyDocument(Strict):

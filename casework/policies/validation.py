@@ -100,6 +100,12 @@ def cross_check(doc: PolicyDocument, smap: SourceMap) -> tuple[list[PolicyProble
 
     roles = list(doc.roles)
     report.names(("desk", "priority_roles"), doc.desk.priority_roles, roles, "role")
+    for name, view in doc.desk.views.items():
+        if view.kind is not None and view.kind not in KINDS:
+            report.names(("desk", "views", name, "kind"), [view.kind], KINDS, "kind")
+        states = {s for k in ([KINDS[view.kind]] if view.kind in KINDS else KINDS.values()) for s in k.states}
+        if view.state is not None and view.state not in states:
+            report.names(("desk", "views", name, "state"), [view.state], sorted(states), "state")
     for name, role in doc.roles.items():
         report.names(("roles", name, "inherits"), role.inherits, roles, "role")
         for field, facts in (("writes", role.writes), ("opens", role.opens)):
@@ -167,6 +173,18 @@ def _check_kind(report: _Report, doc: PolicyDocument, kind: str, kp: KindPolicy)
         if timer.after.span <= timedelta(0):
             report.err((*tloc, "after"), "a timer must run for longer than zero")
     _check_desk_deadlines(report, doc, kind, kp)
+    for level, target in kp.resolution_by_priority.items():
+        if not 0 <= level <= 9:
+            report.err(("kinds", kind, "resolution_by_priority"), f"priority {level} is not accepted; a priority is "
+                       "a whole number from 0 to 9")
+        elif kp.resolution is not None and target.service != kp.resolution.service:
+            report.err(("kinds", kind, "resolution_by_priority", level), "a target per priority counts time as the "
+                       "kind's resolution does (both wall clock, or both service time)")
+    report.names(("kinds", kind, "waiting_states"), kp.waiting_states, spec.states, f"{kind} state")
+    for state in kp.waiting_states:
+        if state in spec.settled:
+            report.err(("kinds", kind, "waiting_states"), f"{kind} state {state} is settled; the resolution clock "
+                       "stops there anyway, it cannot wait on the customer")
     for event in spec.events:
         if event not in kp.events:
             report.warn(("kinds", kind, "events"), f"{kind}.{event} has no entry, so no role may fire it")

@@ -7,12 +7,16 @@ only when it draws one of them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 from rich.text import Text
 
 from casework.domain import Note
 from casework.terminal import at, visible, zone_name
+
+if TYPE_CHECKING:
+    from casework.bulk_actions import BulkReport
 
 
 def labelled(label: str, message: str | None) -> Iterator[RenderableType]:
@@ -30,3 +34,21 @@ def thread(number: str, notes: Sequence[Note]) -> Iterator[RenderableType]:
         whom = ("to customer", "bold cyan") if n.audience == "customer" else ("internal", "dim")
         yield Text.assemble(f"{n.seq:>3}  {at(n.at)}  ", whom, f"  {visible(n.actor)} ({n.role})",
                             f"  [{n.event}]" if n.event != "note" else "", "\n     ", visible(n.text))
+
+
+def bulk_report(report: BulkReport) -> Iterator[RenderableType]:
+    """A bulk action: one line per case (its number whole, what happened, why not), then the summary."""
+    verb = "would apply" if report.preview else "applied"
+    yield Text(f"bulk {report.event} ({report.key}): {len(report.items)} case(s)"
+               + (" (preview: nothing written; --yes applies it)" if report.preview else ""), "bold")
+    for item in report.items:
+        if item.outcome == "applied":
+            yield Text.assemble(f"  {item.number}  ", (verb, "green"), f" -> {item.to_state}")
+        elif item.outcome == "already":
+            yield Text.assemble(f"  {item.number}  ", ("already applied", "dim"))
+        else:
+            why = "; ".join(f"{code}: {visible(message)}" for code, message in item.reasons)
+            yield Text.assemble(f"  {item.number}  ", ("refused", "red"), f"  {why}")
+    by_reason = ", ".join(f"{code} {n}" for code, n in report.refused_by_reason.items())
+    yield Text(f"{verb}: {report.count('applied')}; refused: {report.count('refused')}"
+               + (f" ({by_reason})" if by_reason else "") + f"; already applied: {report.count('already')}")
