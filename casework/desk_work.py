@@ -122,6 +122,11 @@ class DeskWork:
         return desk.write(self.store, self.policies, number, desk.PRIORITY_EVENT, desk.priority_data(priority),
                           actor=actor, now=self.now(), judge=desk.may_prioritize(actor))
 
+    def resolution_paused(self, case: Case) -> bool:
+        """Whether ``case``'s resolution clock is paused: it is in a state where, by its pinned policy, the desk
+        waits on the customer (the deadline resumes, pushed by the time paused, when it leaves)."""
+        return self.policy_for(case.policy.hash).waits_on_customer(case.kind, case.state)
+
     def thread(self, number: str, *, audience: str | None = None) -> list[Note]:
         """The case's notes, oldest first: ``note`` entries and events fired with a note (``audience``
         ``customer``: only the notes the customer sees)."""

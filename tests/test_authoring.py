@@ -193,7 +193,7 @@ def test_schema_validates_the_default_policy():
     ("approval_limit: \"2000.00\"", "approval_limit: \"2000.001\""),
     ("approval_limit: unlimited", "approval_limit: without limit"),
     ("open: \"09:00\"", "open: \"9 am\""),
-    ("first_response: 24h", "first_response: soon"),
+    ("first_response: 12 service hours", "first_response: soon"),
     ("  dispute:\n", "  disput:\n"),
     ("      adjust:\n", "      adjsut:\n"),
 ])

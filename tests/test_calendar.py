@@ -67,7 +67,8 @@ def test_malformed_deadlines_are_refused_with_the_value_and_the_accepted_forms(t
 
 
 def test_the_policy_file_can_ask_for_service_hours_deadlines():
-    text = default_policy_path().read_text().replace("first_response: 24h", 'first_response: "8 service hours"')
+    text = default_policy_path().read_text().replace("first_response: 12 service hours",
+                                                     'first_response: "8 service hours"')
     policy = parse_policy(text)
     due = policy.first_response_due("refund", at("2026-12-31T20:55"))
     assert due.astimezone(SHANGHAI) == at("2027-01-02T16:55")

@@ -163,7 +163,7 @@ def test_window_without_unit_is_refused():
 
 
 def test_zero_first_response_is_refused():
-    text, line = edit("first_response: 24h", "first_response: 0h")
+    text, line = edit("first_response: 12 service hours", "first_response: 0h")
     assert_located(policy_error(text), line, "first_response")
 
 
@@ -307,7 +307,7 @@ def test_recursive_alias_is_reported_as_policy_error(value: str):
 
 
 @pytest.mark.parametrize(("old", "new"), [("within: 7d", "within: 99999999999999d"),
-                                          ("first_response: 24h", "first_response: 9999999999999999w")])
+                                          ("first_response: 12 service hours", "first_response: 9999999999999999w")])
 def test_absurdly_long_duration_is_reported_as_policy_error(old: str, new: str):
     text, line = edit(old, new)
     err = policy_error(text)

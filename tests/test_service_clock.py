@@ -118,7 +118,8 @@ def test_a_policy_naming_an_unknown_or_settled_waiting_state_is_refused() -> Non
     with pytest.raises(PolicyError, match="refund state rejected is settled"):
         parse_policy(base.replace("waiting_states: [awaiting_evidence]", "waiting_states: [rejected]", 1))
     with pytest.raises(PolicyError, match="priority 12 is not accepted"):
-        parse_policy(base.replace("    resolution: 3d\n", "    resolution: 3d\n    resolution_by_priority: {12: 1d}\n", 1))
+        parse_policy(base.replace("    resolution: 3d\n", "    resolution: 3d\n    resolution_by_priority: {12: 1d}\n",
+                                  1))
 
 
 def test_warnings_before_a_breach_with_due_within_and_now(engine: Engine, clock: FixedClock) -> None:
@@ -149,5 +150,9 @@ def test_cli_list_due_within_and_now(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert invoke(["--db", db, "list", "--due-within", "30m", "--now", before, "--json"]).json == []
     assert [c["number"] for c in invoke(["--db", db, "list", "--view", "breaching_soon", "--now", before,
                                          "--json"]).json] == [number]
+    invoke(["--db", db, "fire", number, "request_evidence", "--role", "agent"])
+    shown = invoke(["--db", db, "show", number], env={"COLUMNS": "80"})
+    assert "(paused: waiting on the customer)" in shown.stdout, shown
+    assert invoke(["--db", db, "show", number, "--json"]).json["resolution_paused"] is True
     bad = invoke(["--db", db, "list", "--due-within", "soon"])
     assert bad.code == 2 and "'soon' is not a deadline" in bad.stderr and "Traceback" not in bad.stderr

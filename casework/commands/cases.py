@@ -208,9 +208,10 @@ def show(ctx: typer.Context, number: NumberArg, reveal: RevealOpt = False, as_js
 
     engine = engine_of(ctx)
     case = engine.get(number, reveal=reveal)
-    notes = engine.thread(number)
-    terminal.render(as_json, lambda: {**case.to_json(), "notes": [n.to_json() for n in notes]},
-                    lambda: iter([terminal.case_panel(case), *desk.thread(case.number, notes)]))
+    notes, paused = engine.thread(number), engine.resolution_paused(case)
+    terminal.render(as_json, lambda: {**case.to_json(), "resolution_paused": paused,
+                                      "notes": [n.to_json() for n in notes]},
+                    lambda: iter([terminal.case_panel(case, paused=paused), *desk.thread(case.number, notes)]))
 
 
 @app.command()

@@ -173,8 +173,9 @@ def _facts_text(facts: dict[str, Any]) -> str:
     return visible("\n".join(lines))
 
 
-def case_panel(case: Case) -> Panel:
-    """One case: number, kind, state, facts, policy version, deadlines and breaches."""
+def case_panel(case: Case, *, paused: bool = False) -> Panel:
+    """One case: number, kind, state, facts, policy version, deadlines and breaches (``paused``: its resolution
+    clock is, while the desk waits on the customer)."""
     body = Text.assemble((case.number, "bold"), "  ", (case.kind, "cyan"), "  state ", (case.state, "bold green"),
                          f"  v{case.version}")
     body.append("\n\n" + _facts_text(case.facts) + "\n\n")
@@ -185,7 +186,8 @@ def case_panel(case: Case) -> Panel:
     elif case.first_response_due:
         body.append(f"first response due: {when(case.first_response_due)}\n")
     if case.resolution_due and not KINDS[case.kind].is_settled(case.state):
-        body.append(f"resolution due: {when(case.resolution_due)}\n")
+        body.append(f"resolution due: {when(case.resolution_due)}"
+                    + (" (paused: waiting on the customer)\n" if paused else "\n"))
     if case.assignee:
         body.append(f"assigned to: {visible(case.assignee)}\n")
     if case.timer_due:
