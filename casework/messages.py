@@ -97,15 +97,29 @@ def render(policy: PolicySet, verdict: Verdict, audience: str = "customer", lang
     text = template(policy, verdict.reason_code, audience, lang)
     if text is None:
         return verdict.message
+    labels = vocabulary_labels(policy, lang) if audience == "customer" else {}
     try:
-        return text.format_map(_Keep(placeholders(verdict, lang, context)))
+        return text.format_map(_Keep(placeholders(verdict, lang, context, labels)))
     except (ValueError, IndexError, KeyError, AttributeError, TypeError):
         return text  # a template the loader let through but that cannot be filled: shown as written
 
 
-def placeholders(verdict: Verdict, lang: str = DEFAULT_LANG, context: Mapping[str, Any] | None = None
-                 ) -> dict[str, str]:
-    """The values a template can use for ``verdict``: its details (made readable) and a few derived ones."""
+def vocabulary_labels(policy: PolicySet, lang: str) -> Mapping[str, str]:
+    """How a reader of ``lang`` calls the policy's vocabulary values (``vocabulary.labels``, in the best
+    available form of the language; none: the values as written)."""
+    by_lang = {k.lower(): v for k, v in policy.document.vocabulary.labels.items()}
+    wanted = lang.replace("_", "-").lower()
+    base = wanted.split("-")[0]
+    for candidate in (wanted, base, *(k for k in by_lang if k.split("-")[0] == base)):
+        if candidate in by_lang:
+            return by_lang[candidate]
+    return {}
+
+
+def placeholders(verdict: Verdict, lang: str = DEFAULT_LANG, context: Mapping[str, Any] | None = None,
+                 labels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The values a template can use for ``verdict``: its details (made readable, a vocabulary value by its
+    ``labels`` entry) and a few derived ones."""
     zh = lang.lower().startswith("zh")
     sep = "、" if zh else ", "
     details = dict(verdict.details)
@@ -122,7 +136,8 @@ def placeholders(verdict: Verdict, lang: str = DEFAULT_LANG, context: Mapping[st
         details["window"] = _zh_duration(int(details["window_seconds"]))
     if "missing" not in details and "field" in details and verdict.code == "field_missing":
         details["missing"] = details["field"]
-    values = {k: _text(v, sep) for k, v in {**details, **(context or {})}.items()}
+    values = {k: _text(v, sep, labels or {}) for k, v in details.items()}
+    values.update({k: _text(v, sep) for k, v in (context or {}).items()})
     values.update(code=verdict.reason_code, guard=verdict.guard, message=verdict.message)
     return values
 
@@ -151,14 +166,14 @@ def rejection(policy: PolicySet, code: str, audience: str = "customer", lang: st
         return text
 
 
-def _text(value: Any, sep: str) -> str:
+def _text(value: Any, sep: str, labels: Mapping[str, str] | None = None) -> str:
     if value is None:
         return "-"
     if isinstance(value, list | tuple | set | frozenset):
-        return sep.join(_text(v, sep) for v in value) or "-"
+        return sep.join(_text(v, sep, labels) for v in value) or "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    return labels.get(value, value) if labels and isinstance(value, str) else str(value)
 
 
 def _zh_duration(seconds: int) -> str:
@@ -169,4 +184,4 @@ def _zh_duration(seconds: int) -> str:
 
 
 __all__ = ["AUDIENCES", "DEFAULT_LANG", "lang_for", "messages_for", "pick", "placeholders", "rejection", "render",
-           "template"]
+           "template", "vocabulary_labels"]

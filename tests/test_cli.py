@@ -350,7 +350,7 @@ def test_next_human_output(cw: CW) -> None:
 def test_show_json_and_human(cw: CW) -> None:
     opened = cw.open_return()
     shown = cw.ok_json("show", opened["number"])
-    assert shown.pop("notes") == [] and shown == opened
+    assert shown.pop("notes") == [] and shown.pop("resolution_paused") is False and shown == opened
     run = cw.ok("show", opened["number"])
     assert opened["number"] in run.stdout
     assert "submitted" in run.stdout

@@ -71,6 +71,13 @@ class Vocabulary(Strict):
     categories: list[str] = Field(default_factory=list,
                                   description="special categories; any other category is ordinary")
     flags: list[str] = Field(default_factory=list, description="customer flags, e.g. fraud_confirmed")
+    labels: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="per language (zh-CN, ...), how customers read the values above in "
+        "their messages, e.g. zh-CN: {photo: 照片, unused: 未使用, perishable_food: 生鲜食品}")
+
+    def terms(self) -> list[str]:
+        """Every value the vocabulary names (each may have a label per language)."""
+        return [*self.conditions, *self.evidence, *self.channels, *self.categories, *self.flags]
 
 
 class RoleDef(Strict):

@@ -241,6 +241,15 @@ def _check_writes(report: _Report, doc: PolicyDocument, role: str, writes: list[
 def _check_messages(report: _Report, doc: PolicyDocument) -> None:
     """Message codes must be reason codes (the engine's, or declared under ``codes:``); a declared code has a
     name of its own; templates must be well-formed, with named placeholders."""
+    terms = doc.vocabulary.terms()
+    for lang, labels in doc.vocabulary.labels.items():
+        if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", lang):
+            report.err(("vocabulary", "labels", lang), f"{lang!r} is not a language tag; write it like zh-CN", key=True)
+        for term in labels:
+            if term not in terms:
+                report.err(("vocabulary", "labels", lang, term), f"unknown vocabulary value {term!r}"
+                           f"{did_you_mean_or(term, terms, 'known')}; labels name the values the vocabulary lists",
+                           key=True)
     builtin = known_codes()
     for code in doc.codes:
         if code in builtin:

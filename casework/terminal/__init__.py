@@ -220,7 +220,7 @@ def history(number: str, entries: Sequence[AuditEntry]) -> Iterator[Text]:
     yield Text(f"{number}: history (times: {_zone_name()})", "bold")
     for e in entries:
         applied = e.outcome == "applied"
-        move = f"{e.from_state or '∅'} → {e.to_state}" if applied and e.to_state \
+        move = f"{e.from_state or '∅'} → {e.to_state}" if applied and e.to_state and e.to_state != e.from_state \
             else f"in {e.from_state or e.to_state or '-'}"
         line = Text.assemble(f"{e.seq:>3}  {_at(e.at)}  ", (e.event, "bold"), "  ",
                              (e.outcome, "green" if applied else "bold red"), f"  {move}\n",
