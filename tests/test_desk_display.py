@@ -24,7 +24,7 @@ def refused_return(engine: Engine, **facts: Any) -> Any:
 
 
 def test_zh_customer_texts_read_the_vocabularys_labels(engine: Engine) -> None:
-    number, decision = refused_return(engine)
+    _number, decision = refused_return(engine)
     zh = dict(zip(decision.codes, engine.messages(decision, lang="zh-CN"), strict=True))
     assert zh["condition_unacceptable"].endswith("：未拆封、未使用。")
     assert zh["category_excluded"] == "很抱歉，生鲜食品类商品不支持此项申请。"
@@ -42,7 +42,7 @@ def test_zh_customer_texts_read_the_vocabularys_labels(engine: Engine) -> None:
 
 def test_a_label_for_a_value_the_vocabulary_does_not_list_is_a_policy_error() -> None:
     text = DEFAULT_POLICY.read_text(encoding="utf-8").replace("      photo: 照片\n", "      fotos: 照片\n", 1)
-    with pytest.raises(PolicyError, match="unknown vocabulary value 'fotos'.*photo"):
+    with pytest.raises(PolicyError, match=r"unknown vocabulary value 'fotos'.*photo"):
         parse_policy(text)
 
 
