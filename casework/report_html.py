@@ -205,6 +205,24 @@ def _refusals(report: SlaReport) -> str:
     return chart + f'<div class="wrap"><table>{head}{body}</table></div>'
 
 
+def _rejections(report: SlaReport) -> str:
+    """Cases rejected, by the rejection reason each reject named (one reason per rejection)."""
+    reasons = report.overall.rejections_by_reason
+    if not reasons:
+        return "<p>No rejections.</p>"
+    rows = [(reason, [(float(n), "#b5533c", str(n))]) for reason, n in reasons.items()]
+    chart = (f"<figure><figcaption>Rejections by reason ({sum(reasons.values())} in all)</figcaption>"
+             f"{hbars(rows, float(max(reasons.values())))}</figure>")
+    if not report.groups:
+        return chart
+    head = "<tr><th>reason</th>" + "".join(f"<th>{escape(_label(g))}</th>" for g in report.groups) + "<th>all</th></tr>"
+    body = "".join(
+        f"<tr><td>{escape(reason)}</td>"
+        + "".join(f"<td>{g.rejections_by_reason.get(reason, 0)}</td>" for g in report.groups)
+        + f"<td>{n}</td></tr>" for reason, n in reasons.items())
+    return chart + f'<div class="wrap"><table>{head}{body}</table></div>'
+
+
 def render_html(report: SlaReport) -> str:
     """The whole report as one HTML document (UTF-8 text)."""
     period = f"cases opened from {_when(report.since)} until {_when(report.until)}"
@@ -230,6 +248,8 @@ def render_html(report: SlaReport) -> str:
 {_satisfaction_chart(report)}
 <h2>Refusal reasons</h2>
 {_refusals(report)}
+<h2>Rejections by reason</h2>
+{_rejections(report)}
 <h2>How these figures are counted</h2>
 <div class="notes"><p>The report covers the cases opened in the period, as their audit trails stood at its end
 (later entries are ignored, so the numbers do not change when the report is run again). First response: the
@@ -237,7 +257,8 @@ first applied entry whose event the case's policy counts as a response, or that 
 the first applied entry that settles it; both measured from the opening. p90 is the nearest-rank 90th
 percentile (the ⌈0.9·n⌉-th smallest value); the median of an even count is the mean of the two middle values.
 Breach rate: cases with a recorded <code>sla_breach</code> among the cases opened. Satisfaction: the latest
-<code>rate</code> (1–5) of each rated case.</p></div>
+<code>rate</code> (1–5) of each rated case. Rejections: applied <code>reject</code> entries, by the rejection
+reason each named.</p></div>
 </main></body></html>
 """
 

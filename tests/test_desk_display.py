@@ -74,3 +74,26 @@ def test_every_view_is_whole_at_80_columns_with_a_long_rule_id_and_long_values(t
     history = invoke([*base, "history", number], env=narrow).stdout
     assert "note  applied  in under_review" in history or "note  applied  in submitted" in history, history
     assert "submitted → submitted" not in history
+
+
+def test_the_html_report_shows_rejections_by_reason(engine: Engine) -> None:
+    from casework.report_html import render_html
+
+    def refund(order: str) -> str:
+        return engine.open("refund", {"order_id": order, "amount": "9.00", "paid": "9.00", "reason": "other"},
+                           actor=CUSTOMER).number
+
+    for reason in ("deadline_passed", "fraud", "deadline_passed"):
+        engine.reject(refund("SO-1"), reason, actor=AGENT)
+    engine.reject(engine.open("return", {"order_id": "SO-2", "reason": "defective", "delivered": "2026-11-20",
+                                         "evidence": ["order_record", "photo"]}, actor=CUSTOMER).number,
+                  "condition", actor=AGENT)
+    page = render_html(engine.report())
+    section = page.split("<h2>Rejections by reason</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "Rejections by reason (4 in all)" in section
+    assert ">deadline_passed</text>" in section and ">2</text>" in section and ">fraud</text>" in section
+    report = engine.report(by="kind")
+    by_kind = render_html(report).split("<h2>Rejections by reason</h2>", 1)[1]
+    cells = "".join(f"<td>{2 if g.key == 'refund' else 0}</td>" for g in report.groups)
+    assert f"<tr><td>deadline_passed</td>{cells}<td>2</td></tr>" in by_kind
+    assert "No rejections." in render_html(engine.report(kind="complaint"))
