@@ -19,7 +19,7 @@ from casework import facts as F
 from casework.audit import GENESIS, entry_hash
 from casework.domain import NOTHING_TRACKED, Actor, AuditEntry, Case, PolicyRef, Verdict, split
 from casework.jsontext import canonical
-from casework.machines import KindSpec, spec
+from casework.machines import REOPEN, KindSpec, spec
 from casework.sla import deadlines, routing
 
 if TYPE_CHECKING:
@@ -86,6 +86,10 @@ def advance(case: Case, policy: PolicySet, *, event: str, to_state: str, data: M
     if closed and tracking.queue is not None:
         tracking = replace(tracking, queue=None)  # a closed case leaves its queue
     resolution = _resolution_after(case, policy, to_state, tracking.priority, now)
+    if event == REOPEN and (fresh := policy.reopened_resolution(case.kind, resolution, now)) is not None:
+        # a new promise: due from the reopening, and its breach (if the old one was missed) can happen again
+        resolution = fresh
+        tracking = replace(tracking, breaches=tuple(b for b in tracking.breaches if b != "resolution"))
     timer_due, due = deadlines(policy, case.kind, to_state, since, closed, responded, case.first_response_due,
                                resolution, tracking)
     return Case(number=case.number, kind=case.kind, state=to_state, version=case.version + 1, facts=facts,

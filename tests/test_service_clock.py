@@ -156,3 +156,43 @@ def test_cli_list_due_within_and_now(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert invoke(["--db", db, "show", number, "--json"]).json["resolution_paused"] is True
     bad = invoke(["--db", db, "list", "--due-within", "soon"])
     assert bad.code == 2 and "'soon' is not a deadline" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_case_reopened_past_its_resolution_deadline_gets_a_new_one_from_the_reopening(
+        engine: Engine, clock: FixedClock) -> None:
+    number = engine.open("refund", REFUND, actor=CUSTOMER).number
+    clock.advance(days=3, minutes=1)  # past the 3 days promised at opening: breached
+    engine.sweep()
+    assert "resolution" in engine.get(number).breaches
+    engine.reject(number, "missing_proof", actor=AGENT)
+    engine.fire(number, "close", actor=AGENT)
+    clock.advance(days=1)
+    reopened = engine.fire(number, "reopen", actor=CUSTOMER, data={"note": "here is the proof"})
+    assert reopened.resolution_due == clock() + _hours(72)  # the shipped reopen_resolution: 3d, from now
+    assert reopened.due_at == reopened.resolution_due and "resolution" not in reopened.breaches
+    clock.advance(days=3, minutes=1)  # the new promise missed too: breached again, on the trail
+    swept = engine.sweep()
+    assert [(a.name, a.outcome) for a in swept.actions if a.number == number] == [("resolution", "applied")]
+    assert [e.event for e in engine.history(number)].count("sla_breach") == 3  # first response, resolution twice
+    assert engine.verify().ok
+
+
+def test_a_case_reopened_well_before_its_deadline_keeps_it_and_without_reopen_resolution_the_promise_stands(
+        make_engine: Any, clock: FixedClock) -> None:
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    assert text.count("    reopen_resolution: 3d") == 2  # the refund's, then the complaint's
+    short: Engine = make_engine(policies=parse_policy(text.replace("    reopen_resolution: 3d",
+                                                                   "    reopen_resolution: 1d", 1)))
+    number = short.open("refund", REFUND, actor=CUSTOMER).number
+    due = short.get(number).resolution_due
+    short.reject(number, "missing_proof", actor=AGENT)
+    short.fire(number, "close", actor=AGENT)
+    clock.advance(hours=1)
+    assert short.fire(number, "reopen", actor=CUSTOMER).resolution_due == due  # 3d from opening is later
+    plain: Engine = make_engine(policies=parse_policy(text.replace("    reopen_resolution: 3d", "    #", 1)))
+    other = plain.open("refund", REFUND, actor=CUSTOMER).number
+    promised = plain.get(other).resolution_due
+    plain.reject(other, "missing_proof", actor=AGENT)
+    plain.fire(other, "close", actor=AGENT)
+    clock.advance(days=4)
+    assert plain.fire(other, "reopen", actor=CUSTOMER).resolution_due == promised

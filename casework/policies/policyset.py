@@ -84,6 +84,15 @@ class PolicySet:
         target = self.resolution_target(kind, priority)
         return None if target is None else self.calendar.deadline(opened, target)
 
+    def reopened_resolution(self, kind: str, due: datetime | None, now: datetime) -> datetime | None:
+        """The resolution deadline of a case of ``kind`` reopened at ``now`` that was due at ``due``: the later of
+        that and the kind's ``reopen_resolution`` from now (None: the kind sets none, the promise stands)."""
+        kp = self.document.kinds.get(kind)
+        if kp is None or kp.reopen_resolution is None:
+            return None
+        fresh = self.calendar.deadline(now, kp.reopen_resolution)
+        return fresh if due is None or due < fresh else None
+
     def waits_on_customer(self, kind: str, state: str) -> bool:
         """Whether the desk waits on the customer in ``state`` (the kind's ``waiting_states``): the resolution
         clock is paused there."""

@@ -185,6 +185,10 @@ class KindPolicy(Strict):
     reopen_within: DeadlineText | None = Field(
         None, description="how long after closing a case may be reopened (e.g. 14d); omitted: whenever the "
         "reopen event's roles may")
+    reopen_resolution: DeadlineText | None = Field(
+        None, description="the resolution target of a reopened case, from the reopening (e.g. 2d): a case reopened "
+        "past or near its promised resolution is due then, its resolution breach cleared; omitted: a reopened case "
+        "keeps the deadline promised at opening")
     waiting_states: list[str] = Field(
         default_factory=list, description="states where the desk waits on the customer (e.g. awaiting_evidence): "
         "the resolution clock pauses there and resumes when the case leaves them, its deadline pushed by the time "
