@@ -61,7 +61,7 @@ class DeskWork:
         from casework import bulk_actions as B
 
         B.check_filters(filters)
-        if not filters:
+        if not any(v not in (None, False, "") for k, v in filters.items() if k not in ("now", "me")):
             raise InvalidInput("a bulk action needs at least one filter (kind, state, queue, view, ...); it never "
                                "selects every case by default", field="filters")
         key = key or B.bulk_key(event, filters, data)

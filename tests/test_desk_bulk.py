@@ -73,6 +73,8 @@ def test_a_bulk_action_needs_a_filter_and_a_known_event(engine: Engine) -> None:
     open_refund(engine, "59.00")
     with pytest.raises(InvalidInput, match="at least one filter"):
         engine.bulk_fire("approve", actor=AGENT)
+    with pytest.raises(InvalidInput, match="at least one filter"):
+        engine.bulk_fire("approve", actor=AGENT, overdue=False, kind=None, me="alice")
     with pytest.raises(InvalidInput, match="unknown event 'aprove'"):
         engine.bulk_fire("aprove", actor=AGENT, kind="refund")
     with pytest.raises(InvalidInput, match="unknown bulk filter 'colour'"):
