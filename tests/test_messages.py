@@ -163,7 +163,7 @@ def test_cli_messages_follow_the_case_locale_or_lang(tmp_path: Path, monkeypatch
     assert json.loads(out)["reasons"][0]["customer_message"].startswith("We're sorry")
 
     code, out, _ = _cli(tmp_path, "fire", en_case, "approve", "--role", "agent")
-    assert code == 1 and "window_expired: delivered 9 days ago" in out and "→ We're sorry" in out
+    assert code == 1 and "window_expired: delivered 9 days ago" in out and "customer: We're sorry" in out
 
     code, out, _ = _cli(tmp_path, "check", zh_case, "approve", "--role", "agent", "--audience", "customer")
     assert code == 1 and "window_expired (customer): 很抱歉" in out
@@ -179,4 +179,4 @@ def test_cli_messages_follow_the_case_locale_or_lang(tmp_path: Path, monkeypatch
     assert by_event["approve"]["reasons"][0]["customer_message"] == "此操作需由客服人员处理。"
     assert by_event["cancel"]["reasons"] == []
     code, out, _ = _cli(tmp_path, "next", zh_case, "--role", "customer", "--actor", "cust-1")
-    assert code == 0 and "→ 此操作需由客服人员处理。" in out
+    assert code == 0 and "customer: 此操作需由客服人员处理。" in out

@@ -253,12 +253,13 @@ def _reason_line(code: str, text: str) -> Text:
 
 
 def reasons(decision: Decision, said: Sequence[str] = ()) -> Text:
-    """Each reason's code and message, and under it what the customer is told (``said``) where that differs."""
+    """Each reason's code and the operator's message, and under it, labelled, what the customer is told
+    (``said``) where that differs."""
     lines = []
     for i, r in enumerate(decision.reasons):
         lines.append(_reason_line(r.reason_code, f": {r.message}"))
         if i < len(said) and said[i] != r.message:
-            lines.append(Text(visible(f"    → {said[i]}"), "cyan"))
+            lines.append(Text(visible(f"    customer: {said[i]}"), "cyan"))
     return Text("\n").join(lines)
 
 
@@ -318,7 +319,7 @@ def next_table(number: str, decisions: Sequence[Decision], said: Sequence[Sequen
     table = new_table(f"{number}: possible events", whole("event"), "leads to", whole("for you"), "why not")
     for d, messages in zip(decisions, said, strict=True):
         table.add_row(d.event, d.to_state or "", Text("allowed", "green") if d.allowed else Text("refused", "red"),
-                      "\n".join(f"{r.code}: {r.message}" + (f"\n  → {m}" if m != r.message else "")
+                      "\n".join(f"{r.code}: {r.message}" + (f"\n  customer: {m}" if m != r.message else "")
                                 for r, m in zip(d.reasons, messages, strict=False)))
     return table
 
