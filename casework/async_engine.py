@@ -83,6 +83,27 @@ class AsyncEngine:
     report = _threaded(Engine.report)
     verify = _threaded(Engine.verify)
     changes = _threaded(Engine.changes)
+    refused_openings = _threaded(Engine.refused_openings)
+    policy_for = _threaded(Engine.policy_for)
+    zone = _threaded(Engine.zone)
+    # the desk's work
+    bulk_fire = _threaded(Engine.bulk_fire)
+    reject = _threaded(Engine.reject)
+    rejection_message = _threaded(Engine.rejection_message)
+    note = _threaded(Engine.note)
+    thread = _threaded(Engine.thread)
+    assign = _threaded(Engine.assign)
+    prioritize = _threaded(Engine.prioritize)
+    resolution_paused = _threaded(Engine.resolution_paused)
+    # policy versions
+    publish = _threaded(Engine.publish)
+    policy_versions = _threaded(Engine.policy_versions)
+    find_version = _threaded(Engine.find_version)
+    version_text = _threaded(Engine.version_text)
+    stored_policy = _threaded(Engine.stored_policy)
+    version_diff = _threaded(Engine.version_diff)
+    adopt_cases = _threaded(Engine.adopt_cases)
+    cite = _threaded(Engine.cite)
 
     async def export(self, *, redact: bool = False) -> AsyncIterator[dict[str, Any]]:
         """Every audit entry of every case (see ``Engine.export``), read on the threads a batch at a time."""

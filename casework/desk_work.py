@@ -49,7 +49,7 @@ class DeskWork:
               data: Mapping[str, Any] | None = None) -> Decision:  # pragma: no cover - the engine's
         raise NotImplementedError
 
-    def bulk_fire(self, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None, key: str | None = None,
+    def bulk_fire(self, /, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None, key: str | None = None,
                   apply: bool = False, **filters: Any) -> BulkReport:
         """Fire ``event`` on every case the filters of :meth:`find` select (``kind=``, ``state=``, ``queue=``,
         ``view=``, ``text=``, ...), each decided and audited on its own; ``apply=False`` (the default) only

@@ -66,3 +66,41 @@ def test_the_event_loop_runs_while_a_call_waits(sqlite_engine: Engine, clock: Fi
 def test_a_worker_count_that_is_not_a_positive_whole_number_is_invalid_input(workers: object, sqlite_engine: Engine):
     with pytest.raises(InvalidInput, match="workers"):
         AsyncEngine(sqlite_engine, workers=workers)  # type: ignore[arg-type]
+
+
+# Engine's public methods that AsyncEngine does not run as coroutines, and why.
+NOT_COROUTINES = {
+    "now": "the clock: no database",
+    "close": "AsyncEngine.aclose closes it after the calls under way",
+    "using": "joins a host's synchronous Connection on the calling thread; an async host uses the Engine itself",
+    "language": "checks a language against the policy in memory",
+    "on_applied": "registers a hook (no database)",
+    "on_refused": "registers a hook (no database)",
+    "export": "an async iterator of its own",
+}
+
+
+def test_async_engine_offers_every_public_method_of_engine_as_a_coroutine():
+    import inspect
+
+    public = {name for name, member in inspect.getmembers(Engine) if not name.startswith("_")
+              and inspect.isfunction(member)}
+    missing = {name for name in public - NOT_COROUTINES.keys()
+               if not inspect.iscoroutinefunction(getattr(AsyncEngine, name, None))}
+    assert not missing, f"AsyncEngine lacks coroutines for {sorted(missing)}"
+    assert {name for name in NOT_COROUTINES if name != "export"} <= public  # the exceptions are still Engine's
+
+
+def test_the_desk_s_work_runs_as_coroutines(sqlite_engine: Engine, clock: FixedClock):
+    async def desk() -> tuple[str | None, int, str | None]:
+        engine = AsyncEngine(sqlite_engine, workers=2)
+        case = await engine.open("refund", {"order_id": "SO-A1", "amount": "20.00", "paid": "20.00",
+                                            "customer": "cust-1"}, actor=Actor("cust-1", "customer"))
+        agent = Actor("alice", "agent")
+        await engine.assign(case.number, "alice", actor=agent)
+        await engine.note(case.number, "checking the parcel", actor=agent)
+        notes = await engine.thread(case.number)
+        assigned = (await engine.get(case.number)).assignee
+        return assigned, len(notes), notes[-1].text
+
+    assert asyncio.run(desk()) == ("alice", 1, "checking the parcel")
