@@ -6,48 +6,22 @@ methods; the entries themselves are written by :mod:`casework.desk`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
-from casework.domain import Actor, Case, Decision, Note
+from casework.domain import Actor, Case, Note
+from casework.engine_parts import EngineParts
 from casework.errors import InvalidInput
 from casework.machines import REJECT, spec
 from casework.values import one_of
 
 if TYPE_CHECKING:
     from casework.bulk_actions import BulkReport
-    from casework.policies import PolicySet
-    from casework.policybook import PolicyBook
-    from casework.store import Store
 
 
-class DeskWork:
+class DeskWork(EngineParts):
     """Mixed into :class:`casework.Engine` (see the module docstring)."""
-
-    store: Store
-    policies: PolicyBook
-
-    def now(self) -> datetime:  # pragma: no cover - the engine's
-        raise NotImplementedError
-
-    def get(self, number: str, *, reveal: bool = False) -> Case:  # pragma: no cover - the engine's
-        raise NotImplementedError
-
-    def policy_for(self, policy_hash: str) -> PolicySet:  # pragma: no cover - the engine's
-        raise NotImplementedError
-
-    def fire(self, number: str, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None,
-             key: str | None = None, expected_version: int | None = None,
-             retries: int = 0) -> Case:  # pragma: no cover - the engine's
-        raise NotImplementedError
-
-    find: Callable[..., list[Case]]  # the engine's (its filters are bulk_fire's)
-
-    def check(self, number: str, event: str, *, actor: Actor,
-              data: Mapping[str, Any] | None = None) -> Decision:  # pragma: no cover - the engine's
-        raise NotImplementedError
 
     def bulk_fire(self, /, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None, key: str | None = None,
                   apply: bool = False, **filters: Any) -> BulkReport:

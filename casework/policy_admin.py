@@ -4,14 +4,12 @@ texts, name one, and cite a decision's rules in the version that decided it (see
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from casework.domain import Actor, Decision
+from casework.engine_parts import EngineParts
 from casework.errors import CaseNotFound
-from casework.policybook import PolicyBook
-from casework.store import Store
 from casework.values import suggest
 
 if TYPE_CHECKING:
@@ -21,14 +19,8 @@ if TYPE_CHECKING:
     from casework.store import VersionRow
 
 
-class PolicyAdministration:
+class PolicyAdministration(EngineParts):
     """Mixed into :class:`casework.Engine`: what it needs is its store, its policy versions and its clock."""
-
-    store: Store
-    policies: PolicyBook
-
-    def now(self) -> datetime:  # pragma: no cover - the engine's
-        raise NotImplementedError
 
     @property
     def policy_notice(self) -> str | None:
