@@ -100,12 +100,13 @@ def bench_fire_pg(n: int, batch: int) -> Row:
         admin.dispose()
 
 
-def bench_relay(n: int, window: int) -> Row:
+def bench_relay(n: int, window: int, rounds: int = 5) -> Row:
     try:
         import nats
     except ImportError:  # pragma: no cover - a dependency of casework
         return Row("outbox", "relay publish rate vs the client directly", None, skipped=True)
-    from casework.relay import Relay, _headers, _payload
+    from casework.jsontext import strict
+    from casework.relay import Relay
 
     async def direct(stream: str, messages: list[tuple[str, bytes, dict[str, str]]]) -> float:
         nc = await nats.connect(NATS)
@@ -131,26 +132,39 @@ def bench_relay(n: int, window: int) -> Row:
         finally:
             await nc.close()
 
+    def relayed(engine: Engine) -> float:
+        stream = f"BENCH{uuid.uuid4().hex[:8].upper()}"
+        relay = Relay(engine, servers=NATS, stream=stream, subject=stream.lower(), name=stream, window=window)
+        t0 = time.perf_counter()
+        done = asyncio.run(relay.run(once=True, give_up_after=5))
+        seconds = (time.perf_counter() - t0) / max(done.published, 1)
+        asyncio.run(drop(stream))
+        return seconds
+
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(f"sqlite:///{tmp}/relay.db")
         cases = refunds(engine, n // 2)
         for number in cases:
             engine.fire(number, "approve", actor=AGENT)
         try:
-            relay_times, direct_times = [], []
-            for _ in range(3):
-                stream = f"BENCH{uuid.uuid4().hex[:8].upper()}"
-                relay = Relay(engine, servers=NATS, stream=stream, subject=stream.lower(), name=stream,
-                              window=window)
-                changes = engine.changes(limit=n)
-                messages = [(relay._subject(c), _payload(c), _headers(c)) for c in changes]
+            # The messages the relay sends (README: subject, body, headers), made beforehand, to another stream.
+            messages = [(f"{{stream}}.{c.kind}.{c.event}", strict(c.to_json()).encode(),
+                         {"Nats-Msg-Id": str(c.id), "Casework-Number": c.number, "Casework-Seq": str(c.entry.seq)})
+                        for c in engine.changes(limit=n)]
+
+            def directly() -> float:
                 other = f"BENCH{uuid.uuid4().hex[:8].upper()}"
-                messages = [(f"{other.lower()}.{s.partition('.')[2]}", p, h) for s, p, h in messages]
-                t0 = time.perf_counter()
-                done = asyncio.run(relay.run(once=True, give_up_after=5))
-                relay_times.append((time.perf_counter() - t0) / max(done.published, 1))
-                asyncio.run(drop(stream))
-                direct_times.append(asyncio.run(direct(other, messages)) / len(messages))
+                mine = [(subject.format(stream=other.lower()), p, h) for subject, p, h in messages]
+                return asyncio.run(direct(other, mine)) / len(mine)
+
+            relay_times, direct_times = [], []
+            for r in range(rounds):  # side by side, in alternating order: the machine's noise hits both
+                if r % 2:
+                    direct_times.append(directly())
+                    relay_times.append(relayed(engine))
+                else:
+                    relay_times.append(relayed(engine))
+                    direct_times.append(directly())
         except Exception as exc:
             print(f"  NATS not usable at {NATS} ({type(exc).__name__}: {exc}): skipped")
             return Row("outbox", "relay publish rate vs the client directly", None, skipped=True)
@@ -170,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--messages", type=int, default=10000)
     parser.add_argument("--window", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=5, help="relay and direct runs, side by side")
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--json-out")
@@ -180,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [bench_fire_sqlite(args.cases, args.batch)]
     if not args.no_pg:
         rows.append(bench_fire_pg(args.cases // 2, args.batch))
-    rows.append(bench_relay(args.messages, args.window))
+    rows.append(bench_relay(args.messages, args.window, args.rounds))
     finish(rows, args.json_out)
     return 0
 

@@ -355,7 +355,10 @@ class Engine(PolicyAdministration, DeskWork):
         commit order; personal facts masked unless ``reveal``. A change committed later never gets an id below
         one already read, so a consumer that keeps its cursor misses none."""
         found = self.store.outbox.changes(*page(after, limit))
-        return found if reveal else [masked(c, self.policies.personal_facts(c.entry.policy.hash)) for c in found]
+        if reveal:
+            return found
+        personal = {h: self.policies.personal_facts(h) for h in {c.entry.policy.hash for c in found}}
+        return [masked(c, personal[c.entry.policy.hash]) for c in found]
 
     def on_applied(self, callback: Hook) -> Hook:
         """Call ``callback(change)`` after each commit, for every applied change it wrote (any writer of this

@@ -45,6 +45,28 @@ def strict(value: Any) -> str:
         return _stdlib(value, None)
 
 
+# A whole number orjson reads as a float (beyond 64 bits) has 19 digits or more in a row: a text is searched
+# for such a run with its digits made "0" and every other byte " " (a table lookup a byte, at C speed).
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG = b"0" * 19
+
+
+def parse(text: str | bytes) -> Any:
+    """The value of a JSON text, exactly as ``json.loads`` reads it, read by orjson (several times faster) where
+    that gives the same value: not for a text holding a run of 19 digits (orjson reads a whole number beyond
+    64 bits as a float) nor one orjson refuses (NaN, a lone surrogate), which the standard library reads.
+
+    >>> parse('{"n": 123456789012345678901234567890, "a": "59.00"}')
+    {'n': 123456789012345678901234567890, 'a': '59.00'}
+    """
+    if _LONG not in (text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text).translate(_DIGITS):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 # Canonical text already made, to be embedded as is in a larger document (see ``canonical_bytes``).
 fragment = orjson.Fragment
 

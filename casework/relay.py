@@ -68,7 +68,7 @@ class Relay:
     """
 
     def __init__(self, engine: Engine, *, servers: str = DEFAULT_SERVERS, stream: str = "CASEWORK",
-                 subject: str = "casework", name: str = "default", batch: int = 500, window: int = 256,
+                 subject: str = "casework", name: str = "default", batch: int = 200, window: int = 256,
                  duplicate_window: float = 3600.0, poll: float = 0.5, backoff: tuple[float, float] = (0.2, 10.0),
                  reveal: bool = False, timeout: float = 5.0) -> None:
         for label, value, low, high in (("batch", batch, 1, MAX_PAGE), ("window", window, 1, 65536)):
@@ -113,7 +113,9 @@ class Relay:
         report = progress or (lambda _p: None)
         now = RelayProgress("connecting", await asyncio.to_thread(self.position))
         report(now)
+        cursor = _Cursor(self, now.position)
         nc: Client | None = None
+        ahead: asyncio.Future[list[Message]] | None = None  # the next page, read while this one is published
         delay, failing_since = self.backoff[0], None
         try:
             while not stop.is_set():
@@ -122,23 +124,30 @@ class Relay:
                         nc = await self._connect()
                         js = nc.jetstream(timeout=self.timeout)
                         await self._ensure_stream(js)
-                    changes = await asyncio.to_thread(self.engine.changes, now.position, limit=self.batch,
-                                                      reveal=self.reveal)
-                    if not changes:
+                    page = await (ahead or asyncio.to_thread(self._messages, now.position))
+                    ahead = None
+                    if not page:
+                        await cursor.flush(now.position)
                         if once:
                             break
                         now = replace(now, state="idle", retry_in=None, problem=None)
                         report(now)
                         await _sleep(stop, self.poll)
                         continue
+                    ahead = asyncio.ensure_future(asyncio.to_thread(self._messages, page[-1][0]))
                     now = replace(now, state="publishing", retry_in=None, problem=None)
-                    now = await self._publish(js, changes, now, report)
+                    now, failure = await self._publish(js, page, now, cursor, report)
+                    if failure is not None:
+                        raise failure
                     delay, failing_since = self.backoff[0], None
                 except BROKER_ERRORS as exc:
+                    _dropped(ahead)  # read past a change the broker did not take: read it again
+                    ahead = None
                     problem = _problem(exc)
                     LOG.info("broker %s: %s; retrying in %.1fs", self.shown, problem, delay)
                     await _closed(nc)
                     nc = None
+                    await cursor.flush(now.position)
                     failing_since = failing_since if failing_since is not None else time.monotonic()
                     if give_up_after is not None and time.monotonic() - failing_since >= give_up_after:
                         raise BrokerUnavailable(f"cannot publish to NATS at {self.shown}: {problem} (for "
@@ -149,10 +158,18 @@ class Relay:
                     await _sleep(stop, delay)
                     delay = min(delay * 2, self.backoff[1])
         finally:
+            _dropped(ahead)
             await _closed(nc)
+            await cursor.flush(now.position)
         now = replace(now, state="stopped", retry_in=None)
         report(now)
         return now
+
+    def _messages(self, after: int) -> list[Message]:
+        """The next page of changes after global id ``after``, each as it is sent (run on a thread: the database
+        read and the encoding overlap the acknowledgements the event loop awaits)."""
+        return [(int(c.id or 0), self._subject(c), _payload(c), _headers(c))
+                for c in self.engine.changes(after, limit=self.batch, reveal=self.reveal)]
 
     async def _connect(self) -> Client:
         async def quiet(exc: Exception) -> None:  # the client's own errors: the loop above reports them
@@ -173,42 +190,100 @@ class Relay:
             await js.add_stream(StreamConfig(name=self.stream, subjects=[f"{self.subject}.>"],
                                              duplicate_window=self.duplicate_window))
 
-    async def _publish(self, js: JetStreamContext, changes: Sequence[Change], now: RelayProgress,
-                       report: Callable[[RelayProgress], None]) -> RelayProgress:
-        """Publish ``changes`` in order, ``window`` acknowledgements awaited at once; the cursor moves over each
-        acknowledged prefix. A failure is raised after the cursor is stored at the last unbroken one."""
-        for lo in range(0, len(changes), self.window):
-            part = changes[lo:lo + self.window]
+    async def _publish(self, js: JetStreamContext, page: Sequence[Message], now: RelayProgress, cursor: _Cursor,
+                       report: Callable[[RelayProgress], None]) -> tuple[RelayProgress, BaseException | None]:
+        """Publish ``page`` in order, a window of ``window`` messages at a time, then await that window's
+        acknowledgements; the cursor moves over the acknowledged prefix (stored in the background while the
+        next window goes out). Returns where it got and, if the broker failed, why (nothing sent after it)."""
+        for lo in range(0, len(page), self.window):
+            part = page[lo:lo + self.window]
             acks: list[asyncio.Future[Any]] = []
+            failure: BaseException | None = None
             try:
-                for change in part:
-                    acks.append(await js.publish_async(self._subject(change), _payload(change),
-                                                       headers=_headers(change)))
-                for change, ack in zip(part, acks, strict=True):
-                    await self._acknowledged(ack)
-                    now = replace(now, position=int(change.id or now.position), published=now.published + 1)
-            finally:
-                for ack in acks:
-                    ack.cancel()  # those not acknowledged: sent again from the cursor
-                await asyncio.to_thread(self.engine.store.outbox.save_cursor, self.name, now.position,
-                                        self.engine.now())
-            report(now)
-        return now
+                for _, subject, payload, headers in part:
+                    acks.append(await js.publish_async(subject, payload, headers=headers))
+                await self._settled(acks)
+            except BROKER_ERRORS as exc:
+                failure = exc
+            taken = 0
+            for ack in acks:
+                if not ack.done() or ack.cancelled() or ack.exception() is not None:
+                    break
+                taken += 1
+            for ack in acks[taken:]:
+                if ack.done() and not ack.cancelled() and failure is None:
+                    failure = ack.exception()
+                ack.cancel()  # not acknowledged: sent again from the cursor
+            if taken:
+                now = replace(now, position=part[taken - 1][0], published=now.published + taken)
+                cursor.advance(now.position)
+                report(now)
+            if taken < len(part):
+                if failure is None:
+                    failure = nats.errors.ConnectionClosedError() if self._lost.is_set() else nats.errors.TimeoutError()
+                return now, failure
+        return now, None
 
-    async def _acknowledged(self, ack: asyncio.Future[Any]) -> None:
-        """Wait for one acknowledgement (an error one raises); give up as soon as the connection is lost."""
-        if not ack.done():
-            lost = asyncio.ensure_future(self._lost.wait())
-            try:
-                await asyncio.wait({ack, lost}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                lost.cancel()
-            if not ack.done():
-                raise nats.errors.ConnectionClosedError() if self._lost.is_set() else nats.errors.TimeoutError()
-        ack.result()
+    async def _settled(self, acks: Sequence[asyncio.Future[Any]]) -> None:
+        """Wait until every acknowledgement in ``acks`` came (or an error in its place), the connection is lost,
+        or the broker has not answered for ``timeout`` seconds (plus a millisecond a message)."""
+        pending = [ack for ack in acks if not ack.done()]
+        if not pending:
+            return
+        every: asyncio.Future[Any] = asyncio.gather(*pending, return_exceptions=True)
+        lost: asyncio.Future[Any] = asyncio.ensure_future(self._lost.wait())
+        try:
+            await asyncio.wait({every, lost}, timeout=self.timeout + len(pending) / 1000,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not every.done():
+                every.cancel()
 
     def _subject(self, change: Change) -> str:
         return f"{self.subject}.{change.kind}.{change.event}"
+
+
+# A change as sent: (global id, subject, payload, headers).
+Message = tuple[int, str, bytes, dict[str, str]]
+
+
+class _Cursor:
+    """The relay's stored cursor: moved forward in the background (one write at a time; a newer position
+    waits for the write in flight), and written through on :meth:`flush`."""
+
+    def __init__(self, relay: Relay, position: int) -> None:
+        self._relay, self._stored, self._wanted = relay, position, position
+        self._writing: asyncio.Future[None] | None = None
+
+    def advance(self, position: int) -> None:
+        self._wanted = max(self._wanted, position)
+        if self._writing is not None and self._writing.done():
+            self._writing.result()  # a database error surfaces here (the relay stops)
+            self._writing = None
+        if self._writing is None and self._wanted > self._stored:
+            self._writing = asyncio.ensure_future(asyncio.to_thread(self._save, self._wanted))
+            self._stored = self._wanted
+
+    async def flush(self, position: int) -> None:
+        self._wanted = max(self._wanted, position)
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            await writing
+        if self._wanted > self._stored:
+            self._stored = self._wanted
+            await asyncio.to_thread(self._save, self._wanted)
+
+    def _save(self, position: int) -> None:
+        relay = self._relay
+        relay.engine.store.outbox.save_cursor(relay.name, position, relay.engine.now())
+
+
+def _dropped(future: asyncio.Future[Any] | None) -> None:
+    """Let go of a read ahead no longer wanted (its result, or error, is never asked for)."""
+    if future is not None:
+        future.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+        future.cancel()
 
 
 def _payload(change: Change) -> bytes:

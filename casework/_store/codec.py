@@ -19,7 +19,7 @@ from typing import Any
 from casework._store.tables import audit, cases
 from casework.domain import NOTHING_TRACKED, AuditEntry, Case, PolicyRef, Tracking
 from casework.errors import Unreadable
-from casework.jsontext import strict
+from casework.jsontext import parse, strict
 
 CASE_COLUMNS: tuple[str, ...] = tuple(c.name for c in cases.columns)
 AUDIT_COLUMNS: tuple[str, ...] = tuple(c.name for c in audit.columns)
@@ -193,7 +193,7 @@ class Codec:
             return AuditEntry(
                 number=row.number, seq=row.seq, at=self.time.at(row.at), event=row.event, from_state=row.from_state,
                 to_state=row.to_state, outcome=row.outcome, actor=row.actor, role=row.role, channel=row.channel,
-                verdicts=json.loads(row.verdicts), data=json.loads(row.data), policy=ref_of(row.policy_hash),
+                verdicts=parse(row.verdicts), data=parse(row.data), policy=ref_of(row.policy_hash),
                 prev_hash=row.prev_hash, hash=row.hash,
             )
         except (ValueError, TypeError, KeyError) as exc:

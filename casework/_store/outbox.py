@@ -10,7 +10,6 @@ commits later. Relays keep their cursor (the last global id the broker acknowled
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -22,7 +21,7 @@ from casework._store.codec import AUDIT_COLUMNS
 from casework._store.tables import audit, outbox, relay_cursors
 from casework.changes import Change, outbox_mode
 from casework.domain import AuditEntry, Case
-from casework.jsontext import strict
+from casework.jsontext import parse, strict
 
 if TYPE_CHECKING:
     from casework._store.rows import Reader, Transaction
@@ -93,7 +92,7 @@ def changes_page(reader: Reader, after: int, limit: int) -> list[Change]:
         outbox.join(audit, sa.and_(a.case_id == o.case_id, a.seq == o.seq))).where(
         a.gseq > sa.bindparam("after")).order_by(a.gseq).limit(sa.bindparam("limit")))
     rows = reader.run(statement, {"after": after, "limit": limit}).fetchall()
-    return [Change(int(r[_GSEQ]), r[_WIDTH], int(r[_WIDTH + 1]), json.loads(r[_WIDTH + 2]),
+    return [Change(int(r[_GSEQ]), r[_WIDTH], int(r[_WIDTH + 1]), parse(r[_WIDTH + 2]),
                    reader.codec.entry(r[:_WIDTH], reader.ref_of)) for r in rows]
 
 
