@@ -211,3 +211,26 @@ def test_an_async_engine_reads_the_changes_as_a_coroutine(engine: Engine):
         return await AsyncEngine(engine, workers=1).changes(after=0, limit=2)
 
     assert [(c.number, c.event) for c in asyncio.run(read())] == [(number, "open"), (number, "review")]
+
+
+def test_a_whole_number_beyond_64_bits_reads_back_exactly(engine: Engine):
+    """Stored JSON is read with orjson where it reads the same value as the standard library: a score of 30
+    digits (orjson would make it a float) comes back as the same whole number in changes and their messages."""
+    score = 123456789012345678901234567890
+    engine.open("refund", {**REFUND, "score": score}, actor=CUSTOMER)
+    (change,) = engine.changes(reveal=True)
+    assert change.facts["score"] == score and change.entry.data["score"] == score
+    assert type(change.facts["score"]) is int
+    assert f'"score": {score}' in json.dumps(change.to_json())
+
+
+@pytest.mark.parametrize("text", ['{"a":[1,"59.00",null,true]}', "123456789012345678901234567890",
+                                  "-12345678901234567890", "18446744073709551615", '"12345678901234567890123"',
+                                  '"\\ud800"', "NaN", '{"n":1e400}', '{"k":"退款"}', "[]"])
+def test_jsontext_parse_reads_what_json_loads_reads(text: str):
+    from casework.jsontext import parse
+
+    expected = json.loads(text)
+    for given in (text, text.encode()):
+        got = parse(given)
+        assert repr(got) == repr(expected) and type(got) is type(expected)

@@ -17,7 +17,11 @@ from casework import CaseworkError, Refused
 try:  # typer >= 0.24 vendors click as typer._click
     from typer._click.exceptions import ClickException, UsageError
 except ImportError:  # pragma: no cover - older typer depends on click itself
-    from click.exceptions import ClickException, UsageError  # type: ignore[no-redef,import-not-found,unused-ignore]
+    # (with click installed beside a typer that vendors it, as uvicorn does, mypy sees two distinct classes here)
+    from click.exceptions import (  # type: ignore[no-redef,assignment,import-not-found,unused-ignore]
+        ClickException,
+        UsageError,
+    )
 
 EXIT_REFUSED = 1
 EXIT_BAD_INPUT = 2
