@@ -202,6 +202,8 @@ def test_a_host_transaction_that_rolls_back_leaves_neither_order_nor_case(
     with host_engine.connect() as conn:
         assert conn.execute(sa.select(orders)).fetchall() == []
     assert on_host.find(order_id="SO-1") == []
+    changes = on_host.changes()  # the outbox: the earlier case's two changes, none of the rolled-back case's
+    assert [c.event for c in changes] == ["open", "review"] and number not in {c.number for c in changes}
     report = on_host.verify()
     assert report.ok and report.entries_checked == 2 and report.digest.seq == 2  # the earlier case and its review
     assert _open(on_host, "SO-2") and on_host.verify().ok  # the chain goes on from where it was
