@@ -82,7 +82,8 @@ def relay(
     once: Annotated[bool, typer.Option("--once", help="Publish what is there, then stop (drain).")] = False,
     start: Annotated[int | None, typer.Option(
         "--from", min=0, help="Move the cursor to this global id first (publish again what follows it).")] = None,
-    batch: Annotated[int, typer.Option("--batch", min=1, max=10000, help="Changes read per query (the next page is read while one is published).")] = 200,
+    batch: Annotated[int, typer.Option(
+        "--batch", min=1, max=10000, help="Changes read per query (the next is read while one is sent).")] = 200,
     window: Annotated[int, typer.Option(
         "--window", min=1, max=65536, help="Acknowledgements awaited at once (1: strictly one by one).")] = 256,
     give_up: Annotated[float | None, typer.Option(
