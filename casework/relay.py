@@ -12,6 +12,11 @@ Order: changes are sent on one connection in global-id order; a message is publi
 earlier one was sent, and after a failure the relay sends again from the first one not acknowledged.
 The stream therefore holds each case's changes (and all changes) in commit order, copies aside.
 At most ``window`` acknowledgements are awaited at once (``window=1``: each before the next is sent).
+
+Pipeline: the outbox is read in pages of ``batch``; the next page is read and encoded on a thread while the
+current one is published and its acknowledgements come back (after a failure that page is dropped and read
+again from the cursor), and the cursor is stored on a thread after each window, written through before the
+relay idles, waits for the broker or stops.
 """
 
 from __future__ import annotations
