@@ -241,9 +241,7 @@ class Relay:
             await asyncio.wait({every, lost}, timeout=self.timeout + len(pending) / 1000,
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
-            lost.cancel()
-            if not every.done():
-                every.cancel()
+            lost.cancel()  # (``every`` ends by itself once the caller cancels the acknowledgements still awaited)
 
     def _subject(self, change: Change) -> str:
         return f"{self.subject}.{change.kind}.{change.event}"

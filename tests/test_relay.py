@@ -259,3 +259,43 @@ def _delete_stream(url: str, stream: str) -> None:
             await nc.close()
 
     asyncio.run(delete())
+
+
+def test_the_cursor_moves_only_over_the_acknowledged_prefix_when_the_broker_refuses_a_message(
+        sqlite_engine: Engine, nats_url: str) -> None:
+    """A stream that takes five messages and refuses the rest (max_msgs, discard new): the relay publishes
+    a window of twelve, the broker acknowledges the first five and refuses the others; the cursor stops at the
+    fifth, and the relay, sending again from there, gives up on a broker that keeps refusing. (nats-py 2.16 never
+    completes the acknowledgement of a message refused with a 503: the relay sees those as timeouts.)"""
+    import nats
+    from nats.js.api import DiscardPolicy, StreamConfig
+
+    from casework import Relay
+
+    stream = f"T{uuid.uuid4().hex[:10].upper()}"
+    for i in range(6):
+        number = sqlite_engine.open("refund", {"order_id": f"SO-{i}", "amount": "10.00", "paid": "10.00"},
+                                    actor=CUSTOMER).number
+        sqlite_engine.fire(number, "approve", actor=AGENT)
+    changes = sqlite_engine.changes(limit=100)
+    assert len(changes) == 12
+
+    async def limited() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().add_stream(StreamConfig(name=stream, subjects=[f"{stream.lower()}.>"], max_msgs=5,
+                                                         discard=DiscardPolicy.NEW, duplicate_window=60))
+        finally:
+            await nc.close()
+
+    asyncio.run(limited())
+    relay = Relay(sqlite_engine, servers=nats_url, stream=stream, subject=stream.lower(), batch=12, window=256,
+                  backoff=(0.05, 0.1), timeout=1.0)
+    seen: list[Any] = []
+    with pytest.raises(BrokerUnavailable) as caught:
+        asyncio.run(relay.run(once=True, give_up_after=0.3, progress=seen.append))
+    assert f"published up to {changes[4].id}" in str(caught.value)
+    assert relay.position() == changes[4].id  # the unbroken acknowledged prefix, no further
+    assert any(p.state == "waiting" for p in seen)
+    assert [m[0] for m in stream_messages(nats_url, stream)] == [str(c.id) for c in changes[:5]]
+    _delete_stream(nats_url, stream)
