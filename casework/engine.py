@@ -327,21 +327,23 @@ class Engine(PolicyAdministration, DeskWork):
              queue: str | None = None, limit: int | None = 100, offset: int = 0, reveal: bool = False,
              assignee: str | None = None, unassigned: bool = False, channel: str | None = None,
              text: str | None = None, due_within: str | timedelta | None = None, now: datetime | None = None,
-             waiting: bool = False, view: str | None = None, me: str | None = None) -> list[Case]:
+             waiting: bool = False, view: str | None = None, me: str | None = None,
+             open_only: bool = False) -> list[Case]:
         """Cases matching every given filter, newest first (most overdue first with ``overdue``/``due_before``/
         ``due_within``), personal facts masked unless ``reveal``; ``assignee``: the cases assigned to that
         operator, ``unassigned``: the open cases nobody is assigned to; ``channel``: opened through that channel;
         ``text``: in the order id, the customer or a note of the thread (any case); ``due_within`` (``2h``,
         ``'4 service hours'``): open cases with a deadline that soon; ``waiting``: in a state where the desk
         waits on the customer; ``view``: a saved view (see :mod:`casework.queue_views`; ``me``, the acting
-        operator, for ``mine``). ``overdue`` and ``due_within`` are reckoned at ``now`` (default: the clock)."""
+        operator, for ``mine``); ``open_only``: no closed case (the desk's queue). ``overdue`` and ``due_within`` are
+        reckoned at ``now`` (default: the clock)."""
         from casework.queue_views import store_filters
 
         check_filters(kind, state)
         if text is not None:
             F.check_text(text, "search", F.MAX_TEXT)
         given = {"kind": kind, "state": state, "queue": queue, "channel": channel, "assignee": assignee,
-                 "unassigned": unassigned, "due_before": due_before}
+                 "unassigned": unassigned, "due_before": due_before, "open_only": open_only}
         chosen = store_filters(self.policy, now or self.now(), given, view=view, me=me, overdue=overdue,
                                due_within=due_within, waiting=waiting)
         check_filters(chosen["kind"], chosen["state"])

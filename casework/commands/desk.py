@@ -186,3 +186,36 @@ def bulk(
     terminal.render(as_json, report.to_json, lambda: desk.bulk_report(report))
     if yes and report.count("refused"):
         raise typer.Exit(EXIT_REFUSED)
+
+
+@app.command("desk")
+def live_desk(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only cases of this kind.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only cases in this state (closed ones too).")] = None,
+    queue: Annotated[str | None, typer.Option("--queue", help="Only cases in this queue, e.g. supervisor.")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Only cases assigned to you (the acting operator).")] = False,
+    assignee: Annotated[str | None, typer.Option("--assignee", help="Only cases assigned to this operator.")] = None,
+    unassigned: Annotated[bool, typer.Option("--unassigned", help="Only cases nobody is assigned to.")] = False,
+    channel: Annotated[str | None, typer.Option("--channel", help="Only cases opened through this channel.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only cases past a deadline.")] = False,
+    closed: Annotated[bool, typer.Option("--all", help="Closed cases too (the queue is the open cases).")] = False,
+    every: Annotated[float, typer.Option("--every", min=0, help="Seconds between two readings of the queue "
+                                         "(0: only after an action or on r).")] = 5.0,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many cases in the queue.")] = 200,
+    actor: ActorOpt = None,
+    role: RoleOpt = None,
+) -> None:
+    """The live desk: a full-screen queue with the selected case, its notes and next events; keys to fire an
+    event (f), add a note (n), take the case (a) or assign it (A), filter (/), refresh (r) and quit (q).
+
+    Example: casework desk --mine --actor alice
+    """
+    from casework.terminal.desk_app import DeskApp
+    from casework.terminal.desk_queue import QueueFilter
+
+    filters = QueueFilter(kind=kind, state=state, queue=queue, assignee=assignee, channel=channel, mine=mine,
+                          unassigned=unassigned, overdue=overdue, all=closed)
+    engine, who = engine_of(ctx), actor_of(actor, role)
+    engine.find(limit=1, **filters.find_args(who))  # a bad filter or actor is exit 2 here, before the screen
+    DeskApp(engine, who, filters=filters, every=every, limit=limit).run()

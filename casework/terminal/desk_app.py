@@ -1,0 +1,250 @@
+"""``casework desk``: the live queue view, a full-screen Textual app that works at 80×24.
+
+Top to bottom: a line naming the operator, the number of cases and the desk's zone; the filter bar (the
+filters of ``casework list`` as words, see :mod:`casework.terminal.desk_queue`); the queue (number, state, queue
+· priority · assignee, next due time; a case number is never cut); the selected case (its facts and
+deadlines, its notes thread, its next events each allowed or refused with why); a status line; the keys.
+
+Every read and every action is a call of the public library API (``Engine.find``, ``get``, ``thread``,
+``next_events``, ``messages``, ``fire``, ``note``, ``assign``) as the acting operator, exactly as the plain
+commands make them: the library decides, the app renders (with the same renderers as ``show`` and ``next``).
+A refusal is shown with its reasons; a bad value as its one-line message; neither ends the app.
+The queue is read again after every action and every ``every`` seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import tzinfo
+from typing import ClassVar
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Input, Static
+
+from casework import Actor, Case, CaseworkError, Decision, Engine, TransitionDenied, terminal
+from casework.terminal import desk, desk_forms, visible, zone_name
+from casework.terminal.desk_queue import ACCEPTED, COLUMNS, QueueFilter, row, widths
+
+
+class DeskApp(App[None]):
+    """The live desk for ``actor`` on ``engine``'s cases, starting with ``filters`` (see the module docstring).
+    ``every``: seconds between two readings of the queue (0: only after actions and on ``r``); ``limit``: at
+    most this many cases in the queue; ``zone``: show times in it (default: as the CLI set it, the desk's)."""
+
+    TITLE = "casework desk"
+    CSS = """
+    #bar { height: 1; background: $primary; color: $text; padding: 0 1; }
+    #filter { height: 1; border: none; padding: 0 1; background: $boost; }
+    #filter:focus { background: $accent 30%; }
+    #queue { height: auto; max-height: 10; }
+    #detail { height: 1fr; border-top: solid $primary; }
+    #status { height: 1; padding: 0 1; }
+    """ + desk_forms.FORM_CSS
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "fire", "Fire"),
+        Binding("n", "note", "Note"),
+        Binding("a", "take", "Take"),
+        Binding("A", "assign", "Assign"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "leave_filter", "Queue", show=False),
+        Binding("r", "reload", "Refresh"),
+        Binding("pagedown", "scroll_case(1)", "Case ↓", priority=True, show=False),
+        Binding("pageup", "scroll_case(-1)", "Case ↑", priority=True, show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, engine: Engine, actor: Actor, *, filters: QueueFilter | None = None, every: float = 5.0,
+                 limit: int = 200, zone: tzinfo | None = None) -> None:
+        super().__init__()
+        self.engine, self.actor = engine, actor
+        self.filters = filters or QueueFilter()
+        self.every, self.limit = every, limit
+        if zone is not None:
+            terminal.use_zone(zone)
+        self.cases: list[Case] = []
+        self.selected: str | None = None
+        self.refused: dict[str, tuple[Decision, list[str]]] = {}  # the last refusal of a case, shown under it
+
+    # ---- layout --------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(id="bar", markup=False)
+        yield Input(self.filters.text(), placeholder=f"/ to filter: {ACCEPTED}", id="filter")
+        yield DataTable(id="queue", cursor_type="row")
+        with VerticalScroll(id="detail"):
+            yield Static(id="case", markup=False)
+        yield Static(id="status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        if self.every > 0:
+            self.set_interval(self.every, self.reload)
+        self.query_one("#queue", DataTable).focus()
+
+    def on_resize(self) -> None:
+        self.reload()
+
+    # ---- reading ---------------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Read the queue again (keeping the selected case if it is still in it) and the selected case."""
+        try:
+            self.cases = self.engine.find(limit=self.limit, **self.filters.find_args(self.actor))
+        except CaseworkError as bad:
+            self.say(str(bad), error=True)
+            return
+        table = self.query_one("#queue", DataTable)
+        sizes = widths(self.cases, self.size.width)
+        table.clear(columns=True)
+        for label, width in zip(COLUMNS, sizes, strict=True):
+            table.add_column(label, width=width)
+        for case in self.cases:
+            table.add_row(*row(case, sizes[2]), key=case.number)
+        numbers = [c.number for c in self.cases]
+        if self.selected not in numbers:
+            self.selected = numbers[min(table.cursor_row, len(numbers) - 1)] if numbers else None
+        if self.selected is not None:
+            table.move_cursor(row=numbers.index(self.selected))
+        self.query_one("#bar", Static).update(Text(
+            f"casework desk · {visible(self.actor.id)} ({self.actor.role}) · {len(self.cases)} case(s)"
+            f" · times: {zone_name()}", "bold", no_wrap=True, overflow="ellipsis"))
+        self.show_selected()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        number = event.row_key.value
+        if number is not None and number != self.selected:
+            self.selected = number
+            self.show_selected()
+
+    def show_selected(self) -> None:
+        """The selected case: what ``show`` and ``next`` show of it, and its last refusal here, if any."""
+        view = self.query_one("#case", Static)
+        number = self.selected
+        if number is None:
+            view.update(Text(f"No case matches the filter {self.filters.text() or '(none)'}."))
+            return
+        try:
+            view.update(Group(*self.case_view(number)))
+        except CaseworkError as bad:
+            view.update(Text(visible(str(bad)), "red"))
+
+    def case_view(self, number: str) -> list[RenderableType]:
+        from casework.commands.common import messages_of  # what the customer is told, as `next` shows it
+
+        case = self.engine.get(number)
+        notes = self.engine.thread(number)
+        decisions = self.engine.next_events(number, actor=self.actor)
+        said = [messages_of(self.engine, d, None, number) for d in decisions]
+        where = Text(visible(f"queue {case.queue or '-'} · priority {case.priority} · "
+                             f"assigned to {case.assignee or 'nobody'}"), "bold")
+        parts: list[RenderableType] = [where, terminal.case_panel(case)]
+        parts += list(desk.thread(case.number, notes)) or [Text("No notes yet.", "dim")]
+        parts.append(terminal.next_table(case.number, decisions, said) if decisions
+                     else Text(f"No event is possible from {case.state}.", "dim"))
+        if number in self.refused:
+            decision, told = self.refused[number]
+            parts.append(terminal.refusal(number, decision, told))
+        return parts
+
+    def say(self, message: str, *, error: bool = False) -> None:
+        self.query_one("#status", Static).update(Text(visible(message), "bold red" if error else "green",
+                                                      no_wrap=True, overflow="ellipsis"))
+        if error:
+            self.notify(visible(message), severity="error", markup=False)
+
+    # ---- acting ------------------------------------------------------------------------------------------
+    def act(self, number: str, what: str, call: Callable[[], Case]) -> None:
+        """Make one library call on case ``number``, say how it went, and read the queue again."""
+        from casework.commands.common import messages_of
+
+        try:
+            case = call()
+        except TransitionDenied as denied:
+            decision = denied.decision
+            self.refused[number] = (decision, messages_of(self.engine, decision, None, number))
+            self.say(f"{number} {what} refused: {'; '.join(decision.codes)} (reasons below)", error=True)
+        except CaseworkError as bad:
+            self.say(f"{number} {what}: {bad}", error=True)
+        else:
+            self.refused.pop(number, None)
+            self.say(f"{number} {what}: done; now {case.state}"
+                     + (f", assigned to {case.assignee}" if case.assignee else ""))
+        self.reload()
+
+    def action_fire(self) -> None:
+        number = self.selected
+        if number is None:
+            return
+        try:
+            decisions = self.engine.next_events(number, actor=self.actor)
+        except CaseworkError as bad:
+            self.say(str(bad), error=True)
+            return
+        if not decisions:
+            self.say(f"{number}: no event is possible from its state", error=True)
+            return
+
+        def fired(firing: desk_forms.Firing | None) -> None:
+            if firing is not None:
+                self.act(number, firing.event, lambda: self.engine.fire(number, firing.event, actor=self.actor,
+                                                                        data=firing.data))
+        self.push_screen(desk_forms.FireForm(number, decisions), fired)
+
+    def action_note(self) -> None:
+        number = self.selected
+        if number is None:
+            return
+
+        def noted(noting: desk_forms.Noting | None) -> None:
+            if noting is not None:
+                self.act(number, f"note ({noting.audience})", lambda: self.engine.note(
+                    number, noting.text, actor=self.actor, audience=noting.audience))
+        self.push_screen(desk_forms.NoteForm(number), noted)
+
+    def action_take(self) -> None:
+        number = self.selected
+        if number is not None:
+            self.act(number, f"assign to {self.actor.id}",
+                     lambda: self.engine.assign(number, self.actor.id, actor=self.actor))
+
+    def action_assign(self) -> None:
+        number = self.selected
+        if number is None:
+            return
+        current = next((c.assignee for c in self.cases if c.number == number), None)
+
+        def assigned(assigning: desk_forms.Assigning | None) -> None:
+            if assigning is not None:
+                self.act(number, f"assign to {assigning.to or 'nobody'}",
+                         lambda: self.engine.assign(number, assigning.to, actor=self.actor))
+        self.push_screen(desk_forms.AssignForm(number, current), assigned)
+
+    def action_scroll_case(self, pages: int) -> None:
+        detail = self.query_one("#detail", VerticalScroll)
+        (detail.scroll_page_down if pages > 0 else detail.scroll_page_up)(animate=False)
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    # ---- the filter bar ------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_leave_filter(self) -> None:
+        self.query_one("#filter", Input).value = self.filters.text()
+        self.query_one("#queue", DataTable).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "filter":
+            return
+        try:
+            self.filters = QueueFilter.parse(event.value)
+        except CaseworkError as bad:
+            self.say(str(bad), error=True)
+            return
+        self.say(f"filter: {self.filters.text() or '(none)'}")
+        self.reload()
+        self.query_one("#queue", DataTable).focus()

@@ -1,0 +1,192 @@
+"""The live desk's forms (``casework desk``): fire one of a case's next events, add a note, assign the case.
+
+Each is a modal screen that returns what the operator typed (or None on Escape); the app hands it to the
+library, which decides. Every form fits an 80×24 terminal.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Checkbox, Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+from casework import Decision, InvalidInput
+from casework.terminal import visible
+
+# The forms' look, in the app's stylesheet (a screen's own CSS would be scoped to it, and these are shared).
+FORM_CSS = """
+.form-screen { align: center middle; }
+.form { width: 76; max-width: 100%; height: auto; max-height: 100%; border: round $accent; background: $surface;
+        padding: 0 1; }
+.form .title { text-style: bold; width: 100%; }
+.form .hint { color: $text-muted; width: 100%; }
+.form Horizontal { height: 1; margin-top: 1; }
+.form Horizontal > Label { width: 10; }
+.form Input { height: 1; border: none; padding: 0; width: 1fr; background: $boost; }
+.form Input:focus { background: $accent 30%; }
+.form OptionList { height: auto; max-height: 10; border: none; padding: 0; margin-top: 1; }
+.form Checkbox { height: 1; border: none; padding: 0; margin-top: 1; }
+.form Checkbox:focus { background: $accent 30%; }
+"""
+
+
+@dataclass(frozen=True)
+class Firing:
+    """What the fire form returns: the event, and the event's data (evidence, facts and a note)."""
+
+    event: str
+    data: dict[str, Any]
+
+
+Result = TypeVar("Result")
+
+
+class Form(ModalScreen[Result | None], Generic[Result]):
+    """A form over the desk: Escape cancels it (its result is then None)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self) -> None:
+        super().__init__(classes="form-screen")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _field(label: str, name: str, placeholder: str) -> Horizontal:
+    return Horizontal(Label(label), Input(placeholder=placeholder, id=name))
+
+
+class FireForm(Form[Firing]):
+    """Choose one of the case's next events (each shown allowed or refused, with the first reason why not), with
+    evidence, facts and a note as ``casework fire`` takes them; Enter fires, Escape cancels."""
+
+    def __init__(self, number: str, decisions: Sequence[Decision]) -> None:
+        super().__init__()
+        self.number = number
+        self.decisions = list(decisions)
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for d in self.decisions:
+            line = Text.assemble((d.event, "bold"), f" → {d.to_state or '-'}  ")
+            if d.allowed:
+                line.append("allowed", "green")
+            else:
+                line.append("refused: " + ", ".join(dict.fromkeys(d.codes)), "red")
+            options.append(Option(line, id=d.event))
+        with Vertical(classes="form"):
+            yield Label(Text(f"Fire an event on {self.number}"), classes="title")
+            yield OptionList(*options, id="events")
+            yield _field("evidence", "evidence", "TYPE or TYPE=REF, space-separated, e.g. photo=IMG_1.jpg")
+            yield _field("facts", "facts", "KEY=VALUE, space-separated, e.g. amount=20.00")
+            yield _field("note", "note", "a note for the thread (a resolution, a reason)")
+            yield Label("↑↓ choose · Tab to the fields · Enter fires · Esc cancels", classes="hint")
+
+    def on_mount(self) -> None:
+        events = self.query_one("#events", OptionList)
+        events.highlighted = next((i for i, d in enumerate(self.decisions) if d.allowed), 0) if self.decisions \
+            else None
+        events.focus()
+
+    def on_option_list_option_selected(self, _: OptionList.OptionSelected) -> None:
+        self.submit()
+
+    def on_input_submitted(self, _: Input.Submitted) -> None:
+        self.submit()
+
+    def submit(self) -> None:
+        from casework.commands.common import data_of  # the one reading of --evidence and --fact
+
+        index = self.query_one("#events", OptionList).highlighted
+        if index is None:
+            return
+        try:
+            evidence, facts = (_words(self.query_one(f"#{name}", Input).value, name) for name in ("evidence", "facts"))
+            note = self.query_one("#note", Input).value.strip() or None
+            data = data_of(evidence, facts, note=note)
+        except InvalidInput as bad:
+            self.notify(str(bad), severity="error")
+            return
+        self.dismiss(Firing(self.decisions[index].event, data))
+
+
+def _words(text: str, name: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} {text!r} cannot be read: {exc}; quote a value with spaces", field=name,
+                           value=text) from None
+
+
+@dataclass(frozen=True)
+class Noting:
+    """What the note form returns: the text, and whom it is for (``internal`` or ``customer``)."""
+
+    text: str
+    audience: str
+
+
+class NoteForm(Form[Noting]):
+    """A note for the case's thread: internal (the desk only) unless "to the customer" is ticked."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__()
+        self.number = number
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="form"):
+            yield Label(Text(f"Add a note to {self.number}"), classes="title")
+            yield _field("note", "text", "what happened, what is next")
+            yield Checkbox("to the customer (else internal: the desk only)", id="to-customer")
+            yield Label("Tab, Space: for the customer or not · Enter adds · Esc cancels", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#text", Input).focus()
+
+    def on_checkbox_changed(self, _: Checkbox.Changed) -> None:
+        self.query_one("#text", Input).focus()  # back to the text, where Enter adds the note
+
+    def on_input_submitted(self, _: Input.Submitted) -> None:
+        text = self.query_one("#text", Input).value
+        if not text.strip():
+            self.notify("a note needs some text", severity="error")
+            return
+        self.dismiss(Noting(text, "customer" if self.query_one("#to-customer", Checkbox).value else "internal"))
+
+
+@dataclass(frozen=True)
+class Assigning:
+    """What the assign form returns: the operator (None: nobody)."""
+
+    to: str | None
+
+
+class AssignForm(Form[Assigning]):
+    """Assign the case to an operator; an empty name puts it back in the unassigned queue."""
+
+    def __init__(self, number: str, current: str | None) -> None:
+        super().__init__()
+        self.number = number
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="form"):
+            yield Label(Text(visible(f"Assign {self.number} (now: {self.current or 'nobody'})")), classes="title")
+            yield _field("to", "to", "operator id; empty: nobody")
+            yield Label("Enter assigns · Esc cancels", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#to", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(Assigning(event.value.strip() or None))

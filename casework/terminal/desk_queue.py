@@ -1,0 +1,96 @@
+"""What the live desk (``casework desk``) asks of the queue: the filters of ``casework list``, typed as words in
+its filter bar (``kind:refund state:under_review mine overdue``), and the queue's rows as they fit the screen.
+
+The filters become the arguments of :meth:`casework.Engine.find`, which decides what matches; this module
+only reads the words and lays the rows out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from casework import Actor, Case, InvalidInput
+from casework.terminal import at, visible
+
+VALUED = ("kind", "state", "queue", "assignee", "channel")  # kind:refund, or kind=refund
+FLAGS = ("mine", "unassigned", "overdue", "all")
+ACCEPTED = " ".join([*(f"{name}:VALUE" for name in VALUED), *FLAGS])
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """The filters of ``casework list`` the desk's queue is shown with; ``all`` shows closed cases too (the queue
+    is the open cases, unless a ``state`` is asked for)."""
+
+    kind: str | None = None
+    state: str | None = None
+    queue: str | None = None
+    assignee: str | None = None
+    channel: str | None = None
+    mine: bool = False
+    unassigned: bool = False
+    overdue: bool = False
+    all: bool = False
+
+    def __post_init__(self) -> None:
+        if sum((self.mine, self.assignee is not None, self.unassigned)) > 1:
+            raise InvalidInput("mine, assignee: and unassigned exclude each other; give one", field="assignee")
+
+    @classmethod
+    def parse(cls, text: str) -> QueueFilter:
+        """The filter the words of ``text`` give (``kind:refund mine``); InvalidInput naming a word not understood
+        and the words accepted."""
+        given: dict[str, Any] = {}
+        for word in text.split():
+            name, sep, value = word.replace("=", ":", 1).partition(":")
+            name = name.lower()
+            if sep and name in VALUED and value:
+                given[name] = value
+            elif not sep and name in FLAGS:
+                given[name] = True
+            else:
+                raise InvalidInput(f"filter {word!r} is not understood; accepted: {ACCEPTED}", field="filter",
+                                   value=word)
+        return cls(**given)
+
+    def text(self) -> str:
+        """The filter as the words :meth:`parse` reads (``""`` for none)."""
+        words = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool):
+                words += [f.name] if value else []
+            elif value is not None:
+                words.append(f"{f.name}:{value}")
+        return " ".join(words)
+
+    def find_args(self, actor: Actor) -> dict[str, Any]:
+        """The keyword arguments of :meth:`casework.Engine.find` (``mine``: assigned to ``actor``)."""
+        return {"kind": self.kind, "state": self.state, "queue": self.queue, "channel": self.channel,
+                "assignee": actor.id if self.mine else self.assignee, "unassigned": self.unassigned,
+                "overdue": self.overdue, "open_only": not self.all and self.state is None}
+
+
+COLUMNS = ("case", "state", "queue · priority · assignee", "next due")
+TIME_WIDTH = len("2026-11-22 18:25")
+GAPS = 2 * len(COLUMNS) + 2  # a cell's padding either side, and the scrollbar
+
+
+def widths(cases: Sequence[Case], total: int) -> tuple[int, int, int, int]:
+    """The columns' widths at ``total`` columns: the number and the due time are never cut; the state takes up to
+    its longest, and the queue, priority and assignee what is left (at least 8; their text is cut to it)."""
+    number = max([len(COLUMNS[0]), *(len(c.number) for c in cases)])
+    state = min(max([len(COLUMNS[1]), *(len(c.state) for c in cases)]), 17)
+    rest = max(8, total - GAPS - number - state - TIME_WIDTH)
+    return number, state, rest, TIME_WIDTH
+
+
+def row(case: Case, room: int) -> tuple[str, str, str, str]:
+    """One case's cells: number, state, ``queue p2 assignee`` (cut to ``room`` with an ellipsis), due time."""
+    where = f"{case.queue or '-'} p{case.priority} {case.assignee or 'unassigned'}"
+    where = visible(where)
+    if len(where) > room:
+        where = where[: room - 1] + "…"
+    return case.number, case.state, where, at(case.due_at)
