@@ -205,6 +205,8 @@ def live_desk(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many cases in the queue.")] = 200,
     actor: ActorOpt = None,
     role: RoleOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the queue the desk opens with (as list --json "
+                                          "does) and exit, without taking the screen.")] = False,
 ) -> None:
     """The live desk: a full-screen queue with the selected case, its notes and next events; keys to fire an
     event (f), add a note (n), take the case (a) or assign it (A), filter (/), refresh (r) and quit (q).
@@ -217,5 +219,8 @@ def live_desk(
     filters = QueueFilter(kind=kind, state=state, queue=queue, assignee=assignee, channel=channel, mine=mine,
                           unassigned=unassigned, overdue=overdue, all=closed)
     engine, who = engine_of(ctx), actor_of(actor, role)
-    engine.find(limit=1, **filters.find_args(who))  # a bad filter or actor is exit 2 here, before the screen
+    opening = engine.find(limit=limit, **filters.find_args(who))  # a bad filter is exit 2 here, before the screen
+    if as_json:
+        terminal.dump([c.to_json() for c in opening])
+        return
     DeskApp(engine, who, filters=filters, every=every, limit=limit).run()

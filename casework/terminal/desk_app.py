@@ -71,19 +71,23 @@ class DeskApp(App[None]):
 
     # ---- layout --------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Static(id="bar", markup=False)
-        yield Input(self.filters.text(), placeholder=f"/ to filter: {ACCEPTED}", id="filter")
-        yield DataTable(id="queue", cursor_type="row")
-        with VerticalScroll(id="detail"):
-            yield Static(id="case", markup=False)
-        yield Static(id="status", markup=False)
-        yield Footer()
+        # Kept, not queried: a form may be the screen on top when the timer reads the queue again.
+        self.bar = Static(id="bar", markup=False)
+        self.filter_bar = Input(self.filters.text(), placeholder=f"/ to filter: {ACCEPTED}", id="filter")
+        self.queue = DataTable[str](id="queue", cursor_type="row")
+        self.detail = VerticalScroll(id="detail")
+        self.case = Static(id="case", markup=False)
+        self.status = Static(id="status", markup=False)
+        yield from (self.bar, self.filter_bar, self.queue)
+        with self.detail:
+            yield self.case
+        yield from (self.status, Footer())
 
     def on_mount(self) -> None:
         self.reload()
         if self.every > 0:
             self.set_interval(self.every, self.reload)
-        self.query_one("#queue", DataTable).focus()
+        self.queue.focus()
 
     def on_resize(self) -> None:
         self.reload()
@@ -96,7 +100,7 @@ class DeskApp(App[None]):
         except CaseworkError as bad:
             self.say(str(bad), error=True)
             return
-        table = self.query_one("#queue", DataTable)
+        table = self.queue
         sizes = widths(self.cases, self.size.width)
         table.clear(columns=True)
         for label, width in zip(COLUMNS, sizes, strict=True):
@@ -108,7 +112,7 @@ class DeskApp(App[None]):
             self.selected = numbers[min(table.cursor_row, len(numbers) - 1)] if numbers else None
         if self.selected is not None:
             table.move_cursor(row=numbers.index(self.selected))
-        self.query_one("#bar", Static).update(Text(
+        self.bar.update(Text(
             f"casework desk · {visible(self.actor.id)} ({self.actor.role}) · {len(self.cases)} case(s)"
             f" · times: {zone_name()}", "bold", no_wrap=True, overflow="ellipsis"))
         self.show_selected()
@@ -121,7 +125,7 @@ class DeskApp(App[None]):
 
     def show_selected(self) -> None:
         """The selected case: what ``show`` and ``next`` show of it, and its last refusal here, if any."""
-        view = self.query_one("#case", Static)
+        view = self.case
         number = self.selected
         if number is None:
             view.update(Text(f"No case matches the filter {self.filters.text() or '(none)'}."))
@@ -150,7 +154,7 @@ class DeskApp(App[None]):
         return parts
 
     def say(self, message: str, *, error: bool = False) -> None:
-        self.query_one("#status", Static).update(Text(visible(message), "bold red" if error else "green",
+        self.status.update(Text(visible(message), "bold red" if error else "green",
                                                       no_wrap=True, overflow="ellipsis"))
         if error:
             self.notify(visible(message), severity="error", markup=False)
@@ -223,7 +227,7 @@ class DeskApp(App[None]):
         self.push_screen(desk_forms.AssignForm(number, current), assigned)
 
     def action_scroll_case(self, pages: int) -> None:
-        detail = self.query_one("#detail", VerticalScroll)
+        detail = self.detail
         (detail.scroll_page_down if pages > 0 else detail.scroll_page_up)(animate=False)
 
     def action_reload(self) -> None:
@@ -231,11 +235,11 @@ class DeskApp(App[None]):
 
     # ---- the filter bar ------------------------------------------------------------------------------
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        self.filter_bar.focus()
 
     def action_leave_filter(self) -> None:
-        self.query_one("#filter", Input).value = self.filters.text()
-        self.query_one("#queue", DataTable).focus()
+        self.filter_bar.value = self.filters.text()
+        self.queue.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "filter":
@@ -247,4 +251,4 @@ class DeskApp(App[None]):
             return
         self.say(f"filter: {self.filters.text() or '(none)'}")
         self.reload()
-        self.query_one("#queue", DataTable).focus()
+        self.queue.focus()
