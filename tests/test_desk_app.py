@@ -18,8 +18,9 @@ from cli_helpers import assert_no_traceback, assert_one_stderr_line, invoke
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
+from textual.widgets import DataTable
 
-from casework import Actor, Engine, InvalidInput
+from casework import Actor, Engine, FixedClock, InvalidInput
 from casework.terminal.desk_app import DeskApp
 from casework.terminal.desk_forms import FireForm
 from casework.terminal.desk_queue import QueueFilter
@@ -140,6 +141,49 @@ def test_the_queue_is_read_again_on_its_interval(sqlite_engine: Engine) -> None:
         pytest.fail("the queue was not read again")
 
     drive(sqlite_engine, steps, every=0.1)
+
+
+def test_an_overdue_case_shows_its_due_time_in_red(sqlite_engine: Engine, clock: FixedClock) -> None:
+    late = open_return(sqlite_engine)
+    clock.advance(hours=30)  # past its first-response deadline (24 h after opening)
+    fresh = open_return(sqlite_engine, order_id="SO-2")
+    cells: dict[str, Any] = {}
+
+    async def steps(app: DeskApp, pilot: Pilot[None]) -> None:
+        table = app.query_one("#queue", DataTable)
+        cells.update({n: table.get_cell(n, table.ordered_columns[3].key) for n in (late, fresh)})
+
+    drive(sqlite_engine, steps)
+    assert cells[late].plain == "2026-11-23 10:00" and "red" in str(cells[late].style)
+    assert "red" not in str(cells[fresh].style)
+
+
+def test_the_queue_follows_the_terminals_width(sqlite_engine: Engine) -> None:
+    number = open_return(sqlite_engine)
+    sqlite_engine.assign(number, "an-agent-with-a-rather-long-name-indeed", actor=ALICE)
+    rows: list[str] = []
+
+    async def steps(app: DeskApp, pilot: Pilot[None]) -> None:
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        rows.append(lines(app.query_one("#queue"))[1])
+
+    drive(sqlite_engine, steps)
+    assert "p1 an-agent-with-a-rather-long-name-indeed" in rows[0]  # at 80 columns it is cut to fit
+
+
+def test_an_unknown_role_is_said_on_the_screen_not_a_crash(sqlite_engine: Engine) -> None:
+    open_return(sqlite_engine)
+    seen: list[str] = []
+
+    async def steps(app: DeskApp, pilot: Pilot[None]) -> None:
+        seen.append(screen(app))
+        await pilot.press("f")
+        await pilot.pause()
+        seen.append(screen(app))
+
+    drive(sqlite_engine, steps, actor=Actor("zed", "wizard"))
+    assert "role 'wizard'" in seen[0] and "role 'wizard'" in seen[1]
 
 
 # ---- acting --------------------------------------------------------------------------------------------

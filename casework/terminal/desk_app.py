@@ -20,14 +20,30 @@ from typing import ClassVar
 
 from rich.console import Group, RenderableType
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
 from casework import Actor, Case, CaseworkError, Decision, Engine, TransitionDenied, terminal
 from casework.terminal import desk, desk_forms, visible, zone_name
 from casework.terminal.desk_queue import ACCEPTED, COLUMNS, QueueFilter, row, widths
+
+
+class Queue(DataTable[str | Text]):
+    """The queue's table; it says when its width changes (its columns' widths follow it)."""
+
+    class Resized(Message):
+        """The table's width changed."""
+
+    width = 0
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width != self.width:
+            self.width = event.size.width
+            self.post_message(self.Resized())
 
 
 class DeskApp(App[None]):
@@ -67,6 +83,7 @@ class DeskApp(App[None]):
             terminal.use_zone(zone)
         self.cases: list[Case] = []
         self.selected: str | None = None
+        self.ready = False  # mounted: the widgets are there
         self.refused: dict[str, tuple[Decision, list[str]]] = {}  # the last refusal of a case, shown under it
 
     # ---- layout --------------------------------------------------------------------------------------
@@ -74,7 +91,7 @@ class DeskApp(App[None]):
         # Kept, not queried: a form may be the screen on top when the timer reads the queue again.
         self.bar = Static(id="bar", markup=False)
         self.filter_bar = Input(self.filters.text(), placeholder=f"/ to filter: {ACCEPTED}", id="filter")
-        self.queue = DataTable[str](id="queue", cursor_type="row")
+        self.queue = Queue(id="queue", cursor_type="row")
         self.detail = VerticalScroll(id="detail")
         self.case = Static(id="case", markup=False)
         self.status = Static(id="status", markup=False)
@@ -88,9 +105,11 @@ class DeskApp(App[None]):
         if self.every > 0:
             self.set_interval(self.every, self.reload)
         self.queue.focus()
+        self.ready = True
 
-    def on_resize(self) -> None:
-        self.reload()
+    def on_queue_resized(self, _: Queue.Resized) -> None:
+        if self.ready:
+            self.reload()
 
     # ---- reading ---------------------------------------------------------------------------------------
     def reload(self) -> None:
@@ -101,12 +120,13 @@ class DeskApp(App[None]):
             self.say(str(bad), error=True)
             return
         table = self.queue
-        sizes = widths(self.cases, self.size.width)
+        sizes = widths(self.cases, table.size.width or self.size.width)
         table.clear(columns=True)
         for label, width in zip(COLUMNS, sizes, strict=True):
             table.add_column(label, width=width)
+        now = self.engine.now()
         for case in self.cases:
-            table.add_row(*row(case, sizes[2]), key=case.number)
+            table.add_row(*row(case, sizes[2], now), key=case.number)
         numbers = [c.number for c in self.cases]
         if self.selected not in numbers:
             self.selected = numbers[min(table.cursor_row, len(numbers) - 1)] if numbers else None

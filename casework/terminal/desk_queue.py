@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
+
+from rich.text import Text
 
 from casework import Actor, Case, InvalidInput
 from casework.terminal import at, visible
@@ -87,10 +90,10 @@ def widths(cases: Sequence[Case], total: int) -> tuple[int, int, int, int]:
     return number, state, rest, TIME_WIDTH
 
 
-def row(case: Case, room: int) -> tuple[str, str, str, str]:
-    """One case's cells: number, state, ``queue p2 assignee`` (cut to ``room`` with an ellipsis), due time."""
-    where = f"{case.queue or '-'} p{case.priority} {case.assignee or 'unassigned'}"
-    where = visible(where)
+def row(case: Case, room: int, now: datetime) -> tuple[str, str, str, Text]:
+    """One case's cells: number, state, ``queue p2 assignee`` (cut to ``room`` with an ellipsis), due time (in red
+    once it has passed at ``now``)."""
+    where = visible(f"{case.queue or '-'} p{case.priority} {case.assignee or 'unassigned'}")
     if len(where) > room:
         where = where[: room - 1] + "…"
-    return case.number, case.state, where, at(case.due_at)
+    return case.number, case.state, where, Text(at(case.due_at), "bold red" if case.overdue(now) else "")
