@@ -223,7 +223,9 @@ def test_a_refused_event_shows_its_reasons_and_the_desk_goes_on(sqlite_engine: E
     drive(sqlite_engine, steps)
     text = seen[0]
     assert f"{number} approve refused: window_expired" in text
-    assert "window_expired: delivered 21 days ago" in text  # the reason, as `fire` prints it
+    case_lines = text.splitlines()[2:]  # after the queue's header and its one row
+    assert case_lines[0].rstrip() == f"{number} approve refused:"  # at the top of the case, where the eye goes
+    assert "window_expired: delivered 21 days ago" in case_lines[1]  # the reason, as `fire` prints it
     assert [(e.event, e.outcome) for e in sqlite_engine.history(number)][-2:] == [
         ("approve", "refused"), ("review", "applied")]
 

@@ -164,13 +164,14 @@ class DeskApp(App[None]):
         said = [messages_of(self.engine, d, None, number) for d in decisions]
         where = Text(visible(f"queue {case.queue or '-'} · priority {case.priority} · "
                              f"assigned to {case.assignee or 'nobody'}"), "bold")
-        parts: list[RenderableType] = [where, terminal.case_panel(case)]
+        parts: list[RenderableType] = []
+        if number in self.refused:  # first, where the operator looks after an action
+            decision, told = self.refused[number]
+            parts += [terminal.refusal(number, decision, told), Text("")]
+        parts += [where, terminal.case_panel(case)]
         parts += list(desk.thread(case.number, notes)) or [Text("No notes yet.", "dim")]
         parts.append(terminal.next_table(case.number, decisions, said) if decisions
                      else Text(f"No event is possible from {case.state}.", "dim"))
-        if number in self.refused:
-            decision, told = self.refused[number]
-            parts.append(terminal.refusal(number, decision, told))
         return parts
 
     def say(self, message: str, *, error: bool = False) -> None:
@@ -189,7 +190,7 @@ class DeskApp(App[None]):
         except TransitionDenied as denied:
             decision = denied.decision
             self.refused[number] = (decision, messages_of(self.engine, decision, None, number))
-            self.say(f"{number} {what} refused: {'; '.join(decision.codes)} (reasons below)", error=True)
+            self.say(f"{number} {what} refused: {'; '.join(dict.fromkeys(decision.codes))} (why: below)", error=True)
         except CaseworkError as bad:
             self.say(f"{number} {what}: {bad}", error=True)
         else:
@@ -197,6 +198,7 @@ class DeskApp(App[None]):
             self.say(f"{number} {what}: done; now {case.state}"
                      + (f", assigned to {case.assignee}" if case.assignee else ""))
         self.reload()
+        self.detail.scroll_home(animate=False)
 
     def action_fire(self) -> None:
         number = self.selected
