@@ -8,6 +8,7 @@ What the screen shows is read from the widgets' rendered lines (``render_lines``
 from __future__ import annotations
 
 import asyncio
+import io
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from casework import Actor, Engine, FixedClock, InvalidInput
-from casework.terminal.desk_app import DeskApp
+from casework.terminal.desk_app import DeskApp, OnlyText
 from casework.terminal.desk_forms import FireForm
 from casework.terminal.desk_queue import QueueFilter
 
@@ -228,6 +229,48 @@ def test_a_refused_event_shows_its_reasons_and_the_desk_goes_on(sqlite_engine: E
     assert "window_expired: delivered 21 days ago" in case_lines[1]  # the reason, as `fire` prints it
     assert [(e.event, e.outcome) for e in sqlite_engine.history(number)][-2:] == [
         ("approve", "refused"), ("review", "applied")]
+
+
+def test_a_reject_from_the_desk_names_its_reason_the_form_says_which(sqlite_engine: Engine) -> None:
+    number = open_return(sqlite_engine)
+    why: list[str] = []
+
+    async def steps(app: DeskApp, pilot: Pilot[None]) -> None:
+        await choose_event(app, pilot, "reject")
+        await pilot.pause()
+        why.extend(lines(app.screen.query_one("#why")))
+        await pilot.press("tab", "tab", *"rejection=condition", "enter")  # to the facts field
+        await pilot.pause()
+
+    drive(sqlite_engine, steps)
+    assert "field_missing" in why[0] and "deadline_passed, condition, missing_proof, fraud" in " ".join(why)
+    case = sqlite_engine.get(number)
+    assert (case.state, case.facts["rejection"]) == ("rejected", "condition")
+
+
+def test_what_a_case_holds_cannot_act_on_the_terminal(sqlite_engine: Engine) -> None:
+    number = open_return(sqlite_engine, order_id="SO-\x1b[2J")
+    sqlite_engine.note(number, "see \u202eexe.txt", actor=ALICE)
+    shown: list[str] = []
+
+    async def steps(app: DeskApp, pilot: Pilot[None]) -> None:
+        shown.append(screen(app))
+
+    drive(sqlite_engine, steps)
+    assert "\x1b" not in shown[0] and "\u202e" not in shown[0]
+    assert "SO-\\x1b[2J" in shown[0] and "see \\u202eexe.txt" in shown[0]  # shown as their escapes
+
+
+def test_the_case_pane_escapes_whatever_it_is_given_to_draw() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("why not")  # as `next` draws a reason's message, which may quote a value as given
+    table.add_row("category 'x\x1b]0;owned\x07' is excluded")
+    out = Console(width=80, file=io.StringIO(), color_system=None)
+    out.print(OnlyText(table))
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert "\x1b" not in text and "x\\x1b]0;owned" in text  # (rich drops the BEL itself)
 
 
 def test_a_note_from_the_desk_joins_the_thread_internal_or_to_the_customer(sqlite_engine: Engine) -> None:

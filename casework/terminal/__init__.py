@@ -57,10 +57,16 @@ class _Console(Console):
         return super().render_str(visible(text), **kwargs)
 
     def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
-        for segment in super().render(renderable, options):
-            if segment.control is None and _HIDDEN.search(segment.text):
-                segment = Segment(visible(segment.text), segment.style)
-            yield segment
+        return escaped(super().render(renderable, options))
+
+
+def escaped(segments: Iterable[Segment]) -> Iterator[Segment]:
+    """Each segment with the characters in ``_HIDDEN`` of its text shown escaped (rich's own control segments,
+    its styling, kept): what the console writes, and what the live desk draws, is only text."""
+    for segment in segments:
+        if segment.control is None and _HIDDEN.search(segment.text):
+            segment = Segment(visible(segment.text), segment.style)
+        yield segment
 
 
 def console() -> Console:

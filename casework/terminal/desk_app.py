@@ -14,11 +14,12 @@ The queue is read again after every action and every ``every`` seconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import tzinfo
 from typing import ClassVar
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType
+from rich.segment import Segment
 from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult
@@ -28,8 +29,19 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
 from casework import Actor, Case, CaseworkError, Decision, Engine, TransitionDenied, terminal
-from casework.terminal import desk, desk_forms, visible, zone_name
+from casework.terminal import desk, desk_forms, escaped, visible, zone_name
 from casework.terminal.desk_queue import ACCEPTED, COLUMNS, QueueFilter, row, widths
+
+
+class OnlyText:
+    """A renderable drawn as ``renderable`` is, with the characters that would act on the terminal shown escaped
+    (Textual draws it with a console of its own, not the CLI's, which guards what it prints the same way)."""
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        yield from escaped(console.render(self.renderable, options))
 
 
 class Queue(DataTable[str | Text]):
@@ -151,7 +163,7 @@ class DeskApp(App[None]):
             view.update(Text(f"No case matches the filter {self.filters.text() or '(none)'}."))
             return
         try:
-            view.update(Group(*self.case_view(number)))
+            view.update(OnlyText(Group(*self.case_view(number))))
         except CaseworkError as bad:
             view.update(Text(visible(str(bad)), "red"))
 

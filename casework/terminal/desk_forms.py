@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Checkbox, Input, Label, OptionList
+from textual.widgets import Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from casework import Decision, InvalidInput
@@ -29,11 +29,12 @@ FORM_CSS = """
         padding: 0 1; }
 .form .title { text-style: bold; width: 100%; }
 .form .hint { color: $text-muted; width: 100%; }
-.form Horizontal { height: 1; margin-top: 1; }
+.form Horizontal { height: 1; }
 .form Horizontal > Label { width: 10; }
 .form Input { height: 1; border: none; padding: 0; width: 1fr; background: $boost; }
 .form Input:focus { background: $accent 30%; }
 .form OptionList { height: auto; max-height: 10; border: none; padding: 0; margin-top: 1; }
+.form #why { height: auto; max-height: 4; margin: 1 0; }
 .form Checkbox { height: 1; border: none; padding: 0; margin-top: 1; }
 .form Checkbox:focus { background: $accent 30%; }
 """
@@ -87,6 +88,7 @@ class FireForm(Form[Firing]):
         with Vertical(classes="form"):
             yield Label(Text(f"Fire an event on {self.number}"), classes="title")
             yield OptionList(*options, id="events")
+            yield Static(id="why", markup=False)
             yield _field("evidence", "evidence", "TYPE or TYPE=REF, space-separated, e.g. photo=IMG_1.jpg")
             yield _field("facts", "facts", "KEY=VALUE, space-separated, e.g. amount=20.00")
             yield _field("note", "note", "a note for the thread (a resolution, a reason)")
@@ -97,6 +99,12 @@ class FireForm(Form[Firing]):
         events.highlighted = next((i for i, d in enumerate(self.decisions) if d.allowed), 0) if self.decisions \
             else None
         events.focus()
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        """Under the list, why the highlighted event would be refused (what to give it, such as a reject's reason)."""
+        d = self.decisions[event.option_index]
+        why = Text("\n").join(Text.assemble((r.reason_code, "bold red"), f": {visible(r.message)}") for r in d.reasons)
+        self.query_one("#why", Static).update(why or Text(f"{d.event}: allowed for you", "green"))
 
     def on_option_list_option_selected(self, _: OptionList.OptionSelected) -> None:
         self.submit()
