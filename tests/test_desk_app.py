@@ -315,19 +315,26 @@ def test_taking_and_assigning_a_case_from_the_desk_changes_the_queue(sqlite_engi
 def test_a_case_fired_to_closed_leaves_the_open_queue(sqlite_engine: Engine) -> None:
     kept = open_return(sqlite_engine)
     closing = open_return(sqlite_engine, order_id="SO-2")
+    newest = open_return(sqlite_engine, order_id="SO-3")
     sqlite_engine.fire(closing, "cancel", actor=CUSTOMER)
     seen: list[str] = []
+    selected: list[str | None] = []
 
     async def steps(app: DeskApp, pilot: Pilot[None]) -> None:
+        await pilot.press("down")  # from the newest to the cancelled one
+        await pilot.pause()
         seen.append("\n".join(lines(app.query_one("#queue"))))
+        selected.append(app.selected)
         await choose_event(app, pilot, "close")
         await pilot.press("enter")
         await pilot.pause()
         seen.append("\n".join(lines(app.query_one("#queue"))))
+        selected.append(app.selected)
 
     drive(sqlite_engine, steps)
     assert closing in seen[0] and kept in seen[0]
-    assert closing not in seen[1] and kept in seen[1]
+    assert closing not in seen[1] and kept in seen[1] and newest in seen[1]
+    assert selected == [closing, kept]  # the case in its place is selected
     assert sqlite_engine.get(closing).state == "closed"
 
 

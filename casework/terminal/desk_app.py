@@ -50,11 +50,11 @@ class Queue(DataTable[str | Text]):
     class Resized(Message):
         """The table's width changed."""
 
-    width = 0
+    laid_out_for = 0  # the width its columns were last laid out for
 
     def on_resize(self, event: events.Resize) -> None:
-        if event.size.width != self.width:
-            self.width = event.size.width
+        if event.size.width != self.laid_out_for:
+            self.laid_out_for = event.size.width
             self.post_message(self.Resized())
 
 
@@ -96,7 +96,7 @@ class DeskApp(App[None]):
         self.cases: list[Case] = []
         self.selected: str | None = None
         self.ready = False  # mounted: the widgets are there
-        self.refused: dict[str, tuple[Decision, list[str]]] = {}  # the last refusal of a case, shown under it
+        self.refused: dict[str, tuple[Decision, list[str]]] = {}  # the last refusal of a case, shown first in it
 
     # ---- layout --------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -133,6 +133,7 @@ class DeskApp(App[None]):
             return
         table = self.queue
         sizes = widths(self.cases, table.size.width or self.size.width)
+        was_at = table.cursor_row  # a case that left the queue: the one now in its place is selected
         table.clear(columns=True)
         for label, width in zip(COLUMNS, sizes, strict=True):
             table.add_column(label, width=width)
@@ -141,7 +142,7 @@ class DeskApp(App[None]):
             table.add_row(*row(case, sizes[2], now), key=case.number)
         numbers = [c.number for c in self.cases]
         if self.selected not in numbers:
-            self.selected = numbers[min(table.cursor_row, len(numbers) - 1)] if numbers else None
+            self.selected = numbers[min(was_at, len(numbers) - 1)] if numbers else None
         if self.selected is not None:
             table.move_cursor(row=numbers.index(self.selected))
         self.bar.update(Text(
@@ -187,8 +188,7 @@ class DeskApp(App[None]):
         return parts
 
     def say(self, message: str, *, error: bool = False) -> None:
-        self.status.update(Text(visible(message), "bold red" if error else "green",
-                                                      no_wrap=True, overflow="ellipsis"))
+        self.status.update(Text(visible(message), "bold red" if error else "green", no_wrap=True, overflow="ellipsis"))
         if error:
             self.notify(visible(message), severity="error", markup=False)
 
