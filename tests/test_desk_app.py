@@ -248,6 +248,20 @@ def test_a_reject_from_the_desk_names_its_reason_the_form_says_which(sqlite_engi
     assert (case.state, case.facts["rejection"]) == ("rejected", "condition")
 
 
+def test_a_malformed_field_of_the_fire_form_is_said_and_nothing_is_fired(sqlite_engine: Engine) -> None:
+    number = open_return(sqlite_engine)
+
+    async def steps(app: DeskApp, pilot: Pilot[None]) -> None:
+        await choose_event(app, pilot, "review")
+        await pilot.press("tab", "tab", *"oops", "enter")  # facts: not KEY=VALUE
+        await pilot.pause()
+        assert isinstance(app.screen, FireForm)  # still open, to be mended
+        assert "'oops' is malformed; expected KEY=VALUE" in " ".join(lines(app.screen.query_one("#why")))
+
+    drive(sqlite_engine, steps)
+    assert [e.event for e in sqlite_engine.history(number)] == ["open"]
+
+
 def test_what_a_case_holds_cannot_act_on_the_terminal(sqlite_engine: Engine) -> None:
     number = open_return(sqlite_engine, order_id="SO-\x1b[2J")
     sqlite_engine.note(number, "see \u202eexe.txt", actor=ALICE)

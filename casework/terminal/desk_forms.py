@@ -68,8 +68,9 @@ def _field(label: str, name: str, placeholder: str) -> Horizontal:
 
 
 class FireForm(Form[Firing]):
-    """Choose one of the case's next events (each shown allowed or refused, with the first reason why not), with
-    evidence, facts and a note as ``casework fire`` takes them; Enter fires, Escape cancels."""
+    """Choose one of the case's next events (each shown allowed, or refused with its reason codes; the highlighted
+    one's reasons under the list), with evidence, facts and a note as ``casework fire`` takes them; Enter fires,
+    Escape cancels. A malformed field is said, and the form stays."""
 
     def __init__(self, number: str, decisions: Sequence[Decision]) -> None:
         super().__init__()
@@ -123,7 +124,7 @@ class FireForm(Form[Firing]):
             note = self.query_one("#note", Input).value.strip() or None
             data = data_of(evidence, facts, note=note)
         except InvalidInput as bad:
-            self.notify(str(bad), severity="error")
+            self.query_one("#why", Static).update(Text(visible(str(bad)), "bold red"))
             return
         self.dismiss(Firing(self.decisions[index].event, data))
 
@@ -167,7 +168,7 @@ class NoteForm(Form[Noting]):
     def on_input_submitted(self, _: Input.Submitted) -> None:
         text = self.query_one("#text", Input).value
         if not text.strip():
-            self.notify("a note needs some text", severity="error")
+            self.notify("a note needs some text", severity="error", markup=False)
             return
         self.dismiss(Noting(text, "customer" if self.query_one("#to-customer", Checkbox).value else "internal"))
 
