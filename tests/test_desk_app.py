@@ -326,6 +326,27 @@ def test_taking_and_assigning_a_case_from_the_desk_changes_the_queue(sqlite_engi
     assert [e.event for e in sqlite_engine.history(number)][-1] == "assign"
 
 
+def test_a_supervisor_sets_a_priority_from_the_desk_and_an_agent_is_refused_with_why(sqlite_engine: Engine) -> None:
+    number = open_return(sqlite_engine)
+    seen: list[str] = []
+
+    async def steps(app: DeskApp, pilot: Pilot[None]) -> None:
+        await pilot.press("p", "3", "enter")
+        await pilot.pause()
+        seen.append(screen(app))
+        await pilot.press("p", *"high", "enter")
+        await pilot.pause()
+        seen.append(screen(app))
+
+    drive(sqlite_engine, steps, actor=Actor("sam", "supervisor"))
+    assert sqlite_engine.get(number).priority == 3 and "p3" in seen[0].splitlines()[1]
+    assert "priority 'high' is not a whole number" in seen[1]
+    drive(sqlite_engine, lambda app, pilot: pilot.press("p", "5", "enter"))  # alice, an agent
+    assert sqlite_engine.get(number).priority == 3
+    last = sqlite_engine.history(number)[-1]
+    assert (last.event, last.outcome, last.actor) == ("prioritize", "refused", "alice")
+
+
 def test_a_case_fired_to_closed_leaves_the_open_queue(sqlite_engine: Engine) -> None:
     kept = open_return(sqlite_engine)
     closing = open_return(sqlite_engine, order_id="SO-2")

@@ -209,7 +209,8 @@ def live_desk(
                                           "does) and exit, without taking the screen.")] = False,
 ) -> None:
     """The live desk: a full-screen queue with the selected case, its notes and next events; keys to fire an
-    event (f), add a note (n), take the case (a) or assign it (A), filter (/), refresh (r) and quit (q).
+    event (f), add a note (n), take the case (a) or assign it (A), set its priority (p), filter (/), refresh (r) and
+    quit (q).
 
     Example: casework desk --mine --actor alice
     """

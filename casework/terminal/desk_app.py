@@ -6,8 +6,8 @@ filters of ``casework list`` as words, see :mod:`casework.terminal.desk_queue`);
 deadlines, its notes thread, its next events each allowed or refused with why); a status line; the keys.
 
 Every read and every action is a call of the public library API (``Engine.find``, ``get``, ``thread``,
-``next_events``, ``messages``, ``fire``, ``note``, ``assign``) as the acting operator, exactly as the plain
-commands make them: the library decides, the app renders (with the same renderers as ``show`` and ``next``).
+``next_events``, ``messages``, ``fire``, ``note``, ``assign``, ``prioritize``) as the acting operator, exactly as
+the plain commands make them: the library decides, the app renders (with the same renderers as ``show`` and ``next``).
 A refusal is shown with its reasons; a bad value as its one-line message; neither ends the app.
 The queue is read again after every action and every ``every`` seconds.
 """
@@ -77,6 +77,7 @@ class DeskApp(App[None]):
         Binding("n", "note", "Note"),
         Binding("a", "take", "Take"),
         Binding("A", "assign", "Assign"),
+        Binding("p", "prioritize", "Priority"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "leave_filter", "Queue", show=False),
         Binding("r", "reload", "Refresh"),
@@ -207,7 +208,7 @@ class DeskApp(App[None]):
             self.say(f"{number} {what}: {bad}", error=True)
         else:
             self.refused.pop(number, None)
-            self.say(f"{number} {what}: done; now {case.state}"
+            self.say(f"{number} {what}: done; now {case.state}, priority {case.priority}"
                      + (f", assigned to {case.assignee}" if case.assignee else ""))
         self.reload()
         self.detail.scroll_home(animate=False)
@@ -254,11 +255,31 @@ class DeskApp(App[None]):
             return
         current = next((c.assignee for c in self.cases if c.number == number), None)
 
-        def assigned(assigning: desk_forms.Assigning | None) -> None:
-            if assigning is not None:
-                self.act(number, f"assign to {assigning.to or 'nobody'}",
-                         lambda: self.engine.assign(number, assigning.to, actor=self.actor))
-        self.push_screen(desk_forms.AssignForm(number, current), assigned)
+        def assigned(answer: str | None) -> None:
+            if answer is not None:
+                to = answer.strip() or None
+                self.act(number, f"assign to {to or 'nobody'}",
+                         lambda: self.engine.assign(number, to, actor=self.actor))
+        self.push_screen(desk_forms.Ask(f"Assign {number} (now: {current or 'nobody'})", "to",
+                                        "operator id; empty: nobody", "Enter assigns"), assigned)
+
+    def action_prioritize(self) -> None:
+        number = self.selected
+        if number is None:
+            return
+        current = next((c.priority for c in self.cases if c.number == number), None)
+
+        def prioritized(answer: str | None) -> None:
+            if answer is None:
+                return
+            try:
+                level = int(answer)
+            except ValueError:
+                self.say(f"priority {answer!r} is not a whole number; a priority is 0-9", error=True)
+                return
+            self.act(number, f"priority {level}", lambda: self.engine.prioritize(number, level, actor=self.actor))
+        self.push_screen(desk_forms.Ask(f"Priority of {number} (now: {current})", "priority",
+                                        "0-9, higher is more urgent", "Enter sets it"), prioritized)
 
     def action_scroll_case(self, pages: int) -> None:
         detail = self.detail

@@ -1,4 +1,5 @@
-"""The live desk's forms (``casework desk``): fire one of a case's next events, add a note, assign the case.
+"""The live desk's forms (``casework desk``): fire one of a case's next events, add a note, and one line asked for
+(whom to assign the case to, its priority).
 
 Each is a modal screen that returns what the operator typed (or None on Escape); the app hands it to the
 library, which decides. Every form fits an 80×24 terminal.
@@ -166,36 +167,25 @@ class NoteForm(Form[Noting]):
         self.query_one("#text", Input).focus()  # back to the text, where Enter adds the note
 
     def on_input_submitted(self, _: Input.Submitted) -> None:
-        text = self.query_one("#text", Input).value
-        if not text.strip():
-            self.notify("a note needs some text", severity="error", markup=False)
-            return
+        text = self.query_one("#text", Input).value  # (an empty one is the library's to refuse, as for `note`)
         self.dismiss(Noting(text, "customer" if self.query_one("#to-customer", Checkbox).value else "internal"))
 
 
-@dataclass(frozen=True)
-class Assigning:
-    """What the assign form returns: the operator (None: nobody)."""
+class Ask(Form[str]):
+    """One line asked for (whom to assign a case to, its priority): Enter gives it as typed, Escape cancels."""
 
-    to: str | None
-
-
-class AssignForm(Form[Assigning]):
-    """Assign the case to an operator; an empty name puts it back in the unassigned queue."""
-
-    def __init__(self, number: str, current: str | None) -> None:
+    def __init__(self, title: str, label: str, placeholder: str, hint: str) -> None:
         super().__init__()
-        self.number = number
-        self.current = current
+        self.title_text, self.label, self.placeholder, self.hint = title, label, placeholder, hint
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="form"):
-            yield Label(Text(visible(f"Assign {self.number} (now: {self.current or 'nobody'})")), classes="title")
-            yield _field("to", "to", "operator id; empty: nobody")
-            yield Label("Enter assigns · Esc cancels", classes="hint")
+            yield Label(Text(visible(self.title_text)), classes="title")
+            yield _field(self.label, "answer", self.placeholder)
+            yield Label(f"{self.hint} · Esc cancels", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one("#to", Input).focus()
+        self.query_one("#answer", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(Assigning(event.value.strip() or None))
+        self.dismiss(event.value)
