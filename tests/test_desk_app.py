@@ -119,14 +119,18 @@ def test_the_filter_bar_takes_lists_filters_and_a_bad_word_is_said_not_a_crash(s
         await pilot.press("slash", *"kind:refund", "enter")
         await pilot.pause()
         seen.append("\n".join(lines(app.query_one("#queue"))))
+        await pilot.press("slash", "ctrl+u", *"order:SO-1", "enter")
+        await pilot.pause()
+        seen.append("\n".join(lines(app.query_one("#queue"))))
         await pilot.press("slash", "ctrl+u", *"colour:red", "enter")
         await pilot.pause()
         seen.append(screen(app))
-        assert app.filters == QueueFilter(kind="refund")  # the bad filter changed nothing
+        assert app.filters == QueueFilter(order="SO-1")  # the bad filter changed nothing
 
     drive(sqlite_engine, steps)
     assert refund in seen[0] and ret not in seen[0]
-    assert "filter 'colour:red' is not understood; accepted: kind:VALUE" in seen[1]
+    assert ret in seen[1] and refund not in seen[1]
+    assert "filter 'colour:red' is not understood; accepted: kind:VALUE" in seen[2]
 
 
 def test_the_queue_is_read_again_on_its_interval(sqlite_engine: Engine) -> None:
@@ -418,9 +422,12 @@ def test_the_desk_command_with_json_prints_its_queue_and_takes_no_screen(tmp_pat
 
 
 def test_the_filter_words_read_back_as_written_and_a_bad_one_names_what_is_accepted() -> None:
-    f = QueueFilter.parse("kind:refund state=under_review queue:supervisor channel:app overdue all")
-    assert f == QueueFilter(kind="refund", state="under_review", queue="supervisor", channel="app", overdue=True,
-                            all=True)
+    f = QueueFilter.parse("kind:refund state=under_review queue:supervisor channel:app order:SO-1 customer:c-1 "
+                          "overdue all")
+    assert f == QueueFilter(kind="refund", state="under_review", queue="supervisor", channel="app", order="SO-1",
+                            customer="c-1", overdue=True, all=True)
+    assert {k: v for k, v in f.find_args(ALICE).items() if k in ("order_id", "customer")} == {
+        "order_id": "SO-1", "customer": "c-1"}
     assert QueueFilter.parse(f.text()) == f
     assert QueueFilter().find_args(ALICE)["open_only"] is True
     assert QueueFilter(mine=True).find_args(ALICE)["assignee"] == "alice"

@@ -199,6 +199,8 @@ def live_desk(
     unassigned: Annotated[bool, typer.Option("--unassigned", help="Only cases nobody is assigned to.")] = False,
     channel: Annotated[str | None, typer.Option("--channel", help="Only cases opened through this channel.")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only cases past a deadline.")] = False,
+    order: Annotated[str | None, typer.Option("--order", help="Only cases of this order id.")] = None,
+    customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's cases.")] = None,
     closed: Annotated[bool, typer.Option("--all", help="Closed cases too (the queue is the open cases).")] = False,
     every: Annotated[float, typer.Option("--every", min=0, help="Seconds between two readings of the queue "
                                          "(0: only after an action or on r).")] = 5.0,
@@ -217,8 +219,8 @@ def live_desk(
     from casework.terminal.desk_app import DeskApp
     from casework.terminal.desk_queue import QueueFilter
 
-    filters = QueueFilter(kind=kind, state=state, queue=queue, assignee=assignee, channel=channel, mine=mine,
-                          unassigned=unassigned, overdue=overdue, all=closed)
+    filters = QueueFilter(kind=kind, state=state, queue=queue, assignee=assignee, channel=channel, order=order,
+                          customer=customer, mine=mine, unassigned=unassigned, overdue=overdue, all=closed)
     engine, who = engine_of(ctx), actor_of(actor, role)
     opening = engine.find(limit=limit, **filters.find_args(who))  # a bad filter is exit 2 here, before the screen
     if as_json:

@@ -30,7 +30,9 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from casework import Actor, Case, CaseworkError, Decision, Engine, TransitionDenied, terminal
 from casework.terminal import desk, desk_forms, escaped, visible, zone_name
-from casework.terminal.desk_queue import ACCEPTED, COLUMNS, QueueFilter, row, widths
+from casework.terminal.desk_queue import COLUMNS, QueueFilter, row, widths
+
+PLACEHOLDER = "/ to filter: kind:refund state:under_review queue:supervisor mine overdue …"
 
 
 class OnlyText:
@@ -103,7 +105,7 @@ class DeskApp(App[None]):
     def compose(self) -> ComposeResult:
         # Kept, not queried: a form may be the screen on top when the timer reads the queue again.
         self.bar = Static(id="bar", markup=False)
-        self.filter_bar = Input(self.filters.text(), placeholder=f"/ to filter: {ACCEPTED}", id="filter")
+        self.filter_bar = Input(self.filters.text(), placeholder=PLACEHOLDER, id="filter")
         self.queue = Queue(id="queue", cursor_type="row")
         self.detail = VerticalScroll(id="detail")
         self.case = Static(id="case", markup=False)

@@ -17,7 +17,7 @@ from rich.text import Text
 from casework import Actor, Case, InvalidInput
 from casework.terminal import at, visible
 
-VALUED = ("kind", "state", "queue", "assignee", "channel")  # kind:refund, or kind=refund
+VALUED = ("kind", "state", "queue", "assignee", "channel", "order", "customer")  # kind:refund, or kind=refund
 FLAGS = ("mine", "unassigned", "overdue", "all")
 ACCEPTED = " ".join([*(f"{name}:VALUE" for name in VALUED), *FLAGS])
 
@@ -32,6 +32,8 @@ class QueueFilter:
     queue: str | None = None
     assignee: str | None = None
     channel: str | None = None
+    order: str | None = None
+    customer: str | None = None
     mine: bool = False
     unassigned: bool = False
     overdue: bool = False
@@ -72,6 +74,7 @@ class QueueFilter:
     def find_args(self, actor: Actor) -> dict[str, Any]:
         """The keyword arguments of :meth:`casework.Engine.find` (``mine``: assigned to ``actor``)."""
         return {"kind": self.kind, "state": self.state, "queue": self.queue, "channel": self.channel,
+                "order_id": self.order, "customer": self.customer,
                 "assignee": actor.id if self.mine else self.assignee, "unassigned": self.unassigned,
                 "overdue": self.overdue, "open_only": not self.all and self.state is None}
 
