@@ -66,6 +66,7 @@ class DeskApp(App[None]):
     most this many cases in the queue; ``zone``: show times in it (default: as the CLI set it, the desk's)."""
 
     TITLE = "casework desk"
+    ENABLE_COMMAND_PALETTE = False  # its key hint would push the desk's own keys off an 80-column footer
     CSS = """
     #bar { height: 1; background: $primary; color: $text; padding: 0 1; }
     #filter { height: 1; border: none; padding: 0 1; background: $boost; }
