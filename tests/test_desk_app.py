@@ -191,6 +191,25 @@ def test_an_unknown_role_is_said_on_the_screen_not_a_crash(sqlite_engine: Engine
     assert "role 'wizard'" in seen[0] and "role 'wizard'" in seen[1]
 
 
+def test_reading_the_queue_again_reads_the_selected_case_once_and_keeps_it_selected(
+        sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    numbers = [open_return(sqlite_engine, order_id=f"SO-{i}") for i in range(3)]
+    read: list[str] = []
+    next_events = sqlite_engine.next_events
+    monkeypatch.setattr(sqlite_engine, "next_events", lambda number, **kw: read.append(number) or next_events(
+        number, **kw))
+
+    async def steps(app: DeskApp, pilot: Pilot[None]) -> None:
+        await pilot.press("down", "down")  # the oldest
+        await pilot.pause()
+        read.clear()
+        await pilot.press("r")
+        await pilot.pause()
+
+    app = drive(sqlite_engine, steps)
+    assert read == [numbers[0]] and app.selected == numbers[0]  # no passing over the rows on the way
+
+
 # ---- acting --------------------------------------------------------------------------------------------
 def test_firing_an_event_from_the_desk_moves_the_case_and_puts_the_operator_on_the_trail(
         sqlite_engine: Engine) -> None:

@@ -138,17 +138,18 @@ class DeskApp(App[None]):
         table = self.queue
         sizes = widths(self.cases, table.size.width or self.size.width)
         was_at = table.cursor_row  # a case that left the queue: the one now in its place is selected
-        table.clear(columns=True)
-        for label, width in zip(COLUMNS, sizes, strict=True):
-            table.add_column(label, width=width)
-        now = self.engine.now()
-        for case in self.cases:
-            table.add_row(*row(case, sizes[2], now), key=case.number)
         numbers = [c.number for c in self.cases]
         if self.selected not in numbers:
             self.selected = numbers[min(was_at, len(numbers) - 1)] if numbers else None
-        if self.selected is not None:
-            table.move_cursor(row=numbers.index(self.selected))
+        now = self.engine.now()
+        with table.prevent(DataTable.RowHighlighted):  # the cursor passing over rows while they are laid out
+            table.clear(columns=True)
+            for label, width in zip(COLUMNS, sizes, strict=True):
+                table.add_column(label, width=width)
+            for case in self.cases:
+                table.add_row(*row(case, sizes[2], now), key=case.number)
+            if self.selected is not None:
+                table.move_cursor(row=numbers.index(self.selected))
         self.bar.update(Text(
             f"casework desk · {visible(self.actor.id)} ({self.actor.role}) · {len(self.cases)} case(s)"
             f" · times: {zone_name()}", "bold", no_wrap=True, overflow="ellipsis"))
