@@ -125,12 +125,21 @@ def test_the_filter_bar_takes_lists_filters_and_a_bad_word_is_said_not_a_crash(s
         await pilot.press("slash", "ctrl+u", *"colour:red", "enter")
         await pilot.pause()
         seen.append(screen(app))
-        assert app.filters == QueueFilter(order="SO-1")  # the bad filter changed nothing
+        await pilot.press("ctrl+u", *"view:my_lunch", "enter")  # a word it reads, a view the policy has not
+        await pilot.pause()
+        seen.append(screen(app))
+        assert app.filters == QueueFilter(order="SO-1")  # the bad filters changed nothing
+        await pilot.press("ctrl+u", *"search:'wrong colour'", "enter")  # in a note of the thread
+        await pilot.pause()
+        seen.append("\n".join(lines(app.query_one("#queue"))))
 
+    sqlite_engine.note(refund, "customer says: wrong colour", actor=ALICE)
     drive(sqlite_engine, steps)
     assert refund in seen[0] and ret not in seen[0]
     assert ret in seen[1] and refund not in seen[1]
     assert "filter 'colour:red' is not understood; accepted: kind:VALUE" in seen[2]
+    assert "unknown view 'my_lunch'" in seen[3] and ret in seen[3]
+    assert refund in seen[4] and ret not in seen[4]
 
 
 def test_the_queue_is_read_again_on_its_interval(sqlite_engine: Engine) -> None:
@@ -438,6 +447,9 @@ def test_the_desk_command_with_json_prints_its_queue_and_takes_no_screen(tmp_pat
     run = invoke(["--db", db, "desk", "--kind", "refund", "--json"])
     assert run.code == 0, run
     assert [c["number"] for c in run.json] == [opened["number"]]
+    assert invoke(["--db", db, "assign", opened["number"], "--to", "bob"]).code == 0
+    run = invoke(["--db", db, "desk", "--view", "unassigned", "--json"])  # a saved view, as list has them
+    assert run.code == 0 and opened["number"] not in [c["number"] for c in run.json] and len(run.json) == 1
 
 
 def test_the_filter_words_read_back_as_written_and_a_bad_one_names_what_is_accepted() -> None:
@@ -450,7 +462,13 @@ def test_the_filter_words_read_back_as_written_and_a_bad_one_names_what_is_accep
     assert QueueFilter.parse(f.text()) == f
     assert QueueFilter().find_args(ALICE)["open_only"] is True
     assert QueueFilter(mine=True).find_args(ALICE)["assignee"] == "alice"
-    with pytest.raises(InvalidInput, match=r"filter 'kind:' is not understood; accepted: .*unassigned overdue all"):
+    with pytest.raises(InvalidInput, match=r"filter .kind:. is not understood; accepted: .*overdue waiting all"):
         QueueFilter.parse("kind:")
     with pytest.raises(InvalidInput, match="exclude each other"):
-        QueueFilter.parse("mine unassigned")
+        QueueFilter.parse("mine unassigned").find_args(ALICE)
+    quoted = QueueFilter.parse("search:'late parcel' due-within:'4 service hours' view:breaching_soon waiting")
+    assert (quoted.search, quoted.due_within, quoted.view, quoted.waiting) == (
+        "late parcel", "4 service hours", "breaching_soon", True)
+    assert QueueFilter.parse(quoted.text()) == quoted
+    assert {k: v for k, v in quoted.find_args(ALICE).items() if k in ("text", "due_within", "view", "me")} == {
+        "text": "late parcel", "due_within": "4 service hours", "view": "breaching_soon", "me": "alice"}

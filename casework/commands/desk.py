@@ -1,4 +1,4 @@
-"""The desk's commands: reject for a reason, notes, assignment, priority, bulk actions."""
+"""The desk's commands: reject for a reason, notes, assignment, priority, bulk actions, the live desk."""
 
 from typing import Annotated
 
@@ -191,16 +191,20 @@ def bulk(
 @app.command("desk")
 def live_desk(
     ctx: typer.Context,
-    kind: Annotated[str | None, typer.Option("--kind", help="Only cases of this kind.")] = None,
+    kind: KindOpt = None,
     state: Annotated[str | None, typer.Option("--state", help="Only cases in this state (closed ones too).")] = None,
-    queue: Annotated[str | None, typer.Option("--queue", help="Only cases in this queue, e.g. supervisor.")] = None,
-    mine: Annotated[bool, typer.Option("--mine", help="Only cases assigned to you (the acting operator).")] = False,
-    assignee: Annotated[str | None, typer.Option("--assignee", help="Only cases assigned to this operator.")] = None,
-    unassigned: Annotated[bool, typer.Option("--unassigned", help="Only cases nobody is assigned to.")] = False,
-    channel: Annotated[str | None, typer.Option("--channel", help="Only cases opened through this channel.")] = None,
-    overdue: Annotated[bool, typer.Option("--overdue", help="Only cases past a deadline.")] = False,
-    order: Annotated[str | None, typer.Option("--order", help="Only cases of this order id.")] = None,
-    customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's cases.")] = None,
+    order: OrderOpt = None,
+    customer: CustomerOpt = None,
+    search: SearchOpt = None,
+    overdue: OverdueOpt = False,
+    due_within: DueWithinOpt = None,
+    queue: QueueOpt = None,
+    mine: MineOpt = False,
+    assignee: AssigneeOpt = None,
+    unassigned: UnassignedOpt = False,
+    waiting: WaitingOpt = False,
+    view: ViewOpt = None,
+    channel: ChannelOpt = None,
     closed: Annotated[bool, typer.Option("--all", help="Closed cases too (the queue is the open cases).")] = False,
     every: Annotated[float, typer.Option("--every", min=0, help="Seconds between two readings of the queue "
                                          "(0: only after an action or on r).")] = 5.0,
@@ -210,17 +214,18 @@ def live_desk(
     as_json: Annotated[bool, typer.Option("--json", help="Print the queue the desk opens with (as list --json "
                                           "does) and exit, without taking the screen.")] = False,
 ) -> None:
-    """The live desk: a full-screen queue with the selected case, its notes and next events; keys to fire an
-    event (f), add a note (n), take the case (a) or assign it (A), set its priority (p), filter (/), refresh (r) and
-    quit (q).
+    """The live desk: a full-screen queue (the filters of list) with the selected case, its notes and next events;
+    keys to fire an event (f), add a note (n), take the case (a) or assign it (A), set its priority (p), filter
+    (/), refresh (r) and quit (q).
 
-    Example: casework desk --mine --actor alice
+    Example: casework desk --mine --actor alice; casework desk --view breaching_soon
     """
     from casework.terminal.desk_app import DeskApp
     from casework.terminal.desk_queue import QueueFilter
 
     filters = QueueFilter(kind=kind, state=state, queue=queue, assignee=assignee, channel=channel, order=order,
-                          customer=customer, mine=mine, unassigned=unassigned, overdue=overdue, all=closed)
+                          customer=customer, search=search, due_within=due_within, view=view, mine=mine,
+                          unassigned=unassigned, overdue=overdue, waiting=waiting, all=closed)
     engine, who = engine_of(ctx), actor_of(actor, role)
     opening = engine.find(limit=limit, **filters.find_args(who))  # a bad filter is exit 2 here, before the screen
     if as_json:

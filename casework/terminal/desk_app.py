@@ -119,7 +119,7 @@ class DeskApp(App[None]):
     def on_mount(self) -> None:
         self.reload()
         if self.every > 0:
-            self.set_interval(self.every, self.reload)
+            self.set_interval(self.every, lambda: self.reload())
         self.queue.focus()
         self.ready = True
 
@@ -128,13 +128,16 @@ class DeskApp(App[None]):
             self.reload()
 
     # ---- reading ---------------------------------------------------------------------------------------
-    def reload(self) -> None:
-        """Read the queue again (keeping the selected case if it is still in it) and the selected case."""
+    def reload(self, filters: QueueFilter | None = None) -> bool:
+        """Read the queue again (with ``filters`` from now on, if given and the library takes them; keeping the
+        selected case if it is still in it) and the selected case; False when the queue could not be read."""
+        chosen = filters or self.filters
         try:
-            self.cases = self.engine.find(limit=self.limit, **self.filters.find_args(self.actor))
+            self.cases = self.engine.find(limit=self.limit, **chosen.find_args(self.actor))
         except CaseworkError as bad:
             self.say(str(bad), error=True)
-            return
+            return False
+        self.filters = chosen
         table = self.queue
         sizes = widths(self.cases, table.size.width or self.size.width)
         was_at = table.cursor_row  # a case that left the queue: the one now in its place is selected
@@ -154,6 +157,7 @@ class DeskApp(App[None]):
             f"casework desk · {visible(self.actor.id)} ({self.actor.role}) · {len(self.cases)} case(s)"
             f" · times: {zone_name()}", "bold", no_wrap=True, overflow="ellipsis"))
         self.show_selected()
+        return True
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         number = event.row_key.value
@@ -304,10 +308,10 @@ class DeskApp(App[None]):
         if event.input.id != "filter":
             return
         try:
-            self.filters = QueueFilter.parse(event.value)
+            chosen = QueueFilter.parse(event.value)
         except CaseworkError as bad:
             self.say(str(bad), error=True)
             return
-        self.say(f"filter: {self.filters.text() or '(none)'}")
-        self.reload()
-        self.queue.focus()
+        if self.reload(chosen):  # a filter the library refuses (an unknown kind or view) leaves the queue as it was
+            self.say(f"filter: {chosen.text() or '(none)'}")
+            self.queue.focus()

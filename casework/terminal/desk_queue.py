@@ -7,6 +7,7 @@ only reads the words and lays the rows out.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -17,15 +18,16 @@ from rich.text import Text
 from casework import Actor, Case, InvalidInput
 from casework.terminal import at, visible
 
-VALUED = ("kind", "state", "queue", "assignee", "channel", "order", "customer")  # kind:refund, or kind=refund
-FLAGS = ("mine", "unassigned", "overdue", "all")
+# kind:refund (or kind=refund); a value with spaces is quoted: search:'late parcel', due_within:'4 service hours'
+VALUED = ("kind", "state", "queue", "assignee", "channel", "order", "customer", "search", "due_within", "view")
+FLAGS = ("mine", "unassigned", "overdue", "waiting", "all")
 ACCEPTED = " ".join([*(f"{name}:VALUE" for name in VALUED), *FLAGS])
 
 
 @dataclass(frozen=True)
 class QueueFilter:
-    """The filters of ``casework list`` the desk's queue is shown with; ``all`` shows closed cases too (the queue
-    is the open cases, unless a ``state`` is asked for)."""
+    """The filters of ``casework list`` the desk's queue is shown with (``--now`` and ``--due-before`` aside: the
+    desk is live); ``all`` shows closed cases too (the queue is the open cases, unless a ``state`` is asked for)."""
 
     kind: str | None = None
     state: str | None = None
@@ -34,23 +36,27 @@ class QueueFilter:
     channel: str | None = None
     order: str | None = None
     customer: str | None = None
+    search: str | None = None
+    due_within: str | None = None
+    view: str | None = None
     mine: bool = False
     unassigned: bool = False
     overdue: bool = False
+    waiting: bool = False
     all: bool = False
-
-    def __post_init__(self) -> None:
-        if sum((self.mine, self.assignee is not None, self.unassigned)) > 1:
-            raise InvalidInput("mine, assignee: and unassigned exclude each other; give one", field="assignee")
 
     @classmethod
     def parse(cls, text: str) -> QueueFilter:
         """The filter the words of ``text`` give (``kind:refund mine``); InvalidInput naming a word not understood
         and the words accepted."""
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            raise InvalidInput(f"filter {text!r} cannot be read: {exc}", field="filter", value=text) from None
         given: dict[str, Any] = {}
-        for word in text.split():
+        for word in words:
             name, sep, value = word.replace("=", ":", 1).partition(":")
-            name = name.lower()
+            name = name.lower().replace("-", "_")
             if sep and name in VALUED and value:
                 given[name] = value
             elif not sep and name in FLAGS:
@@ -68,15 +74,19 @@ class QueueFilter:
             if isinstance(value, bool):
                 words += [f.name] if value else []
             elif value is not None:
-                words.append(f"{f.name}:{value}")
+                words.append(f"{f.name}:{shlex.quote(value)}")
         return " ".join(words)
 
     def find_args(self, actor: Actor) -> dict[str, Any]:
-        """The keyword arguments of :meth:`casework.Engine.find` (``mine``: assigned to ``actor``)."""
-        return {"kind": self.kind, "state": self.state, "queue": self.queue, "channel": self.channel,
-                "order_id": self.order, "customer": self.customer,
-                "assignee": actor.id if self.mine else self.assignee, "unassigned": self.unassigned,
-                "overdue": self.overdue, "open_only": not self.all and self.state is None}
+        """The keyword arguments of :meth:`casework.Engine.find`, as ``list`` makes them (``mine``, and the view
+        ``mine``: assigned to ``actor``), and the open cases only unless ``all`` or a ``state``."""
+        from casework.commands.filters import Selection  # the one reading of list's filters
+
+        chosen = Selection(kind=self.kind, state=self.state, order=self.order, customer=self.customer,
+                           overdue=self.overdue, due_within=self.due_within, queue=self.queue, mine=self.mine,
+                           assignee=self.assignee, unassigned=self.unassigned, channel=self.channel,
+                           search=self.search, waiting=self.waiting, view=self.view)
+        return {**chosen.find_filters(actor.id), "open_only": not self.all and self.state is None}
 
 
 COLUMNS = ("case", "state", "queue · priority · assignee", "next due")
