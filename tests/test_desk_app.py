@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import assert_no_traceback, assert_one_stderr_line, invoke
+from textual import events
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -140,6 +141,23 @@ def test_the_filter_bar_takes_lists_filters_and_a_bad_word_is_said_not_a_crash(s
     assert "filter 'colour:red' is not understood; accepted: kind:VALUE" in seen[2]
     assert "unknown view 'my_lunch'" in seen[3] and ret in seen[3]
     assert refund in seen[4] and ret not in seen[4]
+
+
+def test_words_typed_in_a_burst_after_the_slash_are_the_filters_not_the_queues_keys(sqlite_engine: Engine) -> None:
+    ret = open_return(sqlite_engine)
+    refund = sqlite_engine.open("refund", REFUND, actor=CUSTOMER).number
+    seen: list[str] = []
+
+    async def steps(app: DeskApp, pilot: Pilot[None]) -> None:
+        burst = [("slash", "/"), *((c, c) for c in "kind:return"), ("enter", None)]  # as a paste, or a fast typist
+        for key, character in burst:  # all queued before the first is handled (the "a" is also the take key)
+            app.post_message(events.Key(key, character))
+        await pilot.pause(0.2)
+        seen.append("\n".join(lines(app.query_one("#queue"))))
+
+    drive(sqlite_engine, steps)
+    assert ret in seen[0] and refund not in seen[0]
+    assert all(sqlite_engine.get(n).assignee is None for n in (ret, refund))  # no "a" taken as Take
 
 
 def test_the_queue_is_read_again_on_its_interval(sqlite_engine: Engine) -> None:

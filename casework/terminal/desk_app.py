@@ -75,19 +75,23 @@ class DeskApp(App[None]):
     #detail { height: 1fr; border-top: solid $primary; }
     #status { height: 1; padding: 0 1; }
     """ + desk_forms.FORM_CSS
+    # The desk's keys are priority bindings, taken by the app before the keys behind them go to a widget: a word
+    # typed quickly after / or n is the filter's or the note's, never a key of the queue (an "a" taking a case).
+    # They act only on the queue's screen with no field focused (check_action); elsewhere the key is the field's.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f", "fire", "Fire"),
-        Binding("n", "note", "Note"),
-        Binding("a", "take", "Take"),
-        Binding("A", "assign", "Assign"),
-        Binding("p", "prioritize", "Priority"),
-        Binding("slash", "filter", "Filter"),
+        Binding("f", "fire", "Fire", priority=True),
+        Binding("n", "note", "Note", priority=True),
+        Binding("a", "take", "Take", priority=True),
+        Binding("A", "assign", "Assign", priority=True),
+        Binding("p", "prioritize", "Priority", priority=True),
+        Binding("slash", "filter", "Filter", priority=True),
         Binding("escape", "leave_filter", "Queue", show=False),
-        Binding("r", "reload", "Refresh"),
+        Binding("r", "reload", "Refresh", priority=True),
         Binding("pagedown", "scroll_case(1)", "Case ↓", priority=True, show=False),
         Binding("pageup", "scroll_case(-1)", "Case ↑", priority=True, show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit", "Quit", priority=True),
     ]
+    DESK_KEYS = frozenset({"fire", "note", "take", "assign", "prioritize", "filter", "reload", "scroll_case", "quit"})
 
     def __init__(self, engine: Engine, actor: Actor, *, filters: QueueFilter | None = None, every: float = 5.0,
                  limit: int = 200, zone: tzinfo | None = None) -> None:
@@ -102,11 +106,17 @@ class DeskApp(App[None]):
         self.ready = False  # mounted: the widgets are there
         self.refused: dict[str, tuple[Decision, list[str]]] = {}  # the last refusal of a case, shown first in it
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.DESK_KEYS:
+            return self.screen is self.screen_stack[0] and not isinstance(self.focused, Input)
+        return True
+
     # ---- layout --------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         # Kept, not queried: a form may be the screen on top when the timer reads the queue again.
         self.bar = Static(id="bar", markup=False)
-        self.filter_bar = Input(self.filters.text(), placeholder=PLACEHOLDER, id="filter")
+        # Not selected on focus: a word typed right behind the slash would be selected, and replaced by the next.
+        self.filter_bar = Input(self.filters.text(), placeholder=PLACEHOLDER, id="filter", select_on_focus=False)
         self.queue = Queue(id="queue", cursor_type="row")
         self.detail = VerticalScroll(id="detail")
         self.case = Static(id="case", markup=False)
@@ -298,7 +308,7 @@ class DeskApp(App[None]):
 
     # ---- the filter bar ------------------------------------------------------------------------------
     def action_filter(self) -> None:
-        self.filter_bar.focus()
+        self.screen.set_focus(self.filter_bar)  # now, not after the keys already typed behind the slash
 
     def action_leave_filter(self) -> None:
         self.filter_bar.value = self.filters.text()
