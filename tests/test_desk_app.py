@@ -23,9 +23,9 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from casework import Actor, Engine, FixedClock, InvalidInput
-from casework.terminal.desk_app import DeskApp, OnlyText
-from casework.terminal.desk_forms import FireForm
-from casework.terminal.desk_queue import QueueFilter
+from casework.commands.desk_app import DeskApp, OnlyText
+from casework.commands.desk_forms import FireForm
+from casework.commands.desk_queue import QueueFilter
 
 CUSTOMER = Actor("cust-1", "customer")
 ALICE = Actor("alice", "agent")

@@ -220,8 +220,8 @@ def live_desk(
 
     Example: casework desk --mine --actor alice; casework desk --view breaching_soon
     """
-    from casework.terminal.desk_app import DeskApp
-    from casework.terminal.desk_queue import QueueFilter
+    from casework.commands.desk_app import DeskApp
+    from casework.commands.desk_queue import QueueFilter
 
     filters = QueueFilter(kind=kind, state=state, queue=queue, assignee=assignee, channel=channel, order=order,
                           customer=customer, search=search, due_within=due_within, view=view, mine=mine,

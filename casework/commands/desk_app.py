@@ -1,7 +1,7 @@
 """``casework desk``: the live queue view, a full-screen Textual app that works at 80×24.
 
 Top to bottom: a line naming the operator, the number of cases and the desk's zone; the filter bar (the
-filters of ``casework list`` as words, see :mod:`casework.terminal.desk_queue`); the queue (number, state, queue
+filters of ``casework list`` as words, see :mod:`casework.commands.desk_queue`); the queue (number, state, queue
 · priority · assignee, next due time; a case number is never cut); the selected case (its facts and
 deadlines, its notes thread, its next events each allowed or refused with why); a status line; the keys.
 
@@ -29,8 +29,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
 from casework import Actor, Case, CaseworkError, Decision, Engine, TransitionDenied, terminal
-from casework.terminal import desk, desk_forms, escaped, visible, zone_name
-from casework.terminal.desk_queue import COLUMNS, QueueFilter, row, widths
+from casework.commands import desk_forms
+from casework.commands.common import messages_of
+from casework.commands.desk_queue import COLUMNS, QueueFilter, row, widths
+from casework.terminal import desk, escaped, visible, zone_name
 
 PLACEHOLDER = "/ to filter: kind:refund state:under_review queue:supervisor mine overdue …"
 
@@ -188,7 +190,6 @@ class DeskApp(App[None]):
             view.update(Text(visible(str(bad)), "red"))
 
     def case_view(self, number: str) -> list[RenderableType]:
-        from casework.commands.common import messages_of  # what the customer is told, as `next` shows it
 
         case = self.engine.get(number)
         notes = self.engine.thread(number)
@@ -214,7 +215,6 @@ class DeskApp(App[None]):
     # ---- acting ------------------------------------------------------------------------------------------
     def act(self, number: str, what: str, call: Callable[[], Case]) -> None:
         """Make one library call on case ``number``, say how it went, and read the queue again."""
-        from casework.commands.common import messages_of
 
         try:
             case = call()

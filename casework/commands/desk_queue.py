@@ -16,6 +16,7 @@ from typing import Any
 from rich.text import Text
 
 from casework import Actor, Case, InvalidInput
+from casework.commands.filters import Selection
 from casework.terminal import at, visible
 
 # kind:refund (or kind=refund); a value with spaces is quoted: search:'late parcel', due_within:'4 service hours'
@@ -80,7 +81,6 @@ class QueueFilter:
     def find_args(self, actor: Actor) -> dict[str, Any]:
         """The keyword arguments of :meth:`casework.Engine.find`, as ``list`` makes them (``mine``, and the view
         ``mine``: assigned to ``actor``), and the open cases only unless ``all`` or a ``state``."""
-        from casework.commands.filters import Selection  # the one reading of list's filters
 
         chosen = Selection(kind=self.kind, state=self.state, order=self.order, customer=self.customer,
                            overdue=self.overdue, due_within=self.due_within, queue=self.queue, mine=self.mine,

@@ -21,6 +21,7 @@ from textual.widgets import Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from casework import Decision, InvalidInput
+from casework.commands.common import data_of
 from casework.terminal import visible
 
 # The forms' look, in the app's stylesheet (a screen's own CSS would be scoped to it, and these are shared).
@@ -115,7 +116,6 @@ class FireForm(Form[Firing]):
         self.submit()
 
     def submit(self) -> None:
-        from casework.commands.common import data_of  # the one reading of --evidence and --fact
 
         index = self.query_one("#events", OptionList).highlighted
         if index is None:
