@@ -91,6 +91,7 @@ class AsyncEngine:
     reject = _threaded(Engine.reject)
     rejection_message = _threaded(Engine.rejection_message)
     note = _threaded(Engine.note)
+    reply = _threaded(Engine.reply)
     thread = _threaded(Engine.thread)
     assign = _threaded(Engine.assign)
     prioritize = _threaded(Engine.prioritize)

@@ -35,7 +35,8 @@ NOTE_AUDIENCES = (INTERNAL, TO_CUSTOMER)
 Judge = Callable[["PolicySet", Case], list[Verdict]]
 
 
-def write(store: Store, policies: PolicyBook, number: str, event: str, data: dict[str, object], *, actor: Actor,
+def write(store: Store, policies: PolicyBook, number: str, event: str,
+          data: dict[str, object] | Callable[[PolicySet, Case], dict[str, object]], *, actor: Actor,
           now: datetime, judge: Judge) -> Case:
     """Record the desk's ``event`` with ``data`` on case ``number`` in one transaction: applied (the case
     stays in its state) when every verdict of ``judge`` and the policy's grant pass, else refused on the
@@ -46,6 +47,8 @@ def write(store: Store, policies: PolicyBook, number: str, event: str, data: dic
             raise CaseNotFound(number, suggest(number, tx.numbers_like(number), 3))
         case = stored.case
         policy = policies.version(case.policy.hash)
+        if callable(data):  # made from the pinned policy and the case (a canned reply)
+            data = data(policy, case)
         intake.check_actor(actor, policy)
         not_granted = policy.grant_verdict(actor)
         refusals = [v for v in (not_granted, owner_verdict(case, actor)) if v is not None]
@@ -75,6 +78,26 @@ def note_data(text: str, audience: str | None, actor: Actor) -> dict[str, object
         raise InvalidInput("a customer's note is one the customer sees; it cannot be internal", field="audience",
                            value=chosen)
     return {"note": text, "audience": chosen}
+
+
+def reply_data(code: str, lang: str | None, actor: Actor) -> Callable[[PolicySet, Case], dict[str, object]]:
+    """A canned reply's entry data, made from the case's pinned policy: the reply ``code`` (one of its
+    ``replies:``) written out in ``lang`` (default: the case's ``locale``), a note the customer sees."""
+    from casework.messages import lang_for, language, reply
+
+    if actor.role == "customer":
+        raise InvalidInput("a canned reply is the desk's; a customer writes a note", field="reply", value=code)
+
+    def data(policy: PolicySet, case: Case) -> dict[str, object]:
+        replies = policy.document.replies
+        if not replies:
+            raise InvalidInput(f"reply {code!r}: the case's policy declares no replies (a 'replies:' section)",
+                               field="reply", value=code)
+        one_of(code, replies, "reply", field="reply")
+        chosen = language(policy, lang) if lang is not None else lang_for(case.facts)
+        text = reply(policy, code, chosen, context={**case.facts, "number": case.number})
+        return {**note_data(text, TO_CUSTOMER, actor), "reply": code, "reply_lang": chosen}
+    return data
 
 
 def may_note(policy: PolicySet, case: Case) -> list[Verdict]:
@@ -133,9 +156,12 @@ def thread(entries: Iterable[AuditEntry], *, audience: str | None = None) -> lis
             continue
         whom = str(e.data.get("audience") or (TO_CUSTOMER if e.role == "customer" else INTERNAL))
         if audience in (None, INTERNAL) or whom == audience:
-            notes.append(Note(e.seq, e.at, e.event, e.actor, e.role, whom, text))
+            reply = e.data.get("reply")
+            notes.append(Note(e.seq, e.at, e.event, e.actor, e.role, whom, text,
+                              reply if isinstance(reply, str) else None))
     return notes
 
 
 __all__ = ["ASSIGN_EVENT", "INTERNAL", "NOTE_AUDIENCES", "NOTE_EVENT", "PRIORITY_EVENT", "TO_CUSTOMER", "assign_data",
-           "may_assign", "may_note", "may_prioritize", "note_data", "priority_data", "thread", "write"]
+           "may_assign", "may_note", "may_prioritize", "note_data", "priority_data", "reply_data", "thread",
+           "write"]

@@ -80,6 +80,15 @@ class DeskWork(EngineParts):
         return desk.write(self.store, self.policies, number, desk.NOTE_EVENT, data, actor=actor, now=self.now(),
                           judge=desk.may_note)
 
+    def reply(self, number: str, code: str, *, actor: Actor, lang: str | None = None) -> Case:
+        """Send the customer the policy's canned reply ``code`` (one of its ``replies:``), written out in the
+        customer's language (``lang``, else the case's ``locale``, else English) with ``{number}`` and the case's
+        facts filled in: an audited ``note`` the customer sees, recording the reply's code and language."""
+        from casework import desk
+
+        return desk.write(self.store, self.policies, number, desk.NOTE_EVENT, desk.reply_data(code, lang, actor),
+                          actor=actor, now=self.now(), judge=desk.may_note)
+
     def assign(self, number: str, to: str | None, *, actor: Actor) -> Case:
         """Assign the case to operator ``to`` (None: unassign it): an audited ``assign`` entry; customers may
         not. The assignee is the case's ``assignee`` (``find(assignee=...)``, ``find(unassigned=True)``)."""

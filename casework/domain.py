@@ -146,8 +146,9 @@ TRACKED = frozenset({"assignee", "breaches", "priority", "queue", "timer_refused
 
 
 # What an entry says to the case's notes thread: a note, and whom it is for (``internal``: the desk only;
-# ``customer``: the customer sees it). Recorded in the entry, never a fact: the thread is the trail's notes.
-THREAD = frozenset({"note", "audience"})
+# ``customer``: the customer sees it), and for a canned reply its code and the language it was written out in.
+# Recorded in the entry, never a fact: the thread is the trail's notes.
+THREAD = frozenset({"note", "audience", "reply", "reply_lang"})
 _APART = SYSTEM_ONLY | THREAD
 
 
@@ -322,7 +323,8 @@ class AuditEntry:
 @dataclass(frozen=True, slots=True)
 class Note:
     """One note of a case's thread: the entry it was written with (a ``note`` of its own, or an event's
-    ``--note``), who wrote it, and whom it is for (``internal`` or ``customer``)."""
+    ``--note``), who wrote it, and whom it is for (``internal`` or ``customer``); ``reply``: the policy's canned
+    reply it was written out from, if it was one."""
 
     seq: int
     at: datetime
@@ -331,10 +333,11 @@ class Note:
     role: str
     audience: str
     text: str
+    reply: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "at": self.at.isoformat(), "event": self.event, "actor": self.actor,
-                "role": self.role, "audience": self.audience, "text": self.text}
+                "role": self.role, "audience": self.audience, "text": self.text, "reply": self.reply}
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -24,7 +24,7 @@ from casework.errors import InvalidInput
 
 if TYPE_CHECKING:
     from casework.policies import PolicySet
-    from casework.policies.schema import ReasonMessages
+    from casework.policies.schema import ReasonCode, ReasonMessages
 
 DEFAULT_LANG = "en"
 AUDIENCES = ("customer", "operator")
@@ -153,7 +153,18 @@ def rejection(policy: PolicySet, code: str, audience: str = "customer", lang: st
               context: Mapping[str, Any] | None = None) -> str:
     """What ``audience`` is told about a case rejected for the policy's rejection reason ``code``
     (``{number}`` and the other ``context`` values filled in; the reason's meaning when it has no text)."""
-    declared = policy.document.rejections.get(code)
+    return _declared(policy.document.rejections.get(code), code, audience, lang, context)
+
+
+def reply(policy: PolicySet, code: str, lang: str = DEFAULT_LANG, *, context: Mapping[str, Any] | None = None) -> str:
+    """The policy's canned reply ``code`` to the customer in ``lang`` (falling back as every message does),
+    ``{number}`` and the other ``context`` values filled in."""
+    return _declared(policy.document.replies.get(code), code, "customer", lang, context)
+
+
+def _declared(declared: ReasonCode | None, code: str, audience: str, lang: str,
+              context: Mapping[str, Any] | None) -> str:
+    """A declared code's text for ``audience`` in ``lang``, filled in; its meaning when it has no text."""
     if declared is None:
         return code
     text = pick(declared, audience, lang)

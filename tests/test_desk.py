@@ -297,6 +297,61 @@ def test_cli_note_show_history_assign_and_list(cw: CW) -> None:
         assert_one_stderr_line(run)
 
 
+# ---- canned replies ---------------------------------------------------------------------------------
+def test_a_canned_reply_reaches_the_customer_in_their_language_with_the_case_filled_in(engine: Engine) -> None:
+    zh = open_return(engine, locale="zh-CN")
+    en = open_return(engine)
+    engine.reply(zh, "send_back", actor=AGENT)
+    engine.reply(en, "send_back", actor=AGENT)
+    [zh_note] = engine.thread(zh, audience="customer")
+    [en_note] = engine.thread(en, audience="customer")
+    assert zh_note.text == f"您的售后申请 {zh} 已受理，请将商品寄回，并在包裹上注明订单号 SO-1。"
+    assert en_note.text == (f"Your request {en} is accepted. Please send the item back with the order number SO-1 "
+                            "written on the parcel.")
+    assert (zh_note.audience, zh_note.reply, zh_note.to_json()["reply"]) == ("customer", "send_back", "send_back")
+    last = engine.history(zh)[-1]
+    assert (last.event, last.data["reply"], last.data["reply_lang"]) == ("note", "send_back", "zh-CN")
+    assert "reply" not in engine.get(zh).facts and "reply_lang" not in engine.get(zh).facts
+    engine.reply(zh, "need_photo", actor=AGENT, lang="en")  # --lang overrides the case's locale
+    assert engine.thread(zh)[-1].text.startswith(f"Hello, to continue with your request {zh}")
+    assert engine.get(zh).state == "submitted" and engine.verify().ok
+
+
+def test_an_unknown_reply_or_a_customers_reply_is_bad_input_and_nothing_is_written(engine: Engine) -> None:
+    number = open_return(engine)
+    with pytest.raises(InvalidInput, match=r"unknown reply 'need_foto'.*need_photo") as bad:
+        engine.reply(number, "need_foto", actor=AGENT)
+    assert bad.value.field == "reply"
+    with pytest.raises(InvalidInput, match="a customer writes a note"):
+        engine.reply(number, "need_photo", actor=CUSTOMER)
+    with pytest.raises(InvalidInput, match="fr"):
+        engine.reply(number, "need_photo", actor=AGENT, lang="fr")
+    assert [e.event for e in engine.history(number)] == ["open"]
+
+
+def test_a_policy_without_replies_says_so(make_engine: Any) -> None:
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    engine = make_engine(policies=parse_policy(text[:text.index("\nreplies:")], "no-replies.yaml"))
+    number = open_return(engine)
+    with pytest.raises(InvalidInput, match="declares no replies"):
+        engine.reply(number, "need_photo", actor=AGENT)
+
+
+def test_cli_note_reply(cw: CW) -> None:
+    number = cw.open_return()
+    sent = cw.ok("note", number, "--reply", "need_photo", "--lang", "zh-CN", "--actor", "alice", "--json").json
+    assert sent["note"]["reply"] == "need_photo" and sent["note"]["audience"] == "customer"
+    assert sent["note"]["text"].startswith(f"您好，为继续处理您的售后申请 {number}")
+    assert "[reply need_photo]" in cw.ok("show", number).stdout
+    for bad in (["note", number], ["note", number, "hi", "--reply", "need_photo"],
+                ["note", number, "--reply", "need_photo", "--internal"], ["note", number, "hi", "--lang", "en"],
+                ["note", number, "--reply", "nope"]):
+        run = cw(*bad)
+        assert run.code == 2, run
+        assert_one_stderr_line(run)
+        assert_no_traceback(run)
+
+
 # ---- reopen -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("kind", "facts", "closing", "back_to"), [
     ("refund", REFUND, [("reject", {"rejection": "missing_proof"}), ("close", {})], "under_review"),

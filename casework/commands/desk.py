@@ -76,25 +76,40 @@ def reject(
 def note(
     ctx: typer.Context,
     number: NumberArg,
-    text: Annotated[str, typer.Argument(help="The note.")],
+    text: Annotated[str | None, typer.Argument(help="The note (or --reply CODE).", show_default=False)] = None,
     internal: Annotated[bool, typer.Option("--internal", help="For the desk only (the default for staff).")] = False,
     to_customer: Annotated[bool, typer.Option("--to-customer", help="A reply the customer sees.")] = False,
+    reply: Annotated[str | None, typer.Option(
+        "--reply", help="Send the policy's canned reply CODE to the customer, in their language.",
+        show_default=False)] = None,
+    lang: Annotated[str | None, typer.Option(
+        "--lang", help="Language of the canned reply (default: the case's locale, else en).")] = None,
     actor: ActorOpt = None,
     role: RoleOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a note to a case's thread (audited; the case's state and facts stay as they are).
 
-    Example: casework note RT-20261122-000007 "photo received, checking with the warehouse" --internal
+    Example: casework note RT-20261122-000007 "photo received, checking with the warehouse" --internal;
+    casework note RT-20261122-000007 --reply need_photo   (the policy's text, in the customer's language)
     """
     from casework.terminal import desk
 
+    if (text is None) == (reply is None):
+        raise InvalidInput("note needs TEXT or --reply CODE (one of them)", field="note")
     if internal and to_customer:
         raise InvalidInput("--internal and --to-customer exclude each other; give one", field="audience")
+    if reply is None and lang is not None:
+        raise InvalidInput("--lang is the language of a canned reply; give it with --reply CODE", field="lang")
+    if reply is not None and internal:
+        raise InvalidInput("a canned reply is for the customer; it cannot be --internal", field="audience")
     audience = "customer" if to_customer else "internal" if internal else None
-    engine = engine_of(ctx)
+    engine, who = engine_of(ctx), actor_of(actor, role)
     with refusals(as_json, number):
-        case = engine.note(number, text, actor=actor_of(actor, role), audience=audience)
+        if reply is not None:
+            case = engine.reply(number, reply, actor=who, lang=lang)
+        else:
+            case = engine.note(number, text or "", actor=who, audience=audience)
     notes = engine.thread(number)
     terminal.render(as_json, lambda: {"case": case.to_json(), "note": notes[-1].to_json()},
                     lambda: desk.thread(case.number, notes[-1:]))

@@ -267,6 +267,10 @@ class PolicyDocument(Strict):
         default_factory=dict, description="the reasons a reject may give (e.g. deadline_passed, condition, "
         "missing_proof, fraud), each with what it means and the messages composed for the customer and the "
         "desk; when present, every reject names one (recorded as the case's rejection fact)")
+    replies: dict[str, ReasonCode] = Field(
+        default_factory=dict, description="canned replies to the customer (e.g. need_photo), each with what it "
+        "means and its customer text per language; `casework note NUMBER --reply CODE` sends one in the "
+        "customer's language ({number} and the case's facts filled in)")
     desk: DeskPolicy = Field(default_factory=DeskPolicy, description="who may set priorities at the desk")
     version: Literal[1] = 1
 

@@ -33,7 +33,8 @@ def thread(number: str, notes: Sequence[Note]) -> Iterator[RenderableType]:
     for n in notes:
         whom = ("to customer", "bold cyan") if n.audience == "customer" else ("internal", "dim")
         yield Text.assemble(f"{n.seq:>3}  {at(n.at)}  ", whom, f"  {visible(n.actor)} ({n.role})",
-                            f"  [{n.event}]" if n.event != "note" else "", "\n     ", visible(n.text))
+                            f"  [{n.event}]" if n.event != "note" else "",
+                            f"  [reply {visible(n.reply)}]" if n.reply else "", "\n     ", visible(n.text))
 
 
 def bulk_report(report: BulkReport) -> Iterator[RenderableType]:
