@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from casework.audit import entry_hash
-from casework.jsontext import canonical, strict
+from casework.jsontext import canonical, parse, strict
 
 KW: dict[str, Any] = dict(
     number="RF-2026-000001", seq=3, at="2026-11-23T10:00:00+00:00", event="approve", from_state="under_review",
@@ -85,3 +85,21 @@ def test_strict_refuses_what_json_cannot_hold() -> None:
     with pytest.raises(TypeError, match="Decimal"):
         strict({"amount": Decimal("1.00")})
     assert canonical({"amount": Decimal("1.00")}) == '{"amount":"1.00"}'
+
+
+@given(json_values | st.recursive(st.floats() | st.integers(min_value=-2**90, max_value=2**90) | text,
+                                  lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+                                  max_leaves=20))
+def test_stored_text_is_read_back_as_json_loads_reads_it(value: Any) -> None:
+    # parse reads with orjson where it gives json.loads's value; whole numbers beyond 64 bits (which orjson reads
+    # as floats), NaN and infinities are read by the standard library. Floats too: whatever it reads, it is exact.
+    written = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    expected = json.loads(written)
+    got = parse(written)
+    assert repr(got) == repr(expected)
+
+
+def test_text_orjson_refuses_is_read_as_before_or_is_a_value_error() -> None:
+    assert parse('"\\ud800"') == "\ud800"  # a lone surrogate: json.loads reads it, orjson does not
+    with pytest.raises(ValueError):
+        parse('{"amount": ')

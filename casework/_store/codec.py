@@ -8,7 +8,6 @@ PostgreSQL as ``timestamp without time zone``.
 
 from __future__ import annotations
 
-import json
 import operator
 from collections import namedtuple
 from collections.abc import Callable, Sequence
@@ -161,14 +160,14 @@ class Codec:
         try:
             case = Case(
                 number=row.number, kind=row.kind, state=row.state, version=row.version,
-                facts=json.loads(row.facts), policy=ref_of(row.policy_hash),
+                facts=parse(row.facts), policy=ref_of(row.policy_hash),
                 opened_at=self.time.at(row.opened_at), updated_at=self.time.at(row.updated_at),
                 first_response_due=t(row.first_response_due), responded_at=t(row.responded_at),
                 due_at=t(row.due_at), closed=not row.is_open, resolution_due=t(row.resolution_due),
                 timer_due=t(row.timer_due), state_since=t(row.state_since),
                 tracking=NOTHING_TRACKED if row.priority == 1 and row.breaches == "[]" and row.queue is None
                 and row.timer_refused is None and row.assignee is None
-                else Tracking(priority=int(row.priority), queue=row.queue, breaches=tuple(json.loads(row.breaches)),
+                else Tracking(priority=int(row.priority), queue=row.queue, breaches=tuple(parse(row.breaches)),
                               timer_refused=row.timer_refused, assignee=row.assignee),
             )
         except (ValueError, TypeError, KeyError) as exc:

@@ -185,14 +185,12 @@ class FraudCounterGuard(GuardBase):
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
         count = int(ctx.facts.get(self.counter, 0) or 0)
-        over = count >= self.at_least
-        exempt = self.unless_role is not None and ctx.roles.acts_as(ctx.actor.role, self.unless_role)
         details: dict[str, Any] = {"counter": self.counter, "observed": count, "threshold": self.at_least,
                    "required_role": self.unless_role}
-        if not over:
+        if count < self.at_least:
             return self.verdict(True, f"{self.counter} is {count}, below {self.at_least}", **details)
         who = f"; only a {self.unless_role} may proceed" if self.unless_role else ""
-        if exempt:
+        if self.unless_role is not None and ctx.roles.acts_as(ctx.actor.role, self.unless_role):
             return self.verdict(True, f"{self.counter} is {count} (at least {self.at_least}){who}", **details)
         return self.verdict(False, f"{self.counter} is {count}, at least {self.at_least}{who}", **details)
 
@@ -215,14 +213,13 @@ class AmountWithinGuard(GuardBase):
             return self.missing(self.amount, f"the {self.amount}")
         if limit is None:
             return self.missing(self.limit, f"the {self.limit}")
-        details = {"field": self.amount, "observed": money_str(amount), "limit_field": self.limit,
-                   "limit": money_str(limit)}
+        observed, most = money_str(amount), money_str(limit)
+        details = {"field": self.amount, "observed": observed, "limit_field": self.limit, "limit": most}
         if self.positive and amount <= 0:
-            return self.verdict(False, f"{self.amount} is {money_str(amount)}; it must be above 0.00", **details)
+            return self.verdict(False, f"{self.amount} is {observed}; it must be above 0.00", **details)
         passed = amount <= limit
         relation = "within" if passed else "exceeds"
-        message = f"{self.amount} {money_str(amount)} {relation} {self.limit} {money_str(limit)}"
-        return self.verdict(passed, message, **details)
+        return self.verdict(passed, f"{self.amount} {observed} {relation} {self.limit} {most}", **details)
 
 
 class ApprovalLimitGuard(GuardBase):
@@ -239,18 +236,16 @@ class ApprovalLimitGuard(GuardBase):
         if amount is None:
             return self.missing(self.amount, f"the {self.amount}")
         authority, limit = ctx.roles.limit(ctx.actor.role)
-        role = ctx.actor.role
+        role, observed = ctx.actor.role, money_str(amount)
         if not authority:
-            return self.verdict(False, f"role {role} has no approval authority; {self.amount} is "
-                                f"{money_str(amount)}", role=role, observed=money_str(amount), limit=None)
+            return self.verdict(False, f"role {role} has no approval authority; {self.amount} is {observed}",
+                                role=role, observed=observed, limit=None)
         if limit is None:
-            return self.verdict(True, f"role {role} has no approval limit", role=role,
-                                observed=money_str(amount), limit=None)
-        passed = amount <= limit
+            return self.verdict(True, f"role {role} has no approval limit", role=role, observed=observed, limit=None)
+        passed, most = amount <= limit, money_str(limit)
         relation = "within" if passed else "over"
-        return self.verdict(passed, f"{self.amount} {money_str(amount)} is {relation} the {role} approval "
-                            f"limit of {money_str(limit)}", role=role, observed=money_str(amount),
-                            limit=money_str(limit))
+        return self.verdict(passed, f"{self.amount} {observed} is {relation} the {role} approval limit of {most}",
+                            role=role, observed=observed, limit=most)
 
 
 class RequiredGuard(GuardBase):
