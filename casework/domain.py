@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from casework.frozen import quick_init
+
 ROLES = ("customer", "agent", "supervisor", "system")
 
 
@@ -47,6 +49,7 @@ class _EngineActor(Actor):
 _ENGINE = _EngineActor("system", "system")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PolicyRef:
     """A policy version: its human label and its content hash."""
@@ -62,6 +65,7 @@ class PolicyRef:
         return {"label": self.label, "hash": self.hash}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """One guard's answer. ``code`` is stable and machine-readable; ``message`` is for people.
@@ -98,6 +102,7 @@ class Verdict:
         return {"code": self.reason_code, "message": self.message, "details": self.details}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """Whether ``event`` may happen to a case now, and every guard's verdict on it."""
@@ -162,6 +167,7 @@ def split(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return facts, {k: v for k, v in data.items() if k in TRACKED}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Tracking:
     """What the system keeps on a case apart from the customer's facts: escalation and the service clock.
@@ -194,6 +200,7 @@ class Tracking:
 NOTHING_TRACKED = Tracking()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Case:
     """A snapshot of one after-sales case as stored.
@@ -272,6 +279,7 @@ class Case:
         }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One line of a case's audit trail: an applied transition or a refused attempt."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from casework import facts as F
 from casework.audit import GENESIS, entry_hash
 from casework.domain import NOTHING_TRACKED, Actor, AuditEntry, Case, PolicyRef, Verdict, split
+from casework.frozen import quick_init
 from casework.jsontext import canonical
 from casework.machines import REOPEN, KindSpec, spec
 from casework.sla import deadlines, routing
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 EntryTexts = tuple[str, str]  # an entry's verdicts and data as the canonical JSON its row stores
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Transition:
     """What one step writes: the case after it (unchanged when refused) and its audit entry."""

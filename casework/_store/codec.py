@@ -18,6 +18,7 @@ from typing import Any
 from casework._store.tables import audit, cases
 from casework.domain import NOTHING_TRACKED, AuditEntry, Case, PolicyRef, Tracking
 from casework.errors import Unreadable
+from casework.frozen import quick_init
 from casework.jsontext import parse, strict
 
 CASE_COLUMNS: tuple[str, ...] = tuple(c.name for c in cases.columns)
@@ -34,6 +35,7 @@ AuditValues = namedtuple("AuditValues", AUDIT_COLUMNS)  # type: ignore[misc]
 RefOf = Callable[[str], PolicyRef]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StoredCase:
     """A case as its row holds it: the row's id, the case, and where its audit trail ends.

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from casework.domain import Actor
+from casework.frozen import quick_init
 
 # The reason codes ``decide`` gives of its own about event data (here, light, so that reading a case never
 # loads the guard vocabulary; guards.known_codes lists them with the guards' codes).
@@ -45,6 +46,7 @@ class RoleBook:
         return True, self.limits[role]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GuardContext:
     kind: str
