@@ -221,9 +221,10 @@ def banner(text: str) -> None:
 
 
 def time_side_by_side(engine: Any, raw: Any, naive: Any, numbers: Sequence[str], event: str, actor: Any,
-                      batch: int, rounds: int) -> dict[str, list[float]]:
-    """Per-transition times of ``event`` for the engine, the raw baseline and the naive pattern,
-    batch by batch in rotating order (each batch fires on its own slice of ``numbers``)."""
+                      batch: int, rounds: int, durable: Any = None) -> dict[str, list[float]]:
+    """Per-transition times of ``event`` for the engine, the raw baseline and the naive pattern (and the raw
+    baseline doing the engine's durable work, ``durable``, when given), batch by batch in rotating order
+    (each batch fires on its own slice of ``numbers``)."""
     def run_engine(r: int) -> int:
         for number in numbers[r * batch:(r + 1) * batch]:
             engine.fire(number, event, actor=actor)
@@ -237,7 +238,10 @@ def time_side_by_side(engine: Any, raw: Any, naive: Any, numbers: Sequence[str],
             naive.fire(number, event, actor)
         return batch
 
-    return interleaved({"engine": run_engine, "raw": run_raw, "naive": run_naive}, rounds)
+    runners = {"engine": run_engine, "raw": run_raw, "naive": run_naive}
+    if durable is not None:
+        runners["durable"] = lambda r: int(durable.run(event, r * batch, (r + 1) * batch))
+    return interleaved(runners, rounds)
 
 
 class SqliteTrace:
