@@ -173,7 +173,7 @@ class Tracking:
     """What the system keeps on a case apart from the customer's facts: escalation and the service clock.
 
     ``priority`` and ``queue`` are set by escalations (a breached deadline), ``breaches`` lists the
-    deadlines missed, ``timer_refused`` names the stay in a state whose timer the rules refused (so
+    deadlines missed (a desk deadline until the case enters its state again: one breach per stay), ``timer_refused`` names the stay in a state whose timer the rules refused (so
     it is not retried every sweep). Only the system's own entries (``sla_breach``) change them.
     """
 
@@ -195,6 +195,16 @@ class Tracking:
         return Tracking(priority=int(kept.get("priority", self.priority)), queue=kept.get("queue", self.queue),
                         breaches=breaches, timer_refused=kept.get("timer_refused", self.timer_refused),
                         assignee=kept.get("assignee", self.assignee))
+
+
+    def new_stay(self, deadline: str | None) -> Tracking:
+        """On entering a state whose desk deadline is ``deadline``: a new stay, a new deadline, so an earlier
+        stay's breach of it no longer counts against this one (the trail keeps that breach)."""
+        if deadline is None or deadline not in self.breaches:
+            return self
+        return Tracking(priority=self.priority, queue=self.queue,
+                        breaches=tuple(b for b in self.breaches if b != deadline),
+                        timer_refused=self.timer_refused, assignee=self.assignee)
 
 
 NOTHING_TRACKED = Tracking()

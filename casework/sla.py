@@ -105,7 +105,7 @@ def deadlines(policy: PolicySet, kind: str, state: str, since: datetime | None, 
 
     Pending deadlines: the first response (until a response, or once breached), the resolution
     (until the case settles, or once breached), the desk deadline of the current state (until the case
-    leaves it, or once breached: a desk deadline is breached once per case) and the timer of the
+    leaves it, or once breached in this stay: entering the state again starts a new one) and the timer of the
     current state (unless it was already tried and refused in this stay).
     """
     breaches = tracking.breaches

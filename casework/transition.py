@@ -74,7 +74,8 @@ def advance(case: Case, policy: PolicySet, *, event: str, to_state: str, data: M
     by ``policy`` (the pinned one, or the one it is moved to), deadlines recomputed.
 
     A response is recorded the first time an event the policy counts as one is applied, or the case
-    settles; the state's timer restarts when the state changes.
+    settles; the state's timer and its desk deadline restart when the state changes (a desk deadline is
+    breached once per stay in its state).
     """
     ks = spec(case.kind)
     responded = case.responded_at
@@ -85,6 +86,9 @@ def advance(case: Case, policy: PolicySet, *, event: str, to_state: str, data: M
     given, kept = split(data)
     facts = F.merge(case.facts, given) if given else case.facts  # unchanged: the same (never mutated) mapping
     tracking = case.tracking.absorb(kept)
+    if to_state != case.state:  # a new stay: the state's desk deadline runs again, and may be breached again
+        desk = policy.desk_deadline(case.kind, to_state)
+        tracking = tracking.new_stay(desk.name if desk is not None else None)
     if closed and tracking.queue is not None:
         tracking = replace(tracking, queue=None)  # a closed case leaves its queue
     resolution = _resolution_after(case, policy, to_state, tracking.priority, now)

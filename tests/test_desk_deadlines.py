@@ -99,6 +99,33 @@ def test_a_desk_deadline_with_an_event_fires_it_as_the_system(desk: Engine, cloc
     assert desk.verify().ok
 
 
+def test_a_desk_deadline_is_breached_once_per_stay_in_its_state(desk: Engine, clock: FixedClock):
+    number = desk.open("complaint", {"order_id": "SO-9"}, actor=CUSTOMER).number
+    desk.fire(number, "acknowledge", actor=AGENT)
+    desk.fire(number, "investigate", actor=AGENT)
+    first = desk.sweep(now=clock.advance(days=2, seconds=1))
+    assert [(a.kind, a.name) for a in first.actions] == [("breach", "decide_complaint"), ("event", "escalate")]
+    later = desk.sweep(now=clock.advance(days=3)).actions  # (the resolution is breached meanwhile: 3 days)
+    assert [a.name for a in later] == ["resolution"]  # escalated: no desk deadline there
+    back = clock.advance(hours=1)
+    case = desk.fire(number, "investigate", actor=AGENT)  # back in investigating: a new stay, a new deadline
+    assert case.state == "investigating" and case.due_at is not None and case.due_at <= back + timedelta(days=2)
+    assert "decide_complaint" not in case.breaches  # (the earlier stay's breach stays on the trail)
+    clock.advance(days=1)
+    assert desk.sweep().actions == ()  # within the new stay's two days
+    second = desk.sweep(now=clock.advance(days=1, seconds=1))
+    assert [(a.kind, a.name, a.due, a.outcome) for a in second.actions] == [
+        ("breach", "decide_complaint", back + timedelta(days=2), "applied"),
+        ("event", "escalate", back + timedelta(days=2), "applied")]
+    case = desk.get(number)
+    assert case.state == "escalated" and case.breaches == ["decide_complaint", "resolution"]
+    assert desk.sweep(now=clock.advance(days=5)).actions == ()  # marked once in this stay too
+    assert desk.report().overall.breaches_by_type["decide_complaint"] == 1  # (the report counts cases)
+    breaches = [e.data["breaches"] for e in desk.history(number) if e.event == "sla_breach"]
+    assert breaches == [["decide_complaint"], ["resolution"], ["decide_complaint"]]  # two stays, two breaches
+    assert desk.verify().ok  # replay derives the same: a new stay clears the earlier breach from the case
+
+
 def test_a_desk_deadline_naming_an_unknown_state_or_an_unavailable_event_is_refused_with_its_line():
     text = desk_policy().replace("state: received\n", "state: recieved\n").replace(
         "state: investigating, within: 2d, event: escalate", "state: investigating, within: 2d, event: close")
