@@ -26,6 +26,8 @@ from casework.policies.authoring import (
 )
 from casework.policies.files import default_policy_path
 from casework.policies.loader import read_document
+from casework.policies.nesting import row_name
+from casework.policies.tables import TableGuard
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "policies.test.yaml"
@@ -72,15 +74,19 @@ def test_check_policy_takes_a_path_a_path_string_or_text(tmp_path: Path):
 
 
 def test_misspelt_key_in_a_copy_is_an_error_located_with_did_you_mean(tmp_path: Path):
-    text, line = edited("within: 14d", "witin: 14d")
+    text, line = edited("within: 14d", "witin: 14d")  # (in a row of the return_window table)
+    column = text.splitlines()[line - 1].index("witin: 14d") + 1
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
     report = check_policy(path)
     assert not report.ok()
     problem = next(p for p in report.errors if "unknown key" in p.message)
-    assert (problem.file, problem.line, problem.column) == (str(path), line, 13)
+    assert (problem.file, problem.line, problem.column) == (str(path), line, column)
     assert "'witin'" in problem.message and "did you mean 'within'" in problem.message
-    assert str(problem).startswith(f"{path}:{line}:13: ")
+    assert str(problem).startswith(f"{path}:{line}:{column}: ")
+    text, line = edited("            allowed: [unopened, unused]", "            alowed: [unopened, unused]")
+    problem = next(p for p in check_policy(text, name="bad.yaml").errors if "unknown key" in p.message)
+    assert (problem.line, problem.column) == (line, 13) and "did you mean 'allowed'" in problem.message
 
 
 def test_summary_of_an_unusable_file_counts_problems_and_names_the_first():
@@ -92,8 +98,8 @@ def test_summary_of_an_unusable_file_counts_problems_and_names_the_first():
 
 
 def test_unknown_reason_and_zero_window_are_errors_on_their_lines():
-    text, line = edited("when: {reason: [defective, damaged_in_transit, wrong_item]}\n            since",
-                        "when: {reason: [defectiv, damaged_in_transit, wrong_item]}\n            since")
+    text, line = edited("{reason: [defective, damaged_in_transit, wrong_item], id: fault_return_window",
+                        "{reason: [defectiv, damaged_in_transit, wrong_item], id: fault_return_window")
     text = text.replace("within: 7d", "within: 0d")
     report = check_policy(text, name="bad.yaml")
     found = {(p.line, p.message.split(" (")[0]) for p in report.errors}
@@ -187,7 +193,8 @@ def test_schema_validates_the_default_policy():
 
 @pytest.mark.parametrize(("old", "new"), [
     ("vocabulary:", "vocabluary:"),
-    ("within: 14d", "witin: 14d"),
+    ("allowed: [unopened, unused]", "alowed: [unopened, unused]"),
+    ("rule: {guard: window, since: delivered}", "rule: {guard: window, snice: delivered}"),  # a table's rule
     ("approval_limit: \"2000.00\"", "approval_limt: \"2000.00\""),
     ("within: 7d", "within: 7 days"),
     ("approval_limit: \"2000.00\"", "approval_limit: \"2000.001\""),
@@ -221,7 +228,9 @@ def test_shipped_policy_tests_all_pass_against_the_default_policy():
 
 def test_shipped_policy_tests_refuse_and_pass_every_default_guard():
     results = run_policy_tests(load_policy(), load_policy_tests(TESTS))
-    ids = {g.id for kp in load_policy().document.kinds.values() for ep in kp.events.values() for g in ep.guards}
+    ids = {row_name(g, n) if isinstance(g, TableGuard) else g.id  # each row of a decision table: a rule of its own
+           for kp in load_policy().document.kinds.values() for ep in kp.events.values() for g in ep.guards
+           for n in (range(len(g.rows)) if isinstance(g, TableGuard) else [0])}
     refused = {v.guard for r in results if r.decision for v in r.decision.reasons}
     passed = {v.guard for r in results if r.decision and r.decision.allowed for v in r.decision.verdicts}
     assert ids - refused == set(), "no scenario shows these guards refusing"
@@ -244,7 +253,7 @@ def test_test_files_run_together_and_report_what_failed(tmp_path: Path):
 
 
 def test_a_shorter_no_reason_window_fails_a_scenario_with_a_clear_explanation():
-    text, line = edited("within: 7d", "within: 5d")
+    text, _ = edited("within: 7d", "within: 5d")
     results = run_policy_tests(parse_policy(text, "copy.yaml"), load_policy_tests(TESTS))
     failed = [r for r in results if not r.passed]
     assert failed
@@ -253,7 +262,7 @@ def test_a_shorter_no_reason_window_fails_a_scenario_with_a_clear_explanation():
     assert (day7.expected_allowed, day7.actual_allowed, day7.actual_codes) == (True, False, ["window_expired"])
     (why,) = day7.explanation
     assert "no_reason_return_window" in why and "7 days ago" in why and "5 days" in why
-    assert why.endswith(f"(copy.yaml:{line - 4})")  # the guard's `- guard: window` line
+    assert why.endswith(f"(copy.yaml:{line_of(text, 'id: return_window') - 1})")  # its table's `- guard: table` line
     assert day7.source.startswith(f"{TESTS}:")
 
 
@@ -350,9 +359,8 @@ def test_mermaid_diagram_names_every_event_of_the_kind(kind: str):
 
 def test_mermaid_diagram_with_a_policy_shows_guards_roles_and_loops():
     text = diagram.mermaid("return", load_policy())
-    assert ("    under_review --> approved : approve [no_reason_return_window, no_reason_return_condition, "
-            "no_reason_return_categories, no_reason_return_evidence, fault_return_window, "
-            "fault_return_evidence, return_fraud_confirmed] by agent") in text
+    assert ("    under_review --> approved : approve [return_window, no_reason_return_condition, "
+            "no_reason_return_categories, return_evidence, return_fraud_confirmed] by agent") in text
     assert "    submitted --> submitted : provide_evidence by customer, agent" in text
     assert "    closed --> [*]" in text
 

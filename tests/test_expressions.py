@@ -333,12 +333,11 @@ scenarios:
 
 
 # ---- effective dates: "15 days for electronics during the promotion" ----------------------------------
-PROMOTION = parse_policy(DEFAULT.source.replace("""            within: 7d
-            label: a no-reason return
-""", """            within: 7d
-            label: a no-reason return
-            by_category:                # Singles' Day promotion: 15 days for electronics
-              electronics: {within: 15d, from: 2026-11-11, until: 2026-11-30}
+NO_REASON_ROW = "within: 7d, label: a no-reason return}\n"
+assert DEFAULT.source.count(NO_REASON_ROW) == 1
+PROMOTION = parse_policy(DEFAULT.source.replace(NO_REASON_ROW, """within: 7d, label: a no-reason return,
+                 # Singles' Day promotion: 15 days for electronics
+                 by_category: {electronics: {within: 15d, from: 2026-11-11, until: 2026-11-30}}}
 """), "rules.yaml")
 
 

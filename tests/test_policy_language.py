@@ -133,12 +133,11 @@ def test_the_engine_records_a_combined_refusal_on_both_databases(make_engine):
 
 # ---- decision tables ---------------------------------------------------------------------------------------
 RETURN_GUARDS = """\
-          - guard: window
-            id: no_reason_return_window
-            when: {reason: [no_reason]}
-            since: delivered
-            within: 7d
-            label: a no-reason return
+          - guard: table
+            id: return_window
+            hit: unique                 # each reason in one row at most (`policy check` refuses overlaps)
+            inputs: [reason]
+            rule: {guard: window, since: delivered}
 """
 RETURN_END = "          - guard: fraud_flag\n            id: return_fraud_confirmed\n"
 # A return's window by category × reason × channel, and its evidence by reason × amount band, as tables ...

@@ -153,7 +153,8 @@ def test_a_version_is_named_by_hash_prefix_or_label_and_a_bad_name_lists_the_can
         pytest.skip("the two hashes share a long prefix")
     _, _, diff = engine.version_diff("default 2026-11", new.hash[:8])
     changed = [line.strip() for line in diff.splitlines() if line[:1] in "+-" and "within:" in line]
-    assert changed == ["-            within: 7d", "+            within: 5d"]
+    row = "              - {reason: no_reason, id: no_reason_return_window, within: %s, label: a no-reason return}"
+    assert changed == ["-" + row % "7d", "+" + row % "5d"]
     assert engine.version_diff(new.short, new.short)[2] == ""
 
 
@@ -307,7 +308,8 @@ def test_cli_show_diff_and_bad_version_names(db_url: str, tmp_path: Path, monkey
     doc = cw(db_url, "policy", "show", "stricter 2026-12", "--json").json
     assert doc["source"] == shown.stdout and doc["label"] == "stricter 2026-12"
     diff = cw(db_url, "policy", "diff", "default 2026-11", "stricter 2026-12")
-    assert diff.code == 0 and "\n+            within: 5d\n" in diff.stdout and diff.stdout.startswith("--- ")
+    assert diff.code == 0 and diff.stdout.startswith("--- ")
+    assert "\n+              - {reason: no_reason, id: no_reason_return_window, within: 5d," in diff.stdout
     doc = cw(db_url, "policy", "diff", "default 2026-11", "stricter 2026-12", "--json").json
     assert doc["diff"] == diff.stdout and doc["to"]["label"] == "stricter 2026-12"
     for argv in (("policy", "show", "nope"), ("policy", "diff", "nope", "stricter 2026-12"),
@@ -373,8 +375,9 @@ def test_cli_policy_explain_without_policies_judges_by_the_published_version(db_
     before = cw(db_url, *args, "--json")  # nothing published: the local file, as before
     assert before.code == 1 and before.json["version"]["published"] is False, before
     assert before.json["version"]["label"] == "default 2026-11" and "cited" not in before.json["verdicts"][0]
-    published = DEFAULT_POLICY.read_text(encoding="utf-8").replace(
-        "within: 7d\n            label: a no-reason return", "within: 30d\n            label: a no-reason return")
+    window = "within: 7d, label: a no-reason return"
+    assert DEFAULT_POLICY.read_text(encoding="utf-8").count(window) == 1
+    published = DEFAULT_POLICY.read_text(encoding="utf-8").replace(window, window.replace("7d", "30d"))
     (tmp_path / "next.yaml").write_text("# next\n" * 10 + published.replace('label: "default 2026-11"',
                                                                            'label: "next"'), encoding="utf-8")
     assert cw(db_url, "policy", "publish", "next.yaml", "--actor", "lin", "--role", "supervisor").code == 0
@@ -384,8 +387,9 @@ def test_cli_policy_explain_without_policies_judges_by_the_published_version(db_
     assert "differs from the published policy next" in run.stderr  # (the local file is not what judged)
     stored = ("# next\n" * 10 + published).splitlines()
     [window] = [v for v in run.json["verdicts"] if v["guard"] == "no_reason_return_window"]
-    assert window["cited"]["policy"]["label"] == "next" and window["cited"]["excerpt"] == "- guard: window"
-    assert stored[window["cited"]["line"] - 1].strip() == "- guard: window" and window["cited"]["line"] > 10
+    assert window["cited"]["policy"]["label"] == "next" and window["cited"]["excerpt"] == "- guard: table"
+    assert stored[window["cited"]["line"] - 1].strip() == "- guard: table" and window["cited"]["line"] > 10
+    assert stored[window["cited"]["line"]].strip() == "id: return_window"  # the table the rule is a row of
     human = cw(db_url, *args)
     assert human.code == 0 and "explained against the published version: next" in human.stdout, human
     assert f"@{run.json['version']['hash'][:12]}" in human.stdout

@@ -29,7 +29,7 @@ SIMULATED_CASES = 10_000
 CUSTOMER = Actor("cust-1", "customer")
 AGENT = Actor("alice", "agent")
 SUPERVISOR = Actor("lin", "supervisor")
-WINDOW = "within: 7d\n            label: a no-reason return"
+WINDOW = "within: 7d, label: a no-reason return"
 EngineFactory = Callable[..., Engine]
 
 
@@ -85,8 +85,9 @@ def test_simulate_flips_exactly_the_cases_the_shorter_window_refuses(
     [group] = report.groups()
     assert (group.rule, group.count, group.tightened, group.loosened) == ("no_reason_return_window", len(expected),
                                                                           len(expected), 0)
-    # the guard's "- guard: window" line (1-based) is the one above its id (0-based index)
-    line = default_policy.source.splitlines().index("            id: no_reason_return_window")
+    # the rule is a row of the return_window table: its "- guard: table" line (1-based) is the one above the
+    # table's id (0-based index)
+    line = default_policy.source.splitlines().index("            id: return_window")
     assert group.events == ("return.approve",) and group.source == f"window-5d.yaml:{line}"
     # Seven events are possible from submitted; only approve's rules changed, the others are provably equal.
     assert (report.decisions_compared, report.decisions_skipped) == (SIMULATED_CASES, 6 * SIMULATED_CASES)
@@ -177,8 +178,8 @@ def test_cases_pinned_to_different_versions_are_each_compared_with_their_own(
 
 def test_refusals_for_other_reasons_are_reported_apart(engine: Engine, clock: FixedClock) -> None:
     fresh, nine = open_return(engine, clock, 2), open_return(engine, clock, 9)
-    rule = "id: no_reason_return_evidence\n            when: {reason: [no_reason]}\n            all_of: [order_record"
-    stricter = changed(engine.policy, rule, rule + ", invoice")
+    rule = "- {reason: no_reason, id: no_reason_return_evidence}"
+    stricter = changed(engine.policy, rule, rule.replace("}", ", all_of: [order_record, invoice]}"))
     report = engine.simulate(stricter)
     [flip] = report.flips
     assert (flip.number, flip.rules, flip.after.codes) == (fresh.number, ("no_reason_return_evidence",),

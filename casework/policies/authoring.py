@@ -43,6 +43,7 @@ from casework.policies.scenarios import (  # policy test suites live there; re-e
     run_scenario,
 )
 from casework.policies.schema import PolicyDocument
+from casework.policies.tables import RULE_DEF, completed_schemas
 from casework.values import did_you_mean, format_duration
 
 Loc = tuple[str | int, ...]
@@ -248,6 +249,9 @@ def policy_json_schema() -> dict[str, Any]:
             "responses": {"items": {"enum": list(s.events)}}}}
         for k, s in KINDS.items()}
     body["properties"]["messages"]["propertyNames"] = {"enum": known_codes()}
+    table = body["$defs"]["TableGuard"]["properties"]
+    body["$defs"]["TableRule"], table["rows"]["items"] = completed_schemas(body["$defs"])
+    table["rule"] = {"$ref": RULE_DEF}
     body.update({"title": "casework policy", "description": "After-sales rules for casework: roles, service "
                  "hours, and the guards on each event of each case kind. Durations: 30m, 24h, 7d, 2w; "
                  "money: quoted decimal strings."})

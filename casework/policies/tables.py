@@ -151,11 +151,45 @@ class TableRow(BaseModel):
         return all(cell.matches(facts.get(name)) for name, cell in self.cells.items())
 
 
-_ROWS_SCHEMA = {"type": "array", "minItems": 1, "items": {
-    "type": "object", "description": "cells by input (a value, a list, '*', '!value', '> 500.00', "
-    "'100.00..500.00') and the rest of the row's rule (e.g. within: 15d), or then: pass"}}
+# A cell as an editor sees it: a value, or a non-empty list of values (money as a quoted decimal string).
+_VALUE = {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "boolean"}]}
+CELL_SCHEMA = {"anyOf": [*_VALUE["anyOf"], {"type": "array", "minItems": 1, "items": _VALUE}],
+               "description": "a cell: a value, a list, '*', '!value', '> 500.00' or '100.00..500.00'"}
+_ROWS_SCHEMA: dict[str, Any] = {"type": "array", "minItems": 1, "items": {
+    "type": "object", "additionalProperties": CELL_SCHEMA,
+    "description": "cells by input (a value, a list, '*', '!value', '> 500.00', '100.00..500.00') and the rest "
+    "of the row's rule (e.g. within: 15d), or then: pass"}}
 _RULE_SCHEMA = {"type": "object", "properties": {"guard": {"type": "string"}}, "required": ["guard"],
                 "description": "what every row's guard shares, e.g. {guard: window, since: delivered}"}
+
+
+def completed_schemas(defs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JSON Schemas of a table's ``rule`` and of one row, completed from the guard kinds' own schemas
+    (``defs``: the policy schema's ``$defs``), so an editor completes a row's and a rule's fields (``within``,
+    ``any_of``, ``id``...) with their descriptions. A rule's field must be a guard's field; a row's other keys
+    are cells (an input's name is the policy's own, so the schema cannot know it: ``policy check`` does)."""
+    kinds: list[str] = []
+    fields: dict[str, list[Any]] = {}
+    for model in defs.values():
+        props = model.get("properties", {})
+        kind = props.get("guard", {}).get("const")
+        if not isinstance(kind, str) or kind == "table":
+            continue
+        kinds.append(kind)
+        for name, schema in props.items():
+            if name != "guard" and schema not in fields.setdefault(name, []):
+                fields[name].append(schema)
+    merged = {name: options[0] if len(options) == 1 else {"anyOf": options} for name, options in sorted(fields.items())}
+    merged["guard"] = {"enum": sorted(kinds), "description": "the kind of guard (every row's, unless a row says)"}
+    rule = {**_RULE_SCHEMA, "properties": merged, "additionalProperties": False}
+    then = {"anyOf": [{"const": PASS}, {"type": "object"}],
+            "description": "pass: the row requires nothing (alone beside its cells); or the row's whole rule"}
+    row = {**_ROWS_SCHEMA["items"], "properties": {
+        **{name: {"$ref": f"{RULE_DEF}/properties/{name}"} for name in merged}, "then": then}}
+    return rule, row
+
+
+RULE_DEF = "#/$defs/TableRule"  # where the policy schema keeps a table rule's schema (a row refers to its fields)
 
 
 class TableGuard(GuardBase):
