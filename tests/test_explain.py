@@ -193,14 +193,80 @@ def test_coverage_counts_each_table_row_as_a_rule(tmp_path: Path):
                                                                     TABLE)
     policy = parse_policy(text, "p.yaml")
     cov = coverage(policy, run_policy_tests(policy, load_policy_tests(_suite(tmp_path, TABLE_SUITE))))
-    rows = {(r.rule, r.row): r.sides for r in cov.rules if r.row is not None}
+    rows = {(r.rule, r.row): r.sides for r in cov.rules if r.row is not None and r.kind == "refund"}
     assert rows == {("refund_large_evidence", 1): ("pass", "fail"), ("refund_evidence", 2): ("pass",)}
-    missing = {(r.rule, r.row, side) for r, side in cov.missing if r.row is not None}
+    missing = {(r.rule, r.row, side) for r, side in cov.missing if r.row is not None and r.kind == "refund"}
     assert missing == {("refund_large_evidence", 1, "pass"), ("refund_evidence", 2, "pass")}
     assert cov.sides == sum(len(r.sides) for r in cov.rules) == 2 * len(cov.rules) - 1
     source = policy.guard_source("refund", "approve", 4)
     assert {"kind": "refund", "event": "approve", "rule": "refund_evidence", "source": source, "row": 2,
             "side": "pass"} in cov.to_json()["uncovered"]
+
+
+COMBINED = """          - guard: any_of
+            id: photo_or_supervisor
+            when: "amount > money('500.00')"
+            guards:
+              - {guard: evidence, id: large_refund_photo, any_of: [photo]}
+              - guard: all_of
+                guards:
+                  - {guard: expr, id: by_a_supervisor, expr: "'supervisor' in roles", code: approval_limit_exceeded}
+                  - guard: not
+                    code: fraud_flagged
+                    rule: {guard: fraud_flag, id: flagged_vip, flags: [vip]}
+      reject: {roles: [agent]}
+      pay:"""
+COMBINED_SUITE = """
+now: "2026-11-22T10:00:00+08:00"
+scenarios:
+  - name: a large refund with a photo, by an agent
+    kind: refund
+    state: under_review
+    facts: {order_id: SO-1, amount: "900.00", paid: "900.00", evidence: [photo]}
+    role: agent
+    event: approve
+    expect: {allowed: true}
+"""
+
+
+def test_coverage_counts_each_branch_of_a_combinator_with_its_sides(tmp_path: Path):
+    text = default_policy_path().read_text(encoding="utf-8").replace("      reject: {roles: [agent]}\n      pay:",
+                                                                    COMBINED)
+    policy = parse_policy(text, "p.yaml")
+
+    def uncovered(suite: str) -> set[tuple[str, str | None, str]]:
+        cov = coverage(policy, run_policy_tests(policy, load_policy_tests(_suite(tmp_path, suite))))
+        branches = {(r.rule, r.branch): r.sides for r in cov.rules if r.kind == "refund" and r.event == "approve"
+                    and r.branch is not None}
+        assert branches == {("large_refund_photo", "1"): ("pass", "fail"), ("all_of", "2"): ("pass", "fail"),
+                            ("by_a_supervisor", "2.1"): ("pass", "fail"), ("not", "2.2"): ("pass", "fail"),
+                            ("flagged_vip", "2.2.1"): ("pass", "fail")}
+        return {(r.rule, r.branch, side) for r, side in cov.missing if r.branch is not None}
+
+    # the photo holds; the agent is no supervisor (fails), no vip flag (the fraud_flag rule holds: the not fails)
+    assert uncovered(COMBINED_SUITE) == {("large_refund_photo", "1", "fail"), ("all_of", "2", "pass"),
+                                         ("by_a_supervisor", "2.1", "pass"), ("not", "2.2", "pass"),
+                                         ("flagged_vip", "2.2.1", "fail")}
+    more = COMBINED_SUITE + """
+  - name: a large vip refund without a photo, by a supervisor
+    kind: refund
+    state: under_review
+    facts: {order_id: SO-2, amount: "900.00", paid: "900.00", flags: [vip]}
+    role: supervisor
+    event: approve
+    expect: {allowed: true}
+"""
+    assert uncovered(more) == set()  # photo missing (fail), supervisor (pass), vip flagged: fraud_flag fails
+    path = tmp_path / "p.yaml"
+    path.write_text(text, encoding="utf-8")
+    run = invoke(["--policies", str(path), "policy", "test", str(_suite(tmp_path, COMBINED_SUITE)), "--coverage",
+                  "--json"])
+    assert run.code == 0, run
+    source = parse_policy(text, str(path)).guard_source("refund", "approve", 4)  # (the any_of's line)
+    assert {"kind": "refund", "event": "approve", "rule": "by_a_supervisor", "branch": "2.1", "side": "pass",
+            "source": source} in run.json["coverage"]["uncovered"]
+    human = invoke(["--policies", str(path), "policy", "test", str(_suite(tmp_path, COMBINED_SUITE)), "--coverage"])
+    assert "by_a_supervisor (branch 2.1)" in human.stdout, human
 
 
 def test_policy_test_cli_coverage_of_the_shipped_suite_is_complete_and_in_json(tmp_path: Path):

@@ -48,6 +48,8 @@ def rule_coverage(coverage: Coverage) -> Iterator[RenderableType]:
         table = new_table("Not exercised by any scenario", "rule", "side", "kind", "event", "where")
         for rule, side in coverage.missing:
             name = rule.rule if rule.row is None else f"{rule.rule} (row {rule.row})"
+            if rule.branch is not None:
+                name += f" (branch {rule.branch})"
             table.add_row(name, Text(side, "green" if side == "pass" else "red"), rule.kind, rule.event,
                           rule.source or "")
         yield table
