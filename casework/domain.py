@@ -173,8 +173,9 @@ class Tracking:
     """What the system keeps on a case apart from the customer's facts: escalation and the service clock.
 
     ``priority`` and ``queue`` are set by escalations (a breached deadline), ``breaches`` lists the
-    deadlines missed (a desk deadline until the case enters its state again: one breach per stay), ``timer_refused`` names the stay in a state whose timer the rules refused (so
-    it is not retried every sweep). Only the system's own entries (``sla_breach``) change them.
+    deadlines missed (a desk deadline's until the case enters its state again: one breach per stay),
+    ``timer_refused`` names the stay in a state whose timer the rules refused (so it is not retried every
+    sweep). Only the system's own entries (``sla_breach``) change them.
     """
 
     priority: int = 1
