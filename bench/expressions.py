@@ -12,12 +12,22 @@ Then the same four refund rules written as built-in guards and as expression gua
 what was paid, no fraud flag, fewer than 5 refunds in 30 days, the order record present): ``decide``
 on an approve, ``engine.check`` of it on SQLite (the case read, the decision, nothing written) and
 ``engine.fire`` of it on SQLite (a fresh case each time).
+
+    python bench/expressions.py --instructions [--fires 300]
+
+counts instead the instructions of one ``approve`` fire on SQLite under each policy with ``valgrind
+--tool=callgrind`` (stable on a loaded machine, unlike wall time): each policy is run twice, with 1/4 and
+with all of ``--fires`` fires, and the difference divided by the extra fires, so the set-up cancels out.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -94,29 +104,35 @@ EXPRESSED = """\
 """
 
 
-def four_rules(n: int) -> None:
-    import tempfile
-
+def rule_policies() -> dict[str, Any]:
+    """The default policy with the refund's approve judged by the four rules, as built-in guards and as expressions."""
     source = load_policy().source
     start = source.index("          - guard: amount_within        # the refund cannot exceed what was paid")
     end = source.index("      reject: {roles: [agent]}", start)
-    policies = {name: parse_policy(source[:start] + rules + source[end:], f"{name}.yaml")
-                for name, rules in (("built-in", BUILT_IN), ("expressions", EXPRESSED))}
-    facts = {"order_id": "SO-1", "amount": "59.00", "paid": "59.00", "customer": "c-1", "flags": ["vip"],
-             "refunds_last_30_days": 1, "evidence": ["order_record"]}
-    agent, times = Actor("alice", "agent"), {}
-    for name, policy in policies.items():
-        case = opened("RF-20261122-000001", "refund", {**facts, "evidence": [{"type": "order_record", "ref": None}]},
+    return {name: parse_policy(source[:start] + rules + source[end:], f"{name}.yaml")
+            for name, rules in (("built-in", BUILT_IN), ("expressions", EXPRESSED))}
+
+
+# (opened by an agent: a customer may not give the counter and the flags)
+FACTS4 = {"order_id": "SO-1", "amount": "59.00", "paid": "59.00", "customer": "c-1", "flags": ["vip"],
+          "refunds_last_30_days": 1, "evidence": ["order_record"]}
+AGENT = Actor("alice", "agent")
+
+
+def four_rules(n: int) -> None:
+    times = {}
+    for name, policy in rule_policies().items():
+        case = opened("RF-20261122-000001", "refund", {**FACTS4, "evidence": [{"type": "order_record", "ref": None}]},
                       policy, NOW)
-        assert decide(policy, case, "approve", agent, {}, NOW).allowed
-        times[name, "decide"] = per_call(lambda p=policy, c=case: decide(p, c, "approve", agent, {}, NOW), n)
+        assert decide(policy, case, "approve", AGENT, {}, NOW).allowed
+        times[name, "decide"] = per_call(lambda p=policy, c=case: decide(p, c, "approve", AGENT, {}, NOW), n)
         with tempfile.TemporaryDirectory() as tmp, Engine(f"sqlite:///{tmp}/c.db", policies=policy,
                                                           clock=FixedClock(NOW)) as engine:
-            number = engine.open("refund", facts, actor=Actor("c-1", "customer")).number
-            times[name, "check"] = per_call(lambda e=engine, k=number: e.check(k, "approve", actor=agent), n // 4)
-            numbers = iter(engine.open_many([{"kind": "refund", "facts": facts}] * (n // 2 * 5),
-                                            actor=Actor("c-1", "customer")).numbers)
-            times[name, "fire"] = per_call(lambda e=engine, s=numbers: e.fire(next(s), "approve", actor=agent),
+            number = engine.open("refund", FACTS4, actor=AGENT).number
+            times[name, "check"] = per_call(lambda e=engine, k=number: e.check(k, "approve", actor=AGENT), n // 4)
+            numbers = iter(engine.open_many([{"kind": "refund", "facts": FACTS4}] * (n // 2 * 5),
+                                            actor=AGENT).numbers)
+            times[name, "fire"] = per_call(lambda e=engine, s=numbers: e.fire(next(s), "approve", actor=AGENT),
                                            n // 2)
     print("\nfour refund rules on approve     built-in    expressions   ratio")
     for what in ("decide", "check", "fire"):
@@ -124,5 +140,45 @@ def four_rules(n: int) -> None:
         print(f"  {what:30} {b * 1e6:8.1f}µs {e * 1e6:10.1f}µs {e / b:8.2f}x")
 
 
+def fire_only(name: str, fires: int) -> None:
+    """(Run under callgrind by --instructions.) ``fires`` approve fires on SQLite under the named policy."""
+    policy = rule_policies()[name]
+    with tempfile.TemporaryDirectory() as tmp, Engine(f"sqlite:///{tmp}/c.db", policies=policy,
+                                                      clock=FixedClock(NOW)) as engine:
+        numbers = engine.open_many([{"kind": "refund", "facts": FACTS4}] * fires,
+                                   actor=AGENT).numbers
+        for number in numbers:
+            engine.fire(number, "approve", actor=AGENT)
+
+
+def instructions(name: str, fires: int) -> int:
+    """Instructions (callgrind's Ir) of the whole run of :func:`fire_only`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", sys.executable,
+                              __file__, "--fire-only", name, "--fires", str(fires)],
+                             capture_output=True, text=True, check=True)
+    found = re.search(r"Collected : (\d+)", run.stderr)
+    assert found is not None, run.stderr[-2000:]
+    return int(found[1])
+
+
+def count_instructions(fires: int) -> None:
+    few = fires // 4
+    per = {}
+    for name in ("built-in", "expressions"):
+        per[name] = (instructions(name, fires) - instructions(name, few)) / (fires - few)
+    b, e = per["built-in"], per["expressions"]
+    print(f"instructions per approve fire on SQLite ({fires - few} fires, set-up subtracted): built-in "
+          f"{b / 1000:,.0f}k, four expression guards {e / 1000:,.0f}k: {e / b:.3f}x")
+
+
 if __name__ == "__main__":
-    four_rules(main())
+    if "--fire-only" in sys.argv or "--instructions" in sys.argv:
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--fire-only")
+        ap.add_argument("--instructions", action="store_true")
+        ap.add_argument("--fires", type=int, default=300)
+        args = ap.parse_args()
+        fire_only(args.fire_only, args.fires) if args.fire_only else count_instructions(args.fires)
+    else:
+        four_rules(main())

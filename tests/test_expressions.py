@@ -422,3 +422,26 @@ def test_policy_check_warns_when_a_codes_messages_use_a_placeholder_the_expr_gua
     assert warning.message == ("refund_photo_above_500: the evidence_missing messages use {missing}, which its "
                                "refusals do not give; add details: {missing: ...}")
     assert not [w for w in PHOTO.warnings if "refund_photo_above_500" in w.message]
+
+
+def test_expressions_judge_alike_from_many_threads_and_each_decision_reads_its_own_facts():
+    """Expressions with casework's functions run on a context kept per thread; each evaluation sees its own
+    facts, never another thread's or an earlier evaluation's."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC
+
+    from casework.policies.expressions import Expression
+
+    expr = Expression("amount > money('5.00') && now - delivered <= days(7)")
+    types = {"amount": "money", "delivered": "date"}
+
+    def judge(i: int) -> tuple[bool, bool]:
+        amount = f"{i % 10}.00"  # above 5.00 for 6..9
+        delivered = "2026-11-20" if i % 3 else "2026-11-01"  # in the window unless i % 3 == 0
+        got = expr.run({"amount": amount, "delivered": delivered}, types, NOW, UTC).value
+        return got, (i % 10 > 5 and i % 3 != 0)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(judge, range(400)))
+    assert all(got is want for got, want in results)
+    assert expr.run({"amount": "9.00"}, types, NOW, UTC).missing == ("delivered",)  # nothing left from before

@@ -61,6 +61,9 @@ class GuardContext:
     responded: bool = False
     types: Mapping[str, str] = field(default_factory=dict)  # declared facts: name -> type (expressions read them)
     opened: datetime | None = None  # when the case was opened (a rule dated_by: opened judges its period by it)
+    # The facts this decision's expressions have read, as they read them (name -> (value, as shown)): each fact
+    # is converted once per decision, however many expressions read it.
+    read: dict[str, tuple[Any, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def who(self) -> dict[str, Any]:
         """Who acts, as an expression reads it: ``role``, ``roles`` (it and every role it inherits), ``actor``."""

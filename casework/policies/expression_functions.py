@@ -7,19 +7,25 @@ at the function's name in the file (a wrong number of arguments, a list of money
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from casework.values import money_str, parse_instant
+from casework.values import parse_instant
 
 OWN_FUNCTIONS = ("money", "date", "days", "latest", "earliest")
 
 
+_CANONICAL = re.compile(r"-?[0-9]+\.[0-9]{2}")  # money as stored: a decimal string with two places
+
+
 def to_minor(value: Any) -> int:
     """Money (a decimal string, an int, a Decimal) as whole minor units; exact, or ValueError."""
+    if type(value) is str and _CANONICAL.fullmatch(value):  # the common case, without a Decimal
+        return int(value.replace(".", "", 1))
     if isinstance(value, float | bool):
         raise ValueError(f"{value!r}: money is never a float; write it as a decimal string")
     try:
@@ -33,7 +39,8 @@ def to_minor(value: Any) -> int:
 
 def from_minor(units: int) -> str:
     """Whole minor units back as the decimal string people read (``50000`` -> ``"500.00"``)."""
-    return money_str(Decimal(units).scaleb(-2))
+    whole, cents = divmod(abs(units), 100)
+    return f"{'-' if units < 0 else ''}{whole}.{cents:02d}"
 
 
 def _one(name: str, example: str, args: tuple[Any, ...]) -> Any:

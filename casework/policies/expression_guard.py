@@ -68,7 +68,7 @@ class ExpressionGuard(GuardBase):
                          else {*self.expr.reads(), *read, *self.details})
 
     def evaluate(self, ctx: GuardContext) -> Verdict:
-        outcome = self.expr.run(ctx.facts, ctx.types, ctx.now, ctx.tz, ctx.who() if self.expr.who else None)
+        outcome = self.expr.run(ctx.facts, ctx.types, ctx.now, ctx.tz, ctx.who() if self.expr.who else None, ctx.read)
         read = self.when.shown(ctx.facts, ctx.types) if isinstance(self.when, Expression) else {}
         details: dict[str, Any] = {**read, **outcome.values}
         if outcome.value is not True:

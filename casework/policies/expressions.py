@@ -30,6 +30,7 @@ money-against-number comparison is a type error there.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -67,7 +68,7 @@ _FAILED = re.compile(r"Function '(\w+)' error: .*?(?:ValueError|TypeError): (.*?
 class Expression:
     """A CEL expression from a policy, compiled once; its facts, its functions, its syntax error if any."""
 
-    __slots__ = ("bound", "error", "functions", "own", "program", "text", "variables", "who")
+    __slots__ = ("_plan", "_types", "bound", "error", "functions", "own", "program", "text", "variables", "who")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -78,6 +79,8 @@ class Expression:
         self.bound: frozenset[str] = frozenset()
         self.own: tuple[str, ...] = ()  # casework's functions it calls (each given to CEL costs a little)
         self.who = False  # whether it reads who acts (role, roles, actor)
+        self._types: Mapping[str, str] | None = None  # the declarations the reading plan was made for
+        self._plan: tuple[tuple[str, str | None], ...] = ()
         import cel  # here, not above: the package loads its CLI (prompt_toolkit), which a policy with no
         # expression (and `casework show`) should not pay for
 
@@ -121,22 +124,33 @@ class Expression:
         return before.count("\n") + 1, found.start() - (before.rfind("\n") + 1) + 1
 
     # ---- evaluating ----------------------------------------------------------------------------
+    def _planned(self, types: Mapping[str, str]) -> tuple[tuple[str, str | None], ...]:
+        """What :meth:`run` reads, in order: each name with its declared type (None: ``now`` or who acts); made
+        once per policy version (its declarations), not per decision."""
+        self._plan = tuple((name, None if name in CONTEXT else types.get(name, "text"))
+                           for name in sorted(self.variables))
+        self._types = types
+        return self._plan
+
     def run(self, facts: Mapping[str, Any], types: Mapping[str, str], now: datetime, tz: tzinfo,
-            who: Mapping[str, Any] | None = None) -> Outcome:
+            who: Mapping[str, Any] | None = None, memo: dict[str, tuple[Any, Any]] | None = None) -> Outcome:
         """The expression's value on ``facts``, with the values it read; a fact it reads that the case does not
         hold is ``missing`` (a list reads as empty, a bool as false), an error is ``error``. ``who``: the values
-        of ``role``, ``roles`` and ``actor`` (needed when :attr:`who` is true)."""
+        of ``role``, ``roles`` and ``actor`` (needed when :attr:`who` is true). ``memo``: the facts already read
+        in this decision (name -> value, as shown), shared by its expressions so each fact is converted once."""
         assert self.program is not None, "an expression with a syntax error is refused when the policy loads"
         values: dict[str, Any] = {}
         shown: dict[str, Any] = {}
         missing: list[str] = []
-        for name in self.variables:
-            if name in CONTEXT:
+        for name, kind in (self._plan if self._types is types else self._planned(types)):
+            if kind is None:  # now, or who acts
                 values[name] = now.astimezone(UTC) if name == NOW else (who or {}).get(name, "")
                 if name != NOW:
                     shown[name] = values[name]
                 continue
-            kind = types.get(name, "text")
+            if memo is not None and name in memo:
+                values[name], shown[name] = memo[name]
+                continue
             raw = facts.get(name)
             if raw is None:
                 if kind in ("list", "evidence", "bool"):
@@ -145,17 +159,27 @@ class Expression:
                     missing.append(name)
                     continue
             try:
-                values[name] = _READ[kind](raw, name, tz)
+                value = _READ[kind](raw, name, tz)
             except (ValueError, TypeError, KeyError) as exc:
                 return Outcome(None, shown, (), f"{name} {raw!r} is not a {kind}: {exc}")
-            shown[name] = _shown(kind, raw)
+            # as people read it: money as 600.00, evidence as its types (what the expression got), else as given
+            seen = from_minor(value) if kind == "money" else value if kind == "evidence" else raw
+            values[name], shown[name] = value, seen
+            if memo is not None:
+                memo[name] = (value, seen)
         if missing:
-            return Outcome(None, shown, tuple(sorted(missing)))
-        if self.own:
-            given = functions(tz)
-            values.update((f, given[f]) for f in self.own)
+            return Outcome(None, shown, tuple(missing))  # (in name order, as the plan reads them)
         try:
-            return Outcome(self.program.execute(values), shown)
+            if not self.own:
+                return Outcome(self.program.execute(values), shown)
+            # casework's functions: from a context made once per thread and zone (CEL wraps a function each time
+            # it is given one), the values through its resolver
+            context, given = _context(tz)
+            given.update(values)
+            try:
+                return Outcome(self.program.execute(context), shown)
+            finally:
+                given.clear()
         except (RuntimeError, TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
             return Outcome(None, shown, (), str(exc).split(". ")[0])
 
@@ -182,6 +206,29 @@ class Expression:
                                      ) -> JsonSchemaValue:
         return {"type": "string", "minLength": 1,
                 "description": "a CEL expression on the declared facts, e.g. amount > money('500.00')"}
+
+
+_THREAD = threading.local()
+
+
+def _context(tz: tzinfo) -> tuple[cel.Context, dict[str, Any]]:
+    """This thread's CEL context for zone ``tz``: casework's functions, added once (CEL converts a context's
+    functions on first use and keeps them), and a resolver reading the values of the evaluation under way from
+    the dict given back (filled before each evaluation, emptied after). A context serves one thread."""
+    contexts: dict[tzinfo, tuple[cel.Context, dict[str, Any]]] | None = getattr(_THREAD, "contexts", None)
+    if contexts is None:
+        contexts = _THREAD.contexts = {}
+    found = contexts.get(tz)
+    if found is None:
+        import cel
+
+        given: dict[str, Any] = {}
+        context = cel.Context()
+        for name, function in functions(tz).items():
+            context.add_function(name, function)
+        context.set_variable_resolver(given.get)
+        found = contexts[tz] = (context, given)
+    return found
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,8 @@ class GuardBase(Period):
         if isinstance(self.when, Expression):
             # A fact the condition reads that the case does not hold: the rule does not apply (as a
             # ``reason`` the case lacks matches no list). A condition that fails to evaluate applies it.
-            outcome = self.when.run(ctx.facts, ctx.types, ctx.now, ctx.tz, ctx.who() if self.when.who else None)
+            outcome = self.when.run(ctx.facts, ctx.types, ctx.now, ctx.tz, ctx.who() if self.when.who else None,
+                                    ctx.read)
             return not outcome.missing and (outcome.value is True or outcome.error is not None)
         return self.when.matches(ctx)
 
