@@ -425,8 +425,9 @@ def test_policy_check_warns_when_a_codes_messages_use_a_placeholder_the_expr_gua
 
 
 def test_expressions_judge_alike_from_many_threads_and_each_decision_reads_its_own_facts():
-    """Expressions with casework's functions run on a context kept per thread; each evaluation sees its own
-    facts, never another thread's or an earlier evaluation's."""
+    """An engine shared across threads evaluates one policy version's compiled expressions (and casework's
+    functions) from many threads at once: each evaluation sees its own facts, never another thread's or an
+    earlier evaluation's."""
     from concurrent.futures import ThreadPoolExecutor
     from datetime import UTC
 

@@ -30,7 +30,6 @@ money-against-number comparison is a type error there.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -169,17 +168,11 @@ class Expression:
                 memo[name] = (value, seen)
         if missing:
             return Outcome(None, shown, tuple(missing))  # (in name order, as the plan reads them)
+        if self.own:
+            given = functions(tz)
+            values.update((f, given[f]) for f in self.own)
         try:
-            if not self.own:
-                return Outcome(self.program.execute(values), shown)
-            # casework's functions: from a context made once per thread and zone (CEL wraps a function each time
-            # it is given one), the values through its resolver
-            context, given = _context(tz)
-            given.update(values)
-            try:
-                return Outcome(self.program.execute(context), shown)
-            finally:
-                given.clear()
+            return Outcome(self.program.execute(values), shown)
         except (RuntimeError, TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
             return Outcome(None, shown, (), str(exc).split(". ")[0])
 
@@ -206,29 +199,6 @@ class Expression:
                                      ) -> JsonSchemaValue:
         return {"type": "string", "minLength": 1,
                 "description": "a CEL expression on the declared facts, e.g. amount > money('500.00')"}
-
-
-_THREAD = threading.local()
-
-
-def _context(tz: tzinfo) -> tuple[cel.Context, dict[str, Any]]:
-    """This thread's CEL context for zone ``tz``: casework's functions, added once (CEL converts a context's
-    functions on first use and keeps them), and a resolver reading the values of the evaluation under way from
-    the dict given back (filled before each evaluation, emptied after). A context serves one thread."""
-    contexts: dict[tzinfo, tuple[cel.Context, dict[str, Any]]] | None = getattr(_THREAD, "contexts", None)
-    if contexts is None:
-        contexts = _THREAD.contexts = {}
-    found = contexts.get(tz)
-    if found is None:
-        import cel
-
-        given: dict[str, Any] = {}
-        context = cel.Context()
-        for name, function in functions(tz).items():
-            context.add_function(name, function)
-        context.set_variable_resolver(given.get)
-        found = contexts[tz] = (context, given)
-    return found
 
 
 @dataclass(frozen=True)
