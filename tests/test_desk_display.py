@@ -52,8 +52,8 @@ def test_every_view_is_whole_at_80_columns_with_a_long_rule_id_and_long_values(t
     monkeypatch.chdir(tmp_path)
     policy = tmp_path / "long.yaml"
     text = DEFAULT_POLICY.read_text(encoding="utf-8")
-    assert text.count("id: no_reason_return_window\n") == 1
-    policy.write_text(text.replace("id: no_reason_return_window\n", f"id: {LONG_RULE}\n"), encoding="utf-8")
+    assert text.count("id: no_reason_return_window,") == 1  # (a row of the return_window table)
+    policy.write_text(text.replace("id: no_reason_return_window,", f"id: {LONG_RULE},"), encoding="utf-8")
     base = ["--db", str(tmp_path / "c.db"), "--policies", str(policy)]
     opened = invoke([*base, "open", "return", "--order", "SO-2026-11-ORDER-WITH-A-VERY-LONG-ID-000000000042",
                      "--delivered", days_ago(20), "--reason", "no_reason", "--condition", "unused", "--evidence",
