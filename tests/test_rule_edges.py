@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from casework import Actor
+from casework import Actor, load_policy
 from casework import facts as F
 from casework.domain import Verdict
 from casework.policies.context import GuardContext, RoleBook
@@ -28,6 +28,7 @@ NOW = datetime(2026, 11, 22, 10, 0, tzinfo=SHANGHAI)
 ROLES = RoleBook(inherits={"customer": (), "agent": (), "supervisor": ("agent",), "auditor": ()},
                  limits={"agent": Decimal("2000.00"), "supervisor": None})
 GUARD: TypeAdapter[Any] = TypeAdapter(Guard)
+TYPES = dict(load_policy().fact_types)  # the shipped policy's facts: amount is money, delivered a date ...
 
 
 def rule(**written: Any) -> Any:
@@ -41,7 +42,7 @@ def judge(guard: Any, facts: dict[str, Any] | None = None, data: dict[str, Any] 
     data = data or {}
     ctx = GuardContext(kind="refund", event="approve", state="requested", facts=F.merge(facts or {}, data),
                        data=data, actor=Actor("alice", role), now=now, tz=SHANGHAI, roles=ROLES,
-                       responded=responded)
+                       responded=responded, types=TYPES)
     assert guard.applies(ctx)
     verdict: Verdict = guard.evaluate(ctx)
     return verdict

@@ -1,0 +1,181 @@
+"""Rules combined and rules in force for a period, as a policy author writes them: ``all_of``, ``any_of`` and
+``not`` with what each says when it holds and when it refuses; ``from``/``until`` on their first and last day
+in the policy's zone, judged by the event or by the opening; an expression guard's verdicts.
+
+Guards are written as in a policy file and judged as :func:`casework.decide.decide` judges them (helpers in
+``test_rule_edges``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from test_rule_edges import NOW, ROLES, SHANGHAI, TYPES, judge, rule
+
+from casework import Actor
+from casework.policies.context import GuardContext
+
+PHOTO = {"guard": "evidence", "id": "photo", "any_of": ["photo"]}
+UNUSED = {"guard": "condition", "id": "unused", "allowed": ["unused"]}
+BOOKS_ONLY = {"guard": "category_excluded", "id": "no_food", "when": {"category": ["food"]}, "categories": ["food"]}
+WITH_PHOTO = [{"type": "photo", "ref": None}]
+
+
+def applies(guard: Any, *, now: datetime = NOW, opened: datetime | None = None, **facts: Any) -> bool:
+    ctx = GuardContext(kind="return", event="approve", state="requested", facts=facts, data={},
+                       actor=Actor("alice", "agent"), now=now, tz=SHANGHAI, roles=ROLES, opened=opened,
+                       types=TYPES)
+    return bool(guard.applies(ctx))
+
+
+# ---- all_of / any_of / not ---------------------------------------------------------------------------------------
+def test_all_of_holds_when_every_branch_that_applies_holds_and_says_each():
+    both = rule(guard="all_of", id="photo_and_unused", guards=[PHOTO, UNUSED, BOOKS_ONLY])
+    v = judge(both, {"evidence": WITH_PHOTO, "condition": "unused", "category": "books"})
+    assert v.passed and v.code is None and v.guard == "photo_and_unused"
+    assert v.message == ("all hold: (1) evidence present: one of photo; "
+                         "(2) item condition is unused; accepted: unused")
+
+
+def test_all_of_refuses_with_the_first_failing_branchs_code_and_lists_every_failing_branch():
+    both = rule(guard="all_of", guards=[PHOTO, UNUSED])
+    v = judge(both, {"evidence": [], "condition": "used"})
+    assert not v.passed and v.code == "evidence_missing"
+    assert v.message == ("2 of 2 must-hold rules fail: (1) missing evidence: photo; required: one of photo; "
+                         "(2) item condition is used; accepted: unused")
+    assert [(b["guard"], b["code"]) for b in v.details["branches"]] == [
+        ("photo", "evidence_missing"), ("unused", "condition_unacceptable")]
+    assert v.details["combinator"] == "all_of" and v.details["missing"] == ["photo"]
+    one = judge(both, {"evidence": WITH_PHOTO, "condition": "used"})
+    assert one.code == "condition_unacceptable" and one.message.startswith("1 of 2 must-hold rules fail: (1) item")
+
+
+def test_a_combinator_with_its_own_code_and_message_speaks_for_its_branches():
+    named = rule(guard="all_of", guards=[PHOTO, UNUSED], code="return_refused",
+                 message="a return needs {missing} and an unused item")
+    v = judge(named, {"evidence": [], "condition": "used"})
+    assert v.code == "return_refused" and v.message == "a return needs photo and an unused item"
+    assert v.details["combinator"] is None
+    # Holding, it carries no code at all.
+    assert judge(named, {"evidence": WITH_PHOTO, "condition": "unused"}).code is None
+
+
+def test_all_of_and_any_of_with_no_branch_applying_hold():
+    only_food = [BOOKS_ONLY]
+    assert judge(rule(guard="all_of", guards=only_food), {"category": "books"}).message == "no branch applies"
+    v = judge(rule(guard="any_of", guards=only_food), {"category": "books"})
+    assert v.passed and v.message == "no alternative applies"
+
+
+def test_any_of_holds_by_its_first_holding_alternative_and_refuses_listing_all():
+    either = rule(guard="any_of", guards=[PHOTO, UNUSED])
+    v = judge(either, {"evidence": [], "condition": "unused"})
+    assert v.passed and v.message == "holds: item condition is unused; accepted: unused"
+    both = judge(either, {"evidence": WITH_PHOTO, "condition": "unused"})
+    assert both.message == "holds: evidence present: one of photo"
+    none = judge(either, {"evidence": [], "condition": "used"})
+    assert not none.passed and none.code == "evidence_missing" and none.details["combinator"] == "any_of"
+    assert none.message.startswith("none of 2 alternatives holds: (1) missing evidence: photo")
+    assert len(none.details["branches"]) == 2
+
+
+def test_not_refuses_when_its_rule_holds_and_passes_when_it_does_not():
+    not_vip = rule(guard="not", id="not_unused", rule=UNUSED, code="condition_unacceptable")
+    refused = judge(not_vip, {"condition": "unused"})
+    assert not refused.passed and refused.code == "condition_unacceptable"
+    assert refused.message == "must not hold, but does: item condition is unused; accepted: unused"
+    held = judge(not_vip, {"condition": "used"})
+    assert held.passed and held.message == "does not hold, as required: item condition is used; accepted: unused"
+    assert held.details == {"condition": "used", "accepted": ["unused"]}
+    skipped = judge(rule(guard="not", rule=BOOKS_ONLY, code="category_excluded"), {"category": "books"})
+    assert skipped.passed and skipped.message == "its rule does not apply" and skipped.details == {}
+
+
+def test_a_combinator_judges_the_facts_of_every_branch():
+    both = rule(guard="all_of", guards=[UNUSED, {"guard": "amount_within", "amount": "amount", "limit": "paid"}])
+    assert both.judges() == {"condition", "amount", "paid"}
+    assert rule(guard="not", rule=UNUSED, code="x").judges() == {"condition"}
+
+
+# ---- from / until ------------------------------------------------------------------------------------------------
+PROMOTION = rule(guard="range", field="score", min=1, **{"from": "2026-11-11", "until": "2026-11-30"})
+
+
+def shanghai(day: int, hour: int = 0, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
+def test_a_rule_is_in_force_from_its_first_to_its_last_day_in_the_policys_zone():
+    assert applies(PROMOTION, now=shanghai(11))
+    assert applies(PROMOTION, now=shanghai(30, 23, 59))
+    assert not applies(PROMOTION, now=shanghai(10, 23, 59))
+    assert not applies(PROMOTION, now=shanghai(1, month=12))
+    # 16:30 UTC on the 10th is already the 11th in Shanghai.
+    assert applies(PROMOTION, now=datetime.fromisoformat("2026-11-10T16:30:00+00:00"))
+    assert not applies(PROMOTION, now=datetime.fromisoformat("2026-11-30T16:30:00+00:00"))
+
+
+def test_a_rule_with_only_a_first_or_only_a_last_day_is_open_on_the_other_side():
+    since = rule(guard="responded", **{"from": "2026-11-11"})
+    assert applies(since, now=shanghai(11)) and applies(since, now=shanghai(1, month=12) + timedelta(days=400))
+    assert not applies(since, now=shanghai(10, 23, 59))
+    assert since.period_text() == "from 2026-11-11"
+    until = rule(guard="responded", until="2026-11-30")
+    assert applies(until, now=shanghai(30, 23, 59)) and not applies(until, now=shanghai(1, month=12))
+    assert until.period_text() == "until 2026-11-30"
+    assert PROMOTION.period_text() == "from 2026-11-11 until 2026-11-30"
+    assert rule(guard="responded").period_text() == ""
+
+
+def test_a_rule_dated_by_the_opening_judges_the_day_the_case_was_opened():
+    opened = rule(guard="responded", until="2026-11-30", dated_by="opened")
+    december = shanghai(5, month=12)
+    assert applies(opened, now=december, opened=shanghai(30, 20))
+    assert not applies(opened, now=shanghai(29), opened=shanghai(1, month=12))
+    # Without an opening instant (a case being opened), the event's instant is judged.
+    assert applies(opened, now=shanghai(29), opened=None) and not applies(opened, now=december, opened=None)
+    by_event = rule(guard="responded", until="2026-11-30")
+    assert not applies(by_event, now=december, opened=shanghai(30, 20))
+
+
+def test_a_when_mapping_matches_any_listed_value_and_the_role_or_a_role_it_inherits():
+    when = rule(guard="responded", when={"reason": ["defective", "wrong_item"], "role": ["agent"]})
+    assert applies(when, reason="wrong_item") and not applies(when, reason="no_reason") and not applies(when)
+    assert when.judges() == {"reason"}
+    supervisor = GuardContext(kind="return", event="approve", state="requested", facts={"reason": "defective"},
+                              data={}, actor=Actor("sam", "supervisor"), now=NOW, tz=SHANGHAI, roles=ROLES)
+    customer = GuardContext(kind="return", event="approve", state="requested", facts={"reason": "defective"},
+                            data={}, actor=Actor("c", "customer"), now=NOW, tz=SHANGHAI, roles=ROLES)
+    assert when.applies(supervisor) and not when.applies(customer)
+    each = rule(guard="responded", when={"category": ["a"], "condition": ["b"], "channel": ["app"]})
+    assert applies(each, category="a", condition="b", channel="app")
+    assert not applies(each, category="a", condition="b", channel="email")
+    assert not applies(each, category="a", condition="x", channel="app")
+    assert each.judges() == {"category", "condition", "channel"}
+
+
+# ---- an expression guard --------------------------------------------------------------------------------------
+def test_an_expression_guard_says_what_it_read_when_it_holds_and_when_it_refuses():
+    big = rule(guard="expr", id="photo_above_500", when="amount > money('500.00')", expr="'photo' in evidence",
+               code="evidence_missing", message="a refund of {amount} (above 500.00) needs a photo",
+               details={"missing": "photo"})
+    assert not applies(big, amount="400.00", evidence=[])
+    refused = judge(big, {"amount": "600.00", "evidence": []})
+    assert not refused.passed and refused.code == "evidence_missing"
+    assert refused.message == "a refund of 600.00 (above 500.00) needs a photo"
+    assert refused.details == {"amount": "600.00", "evidence": [], "missing": "photo"}
+    held = judge(big, {"amount": "600.00", "evidence": WITH_PHOTO})
+    assert held.passed and held.code is None and held.message == "'photo' in evidence holds (evidence photo)"
+    assert held.details == {"amount": "600.00", "evidence": ["photo"]}
+    plain = rule(guard="expr", expr="'photo' in evidence", code="evidence_missing")
+    no = judge(plain, {"evidence": []})
+    assert no.message == "'photo' in evidence does not hold (evidence none)" and no.guard == "expr"
+
+
+def test_an_expression_guard_refuses_a_fact_it_needs_that_the_case_does_not_hold():
+    v = judge(rule(guard="expr", expr="amount <= paid", code="amount_exceeds_paid"), {"amount": "5.00"})
+    assert not v.passed and v.code == "field_missing"
+    assert v.message == "paid is not known; this rule needs it" and v.details["missing"] == ["paid"]
+    two = judge(rule(guard="expr", expr="amount <= paid", code="amount_exceeds_paid"), {})
+    assert two.message == "amount, paid are not known; this rule needs it"
