@@ -23,7 +23,10 @@ def suggest(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean X?)`` when a close match exists, else the empty string."""
+    """`` (did you mean X?)`` when a close match exists, else the empty string (always, for a ``word`` that is
+    not text: ``Engine.open(5, ...)`` is refused as an unknown kind, not crashed on)."""
+    if not isinstance(word, str):
+        return ""
     close = suggest(word, choices, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
