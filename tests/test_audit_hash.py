@@ -103,3 +103,67 @@ def test_text_orjson_refuses_is_read_as_before_or_is_a_value_error() -> None:
     assert parse('"\\ud800"') == "\ud800"  # a lone surrogate: json.loads reads it, orjson does not
     with pytest.raises(ValueError):
         parse('{"amount": ')
+
+
+# ---- every other link and MAC is as fixed as the entry hash ------------------------------------------------------
+# Each is pinned by its definition and by the value casework 0.1.0 recorded: a database written today must verify
+# tomorrow, so renaming a field, reordering the parts or changing a separator is a breaking change, not a refactor.
+PREV, POLICY, ENTRY = "0" * 64, "ab" * 32, "cd" * 32
+
+
+def test_the_policy_chain_link_is_sha256_of_the_previous_link_and_the_policy_hash() -> None:
+    from casework.audit import policy_chain_hash
+
+    assert policy_chain_hash(PREV, POLICY) == hashlib.sha256(f"{PREV}:{POLICY}".encode()).hexdigest() \
+        == "4111c22cdb78868bac835f5719f6b5b7362eb3270a7cd57274cace92da6b39d4"
+
+
+def test_the_publication_link_is_sha256_of_the_canonical_record() -> None:
+    from casework.audit import publication_hash
+
+    record = {"actor": "wang", "at": "2026-11-23T10:00:00+00:00", "file": "policies.yaml", "policy": POLICY,
+              "prev": PREV, "role": "admin", "seq": 2}
+    link = publication_hash(PREV, seq=2, policy_hash=POLICY, file="policies.yaml", actor="wang", role="admin",
+                            at="2026-11-23T10:00:00+00:00")
+    assert link == hashlib.sha256(canonical(record).encode()).hexdigest()
+    assert link == "513fbdea4a68d13dad0e9ec404dba9d663d9c45bc7f086d7ed91045bd22dd423"
+
+
+def test_the_global_chain_link_is_sha256_of_the_previous_link_the_place_and_the_entry_hash() -> None:
+    from casework.audit import chain_link
+
+    assert chain_link(PREV, 7, ENTRY) == hashlib.sha256(f"{PREV}:7:{ENTRY}".encode()).hexdigest() \
+        == "a53ffe0ba16b5193c8906461a542e6fd42dc94c9c6acc5fedc6ed3b4cb26e0b0"
+
+
+def test_an_audit_keys_id_macs_and_links_are_hmac_sha256_of_fixed_texts() -> None:
+    import hmac
+
+    from casework.audit import AuditKey, chain_link
+
+    secret = b"k" * 32
+
+    def mac(text: str) -> str:
+        return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
+
+    key = AuditKey(" " + "k" * 32 + "\n")  # surrounding white space is not part of the key
+    assert key.id == mac("casework audit key id")[:16] == "f585e57b150222dc"
+    assert repr(key) == "AuditKey(id='f585e57b150222dc')"
+    assert key.entry_mac(ENTRY) == mac(f"entry:{ENTRY}") \
+        == "86775da4b82a68f6f70fed907684e7d795fa20933f5cca5d2c8688e6d4ed86b3"
+    assert key.publication_mac(ENTRY) == mac(f"publication:{ENTRY}") != key.entry_mac(ENTRY)
+    assert key.link(PREV, 7, ENTRY) == chain_link(PREV, 7, ENTRY, key) == mac(f"{PREV}:7:{ENTRY}") \
+        == "1546c3d9b5be6df819c047bfbbbc54996037f74eebfc9eb10aab8ece34c094cb"
+    assert AuditKey(secret).id == key.id and AuditKey("K" * 32).id != key.id
+    # The same key gives the same MAC every time (its pads are computed once and copied, never used up).
+    assert key.entry_mac(ENTRY) == key.entry_mac(ENTRY)
+
+
+@pytest.mark.parametrize("secret", ["short", " " * 40, "x" * 15, b"\x00" * 3])
+def test_an_audit_key_shorter_than_16_bytes_is_refused(secret: str | bytes) -> None:
+    from casework.audit import AuditKey
+
+    stripped = len((secret.encode() if isinstance(secret, str) else secret).strip())
+    with pytest.raises(ValueError, match=f"^an audit key must be at least 16 bytes long; got {stripped}$"):
+        AuditKey(secret)
+    assert AuditKey("x" * 16).id
