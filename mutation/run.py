@@ -163,6 +163,32 @@ def report(write_readme: bool, elapsed: float | None) -> int:
     return 0 if all(s.ratio >= GOAL for s in rows) else 1
 
 
+def keep_results_when_tests_are_added() -> None:
+    """Let the last run's results stand when test files were added to ``pytest_add_cli_args_test_selection``.
+
+    mutmut discards every result when the test selection changes (a full run again: half an hour). Adding tests
+    can only kill more mutants, never revive one, so before re-running the survivors the selection's fingerprint
+    in mutmut's stats is set to today's; mutmut then runs its stats for the new tests only (it finds them itself).
+    A changed ``pytest_add_cli_args`` (how every test runs) still means a full run.
+    """
+    stats = ROOT / "mutants" / "mutmut-stats.json"
+    if not stats.exists():
+        return
+    import os
+
+    from mutmut.configuration import config  # the mutation extra
+
+    here = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        fingerprint = config().config_fingerprint()
+    finally:
+        os.chdir(here)
+    data = json.loads(stats.read_text("utf-8"))
+    data.setdefault("config_fingerprint", {})["test_selection"] = fingerprint["test_selection"]
+    stats.write_text(json.dumps(data), "utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=1, help="mutants tested at once (default 1)")
@@ -186,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             if not names:
                 print("no survivors to run again")
                 return report(args.readme, None)
+            keep_results_when_tests_are_added()
         elif not args.module:
             shutil.rmtree(ROOT / "mutants", ignore_errors=True)  # a full run starts from scratch
         mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or "mutmut"

@@ -159,3 +159,12 @@ def test_a_bulk_import_records_a_refused_record_then_stops_there(engine: Engine)
     assert (recorded.actor, recorded.data["customer"], recorded.reasons[0]["code"]) == (
         "cust-1", "cust-9", "role_not_permitted")
     assert engine.find() == [] and engine.verify().ok  # the batch before the refused record was not written
+
+
+def test_a_refused_opening_records_the_channel_it_came_by(engine: Engine):
+    with pytest.raises(TransitionDenied):
+        engine.open("refund", {**REFUND, "customer": "cust-1"}, actor=Actor("cust-2", "customer"), channel="hotline")
+    (entry,) = engine.refused_openings()
+    assert (entry.channel, entry.seq, entry.event, entry.outcome, entry.from_state) == (
+        "hotline", 1, "open", "refused", None)
+    assert engine.verify().ok

@@ -136,6 +136,18 @@ def test_a_period_window_counts_only_within_its_dates_and_is_named():
     assert "(from 2026-11-11 until 2026-11-30)" in v.message
     after = judge(window, {"delivered": "2026-11-25", "category": "electronics"}, now=NOW.replace(month=12))
     assert not after.passed and after.details["window"] == "7 days" and "period" not in after.details
+    # Asked for a decision (a context), the period counts; asked without one, it never does.
+    during = GuardContext(kind="return", event="approve", state="requested", facts={}, data={},
+                          actor=Actor("alice", "agent"), now=NOW, tz=SHANGHAI, roles=ROLES)
+    assert window.window_for({"category": "electronics"}, during) == timedelta(days=15)
+    assert window.window_for({"category": "electronics"}) == timedelta(days=7)
+
+
+def test_a_guard_built_in_python_takes_durations_as_timedeltas():
+    window = rule(guard="window", within=timedelta(hours=48),
+                  by_category={"electronics": {"within": timedelta(days=15), "from": "2026-11-11"}})
+    assert window.within == timedelta(hours=48)
+    assert window.by_category["electronics"].within == timedelta(days=15)
 
 
 # ---- required: in the event's data, or in the case's facts ------------------------------------------------

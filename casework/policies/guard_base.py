@@ -7,7 +7,6 @@ The built-in guards are in :mod:`casework.policies.guards`, the expression guard
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -16,7 +15,7 @@ from casework.domain import Verdict
 from casework.policies.context import GuardContext
 from casework.policies.expressions import Expression
 from casework.policies.periods import Period
-from casework.values import parse_duration, parse_money
+from casework.values import parse_duration
 
 
 def _duration(value: Any) -> timedelta:
@@ -25,12 +24,7 @@ def _duration(value: Any) -> timedelta:
     return parse_duration(value)
 
 
-def _money(value: Any) -> Decimal:
-    return parse_money(value, "amount")
-
-
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
-Money = Annotated[Decimal, BeforeValidator(_money)]
 
 
 class Condition(BaseModel):
