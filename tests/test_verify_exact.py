@@ -7,6 +7,7 @@ Each test edits the database behind the engine's back (``tests/tampering.py``), 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from tampering import query, run
@@ -88,3 +89,60 @@ def test_a_whole_case_deleted_row_and_trail_is_caught_by_the_places_it_leaves(tr
     assert problems(engine) == [f"{second}#1: global chain: places 1 to 4 are missing: entries were removed"]
     report = engine.verify()
     assert (report.cases_checked, report.entries_checked) == (1, 1)
+
+
+# ---- each column of a row, named with both values -------------------------------------------------------------------
+def test_an_edited_column_is_named_with_the_stored_and_the_replayed_value(trails, db_url: str):
+    engine, _, second = trails
+    run(db_url, "UPDATE cases SET is_open = (1 = 0), first_response_due = NULL, version = 7 WHERE number = :n",
+        n=second)
+    found = problems(engine)
+    assert found[:2] == [f"{second}#None: stored version 7 differs from the replayed 1",
+                         f"{second}#None: stored is_open (closed) True differs from the replayed False"]
+    assert found[2].startswith(f"{second}#None: stored first_response_due none differs from the replayed 2026-11-")
+    assert len(found) == 3
+
+
+# ---- entries of no case: refused openings -----------------------------------------------------------------------------
+def refused_opening(engine: Engine) -> Any:
+    from casework import TransitionDenied
+
+    with pytest.raises(TransitionDenied):
+        engine.open("refund", {"order_id": "SO-9", "amount": "1.00", "paid": "1.00", "customer": "cust-1"},
+                    actor=Actor("cust-2", "customer"))
+    (entry,) = engine.refused_openings()
+    return entry
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"number": "ZZ-20261122"}, "its series 'ZZ-20261122' names no kind"),
+    ({"seq": 2}, "an entry of no case that is not a refused opening (taken from a case's trail, or forged)"),
+    ({"event": "review"}, "an entry of no case that is not a refused opening (taken from a case's trail, or forged)"),
+    ({"outcome": "applied"}, "an entry of no case that is not a refused opening (taken from a case's trail, or forged)"),
+    ({"to_state": "submitted"},
+     "an entry of no case that is not a refused opening (taken from a case's trail, or forged)"),
+    ({"prev_hash": "1" * 64},
+     "an entry of no case that is not a refused opening (taken from a case's trail, or forged)"),
+    ({"data": {"amount": "0.01"}, "rehash": False}, "entry hash mismatch: the entry was altered"),
+    ({"policy_missing": True}, "policy version {short} it was decided by is missing or altered"),
+    ({"verdicts": [{"guard": "owner", "passed": True}]}, "recorded as refused, but no verdict refused it"),
+])
+def test_a_refused_opening_altered_and_rehashed_is_named_by_what_is_wrong(engine: Engine, change: dict[str, Any],
+                                                                          problem: str):
+    from dataclasses import replace
+
+    from casework.audit import hash_of
+    from casework.replay import check_refused_opening
+
+    entry = refused_opening(engine)
+    policy = engine.policy
+    assert check_refused_opening(entry, lambda h: policy if h == policy.hash else None) == []
+    change = dict(change)
+    rehash = change.pop("rehash", True)
+    missing = change.pop("policy_missing", False)
+    altered = replace(entry, **change)
+    if rehash:  # what an attacker with casework's code does: the entry's own hash made to match
+        altered = replace(altered, hash=hash_of(altered))
+    found = check_refused_opening(altered, lambda h: None if missing or h != policy.hash else policy)
+    assert [(p.number, p.seq, p.problem) for p in found] == [
+        (altered.number, altered.seq, "refused opening: " + problem.format(short=entry.policy.short))]
