@@ -162,7 +162,7 @@ def test_an_expression_guard_says_what_it_read_when_it_holds_and_when_it_refuses
                details={"missing": "photo"})
     assert not applies(big, amount="400.00", evidence=[])
     refused = judge(big, {"amount": "600.00", "evidence": []})
-    assert not refused.passed and refused.code == "evidence_missing"
+    assert refused.passed is False and refused.code == "evidence_missing"
     assert refused.message == "a refund of 600.00 (above 500.00) needs a photo"
     assert refused.details == {"amount": "600.00", "evidence": [], "missing": "photo"}
     held = judge(big, {"amount": "600.00", "evidence": WITH_PHOTO})
@@ -179,3 +179,32 @@ def test_an_expression_guard_refuses_a_fact_it_needs_that_the_case_does_not_hold
     assert v.message == "paid is not known; this rule needs it" and v.details["missing"] == ["paid"]
     two = judge(rule(guard="expr", expr="amount <= paid", code="amount_exceeds_paid"), {})
     assert two.message == "amount, paid are not known; this rule needs it"
+
+
+def test_an_expression_that_cannot_be_judged_on_the_facts_is_refused_saying_why():
+    v = judge(rule(guard="expr", expr="int(note) > 0", code="note_unreadable"), {"note": "abc"})
+    assert v.passed is False and v.code == "note_unreadable"
+    assert v.message.startswith("the rule could not be judged on these facts: Function 'int' error")
+    assert v.details["error"] in v.message and v.details["note"] == "abc"
+    missing = judge(rule(guard="expr", expr="amount <= paid", code="amount_exceeds_paid"), {})
+    assert missing.passed is False and missing.to_json()["passed"] is False
+
+
+def test_a_date_only_fact_in_an_expression_is_midnight_in_the_policys_zone():
+    # Delivered on the 21st: midnight in Shanghai is 34 hours before 10:00 on the 22nd (in UTC it would be 26).
+    since = rule(guard="expr", expr="now - delivered >= duration('30h')", code="window_expired")
+    assert judge(since, {"delivered": "2026-11-21"}).passed
+    on = rule(guard="expr", expr="delivered >= date('2026-11-21')", code="window_expired")
+    assert judge(on, {"delivered": "2026-11-21"}).passed
+    assert judge(on, {"delivered": "2026-11-20T23:59:00+08:00"}).passed is False
+
+
+def test_a_refusal_message_fills_its_placeholders_and_keeps_the_unknown_ones():
+    listed = rule(guard="expr", expr="size(evidence) > 2", code="evidence_missing",
+                  message="only {evidence} given; {unknown} stays, {0} too")
+    v = judge(listed, {"evidence": [{"type": "photo", "ref": None}, {"type": "video", "ref": None}]})
+    assert v.message == "only {evidence} given; {unknown} stays, {0} too"  # a template that cannot be filled: as is
+    named = rule(guard="expr", expr="size(evidence) > 2", code="evidence_missing",
+                 message="only {evidence} given; {unknown} stays")
+    assert judge(named, {"evidence": [{"type": "photo", "ref": None}, {"type": "video", "ref": None}]}).message \
+        == "only photo, video given; {unknown} stays"

@@ -103,7 +103,7 @@ def test_an_edited_column_is_named_with_the_stored_and_the_replayed_value(trails
     assert len(found) == 3
 
 
-# ---- entries of no case: refused openings -----------------------------------------------------------------------------
+# ---- entries of no case: refused openings ----------------------------------------------------------------------
 def refused_opening(engine: Engine) -> Any:
     from casework import TransitionDenied
 
@@ -118,7 +118,8 @@ def refused_opening(engine: Engine) -> Any:
     ({"number": "ZZ-20261122"}, "its series 'ZZ-20261122' names no kind"),
     ({"seq": 2}, "an entry of no case that is not a refused opening (taken from a case's trail, or forged)"),
     ({"event": "review"}, "an entry of no case that is not a refused opening (taken from a case's trail, or forged)"),
-    ({"outcome": "applied"}, "an entry of no case that is not a refused opening (taken from a case's trail, or forged)"),
+    ({"outcome": "applied"},
+     "an entry of no case that is not a refused opening (taken from a case's trail, or forged)"),
     ({"to_state": "submitted"},
      "an entry of no case that is not a refused opening (taken from a case's trail, or forged)"),
     ({"prev_hash": "1" * 64},
