@@ -208,3 +208,28 @@ def test_a_refusal_message_fills_its_placeholders_and_keeps_the_unknown_ones():
                  message="only {evidence} given; {unknown} stays")
     assert judge(named, {"evidence": [{"type": "photo", "ref": None}, {"type": "video", "ref": None}]}).message \
         == "only photo, video given; {unknown} stays"
+
+
+def test_an_expression_guard_tells_every_value_it_read():
+    both = rule(guard="expr", expr="amount <= paid", code="amount_exceeds_paid")
+    assert judge(both, {"amount": "5.00", "paid": "10.00"}).message == "amount <= paid holds (amount 5.00; paid 10.00)"
+    two = rule(guard="expr", expr="size(evidence) >= 2", code="evidence_missing")
+    assert judge(two, {"evidence": [{"type": "photo", "ref": None}, {"type": "video", "ref": None}]}).message \
+        == "size(evidence) >= 2 holds (evidence photo, video)"
+    nothing = rule(guard="expr", expr="1 < 2", code="x")
+    assert judge(nothing, {}).message == "1 < 2 holds"
+    never = rule(guard="expr", expr="1 > 2", code="x")
+    assert judge(never, {}).message == "1 > 2 does not hold"
+
+
+def test_an_expression_guard_gives_its_messages_the_facts_it_reads_and_its_details():
+    guard = rule(guard="expr", expr="'photo' in evidence", when="amount > money('500.00')", code="evidence_missing",
+                 details={"wanted": "photo"})
+    assert guard.gives() == {"evidence", "amount", "wanted"}
+    missing = rule(guard="expr", expr="has_receipt", code="field_missing")
+    assert missing.gives() == {"has_receipt", "missing"}
+
+
+def test_a_period_window_takes_any_duration():
+    window = rule(guard="window", within="7d", by_category={"electronics": {"within": "36h", "from": "2026-11-01"}})
+    assert window.by_category["electronics"].within == timedelta(hours=36)
