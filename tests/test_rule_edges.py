@@ -318,3 +318,47 @@ def test_the_codes_the_engine_knows_include_every_builtin_guards_code():
     for code in ("window_expired", "category_excluded", "value_out_of_range", "field_missing", "date_in_future",
                  "fact_not_permitted", "fact_judged", "not_available", "role_not_permitted", "ok"):
         assert (code in codes) is (code != "ok"), code
+
+
+# ---- reopening a closed case ------------------------------------------------------------------------------------
+def closed_refund(policy: Any, closed_at: datetime) -> Any:
+    from dataclasses import replace
+
+    from casework.transition import opened
+
+    case = opened("RF-20261122-000001", "refund", {"order_id": "SO-1", "amount": "5.00", "paid": "5.00",
+                                                   "customer": "c-1"}, policy, closed_at - timedelta(days=1))
+    return replace(case, state="closed", closed=True, state_since=closed_at)
+
+
+def test_a_closed_case_may_be_reopened_until_exactly_14_days_after_closing():
+    from casework.decide import decide
+
+    policy = load_policy()
+    case = closed_refund(policy, NOW)
+    at_limit = decide(policy, case, "reopen", Actor("c-1", "customer"), {}, NOW + timedelta(days=14))
+    v = at_limit.verdicts[-1]
+    assert at_limit.allowed and (v.guard, v.passed, v.code) == ("reopen_within", True, None)
+    assert v.message == "closed 14 days ago; it may be reopened until 2026-12-06 10:00 (14 days after closing)"
+    assert v.details == {"since": "closed", "elapsed_days": 14, "window": "14 days",
+                         "until": "2026-12-06T02:00:00+00:00"}
+    late = decide(policy, case, "reopen", Actor("c-1", "customer"), {}, NOW + timedelta(days=14, minutes=1))
+    assert not late.allowed and late.codes == ["window_expired"] and late.verdicts[-1].passed is False
+    early = decide(policy, case, "reopen", Actor("c-1", "customer"), {}, NOW + timedelta(days=3, hours=5))
+    assert early.verdicts[-1].message.startswith("closed 3 days ago; it may be reopened until 2026-12-06 10:00")
+
+
+def test_a_kind_without_reopen_within_may_be_reopened_any_time():
+    from casework import parse_policy
+    from casework.decide import decide
+
+    shipped = load_policy()
+    text = shipped.source.replace("    reopen_within: 2w                   # a closed case may be reopened within 14 days of "
+                                  "closing\n", "", 1)
+    assert text != shipped.source
+    policy = parse_policy(text, "no_limit.yaml")
+    case = closed_refund(policy, NOW)
+    decision = decide(policy, case, "reopen", Actor("c-1", "customer"), {}, NOW + timedelta(days=400))
+    assert decision.allowed
+    assert [(v.guard, v.message) for v in decision.verdicts][-1] == ("reopen_within",
+                                                                     "no limit on reopening after closing")
