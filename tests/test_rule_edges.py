@@ -353,8 +353,8 @@ def test_a_kind_without_reopen_within_may_be_reopened_any_time():
     from casework.decide import decide
 
     shipped = load_policy()
-    text = shipped.source.replace("    reopen_within: 2w                   # a closed case may be reopened within 14 days of "
-                                  "closing\n", "", 1)
+    limit = "    reopen_within: 2w                   # a closed case may be reopened within 14 days of closing\n"
+    text = shipped.source.replace(limit, "", 1)
     assert text != shipped.source
     policy = parse_policy(text, "no_limit.yaml")
     case = closed_refund(policy, NOW)
