@@ -293,6 +293,7 @@ def test_a_counter_below_its_threshold_passes_and_at_it_needs_the_named_role():
                           "required_role": "supervisor"}
     exempt = judge(counter, {"refunds_last_30_days": 7}, role="supervisor")
     assert exempt.passed and exempt.message == "refunds_last_30_days is 7 (at least 5); only a supervisor may proceed"
+    assert exempt.details["observed"] == 7 and below.details["observed"] == 4
     assert judge(counter, {}).passed
     strict = judge(rule(guard="fraud_counter", at_least=1), {"refunds_last_30_days": 1}, role="supervisor")
     assert not strict.passed and strict.message == "refunds_last_30_days is 1, at least 1"
@@ -362,3 +363,29 @@ def test_a_kind_without_reopen_within_may_be_reopened_any_time():
     assert decision.allowed
     assert [(v.guard, v.message) for v in decision.verdicts][-1] == ("reopen_within",
                                                                      "no limit on reopening after closing")
+
+
+def test_a_counter_the_case_does_not_hold_or_holds_at_zero_counts_zero():
+    once = rule(guard="fraud_counter", at_least=1)
+    absent = judge(once, {})
+    assert absent.passed and absent.message == "refunds_last_30_days is 0, below 1"
+    assert absent.details == {"counter": "refunds_last_30_days", "observed": 0, "threshold": 1, "required_role": None}
+    assert judge(once, {"refunds_last_30_days": 0}).passed
+    refused = judge(once, {"refunds_last_30_days": 1})
+    assert refused.passed is False and refused.details["observed"] == 1
+
+
+def test_refusals_are_recorded_as_passed_false_with_what_they_judged():
+    no_reply = judge(rule(guard="responded"), {})
+    assert no_reply.passed is False and no_reply.code == "response_pending"
+    assert no_reply.message == "the case has not had a first response yet; wait for it or its deadline"
+    none = judge(rule(guard="approval_limit"), {"amount": "1.00"}, role="auditor")
+    assert none.passed is False and none.details == {"role": "auditor", "observed": "1.00", "limit": None}
+    missing = judge(rule(guard="approval_limit", amount="adjustment"), {"amount": "1.00"})
+    assert missing.passed is False and missing.details == {"field": "adjustment"}
+    assert missing.message == "the adjustment is not known; this rule needs it"
+    assert judge(SCORE, {}).details == {"field": "score"}
+    several = judge(rule(guard="required", fields=["note", "resolution"]), {}, {})
+    assert several.message == "missing note, resolution; this event needs note, resolution"
+    assert judge(rule(guard="required", fields=["note", "resolution"]), {}, {"note": "a", "resolution": "b"}
+                 ).message == "given: note, resolution"
