@@ -147,3 +147,79 @@ def test_a_refused_opening_altered_and_rehashed_is_named_by_what_is_wrong(engine
     found = check_refused_opening(altered, lambda h: None if missing or h != policy.hash else policy)
     assert [(p.number, p.seq, p.problem) for p in found] == [
         (altered.number, altered.seq, "refused opening: " + problem.format(short=entry.policy.short))]
+
+
+# ---- a digest kept outside, and the export an auditor takes away ------------------------------------------------
+def test_a_digest_whose_link_is_not_the_chains_names_its_place(trails):
+    from casework import Digest
+
+    engine, _, _ = trails
+    head = engine.verify().digest
+    assert head is not None and engine.verify(since=head).ok
+    forged = Digest(head.seq - 1, "f" * 64)
+    found = engine.verify(since=forged).problems
+    assert [(p.number, p.seq, p.problem) for p in found] == [
+        ("(global chain)", head.seq - 1, f"the entry at place {head.seq - 1} is not the one the digest named: "
+                                         "the chain was rewritten at or before it")]
+
+
+def test_the_export_lists_every_entry_with_its_case_kind_and_the_refused_openings_last(trails):
+    engine, first, second = trails
+    refused_opening(engine)
+    rows = list(engine.export())
+    assert [(r["number"], r["kind"], r["seq"]) for r in rows] == [
+        *[(first, "refund", s) for s in (1, 2, 3, 4)], (second, "refund", 1), ("RF-20261122", "refund", 1)]
+    assert rows[-1]["outcome"] == "refused" and rows[0]["data"]["order_id"] == "SO-1"
+
+
+def test_the_redacted_export_masks_personal_facts_only(engine: Engine):
+    number = engine.open("refund", {"order_id": "SO-7", "amount": "1.00", "paid": "1.00", "phone": "13800000000"},
+                         actor=CUSTOMER).number
+    plain = next(r for r in engine.export() if r["number"] == number)
+    assert plain["data"]["phone"] == "13800000000"
+    redacted = next(r for r in engine.export(redact=True) if r["number"] == number)
+    assert redacted["data"]["phone"] == "[redacted]" and redacted["data"]["order_id"] == "SO-7"
+    assert redacted["kind"] == "refund"
+
+
+def test_an_unreadable_case_row_is_exported_as_unreadable(trails, db_url: str):
+    engine, _, second = trails
+    run(db_url, "UPDATE cases SET facts = 'not json' WHERE number = :n", n=second)
+    rows = [r for r in engine.export() if r["number"] == second]
+    unreadable = [r for r in rows if "unreadable" in r]
+    assert len(unreadable) == 1 and unreadable[0]["kind"] is None and unreadable[0]["unreadable"]
+
+
+# ---- a trail whose refusals or openings were rewritten -----------------------------------------------------------
+def rewritten(engine: Engine, number: str, seq: int, **change: Any) -> list[Any]:
+    """The trail of ``number`` with entry ``seq`` changed and its hash made to match (as an attacker would)."""
+    from dataclasses import replace
+
+    from casework.audit import hash_of
+
+    trail = engine.history(number, reveal=True)
+    edited = replace(trail[seq - 1], **change)
+    trail[seq - 1] = replace(edited, hash=hash_of(edited))
+    return trail
+
+
+def replayed(engine: Engine, number: str, trail: list[Any]) -> list[tuple[int | None, str]]:
+    from casework.replay import replay
+
+    policy = engine.policy
+    return [(p.seq, p.problem) for p in replay(number, trail, lambda h: policy if h == policy.hash else None).problems]
+
+
+def test_a_refusal_recorded_from_another_state_or_moving_the_case_is_named(engine: Engine):
+    from casework import TransitionDenied
+
+    number = engine.open("refund", {"order_id": "SO-1", "amount": "1.00", "paid": "1.00"}, actor=CUSTOMER).number
+    with pytest.raises(TransitionDenied):
+        engine.fire(number, "approve", actor=CUSTOMER)
+    assert replayed(engine, number, engine.history(number, reveal=True)) == []
+    assert replayed(engine, number, rewritten(engine, number, 2, from_state="approved")) == [
+        (2, "refused approve recorded from approved, but the case was in submitted")]
+    assert replayed(engine, number, rewritten(engine, number, 2, to_state="approved")) == [
+        (2, "refused approve recorded from submitted, but the case was in submitted")]
+    assert replayed(engine, number, rewritten(engine, number, 1, outcome="refused")) == [
+        (1, "first entry is not the opening")]
