@@ -233,3 +233,9 @@ def test_an_expression_guard_gives_its_messages_the_facts_it_reads_and_its_detai
 def test_a_period_window_takes_any_duration():
     window = rule(guard="window", within="7d", by_category={"electronics": {"within": "36h", "from": "2026-11-01"}})
     assert window.by_category["electronics"].within == timedelta(hours=36)
+
+
+def test_an_expression_guard_judges_the_facts_of_its_when_and_its_expression():
+    guard = rule(guard="expr", expr="'photo' in evidence", when="amount > money('500.00')", code="evidence_missing")
+    assert guard.judges() == {"evidence", "amount"}
+    assert rule(guard="expr", expr="size(evidence) > 1", code="evidence_missing").gives() == {"evidence"}

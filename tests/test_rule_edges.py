@@ -389,3 +389,18 @@ def test_refusals_are_recorded_as_passed_false_with_what_they_judged():
     assert several.message == "missing note, resolution; this event needs note, resolution"
     assert judge(rule(guard="required", fields=["note", "resolution"]), {}, {"note": "a", "resolution": "b"}
                  ).message == "given: note, resolution"
+
+
+def test_every_verdict_says_what_it_judged_with_every_listed_value():
+    unlimited = judge(rule(guard="approval_limit"), {"amount": "90000.00"}, role="supervisor")
+    assert unlimited.details == {"role": "supervisor", "observed": "90000.00", "limit": None}
+    no_amount = judge(rule(guard="amount_within"), {"paid": "1.00"})
+    assert no_amount.passed is False and no_amount.message == "the amount is not known; this rule needs it"
+    excluded = judge(rule(guard="category_excluded", categories=["custom_made", "perishable_food"]),
+                     {"category": "custom_made"})
+    assert excluded.passed is False and excluded.code == "category_excluded"
+    assert excluded.message == "category custom_made is excluded; excluded categories: custom_made, perishable_food"
+    unknown = judge(rule(guard="condition", allowed=["unopened", "unused"]), {})
+    assert unknown.passed is False and unknown.details == {"condition": None, "accepted": ["unopened", "unused"]}
+    assert unknown.message == "the item's condition is not known; accepted: unopened, unused"
+    assert judge(WINDOW_48H, {}).passed is False
