@@ -236,6 +236,9 @@ def test_a_period_window_takes_any_duration():
 
 
 def test_an_expression_guard_judges_the_facts_of_its_when_and_its_expression():
-    guard = rule(guard="expr", expr="'photo' in evidence", when="amount > money('500.00')", code="evidence_missing")
-    assert guard.judges() == {"evidence", "amount"}
+    guard = rule(guard="expr", expr="condition == 'unused'", when="amount > money('500.00')",
+                 code="condition_unacceptable")
+    assert guard.judges() == {"condition", "amount"}
+    # Evidence only accumulates: what a rule found present stays present, so it is no fact judged.
+    assert rule(guard="expr", expr="'photo' in evidence", code="evidence_missing").judges() == set()
     assert rule(guard="expr", expr="size(evidence) > 1", code="evidence_missing").gives() == {"evidence"}
