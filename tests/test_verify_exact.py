@@ -223,3 +223,26 @@ def test_a_refusal_recorded_from_another_state_or_moving_the_case_is_named(engin
         (2, "refused approve recorded from submitted, but the case was in submitted")]
     assert replayed(engine, number, rewritten(engine, number, 1, outcome="refused")) == [
         (1, "first entry is not the opening")]
+
+
+def test_an_adoption_that_does_not_move_the_case_from_its_pinned_version_is_named(engine: Engine, make_engine,
+                                                                                default_policy):
+    from casework import parse_policy
+
+    newer = parse_policy(default_policy.source.replace("default 2026-11", "newer"), "newer.yaml")
+    make_engine(policies=newer).policy  # noqa: B018  (stored as a version)
+    number = engine.open("refund", {"order_id": "SO-1", "amount": "1.00", "paid": "1.00"}, actor=CUSTOMER).number
+    engine.adopt(number, newer, actor=Actor("wang", "supervisor"))
+    trail = engine.history(number, reveal=True)
+    assert trail[-1].event == "adopt_policy" and engine.verify().ok
+    policies = {default_policy.hash: default_policy, newer.hash: newer}
+
+    def problems_of(changed: list[Any]) -> list[tuple[int | None, str]]:
+        from casework.replay import replay
+
+        return [(p.seq, p.problem) for p in replay(number, changed, policies.get).problems]
+
+    assert problems_of(trail) == []
+    moved = "adopt_policy does not move the case from the version it was pinned to"
+    for data in ({**trail[-1].data, "policy_from": newer.hash}, {**trail[-1].data, "policy_to": default_policy.hash}):
+        assert problems_of(rewritten(engine, number, len(trail), data=data)) == [(len(trail), moved)]
