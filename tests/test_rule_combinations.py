@@ -242,3 +242,38 @@ def test_an_expression_guard_judges_the_facts_of_its_when_and_its_expression():
     # Evidence only accumulates: what a rule found present stays present, so it is no fact judged.
     assert rule(guard="expr", expr="'photo' in evidence", code="evidence_missing").judges() == set()
     assert rule(guard="expr", expr="size(evidence) > 1", code="evidence_missing").gives() == {"evidence"}
+
+
+# ---- a decision table ------------------------------------------------------------------------------------------
+def table(**extra: Any) -> Any:
+    return rule(guard="table", hit="first", inputs=["reason", "category"], rule={"guard": "window", "since": "delivered"},
+                rows=[{"reason": "no_reason", "category": "electronics", "within": "15d"},
+                      {"reason": "no_reason", "within": "7d"},
+                      {"reason": "defective", "then": "pass"},
+                      {"reason": "wrong_item", "within": "14d", "when": {"category": ["books"]}}], **extra)
+
+
+def test_a_table_row_decides_by_its_rule_and_is_named_by_its_row():
+    v = judge(table(id="return_window"), {"reason": "no_reason", "category": "electronics", "delivered": "2026-11-10"})
+    assert v.passed and v.guard == "return_window" and v.details["table_row"] == 1
+    assert v.message == "delivered 12 days ago; the window is 15 days"
+    late = judge(table(), {"reason": "no_reason", "category": "books", "delivered": "2026-11-10"})
+    assert late.passed is False and late.code == "window_expired" and late.guard == "table"
+    assert late.details["table_row"] == 2
+
+
+def test_a_table_row_that_requires_nothing_or_does_not_apply_passes_saying_so():
+    passed = judge(table(), {"reason": "defective", "category": "books"})
+    assert passed.passed is True and passed.message == "row 3 requires nothing here"
+    assert passed.details == {"table_row": 3}
+    skipped = judge(table(), {"reason": "wrong_item", "category": "toys"})
+    assert skipped.passed is True and skipped.message == "row 4 requires nothing here"
+
+
+def test_a_case_no_row_matches_is_not_judged_by_the_table():
+    assert not applies(table(), reason="other", category="books")
+    assert applies(table(), reason="defective", category="books")
+    assert not applies(table(until="2026-11-01"), reason="defective", category="books")
+    v = table().evaluate(GuardContext(kind="return", event="approve", state="requested", facts={"reason": "other"},
+                                      data={}, actor=Actor("alice", "agent"), now=NOW, tz=SHANGHAI, roles=ROLES))
+    assert v.passed is True and v.message == "no row matches this case"
