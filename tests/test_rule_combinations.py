@@ -246,7 +246,8 @@ def test_an_expression_guard_judges_the_facts_of_its_when_and_its_expression():
 
 # ---- a decision table ------------------------------------------------------------------------------------------
 def table(**extra: Any) -> Any:
-    return rule(guard="table", hit="first", inputs=["reason", "category"], rule={"guard": "window", "since": "delivered"},
+    return rule(guard="table", hit="first", inputs=["reason", "category"],
+                rule={"guard": "window", "since": "delivered"},
                 rows=[{"reason": "no_reason", "category": "electronics", "within": "15d"},
                       {"reason": "no_reason", "within": "7d"},
                       {"reason": "defective", "then": "pass"},
@@ -254,7 +255,8 @@ def table(**extra: Any) -> Any:
 
 
 def test_a_table_row_decides_by_its_rule_and_is_named_by_its_row():
-    v = judge(table(id="return_window"), {"reason": "no_reason", "category": "electronics", "delivered": "2026-11-10"})
+    v = judge(table(id="return_window"),
+              {"reason": "no_reason", "category": "electronics", "delivered": "2026-11-10"})
     assert v.passed and v.guard == "return_window" and v.details["table_row"] == 1
     assert v.message == "delivered 12 days ago; the window is 15 days"
     late = judge(table(), {"reason": "no_reason", "category": "books", "delivered": "2026-11-10"})
