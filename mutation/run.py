@@ -1,9 +1,10 @@
 """Mutation testing of the modules that decide and prove (issue 16): run mutmut, then report the score per module.
 
-    python mutation/run.py                      # a full run from scratch, one worker (about 30 minutes)
+    python mutation/run.py                      # a full run from scratch, one worker (README: time measured)
     python mutation/run.py --jobs 2             # two workers (a machine with nobody else on it)
     python mutation/run.py --module casework/audit.py --module casework/replay.py   # only these, again
     python mutation/run.py --survivors          # run again only what survived last time (after new tests)
+    python mutation/run.py --resume             # run what an interrupted run left unrun (with --module: of those)
     python mutation/run.py --report             # only the report of the last run (nothing is run)
     python mutation/run.py --report --readme    # ... and write it into README's mutation section
 
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="mutants tested at once (default 1)")
     ap.add_argument("--module", action="append", default=[], help="run only this module (a path in [tool.mutmut])")
     ap.add_argument("--survivors", action="store_true", help="run again only the mutants that survived last time")
+    ap.add_argument("--resume", action="store_true", help="run the mutants an interrupted run left unrun")
     ap.add_argument("--report", action="store_true", help="print the report of the last run; run nothing")
     ap.add_argument("--readme", action="store_true", help="write the report into README.md")
     args = ap.parse_args(argv)
@@ -206,12 +208,15 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = None
     if not args.report:
         names: list[str] = [module_glob(m) for m in args.module]
-        if args.survivors:
+        if args.survivors or args.resume:
             rows, _ = scores()
-            names = [n for s in rows for n in s.survived + s.other
+            codes = results()
+            picked = [n for s in rows for n in s.survived + s.other] if args.survivors else [
+                n for path in codes for n, code in codes[path].items() if code in NOT_RUN]
+            names = [n for n in picked
                      if not args.module or any(fnmatch.fnmatch(n, module_glob(m)) for m in args.module)]
             if not names:
-                print("no survivors to run again")
+                print("nothing to run")
                 return report(args.readme, None)
             keep_results_when_tests_are_added()
         elif not args.module:
