@@ -404,3 +404,25 @@ def test_every_verdict_says_what_it_judged_with_every_listed_value():
     assert unknown.passed is False and unknown.details == {"condition": None, "accepted": ["unopened", "unused"]}
     assert unknown.message == "the item's condition is not known; accepted: unopened, unused"
     assert judge(WINDOW_48H, {}).passed is False
+
+
+def test_a_delivery_at_this_very_instant_is_in_time_not_in_the_future():
+    v = judge(WINDOW_48H, {"delivered": NOW.isoformat()})
+    assert v.passed is True and v.message == "delivered 0 minutes ago; the window is 2 days"
+    ahead = judge(WINDOW_48H, {"delivered": (NOW + timedelta(seconds=1)).isoformat()})
+    assert ahead.passed is False and ahead.code == "date_in_future"
+
+
+def test_a_delivery_dated_today_in_the_policys_zone_is_not_in_the_future_while_utc_is_still_yesterday():
+    early = NOW.replace(hour=7)  # 23:00 UTC on the 21st
+    v = judge(rule(guard="window", since="delivered", within="7d"), {"delivered": "2026-11-22"}, now=early)
+    assert v.passed is True and v.details["elapsed_days"] == 0
+    tomorrow = judge(rule(guard="window", since="delivered", within="7d"), {"delivered": "2026-11-23"}, now=early)
+    assert tomorrow.passed is False and tomorrow.code == "date_in_future"
+
+
+def test_an_amount_rule_names_the_missing_limit_and_refuses_zero_as_passed_false():
+    no_limit = judge(rule(guard="amount_within"), {"amount": "1.00"})
+    assert no_limit.details == {"field": "paid"}
+    zero = judge(rule(guard="amount_within", positive=True), {"amount": "0.00", "paid": "5.00"})
+    assert zero.passed is False

@@ -246,3 +246,23 @@ def test_an_adoption_that_does_not_move_the_case_from_its_pinned_version_is_name
     moved = "adopt_policy does not move the case from the version it was pinned to"
     for data in ({**trail[-1].data, "policy_from": newer.hash}, {**trail[-1].data, "policy_to": default_policy.hash}):
         assert problems_of(rewritten(engine, number, len(trail), data=data)) == [(len(trail), moved)]
+
+
+def test_the_library_export_reveals_by_default_and_the_redacted_one_masks_refused_openings_too(engine: Engine):
+    from casework import TransitionDenied
+    from casework.verification import export
+
+    with pytest.raises(TransitionDenied):
+        engine.open("refund", {"order_id": "SO-9", "amount": "1.00", "paid": "1.00", "customer": "cust-1",
+                               "phone": "13800000000"}, actor=Actor("cust-2", "customer"))
+    assert [r["data"]["phone"] for r in export(engine.store)] == ["13800000000"]
+    (masked,) = list(engine.export(redact=True))
+    assert masked["data"]["phone"] == "[redacted]" and masked["kind"] == "refund" and masked["outcome"] == "refused"
+
+
+def test_a_trail_whose_number_names_no_kind_is_named():
+    from casework.replay import replay
+
+    found = replay("ZZ-20261122-000001", [], lambda h: None).problems
+    assert [(p.number, p.seq, p.problem) for p in found] == [
+        ("ZZ-20261122-000001", None, "case number 'ZZ-20261122-000001' names no kind")]
