@@ -272,3 +272,48 @@ def test_a_kind_that_is_not_text_is_refused_as_unknown_not_crashed_on(engine):
 
     with pytest.raises(InvalidInput, match=r"^unknown case kind 5; expected one of: "):
         engine.open(5, {"order_id": "SO-1"}, actor=Actor("c", "customer"))
+
+
+# ---- deadlines and the service calendar ---------------------------------------------------------------------
+def test_a_deadline_is_told_as_it_is_written():
+    from casework.policies.calendar import Deadline
+
+    assert str(Deadline.parse("24h")) == "24h" and str(Deadline.parse("7d")) == "168h"
+    assert str(Deadline.parse("90m")) == "1h" and str(Deadline.parse("8 service hours")) == "8 service hours"
+    assert str(Deadline.parse("90 service minutes")) == "1.5 service hours"
+    assert Deadline.parse("1 service hour") == Deadline(timedelta(hours=1), service=True)
+    e = refused(Deadline.parse, "36601d", "resolution")
+    assert str(e) == "resolution '36601d' is too long; at most 36600 days" and e.field == "resolution"
+
+
+def test_a_desk_that_never_closes_counts_service_time_as_wall_clock_time():
+    from casework.policies.calendar import Deadline, ServiceCalendar
+
+    always = ServiceCalendar.always_open()
+    assert always.tz == ZoneInfo("UTC") and ServiceCalendar.always_open(SHANGHAI).tz == SHANGHAI
+    start = datetime(2026, 11, 22, 10, tzinfo=SHANGHAI)
+    assert always.deadline(start, Deadline.parse("8 service hours")) == start + timedelta(hours=8)
+    assert always.is_open(start) and always.next_open(start) == start
+    assert always.service_between(start, start + timedelta(hours=30)) == timedelta(hours=30)
+
+
+def test_service_time_runs_to_the_end_of_the_day_and_resumes_at_the_next_opening():
+    from datetime import time
+
+    from casework.policies.calendar import Deadline, ServiceCalendar
+
+    desk = ServiceCalendar(SHANGHAI, (time(9), time(18)))
+    start = datetime(2026, 11, 23, 16, tzinfo=SHANGHAI)  # a Monday, two hours before closing
+    assert desk.deadline(start, Deadline.parse("2 service hours")) == datetime(2026, 11, 23, 18, tzinfo=SHANGHAI)
+    assert desk.deadline(start, Deadline.parse("3 service hours")) == datetime(2026, 11, 24, 10, tzinfo=SHANGHAI)
+    evening = datetime(2026, 11, 23, 18, tzinfo=SHANGHAI)  # closing time: closed
+    assert not desk.is_open(evening) and desk.next_open(evening) == datetime(2026, 11, 24, 9, tzinfo=SHANGHAI)
+    assert desk.is_open(datetime(2026, 11, 23, 9, tzinfo=SHANGHAI))
+    assert desk.elapsed(start, start + timedelta(days=1), Deadline.parse("8 service hours")) == timedelta(hours=9)
+    assert desk.elapsed(start, start - timedelta(hours=1), Deadline.parse("24h")) == timedelta(0)
+    assert desk.extend(start, timedelta(0), Deadline.parse("24h")) == start
+    closed = ServiceCalendar(SHANGHAI, (time(9), time(18)), weekdays=dict.fromkeys(range(7)))
+    e = refused(closed.next_open, start)
+    assert str(e) == f"the service calendar has no opening within 1098 days of {start.isoformat()}"
+    assert str(refused(closed.add_service_time, start, timedelta(hours=1))).startswith(
+        "the service calendar has no opening within 1098 days of ")
