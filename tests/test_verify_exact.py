@@ -266,3 +266,18 @@ def test_a_trail_whose_number_names_no_kind_is_named():
     found = replay("ZZ-20261122-000001", [], lambda h: None).problems
     assert [(p.number, p.seq, p.problem) for p in found] == [
         ("ZZ-20261122-000001", None, "case number 'ZZ-20261122-000001' names no kind")]
+
+
+def test_edited_facts_and_an_edited_time_are_named_with_the_stored_time(trails, db_url: str):
+    import re
+
+    engine, _, second = trails
+    (facts,) = query(db_url, "SELECT facts FROM cases WHERE number = :n", n=second)[0]
+    run(db_url, "UPDATE cases SET facts = :f WHERE number = :n", n=second, f=facts.replace('"5.00"', '"500.00"', 1))
+    assert problems(engine) == [f"{second}#None: stored facts differ from replayed facts"]
+    run(db_url, "UPDATE cases SET facts = :f WHERE number = :n", n=second, f=facts)
+    assert engine.verify().ok
+    run(db_url, "UPDATE cases SET updated_at = :t WHERE number = :n", n=second, t="2030-01-01 00:00:00")
+    (found,) = problems(engine)
+    assert re.fullmatch(rf"{second}#None: stored updated_at 2030-01-01T00:00:00\+00:00 differs from the "
+                        r"replayed 2026-11-\d\dT\d\d:\d\d:\d\d\+00:00", found), found
