@@ -281,3 +281,26 @@ def test_edited_facts_and_an_edited_time_are_named_with_the_stored_time(trails, 
     (found,) = problems(engine)
     assert re.fullmatch(rf"{second}#None: stored updated_at 2030-01-01T00:00:00\+00:00 differs from the "
                         r"replayed 2026-11-\d\dT\d\d:\d\d:\d\d\+00:00", found), found
+
+
+def test_an_edited_opening_column_or_timer_note_is_named(trails, db_url: str):
+    engine, _, second = trails
+    run(db_url, "UPDATE cases SET order_id = 'SO-9' WHERE number = :n", n=second)
+    assert problems(engine) == [f"{second}#None: stored order_id 'SO-9' differs from the opening's 'SO-2'"]
+    run(db_url, "UPDATE cases SET order_id = 'SO-2', timer_refused = 'approved@x' WHERE number = :n", n=second)
+    assert problems(engine) == [f"{second}#None: stored timer note differs from the replayed one"]
+
+
+def test_an_entry_with_an_unknown_outcome_or_an_altered_refusal_is_named(engine: Engine):
+    from casework import TransitionDenied
+
+    number = engine.open("refund", {"order_id": "SO-1", "amount": "1.00", "paid": "1.00"}, actor=CUSTOMER).number
+    with pytest.raises(TransitionDenied):
+        engine.fire(number, "approve", actor=CUSTOMER)
+    assert replayed(engine, number, rewritten(engine, number, 2, outcome="postponed")) == [
+        (2, "unknown outcome 'postponed'")]
+    from dataclasses import replace
+
+    trail = engine.history(number, reveal=True)
+    trail[1] = replace(trail[1], from_state="approved")  # not rehashed: the hash tells first
+    assert replayed(engine, number, trail) == [(2, "entry hash mismatch: the entry was altered")]
