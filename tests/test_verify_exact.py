@@ -304,3 +304,29 @@ def test_an_entry_with_an_unknown_outcome_or_an_altered_refusal_is_named(engine:
     trail = engine.history(number, reveal=True)
     trail[1] = replace(trail[1], from_state="approved")  # not rehashed: the hash tells first
     assert replayed(engine, number, trail) == [(2, "entry hash mismatch: the entry was altered")]
+
+
+@pytest.mark.parametrize("change", [{"event": "review"}, {"to_state": "approved"}, {"from_state": "submitted"}])
+def test_a_first_entry_rewritten_so_it_is_no_opening_is_named(engine: Engine, change: dict[str, Any]):
+    number = engine.open("refund", {"order_id": "SO-1", "amount": "1.00", "paid": "1.00"}, actor=CUSTOMER).number
+    assert replayed(engine, number, rewritten(engine, number, 1, **change)) == [(1, "first entry is not the opening")]
+
+
+def test_a_note_rewritten_to_move_the_case_is_named(engine: Engine):
+    number = engine.open("refund", {"order_id": "SO-1", "amount": "1.00", "paid": "1.00"}, actor=CUSTOMER).number
+    engine.note(number, "called the customer", actor=AGENT)
+    assert replayed(engine, number, engine.history(number, reveal=True)) == []
+    for change in ({"to_state": "approved"}, {"from_state": "approved"}):
+        assert replayed(engine, number, rewritten(engine, number, 2, **change)) == [
+            (2, "replay: note must not change the state")]
+
+
+def test_a_broken_trail_derives_no_case(engine: Engine):
+    from casework.replay import replay
+
+    number = engine.open("refund", {"order_id": "SO-1", "amount": "1.00", "paid": "1.00"}, actor=CUSTOMER).number
+    policy = engine.policy
+    whole = replay(number, engine.history(number, reveal=True), lambda h: policy)
+    assert whole.case is not None and whole.case.state == "submitted" and whole.last_seq == 1
+    broken = replay(number, rewritten(engine, number, 1, to_state="approved"), lambda h: policy)
+    assert broken.case is None and broken.last_seq == 0  # a migration deriving columns from it takes nothing
