@@ -330,3 +330,34 @@ def test_a_broken_trail_derives_no_case(engine: Engine):
     assert whole.case is not None and whole.case.state == "submitted" and whole.last_seq == 1
     broken = replay(number, rewritten(engine, number, 1, to_state="approved"), lambda h: policy)
     assert broken.case is None and broken.last_seq == 0  # a migration deriving columns from it takes nothing
+
+
+def test_a_malformed_digest_is_refused_naming_it(trails):
+    from casework import InvalidInput
+
+    engine, _, _ = trails
+    with pytest.raises(InvalidInput) as info:
+        engine.verify(since="6:nothex")
+    assert (info.value.field, info.value.value) == ("since", "6:nothex")
+
+
+def test_an_unreadable_row_is_named_and_the_cases_after_it_are_still_checked(trails, db_url: str):
+    engine, first, second = trails
+    run(db_url, "UPDATE cases SET facts = 'not json' WHERE number = :n", n=first)
+    run(db_url, "UPDATE cases SET version = 9 WHERE number = :n", n=second)
+    found = engine.verify().problems
+    assert [(p.number, p.seq) for p in found] == [(first, None), (second, None)]
+    assert found[0].problem and found[0].problem != "unreadable row"  # the store says what it could not read
+    assert found[1].problem == "stored version 9 differs from the replayed 1"
+
+
+def test_entries_of_no_case_and_unreadable_refusals_are_counted_as_checked(trails, db_url: str):
+    engine, _, second = trails
+    run(db_url, "DELETE FROM cases WHERE number = :n", n=second)
+    report = engine.verify()
+    assert (report.cases_checked, report.entries_checked) == (1, 5)
+    refused_opening(engine)
+    [(entry_id,)] = query(db_url, "SELECT id FROM audit_entries WHERE case_id IS NULL AND number NOT LIKE :n",
+                          n=second)
+    run(db_url, "UPDATE audit_entries SET verdicts = 'not json' WHERE id = :i", i=entry_id)
+    assert engine.verify().entries_checked == 6
