@@ -127,7 +127,7 @@ def scores() -> tuple[list[Score], list[str]]:
 
 
 def table(rows: list[Score]) -> str:
-    lines = ["| module | generated | killed | survived | equivalent | not run | killed % |",
+    lines = ["| module | generated | killed | survived | equivalent | not run | killed % of those run |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     total = Score("**all**")
     for s in rows:
