@@ -87,9 +87,9 @@ def test_not_refuses_when_its_rule_holds_and_passes_when_it_does_not():
     assert refused.message == "must not hold, but does: item condition is unused; accepted: unused"
     held = judge(not_vip, {"condition": "used"})
     assert held.passed and held.message == "does not hold, as required: item condition is used; accepted: unused"
-    assert held.details == {"condition": "used", "accepted": ["unused"]}
+    assert held.details == {"condition": "used", "accepted": ["unused"], "outcomes": {"1": False}}
     skipped = judge(rule(guard="not", rule=BOOKS_ONLY, code="category_excluded"), {"category": "books"})
-    assert skipped.passed and skipped.message == "its rule does not apply" and skipped.details == {}
+    assert skipped.passed and skipped.message == "its rule does not apply" and skipped.details == {"outcomes": {}}
 
 
 def test_a_combinator_judges_the_facts_of_every_branch():
