@@ -27,7 +27,7 @@ from bulk_cases import bulk_open
 
 from casework import Engine, FixedClock, load_policy, parse_policy
 
-WINDOW = "within: 7d\n            label: a no-reason return"
+WINDOW = "{reason: no_reason, id: no_reason_return_window, within: 7d, label: a no-reason return}"
 LIMIT_SECONDS = 60.0
 
 
@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     banner(f"policy simulate over {n:,} open cases ({load_text()})")
     clock = FixedClock("2026-11-22T10:00:00+08:00")
     policy = load_policy()
+    if policy.source.count(WINDOW) != 1:  # the new policy must really differ, or the comparison proves nothing
+        raise SystemExit(f"bench/simulate.py: the shipped policy no longer holds {WINDOW!r} exactly once")
     new = parse_policy(policy.source.replace(WINDOW, WINDOW.replace("7d", "5d")), "window-5d.yaml")
     today = clock().astimezone(policy.tz).date()
     ages = [i % 11 for i in range(n)]
