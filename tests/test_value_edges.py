@@ -127,6 +127,22 @@ def test_a_duration_longer_than_a_century_is_a_typo():
     assert refused(parse_duration, "5229w").field == "duration"
 
 
+def test_a_century_is_the_longest_duration_to_the_minute():
+    century = 36_600 * 24 * 60
+    assert parse_duration(f"{century}m") == timedelta(days=36_600)
+    assert "too long" in str(refused(parse_duration, f"{century + 1}m"))
+
+
+def test_a_decimal_in_exponent_form_is_read_as_its_plain_amount():
+    assert parse_money(Decimal("1E+2")) == Decimal("100") and money_str(parse_money(Decimal("1E+2"))) == "100.00"
+    assert parse_money(Decimal("5.1E-1")) == Decimal("0.51")
+
+
+def test_a_bad_date_time_fact_is_refused_naming_the_fact():
+    e = refused(normalize_date_text, "2026-11-02T25:00", "delivered", SHANGHAI)
+    assert (e.field, e.value) == ("delivered", "2026-11-02T25:00") and str(e).startswith("delivered '2026-11-02T25")
+
+
 @pytest.mark.parametrize(("delta", "text"), [
     (timedelta(0), "0 minutes"), (timedelta(seconds=59), "0 minutes"), (timedelta(minutes=1), "1 minute"),
     (timedelta(hours=1), "1 hour"), (timedelta(days=1), "1 day"), (timedelta(days=7), "7 days"),
