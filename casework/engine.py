@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,9 +49,9 @@ from casework.errors import (
     UniqueViolation,
     WriteConflict,
 )
-from casework.findings import Digest, VerifyReport
 from casework.jsontext import canonical
 from casework.machines import check_filters, spec
+from casework.oversight import Oversight
 from casework.policy_admin import PolicyAdministration
 from casework.policybook import PolicyBook
 from casework.privacy import mask, masked_entries, personal_in
@@ -60,14 +60,10 @@ from casework.transition import case_number, number_series, opening, refused_ope
 from casework.values import one_of, suggest
 
 if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework show` never needs it
-    from casework.adoption import AdoptionPlan, AdoptReport
     from casework.bulk import ImportReport
     from casework.policies import PolicySet
-    from casework.report import SlaReport
-    from casework.simulate import SimulationReport
-    from casework.sla import SweepReport
 
-class Engine(PolicyAdministration, DeskWork):
+class Engine(PolicyAdministration, DeskWork, Oversight):
     """Opens cases, decides and applies events, and answers questions about cases.
 
     ``db`` is a SQLAlchemy URL (``sqlite:///casework.db``, ``postgresql+psycopg://user@host/db``), an
@@ -373,88 +369,6 @@ class Engine(PolicyAdministration, DeskWork):
         """Call ``callback(change)`` after each commit for every refused attempt it recorded (as ``on_applied``)."""
         self.store.outbox.after_commit = self.hooks.run
         return self.hooks.add(callback, refused=True)
-
-    # ---- policy versions ------------------------------------------------------------------------------
-    def adopt(self, number: str, policy: PolicySet, *, actor: Actor) -> Case:
-        """Re-pin an open case to ``policy``: from now on it is decided by that version (see casework.adoption).
-
-        One applied ``adopt_policy`` entry (the state does not change; data ``policy_from`` and
-        ``policy_to``, the two hashes) moves the case's pinned version in the same transaction. A case
-        already on ``policy`` is returned unchanged.
-        """
-        from casework.adoption import adopt
-
-        return adopt(self.store, self.policies, number, policy, actor=actor, now=self.now())
-
-    def plan_adoption(self, policy: PolicySet, *, actor: Actor, kind: str | None = None, state: str | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> AdoptionPlan:
-        """Before moving open cases to ``policy``: may ``actor`` adopt it (InvalidInput if not), which open cases
-        of ``kind``/``state`` would move, and what the new version would decide differently for them."""
-        from casework.adoption import plan
-
-        return plan(self.store, self.policies, policy, actor=actor, now=self.now(), kind=kind, state=state,
-                    progress=progress)
-
-    def adopt_open_cases(self, policy: PolicySet, *, actor: Actor, kind: str | None = None,
-                         state: str | None = None, numbers: Iterable[str] | None = None,
-                         progress: Callable[[int, int], None] | None = None) -> AdoptReport:
-        """Re-pin open cases (``numbers``, else every open one of ``kind``/``state``) to ``policy``."""
-        from casework.adoption import adopt_open_cases
-
-        return adopt_open_cases(self.store, self.policies, policy, actor=actor, now=self.now, kind=kind,
-                                state=state, numbers=numbers, progress=progress)
-
-    def simulate(self, policy: PolicySet, *, kind: str | None = None, state: str | None = None,
-                 now: datetime | None = None, progress: Callable[[int, int], None] | None = None
-                 ) -> SimulationReport:
-        """Which open cases would ``policy`` decide differently than their pinned version? (see casework.simulate)"""
-        from casework.simulate import simulate
-
-        return simulate(self.store, self.policies, policy, now or self.now(), kind=kind, state=state,
-                        progress=progress)
-
-    def personal_facts(self) -> list[str]:
-        """The facts the policies in force (and ever stored) mark personal, without parsing any policy."""
-        return self.policies.personal_facts()
-
-    # ---- the service clock, reports and integrity ------------------------------------------------------
-    def sweep(self, *, now: datetime | None = None, dry_run: bool = False, limit: int | None = None,
-              progress: Callable[[int, int], None] | None = None, batch: int = 200) -> SweepReport:
-        """Fire every due timer and mark every breached deadline, ``batch`` cases per transaction
-        (see :func:`casework.sweep.sweep`); ``now`` acts as of another instant: a later one only with
-        ``dry_run`` (what would be due then), since entries written then would be dated ahead of the
-        entries written after them, and a trail's times must not go backwards."""
-        from casework import sweep
-
-        present = self.now()
-        return sweep.sweep(self.store, self.policies, (now or present).astimezone(UTC), present=present,
-                           dry_run=dry_run, limit=limit, progress=progress, batch=batch)
-
-    def report(self, *, since: datetime | date | str | None = None, until: datetime | date | str | None = None,
-               kind: str | None = None, by: str | None = None) -> SlaReport:
-        """The SLA report over the cases opened in ``[since, until)``: see :func:`casework.report.build_report`."""
-        from casework.report import build_report
-
-        return build_report(self.store, self.policies, self.now(), since=since, until=until, kind=kind, by=by)
-
-    def export(self, *, redact: bool = False) -> Iterator[dict[str, Any]]:
-        """Every audit entry of every case as JSON-ready dicts (see :func:`casework.verification.export`)."""
-        from casework import verification
-
-        return verification.export(self.store, personal=self.personal_facts() if redact else (), redact=redact)
-
-    def verify(self, *, since: Digest | str | None = None) -> VerifyReport:
-        """Check every case's trail (hashes, chain, replay against the stored row), the global chain across all
-        entries (with the engine's audit key, if it has one), and, given ``since`` (a digest an earlier verify
-        printed), that today's chain extends the one it named. ``report.digest`` is where the chain stands now.
-
-        >>> report = engine.verify()
-        >>> report.ok, str(report.digest)[:2]
-        (True, '2:')
-        """
-        from casework import verification
-
-        return verification.verify(self.store, self.policies, since=since)
 
     # ---- internals -----------------------------------------------------------------------------------
     def _stored(self, stored: StoredCase | None, number: str, tx: Transaction | None = None) -> StoredCase:

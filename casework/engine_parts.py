@@ -1,7 +1,7 @@
 """What the Engine's command groups (:class:`casework.desk_work.DeskWork`,
-:class:`casework.policy_admin.PolicyAdministration`) need of the :class:`casework.Engine` they are mixed into:
-its store, its policy versions, and the engine's own clock, reading and firing methods (declared here once,
-defined by the Engine)."""
+:class:`casework.policy_admin.PolicyAdministration`, :class:`casework.oversight.Oversight`) need of the
+:class:`casework.Engine` they are mixed into: its store, its policy versions, and the engine's own clock,
+reading and firing methods (declared here once, defined by the Engine)."""
 
 from __future__ import annotations
 

@@ -1,21 +1,24 @@
 """The engine's commands on policy versions as a whole: publish one, list them, show and compare their stored
-texts, name one, and cite a decision's rules in the version that decided it (see casework.publishing)."""
+texts, name one, and cite a decision's rules in the version that decided it (see casework.publishing); and
+move open cases to another version, or simulate what it would decide for them (casework.adoption, .simulate)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from casework.domain import Actor, Decision
+from casework.domain import Actor, Case, Decision
 from casework.engine_parts import EngineParts
 from casework.errors import CaseNotFound
 from casework.values import suggest
 
 if TYPE_CHECKING:
-    from casework.adoption import AdoptReport
+    from casework.adoption import AdoptionPlan, AdoptReport
     from casework.policies import PolicySet
     from casework.publishing import Citation, Published, StoredVersion
+    from casework.simulate import SimulationReport
     from casework.store import VersionRow
 
 
@@ -87,3 +90,42 @@ class PolicyAdministration(EngineParts):
             return [None for _ in decision.verdicts]
         policy = self.policies.version(decision.policy.hash)
         return [cite(policy, v.source) for v in decision.verdicts]
+
+    # ---- moving open cases to another version ----------------------------------------------------------
+    def adopt(self, number: str, policy: PolicySet, *, actor: Actor) -> Case:
+        """Re-pin an open case to ``policy``: from now on it is decided by that version (see casework.adoption).
+
+        One applied ``adopt_policy`` entry (the state does not change; data ``policy_from`` and
+        ``policy_to``, the two hashes) moves the case's pinned version in the same transaction. A case
+        already on ``policy`` is returned unchanged.
+        """
+        from casework.adoption import adopt
+
+        return adopt(self.store, self.policies, number, policy, actor=actor, now=self.now())
+
+    def plan_adoption(self, policy: PolicySet, *, actor: Actor, kind: str | None = None, state: str | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> AdoptionPlan:
+        """Before moving open cases to ``policy``: may ``actor`` adopt it (InvalidInput if not), which open cases
+        of ``kind``/``state`` would move, and what the new version would decide differently for them."""
+        from casework.adoption import plan
+
+        return plan(self.store, self.policies, policy, actor=actor, now=self.now(), kind=kind, state=state,
+                    progress=progress)
+
+    def adopt_open_cases(self, policy: PolicySet, *, actor: Actor, kind: str | None = None,
+                         state: str | None = None, numbers: Iterable[str] | None = None,
+                         progress: Callable[[int, int], None] | None = None) -> AdoptReport:
+        """Re-pin open cases (``numbers``, else every open one of ``kind``/``state``) to ``policy``."""
+        from casework.adoption import adopt_open_cases
+
+        return adopt_open_cases(self.store, self.policies, policy, actor=actor, now=self.now, kind=kind,
+                                state=state, numbers=numbers, progress=progress)
+
+    def simulate(self, policy: PolicySet, *, kind: str | None = None, state: str | None = None,
+                 now: datetime | None = None, progress: Callable[[int, int], None] | None = None
+                 ) -> SimulationReport:
+        """Which open cases would ``policy`` decide differently than their pinned version? (see casework.simulate)"""
+        from casework.simulate import simulate
+
+        return simulate(self.store, self.policies, policy, now or self.now(), kind=kind, state=state,
+                        progress=progress)
