@@ -22,6 +22,7 @@ from casework._store.tables import audit, outbox, relay_cursors
 from casework.changes import Change, change_json, masked, outbox_mode
 from casework.domain import AuditEntry, Case, reasons_of
 from casework.jsontext import canonical_bytes, fragment, parse, strict
+from casework.privacy import mask
 
 if TYPE_CHECKING:
     from casework._store.rows import Reader, Transaction
@@ -108,35 +109,36 @@ def changes_page(reader: Reader, after: int, limit: int) -> list[Change]:
 def published_page(reader: Reader, after: int, limit: int, personal: Callable[[str], Sequence[str]]
                    ) -> list[Published]:
     """The changes of :func:`changes_page`, each with its body: ``Change.to_json()`` as UTF-8 JSON, the facts that
-    ``personal(policy hash)`` names masked (as ``Change`` and ``masked`` make it, byte for byte).
+    ``personal(policy hash)`` names masked (as ``masked`` masks a Change), byte for byte.
 
     Why not through ``Change``: decoding an entry and its facts and encoding them again cost the relay about as
     much as publishing. The stored facts and data are canonical JSON already, the very text ``to_json`` would be
-    encoded to, so they go into the body as they are. A change whose texts may hold a personal fact (its name
-    as a JSON key appears in them) or that orjson cannot encode goes the long way, through ``Change``.
+    encoded to, so they go into the body as they are; only a text that may hold a personal fact (the fact's name
+    as a JSON key appears in it) is read and masked. A row orjson cannot encode so (a whole number beyond 64 bits)
+    or cannot read goes the long way, through ``Change`` (which says what is damaged).
     """
     found: list[Published] = []
     masks: dict[str, tuple[Sequence[str], tuple[str, ...]]] = {}  # by policy hash: the personal facts, as JSON keys
     for r in _page(reader, after, limit):
         number, seq, event, kind, policy = r[_NUMBER], r[_SEQ], r[_EVENT], r[_WIDTH], r[_POLICY]
-        names, hidden = masks.get(policy) or masks.setdefault(policy, _personal(personal(policy)))
-        data, facts = r[_DATA], r[_WIDTH + 2]
-        body = None
-        if not any(k in facts or k in data for k in hidden):
-            try:
-                body = canonical_bytes(change_json(
-                    id=int(r[_GSEQ]), number=number, kind=kind, seq=seq, event=event, from_state=r[_FROM],
-                    to_state=r[_TO], outcome=r[_OUTCOME], at=reader.codec.time.at(r[_AT]).isoformat(),
-                    actor=r[_ACTOR], role=r[_ROLE], channel=r[_CHANNEL], reasons=reasons_of(parse(r[_VERDICTS])),
-                    data=fragment(data), version=int(r[_WIDTH + 1]), facts=fragment(facts),
-                    policy=reader.ref_of(policy).to_json()))
-            except (ValueError, TypeError, KeyError):  # beyond orjson, or damaged: Change encodes it or says why
-                body = None
-        if body is None:
-            change = masked(_change(reader, r), names)
-            body = strict(change.to_json()).encode("utf-8")
+        names, keys = masks.get(policy) or masks.setdefault(policy, _personal(personal(policy)))
+        try:
+            body = canonical_bytes(change_json(
+                id=int(r[_GSEQ]), number=number, kind=kind, seq=seq, event=event, from_state=r[_FROM],
+                to_state=r[_TO], outcome=r[_OUTCOME], at=reader.codec.time.at(r[_AT]).isoformat(), actor=r[_ACTOR],
+                role=r[_ROLE], channel=r[_CHANNEL], reasons=reasons_of(parse(r[_VERDICTS])),
+                data=_shown(r[_DATA], names, keys), version=int(r[_WIDTH + 1]),
+                facts=_shown(r[_WIDTH + 2], names, keys), policy=reader.ref_of(policy).to_json()))
+        except (ValueError, TypeError, KeyError):
+            body = strict(masked(_change(reader, r), names).to_json()).encode("utf-8")
         found.append((int(r[_GSEQ]), kind, event, number, seq, body))
     return found
+
+
+def _shown(text: str, names: Sequence[str], keys: Sequence[str]) -> Any:
+    """Stored facts or data as a change shows them: the text as it is, or read and masked if it may name one of
+    the personal facts ``names`` (``keys``: each as a JSON key)."""
+    return mask(parse(text), names) if any(k in text for k in keys) else fragment(text)
 
 
 def _page(reader: Reader, after: int, limit: int) -> list[Any]:
