@@ -114,8 +114,10 @@ def published_page(reader: Reader, after: int, limit: int, personal: Callable[[s
     Why not through ``Change``: decoding an entry and its facts and encoding them again cost the relay about as
     much as publishing. The stored facts and data are canonical JSON already, the very text ``to_json`` would be
     encoded to, so they go into the body as they are; only a text that may hold a personal fact (the fact's name
-    as a JSON key appears in it) is read and masked. A row orjson cannot encode so (a whole number beyond 64 bits)
-    or cannot read goes the long way, through ``Change`` (which says what is damaged).
+    as a JSON key appears in it) is read and masked. A row orjson cannot encode so (a whole number beyond 64 bits
+    in a reason or a masked text) or a part of it that does not read (its time, its verdicts) goes the long way,
+    through ``Change`` (which says what is damaged). A facts or data text is not read again to check it: one
+    damaged after it was written goes out as stored (``casework verify`` finds an entry whose data was changed).
     """
     found: list[Published] = []
     masks: dict[str, tuple[Sequence[str], tuple[str, ...]]] = {}  # by policy hash: the personal facts, as JSON keys
