@@ -58,25 +58,36 @@ class Change:
     def to_json(self) -> dict[str, Any]:
         """The published shape (stable; documented in README "Embedding"). Money is a decimal string."""
         e = self.entry
-        return {
-            "id": self.id,
-            "number": e.number,
-            "kind": self.kind,
-            "seq": e.seq,
-            "event": e.event,
-            "from_state": e.from_state,
-            "to_state": e.to_state,
-            "outcome": e.outcome,
-            "at": e.at.isoformat(),
-            "actor": e.actor,
-            "role": e.role,
-            "channel": e.channel,
-            "reasons": e.reasons,
-            "data": e.data,
-            "version": self.version,
-            "facts": self.facts,
-            "policy": e.policy.to_json(),
-        }
+        return change_json(id=self.id, number=e.number, kind=self.kind, seq=e.seq, event=e.event,
+                           from_state=e.from_state, to_state=e.to_state, outcome=e.outcome, at=e.at.isoformat(),
+                           actor=e.actor, role=e.role, channel=e.channel, reasons=e.reasons, data=e.data,
+                           version=self.version, facts=self.facts, policy=e.policy.to_json())
+
+
+def change_json(*, id: int | None, number: str, kind: str, seq: int, event: str, from_state: str | None,
+                to_state: str | None, outcome: str, at: str, actor: str, role: str, channel: str | None,
+                reasons: Any, data: Any, version: int, facts: Any, policy: dict[str, str]) -> dict[str, Any]:
+    """A change's published shape, from its parts: :meth:`Change.to_json`, and the relay's messages, which put the
+    stored JSON texts of ``data`` and ``facts`` in as they are (``casework.jsontext.fragment``)."""
+    return {
+        "id": id,
+        "number": number,
+        "kind": kind,
+        "seq": seq,
+        "event": event,
+        "from_state": from_state,
+        "to_state": to_state,
+        "outcome": outcome,
+        "at": at,
+        "actor": actor,
+        "role": role,
+        "channel": channel,
+        "reasons": reasons,
+        "data": data,
+        "version": version,
+        "facts": facts,
+        "policy": policy,
+    }
 
 
 def outbox_mode(mode: str) -> str:

@@ -290,6 +290,16 @@ class Case:
         }
 
 
+def reasons_of(verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The reasons among an entry's recorded verdicts (as stored): each one that did not pass, as
+    ``{code, message, details}``."""
+    return [
+        {"code": v["code"], "message": v["message"], "details": v.get("details", {})}
+        for v in verdicts
+        if not v.get("passed", False)
+    ]
+
+
 @quick_init
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
@@ -313,11 +323,7 @@ class AuditEntry:
 
     @property
     def reasons(self) -> list[dict[str, Any]]:
-        return [
-            {"code": v["code"], "message": v["message"], "details": v.get("details", {})}
-            for v in self.verdicts
-            if not v.get("passed", False)
-        ]
+        return reasons_of(self.verdicts)
 
     def to_json(self) -> dict[str, Any]:
         return {

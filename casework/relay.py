@@ -34,9 +34,8 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import StreamConfig
 
-from casework.changes import MAX_PAGE, Change
+from casework.changes import MAX_PAGE
 from casework.errors import BrokerUnavailable, InvalidInput
-from casework.jsontext import strict
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -173,8 +172,11 @@ class Relay:
     def _messages(self, after: int) -> list[Message]:
         """The next page of changes after global id ``after``, each as it is sent (run on a thread: the database
         read and the encoding overlap the acknowledgements the event loop awaits)."""
-        return [(int(c.id or 0), self._subject(c), _payload(c), _headers(c))
-                for c in self.engine.changes(after, limit=self.batch, reveal=self.reveal)]
+        personal = _nothing_personal if self.reveal else self.engine.policies.personal_facts
+        subject, page = self.subject, self.engine.store.outbox.published(after, self.batch, personal)
+        return [(gid, f"{subject}.{kind}.{event}", body,
+                 {"Nats-Msg-Id": str(gid), "Casework-Number": number, "Casework-Seq": str(seq)})
+                for gid, kind, event, number, seq, body in page]
 
     async def _connect(self) -> Client:
         async def quiet(exc: Exception) -> None:  # the client's own errors: the loop above reports them
@@ -243,10 +245,6 @@ class Relay:
         finally:
             lost.cancel()  # (``every`` ends by itself once the caller cancels the acknowledgements still awaited)
 
-    def _subject(self, change: Change) -> str:
-        return f"{self.subject}.{change.kind}.{change.event}"
-
-
 # A change as sent: (global id, subject, payload, headers).
 Message = tuple[int, str, bytes, dict[str, str]]
 
@@ -289,12 +287,8 @@ def _dropped(future: asyncio.Future[Any] | None) -> None:
         future.cancel()
 
 
-def _payload(change: Change) -> bytes:
-    return strict(change.to_json()).encode("utf-8")
-
-
-def _headers(change: Change) -> dict[str, str]:
-    return {"Nats-Msg-Id": str(change.id), "Casework-Number": change.number, "Casework-Seq": str(change.entry.seq)}
+def _nothing_personal(_policy_hash: str) -> list[str]:
+    return []
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -10,9 +10,12 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from conftest import EngineFactory
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tampering import query
 
 from casework import Actor, AsyncEngine, Change, ConcurrentUpdate, Engine, FixedClock, InvalidInput, TransitionDenied
+from casework.jsontext import strict
 from casework.transition import step
 
 CUSTOMER, AGENT = Actor("cust-1", "customer"), Actor("alice", "agent")
@@ -231,6 +234,52 @@ def test_jsontext_parse_reads_what_json_loads_reads(text: str):
     from casework.jsontext import parse
 
     expected = json.loads(text)
-    for given in (text, text.encode()):
-        got = parse(given)
+    for form in (text, text.encode()):
+        got = parse(form)
         assert repr(got) == repr(expected) and type(got) is type(expected)
+
+
+def relayed_bodies(engine: Engine, *, reveal: bool = False) -> list[bytes]:
+    """The bodies the relay sends for every change (made from the outbox rows' stored texts where it can)."""
+    personal = (lambda _policy: []) if reveal else engine.policies.personal_facts
+    return [body for *_, body in engine.store.outbox.published(0, 10_000, personal)]
+
+
+def as_published(changes: list[Change]) -> list[bytes]:
+    return [strict(c.to_json()).encode() for c in changes]
+
+
+def test_the_relays_bodies_are_the_changes_json_byte_for_byte_masked_or_revealed(make_engine: EngineFactory):
+    """The relay puts the stored facts and data into its bodies as they are; masking a personal fact, a refusal's
+    reasons, a whole number beyond 64 bits and text beyond ASCII come out exactly as ``Change.to_json()``."""
+    engine = make_engine()
+    engine.store.outbox.mode = "all"
+    paid_refund(engine)  # a phone number: masked
+    plain = engine.open("refund", {"order_id": "SO-2", "amount": "9999.00", "paid": "9999.00", "note": "退款 \"急\"",
+                                   "score": 123456789012345678901234567890}, actor=CUSTOMER).number
+    with pytest.raises(TransitionDenied):
+        engine.fire(plain, "approve", actor=AGENT)  # over the agent's limit: a refusal, with its reasons
+    changes = engine.changes(limit=100)
+    assert any(c.outcome == "refused" and c.to_json()["reasons"] for c in changes)
+    assert relayed_bodies(engine) == as_published(changes)
+    assert relayed_bodies(engine, reveal=True) == as_published(engine.changes(limit=100, reveal=True))
+    assert b"13800138000" not in b"".join(relayed_bodies(engine))
+
+
+# Declared text facts, personal ones among them (masked), and a number (whole, of any size).
+text_facts = st.dictionaries(
+    st.sampled_from(["note", "comment", "tracking", "phone", "email", "customer_name"]),
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=12)
+    .filter(str.strip), max_size=4)
+scores = st.dictionaries(st.just("score"), st.integers(min_value=0), max_size=1)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=text_facts, score=scores)
+def test_any_facts_are_relayed_exactly_as_the_change_publishes_them(engine: Engine, texts: dict[str, str],
+                                                                   score: dict[str, int]):
+    after = max((c.id or 0 for c in engine.changes(limit=10_000)), default=0)  # one engine for every example
+    engine.open("refund", {"order_id": "SO-9", "amount": "10.00", "paid": "10.00", **texts, **score}, actor=CUSTOMER)
+    (change,) = engine.changes(after=after)
+    personal = engine.policies.personal_facts
+    assert [body for *_, body in engine.store.outbox.published(after, 10, personal)] == as_published([change])

@@ -19,9 +19,10 @@ import sqlalchemy as sa
 
 from casework._store.codec import AUDIT_COLUMNS
 from casework._store.tables import audit, outbox, relay_cursors
-from casework.changes import Change, outbox_mode
-from casework.domain import AuditEntry, Case
-from casework.jsontext import parse, strict
+from casework.changes import Change, change_json, masked, outbox_mode
+from casework.domain import AuditEntry, Case, reasons_of
+from casework.jsontext import canonical_bytes, fragment, parse, strict
+from casework.privacy import mask
 
 if TYPE_CHECKING:
     from casework._store.rows import Reader, Transaction
@@ -29,8 +30,14 @@ if TYPE_CHECKING:
 # An entry as a transaction appends it: its case's row id, the entry, its texts when made, the case after it
 # (row id and case None: an opening refused, an entry of no case, which changes no case and is no change).
 Appended = tuple[int | None, AuditEntry, tuple[str, str] | None, Case | None]
+# A change as the relay sends it: its global id, kind, event, case number, seq, and body (``Change.to_json()``
+# as UTF-8 JSON).
+Published = tuple[int, str, str, str, int, bytes]
 _GSEQ = AUDIT_COLUMNS.index("gseq")
 _WIDTH = len(AUDIT_COLUMNS)
+_NUMBER, _SEQ, _AT, _EVENT, _FROM, _TO, _OUTCOME, _ACTOR, _ROLE, _CHANNEL, _VERDICTS, _DATA, _POLICY = map(
+    AUDIT_COLUMNS.index, ("number", "seq", "at", "event", "from_state", "to_state", "outcome", "actor", "role",
+                          "channel", "verdicts", "data", "policy_hash"))
 
 
 class Outbox:
@@ -48,13 +55,22 @@ class Outbox:
     def changes(self, after: int, limit: int) -> list[Change]:
         """Up to ``limit`` changes after global id ``after``, in commit order. Entries waiting for the chain's
         seal (PostgreSQL) are sealed first, if no writer holds it, so a quiet database holds none back."""
+        self._sealed()
+        with self._read() as r:
+            return changes_page(r, after, limit)
+
+    def published(self, after: int, limit: int, personal: Callable[[str], Sequence[str]]) -> list[Published]:
+        """As :meth:`changes`, each change in the form the relay sends (see :func:`published_page`)."""
+        self._sealed()
+        with self._read() as r:
+            return published_page(r, after, limit, personal)
+
+    def _sealed(self) -> None:
         if not self._sqlite:
             with self._read() as r:
                 waiting = any_unsealed(r)
             if waiting:
                 self._seal()
-        with self._read() as r:
-            return changes_page(r, after, limit)
 
     def cursor(self, name: str) -> int | None:
         """The global id relay ``name`` has published up to (None: it never ran)."""
@@ -87,13 +103,64 @@ class Outbox:
 
 def changes_page(reader: Reader, after: int, limit: int) -> list[Change]:
     """Up to ``limit`` changes with global ids above ``after``, in global-id (commit) order."""
+    return [_change(reader, r) for r in _page(reader, after, limit)]
+
+
+def published_page(reader: Reader, after: int, limit: int, personal: Callable[[str], Sequence[str]]
+                   ) -> list[Published]:
+    """The changes of :func:`changes_page`, each with its body: ``Change.to_json()`` as UTF-8 JSON, the facts that
+    ``personal(policy hash)`` names masked (as ``masked`` masks a Change), byte for byte.
+
+    Why not through ``Change``: decoding an entry and its facts and encoding them again cost the relay about as
+    much as publishing. The stored facts and data are canonical JSON already, the very text ``to_json`` would be
+    encoded to, so they go into the body as they are; only a text that may hold a personal fact (the fact's name
+    as a JSON key appears in it) is read and masked. A row orjson cannot encode so (a whole number beyond 64 bits
+    in a reason or a masked text) or a part of it that does not read (its time, its verdicts) goes the long way,
+    through ``Change`` (which says what is damaged). A facts or data text is not read again to check it: one
+    damaged after it was written goes out as stored (``casework verify`` finds an entry whose data was changed).
+    """
+    found: list[Published] = []
+    masks: dict[str, tuple[Sequence[str], tuple[str, ...]]] = {}  # by policy hash: the personal facts, as JSON keys
+    for r in _page(reader, after, limit):
+        number, seq, event, kind, policy = r[_NUMBER], r[_SEQ], r[_EVENT], r[_WIDTH], r[_POLICY]
+        names, keys = masks.get(policy) or masks.setdefault(policy, _personal(personal(policy)))
+        try:
+            body = canonical_bytes(change_json(
+                id=int(r[_GSEQ]), number=number, kind=kind, seq=seq, event=event, from_state=r[_FROM],
+                to_state=r[_TO], outcome=r[_OUTCOME], at=reader.codec.time.at(r[_AT]).isoformat(), actor=r[_ACTOR],
+                role=r[_ROLE], channel=r[_CHANNEL], reasons=reasons_of(parse(r[_VERDICTS])),
+                data=_shown(r[_DATA], names, keys), version=int(r[_WIDTH + 1]),
+                facts=_shown(r[_WIDTH + 2], names, keys), policy=reader.ref_of(policy).to_json()))
+        except (ValueError, TypeError, KeyError):
+            body = strict(masked(_change(reader, r), names).to_json()).encode("utf-8")
+        found.append((int(r[_GSEQ]), kind, event, number, seq, body))
+    return found
+
+
+def _shown(text: str, names: Sequence[str], keys: Sequence[str]) -> Any:
+    """Stored facts or data as a change shows them: the text as it is, or read and masked if it may name one of
+    the personal facts ``names`` (``keys``: each as a JSON key)."""
+    return mask(parse(text), names) if any(k in text for k in keys) else fragment(text)
+
+
+def _page(reader: Reader, after: int, limit: int) -> list[Any]:
+    """The rows (the audit entry's columns, then the change's kind, version and facts) of up to ``limit`` changes
+    with global ids above ``after``, in global-id order."""
     o, a = outbox.c, audit.c
     statement = reader.db.statement("changes", lambda: sa.select(audit, o.kind, o.version, o.facts).select_from(
         outbox.join(audit, sa.and_(a.case_id == o.case_id, a.seq == o.seq))).where(
         a.gseq > sa.bindparam("after")).order_by(a.gseq).limit(sa.bindparam("limit")))
-    rows = reader.run(statement, {"after": after, "limit": limit}).fetchall()
-    return [Change(int(r[_GSEQ]), r[_WIDTH], int(r[_WIDTH + 1]), parse(r[_WIDTH + 2]),
-                   reader.codec.entry(r[:_WIDTH], reader.ref_of)) for r in rows]
+    rows: list[Any] = reader.run(statement, {"after": after, "limit": limit}).fetchall()
+    return rows
+
+
+def _personal(names: Sequence[str]) -> tuple[Sequence[str], tuple[str, ...]]:
+    return names, tuple(strict(name) + ":" for name in names)
+
+
+def _change(reader: Reader, r: Sequence[Any]) -> Change:
+    return Change(int(r[_GSEQ]), r[_WIDTH], int(r[_WIDTH + 1]), parse(r[_WIDTH + 2]),
+                  reader.codec.entry(r[:_WIDTH], reader.ref_of))
 
 
 def any_unsealed(reader: Reader) -> bool:
