@@ -12,9 +12,19 @@ import sqlalchemy as sa
 from conftest import EngineFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tampering import query
+from tampering import query, run
 
-from casework import Actor, AsyncEngine, Change, ConcurrentUpdate, Engine, FixedClock, InvalidInput, TransitionDenied
+from casework import (
+    Actor,
+    AsyncEngine,
+    Change,
+    ConcurrentUpdate,
+    Engine,
+    FixedClock,
+    InvalidInput,
+    TransitionDenied,
+    Unreadable,
+)
 from casework.jsontext import strict
 from casework.transition import step
 
@@ -283,3 +293,16 @@ def test_any_facts_are_relayed_exactly_as_the_change_publishes_them(engine: Engi
     (change,) = engine.changes(after=after)
     personal = engine.policies.personal_facts
     assert [body for *_, body in engine.store.outbox.published(after, 10, personal)] == as_published([change])
+
+
+@pytest.mark.parametrize("damage", ['{"order_id": "SO-1", "amount": ', "not json"])
+def test_a_change_whose_stored_facts_are_damaged_is_unreadable_never_a_body_that_is_not_json(
+        engine: Engine, db_url: str, damage: str):
+    """A facts text damaged in the outbox row after it was written stops the relay with Unreadable naming the
+    case and its entry; it never goes out as a message body that does not parse."""
+    number = engine.open("refund", {"order_id": "SO-1", "amount": "10.00", "paid": "10.00"}, actor=CUSTOMER).number
+    run(db_url, "UPDATE outbox SET facts = :f", f=damage)
+    for read in (lambda: relayed_bodies(engine), lambda: relayed_bodies(engine, reveal=True),
+                 lambda: engine.changes(limit=10)):
+        with pytest.raises(Unreadable, match=f"case {number}: unreadable change of audit entry 1"):
+            read()

@@ -21,6 +21,7 @@ from casework._store.codec import AUDIT_COLUMNS
 from casework._store.tables import audit, outbox, relay_cursors
 from casework.changes import Change, change_json, masked, outbox_mode
 from casework.domain import AuditEntry, Case, reasons_of
+from casework.errors import Unreadable
 from casework.jsontext import canonical_bytes, fragment, parse, strict
 from casework.privacy import mask
 
@@ -116,8 +117,8 @@ def published_page(reader: Reader, after: int, limit: int, personal: Callable[[s
     encoded to, so they go into the body as they are; only a text that may hold a personal fact (the fact's name
     as a JSON key appears in it) is read and masked. A row orjson cannot encode so (a whole number beyond 64 bits
     in a reason or a masked text) or a part of it that does not read (its time, its verdicts) goes the long way,
-    through ``Change`` (which says what is damaged). A facts or data text is not read again to check it: one
-    damaged after it was written goes out as stored (``casework verify`` finds an entry whose data was changed).
+    through ``Change`` (which says what is damaged, and stops the relay: a damaged facts or data text is read
+    before it goes into a body, so no message carries a body that is not JSON).
     """
     found: list[Published] = []
     masks: dict[str, tuple[Sequence[str], tuple[str, ...]]] = {}  # by policy hash: the personal facts, as JSON keys
@@ -140,7 +141,8 @@ def published_page(reader: Reader, after: int, limit: int, personal: Callable[[s
 def _shown(text: str, names: Sequence[str], keys: Sequence[str]) -> Any:
     """Stored facts or data as a change shows them: the text as it is, or read and masked if it may name one of
     the personal facts ``names`` (``keys``: each as a JSON key)."""
-    return mask(parse(text), names) if any(k in text for k in keys) else fragment(text)
+    value = parse(text)  # also for the text that goes in as it is: a damaged one must not reach a body
+    return mask(value, names) if any(k in text for k in keys) else fragment(text)
 
 
 def _page(reader: Reader, after: int, limit: int) -> list[Any]:
@@ -159,8 +161,12 @@ def _personal(names: Sequence[str]) -> tuple[Sequence[str], tuple[str, ...]]:
 
 
 def _change(reader: Reader, r: Sequence[Any]) -> Change:
-    return Change(int(r[_GSEQ]), r[_WIDTH], int(r[_WIDTH + 1]), parse(r[_WIDTH + 2]),
-                  reader.codec.entry(r[:_WIDTH], reader.ref_of))
+    entry = reader.codec.entry(r[:_WIDTH], reader.ref_of)  # Unreadable, naming the entry, when it is damaged
+    try:
+        facts = parse(r[_WIDTH + 2])
+    except ValueError as exc:
+        raise Unreadable(f"case {entry.number}: unreadable change of audit entry {entry.seq} ({exc})") from None
+    return Change(int(r[_GSEQ]), r[_WIDTH], int(r[_WIDTH + 1]), facts, entry)
 
 
 def any_unsealed(reader: Reader) -> bool:
