@@ -7,7 +7,7 @@ The built-in guards are in :mod:`casework.policies.guards`, the expression guard
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -62,6 +62,19 @@ class GuardBase(Period):
 
     code: str = "ok"
 
+    # Where the guard is written (``FILE:LINE``), which its verdicts carry: None on the document's own guards, set
+    # on the copy a PolicySet judges with (``placed``). Not a field, so a guard's equality, schema and dump stay
+    # its rule's alone (``policy simulate`` skips events whose guards are equal wherever they are written).
+    written_at: ClassVar[str | None] = None
+
+    def placed(self, source: str | None) -> Self:
+        """A copy of this guard whose verdicts say they are written at ``source``."""
+        copy = self.model_copy()
+        # Stored beside the fields in the copy's __dict__, as functools.cached_property stores (the model is frozen,
+        # and a private attribute would be read through BaseModel.__getattr__ on every verdict).
+        copy.__dict__["written_at"] = source
+        return copy
+
     def applies(self, ctx: GuardContext) -> bool:
         if not self.in_force(ctx):
             return False
@@ -97,6 +110,7 @@ class GuardBase(Period):
             code=None if passed else code or self.code,  # a pass carries no failure code
             message=message,
             details=details,
+            source=self.written_at,
         )
 
     def guard_name(self) -> str:

@@ -273,7 +273,7 @@ class PolicySet:
         if found is None:
             events = spec(kind).reached_by(state) | {event}
             found = self._judged[key] = frozenset(
-                {"customer"}.union(*(g.judges() for e in events for g, _ in self._event_guards.get((kind, e), ()))))
+                {"customer"}.union(*(g.judges() for e in events for g in self._event_guards.get((kind, e), ()))))
         return found
 
     @cached_property
@@ -285,9 +285,8 @@ class PolicySet:
         the case's way to ``ctx.state`` (of the events that may have been applied), on ``ctx``'s facts."""
         ks = spec(ctx.kind)
         events = ks.reached_by(ctx.state) - {AMEND}
-        return _judge(((g, src) for e in ks.events if e in events
-                       for g, src in self._event_guards.get((ctx.kind, e), ()) if not facts.isdisjoint(g.judges())),
-                      ctx)
+        return _judge((g for e in ks.events if e in events
+                       for g in self._event_guards.get((ctx.kind, e), ()) if not facts.isdisjoint(g.judges())), ctx)
 
     def grant_verdict(self, actor: Actor) -> Verdict | None:
         """A refusal when the actor was not granted the role it claims (None when it was)."""
@@ -331,20 +330,15 @@ class PolicySet:
         return tuple(verdicts)
 
     @cached_property
-    def _event_guards(self) -> dict[tuple[str, str], tuple[tuple[GuardBase, str | None], ...]]:
-        """Each event's guards, each with where it is written."""
-        return {(kind, event): tuple((g, self._sources.get((kind, event, i))) for i, g in enumerate(ep.guards))
+    def _event_guards(self) -> dict[tuple[str, str], tuple[GuardBase, ...]]:
+        """Each event's guards, each placed where it is written (its verdicts carry that source line)."""
+        return {(kind, event): tuple(g.placed(self._sources.get((kind, event, i))) for i, g in enumerate(ep.guards))
                 for kind, kp in self.document.kinds.items() for event, ep in kp.events.items()}
 
 
-def _judge(guards: Iterable[tuple[GuardBase, str | None]], ctx: GuardContext) -> list[Verdict]:
-    """The verdicts of the ``guards`` that apply to ``ctx``, each placed where it is written."""
-    out = []
-    for guard, src in guards:
-        if guard.applies(ctx):
-            v = guard.evaluate(ctx)
-            out.append(Verdict(v.guard, v.passed, v.code, v.message, v.details, src))
-    return out
+def _judge(guards: Iterable[GuardBase], ctx: GuardContext) -> list[Verdict]:
+    """The verdicts of the ``guards`` that apply to ``ctx``."""
+    return [guard.evaluate(ctx) for guard in guards if guard.applies(ctx)]
 
 
 # ---- loading -----------------------------------------------------------------------------------

@@ -242,7 +242,7 @@ class TableGuard(GuardBase):
             return self.verdict(True, f"row {index + 1} requires nothing here", table_row=index + 1)
         v = then.evaluate(ctx)
         details = {**v.details, "table_row": index + 1}
-        return Verdict(then.id or self.id or "table", v.passed, v.code, v.message, details)
+        return Verdict(then.id or self.id or "table", v.passed, v.code, v.message, details, self.written_at)
 
 
 def bind(guard: Any) -> None:
