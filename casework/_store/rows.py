@@ -2,7 +2,8 @@
 
 A :class:`Reader` works on the cursor of an open scope: a short read transaction, or the write
 transaction that :class:`Transaction` (a Reader that also writes) holds. ``Store.get`` and
-``Transaction.get`` are therefore one query, decoded by one codec.
+``Transaction.get`` are therefore one query, decoded by one codec (on SQLite the write transaction's
+reads the global chain's head with it: see ``Transaction.get``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from casework._store.codec import AUDIT_INSERTED, CASE_INSERTED, CASE_UPDATED, C
 from casework._store.driver import Cursor, Database, Statement
 from casework._store.outbox import Appended, Outbox
 from casework._store.tables import SEAL_KEY, audit, cases, counters, idem, meta, policies
+from casework.audit import GENESIS
 from casework.changes import Change
 from casework.domain import AuditEntry, Case, PolicyRef
 from casework.errors import Unreadable, WriteConflict
@@ -79,8 +81,8 @@ class Reader:
 
     # ---- cases ------------------------------------------------------------------------------------
     def get(self, number: str) -> StoredCase | None:
-        found = self.run(self.db.statement("get_case", lambda: sa.select(cases).where(
-            cases.c.number == sa.bindparam("number"))), {"number": number.upper()}).fetchone()  # RF-… = rf-…
+        found = self.run(self.db.statement("get_case", _case_by_number),
+                         {"number": number.upper()}).fetchone()  # RF-… = rf-…
         return None if found is None else self.codec.stored_case(found, self.ref_of)
 
     def get_many(self, numbers: Sequence[str]) -> dict[str, StoredCase]:
@@ -249,11 +251,8 @@ class Reader:
 
     def chain_head(self) -> tuple[int, str]:
         """``(gseq, link)`` of the last sealed entry (``(0, GENESIS)`` when none is)."""
-        a = audit.c
-        statement = self.db.statement("chain_head", lambda: sa.select(a.gseq, a.link).where(a.gseq.is_not(None))
-                                      .order_by(a.gseq.desc()).limit(1))
-        row = self.run(statement).fetchone()
-        return (int(row[0]), row[1]) if row else (0, "0" * 64)
+        row = self.run(self.db.statement("chain_head", _chain_head)).fetchone()
+        return _head(row[0], row[1]) if row else _head(None, None)
 
     def chain_page(self, after: int, until: int, batch: int) -> list[ChainRow]:
         """Sealed entries with places in ``(after, until]``, in place order, ``batch`` at most."""
@@ -332,6 +331,8 @@ class Transaction(Reader):
         self.sealer = sealer
         self.outbox = outbox
         self.changes: list[Change] = []  # what it wrote, for the hooks run after its commit
+        # The chain's head as the last ``get`` read it (SQLite), for the next seal; None once used or unknown.
+        self._head: tuple[int, str] | None = None
 
     def __enter__(self) -> Transaction:
         self.cursor = self.db.begin()
@@ -354,6 +355,26 @@ class Transaction(Reader):
             # committed: the hooks hear of it (never in the transaction; a joined write is committed by the host,
             # if at all, so its changes are told by the outbox alone)
             self.outbox.after_commit(self.changes)
+
+    def get(self, number: str) -> StoredCase | None:
+        """The case (see ``Reader.get``). On SQLite the same statement reads the global chain's head, which the
+        seal of this transaction's next entries then needs not read again: the transaction holds the database's
+        write lock (``BEGIN IMMEDIATE``), so no other writer can move it, and this transaction moves it only by
+        sealing, which takes the head read here once (``chain_head``). One statement fewer per fire."""
+        if not self.db.sqlite:
+            return super().get(number)
+        found = self.run(self.db.statement("get_case_and_head", lambda: _case_by_number(with_head=True)),
+                         {"number": number.upper()}).fetchone()
+        if found is None:
+            return None
+        self._head = _head(found[-2], found[-1])
+        return self.codec.stored_case(found[:-2], self.ref_of)
+
+    def chain_head(self) -> tuple[int, str]:
+        """``(gseq, link)`` of the last sealed entry: as the last ``get`` read it, if it has not been used since
+        (the seal that uses it moves the head), else read now."""
+        head, self._head = self._head, None
+        return head if head is not None else super().chain_head()
 
     def next_numbers(self, name: str, count: int = 1) -> range:
         """The next ``count`` values of a named counter, in one update (contiguous, never shared)."""
@@ -451,3 +472,25 @@ class Transaction(Reader):
                                       .order_by(policies.c.seq.desc()).limit(1))
         row = self.run(statement).fetchone()
         return (row[0], row[1]) if row else None
+
+
+def _chain_head() -> Any:
+    """The last sealed entry's place and link (no row when none is sealed)."""
+    a = audit.c
+    return sa.select(a.gseq, a.link).where(a.gseq.is_not(None)).order_by(a.gseq.desc()).limit(1)
+
+
+def _case_by_number(with_head: bool = False) -> Any:
+    """The case row with the bound ``number``; ``with_head``: followed by the chain head's place and link (NULL,
+    NULL when none is sealed), as two scalar subqueries of the same statement (each one seek of the index on
+    ``gseq``; a join to the head would have SQLite materialise it, which costs more than a statement of its own)."""
+    query = sa.select(cases).where(cases.c.number == sa.bindparam("number"))
+    if not with_head:
+        return query
+    head = _chain_head()
+    return query.add_columns(head.with_only_columns(audit.c.gseq).scalar_subquery(),
+                             head.with_only_columns(audit.c.link).scalar_subquery())
+
+
+def _head(gseq: int | None, link: str | None) -> tuple[int, str]:
+    return (int(gseq), str(link)) if gseq is not None else (0, GENESIS)
