@@ -224,3 +224,23 @@ def test_the_cli_checks_with_the_key_from_the_environment(tmp_path: Path, monkey
     assert runner.invoke(cli.app, ["--db", db, "--audit-key-file", str(key_file), "verify"]).exit_code == 0
     keyless = runner.invoke(cli.app, ["--db", db, "verify"])
     assert keyless.exit_code == 0 and "WITHOUT the audit key" in keyless.stdout
+
+
+def test_entries_sealed_one_after_another_in_one_transaction_each_take_the_next_place(engine: Engine):
+    # On SQLite a write transaction's read of a case also reads the chain's head, for its next seal; a seal moves
+    # the head, so the entry sealed after it is chained onto that one, not onto the head both reads saw.
+    from casework.transition import step
+
+    first, second = refunds(engine, 2)
+    gseq, _ = engine.store.chain_head()
+    with engine.store.transaction() as tx:
+        read = [tx.get(second), tx.get(first)]  # both read before either entry is sealed
+        for stored in reversed(read):
+            assert stored is not None
+            t = step(stored.case, stored.last_seq, stored.last_hash, event="approve", to_state=None, verdicts=(),
+                     actor=AGENT, data={}, now=stored.case.updated_at, policy=engine.policy)
+            tx.extend_trail(stored, t.entry.seq, t.entry.hash)
+            tx.append([(stored.id, t.entry, t.texts, t.case)])
+    assert engine.store.chain_head()[0] == gseq + 2
+    assert [e.event for e in engine.history(second)][-1] == "approve"
+    assert problems(engine) == []
