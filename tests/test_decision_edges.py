@@ -1,0 +1,155 @@
+"""What a decision says about the event's data, as an operator or an auditor reads it on the trail.
+
+Who may write which fact (``fact_not_permitted``: the facts refused and what the role may write instead), a
+judged fact an ordinary event may not change (``fact_judged``: the value held, the value given), what an
+``amend`` records (each change, old value to new) or why it is refused, and the reason a ``reject`` names.
+Each is decided by :func:`casework.decide.decide` on the shipped policy, on one case at a fixed instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from casework import Actor, load_policy, parse_policy
+from casework.decide import decide, decide_opening
+from casework.domain import Case, Decision, Verdict
+from casework.transition import opened
+
+NOW = datetime(2026, 11, 22, 2, tzinfo=UTC)
+POLICY = load_policy()
+AGENT, CUSTOMER = Actor("alice", "agent"), Actor("c-1", "customer")
+REJECTIONS = ["deadline_passed", "condition", "missing_proof", "fraud"]  # the shipped policy's, in its order
+
+
+def refund(state: str = "submitted", **facts: Any) -> Case:
+    """A refund of 59.00 (all that was paid) by customer c-1, in ``state``."""
+    case = opened("RF-20261122-000001", "refund", {"order_id": "SO-1", "amount": "59.00", "paid": "59.00",
+                                                   "customer": "c-1", **facts}, POLICY, NOW)
+    return replace(case, state=state)
+
+
+def verdict(decision: Decision, guard: str) -> Verdict:
+    [found] = [v for v in decision.verdicts if v.guard == guard]
+    return found
+
+
+# ---- amend: what it changes, old value to new ---------------------------------------------------------------
+def test_an_amend_that_changes_no_value_is_refused_saying_so():
+    # the amount written again as it stands, with the note the policy asks of an amend: nothing is amended
+    decision = decide(POLICY, refund(), "amend", AGENT, {"amount": "59.00", "note": "re-checked"}, NOW)
+    assert not decision.allowed and decision.codes == ["field_missing"]
+    assert verdict(decision, "amendment") == Verdict("amendment", False, "field_missing",
+                                                     "an amend needs a fact whose value it changes",
+                                                     {"missing": ["a changed fact"]})
+    assert verdict(decision, "refund_amend_needs_note").passed  # the note is given; it is not what is amended
+
+
+def test_an_amend_records_each_change_old_to_new_and_none_for_a_fact_the_case_did_not_hold():
+    data = {"amount": "50.00", "category": "electronics", "evidence": [{"type": "photo", "ref": "p1.jpg"}],
+            "note": "coupon applied"}
+    decision = decide(POLICY, refund(), "amend", AGENT, data, NOW)
+    assert decision.allowed
+    change = verdict(decision, "amendment")
+    assert (change.passed, change.code) == (True, None)
+    assert change.message == "amends amount 59.00 -> 50.00; category (none) -> electronics"  # evidence: in details
+    assert change.details == {"changes": {"amount": {"from": "59.00", "to": "50.00"},
+                                          "category": {"from": None, "to": "electronics"},
+                                          "evidence": {"from": None, "to": [{"type": "photo", "ref": "p1.jpg"}]}}}
+
+
+def test_an_amend_of_evidence_alone_says_it_amends_evidence():
+    held = [{"type": "order_record", "ref": None}]
+    photo = {"type": "photo", "ref": "p1.jpg"}
+    decision = decide(POLICY, refund(evidence=held), "amend", AGENT, {"evidence": [photo], "note": "found"}, NOW)
+    assert decision.allowed
+    change = verdict(decision, "amendment")
+    assert change.message == "amends evidence"
+    assert change.details == {"changes": {"evidence": {"from": held, "to": [*held, photo]}}}
+
+
+def test_an_amend_may_not_write_what_was_paid_out_either():
+    decision = decide(POLICY, refund("approved"), "amend", AGENT,
+                      {"amount": "50.00", "paid_out": "50.00", "note": "n"}, NOW)
+    assert not decision.allowed and decision.codes == ["fact_not_permitted"]
+    assert [v.guard for v in decision.verdicts][:2] == ["roles", "facts"]  # after who may act, before the rules
+    assert verdict(decision, "facts").message == "role agent may not write paid_out; it may write: any fact"
+    assert verdict(decision, "amendment").message == "amends amount 59.00 -> 50.00"  # paid_out is not amended
+
+
+# ---- who may write which fact -------------------------------------------------------------------------------
+def test_a_customer_writing_facts_their_role_may_not_is_told_each_one_and_what_they_may_write():
+    decision = decide(POLICY, refund(), "cancel", CUSTOMER, {"amount": "50.00", "refunds_last_30_days": 1}, NOW)
+    assert not decision.allowed and decision.codes == ["fact_not_permitted"]
+    assert verdict(decision, "facts") == Verdict(
+        "facts", False, "fact_not_permitted",
+        "role customer may not write amount, refunds_last_30_days; it may write: channel, comment, evidence, "
+        "locale, note, score, tracking",
+        {"role": "customer", "facts": ["amount", "refunds_last_30_days"],
+         "writable": ["channel", "comment", "evidence", "locale", "note", "score", "tracking"]})
+    assert decide(POLICY, refund(), "cancel", CUSTOMER, {"note": "changed my mind"}, NOW).allowed
+
+
+def test_a_role_that_writes_any_fact_still_may_not_write_what_was_paid_out():
+    decision = decide(POLICY, refund(), "review", AGENT, {"paid_out": "59.00"}, NOW)
+    assert not decision.allowed and decision.codes == ["fact_not_permitted"]
+    assert verdict(decision, "facts") == Verdict("facts", False, "fact_not_permitted",
+                                                 "role agent may not write paid_out; it may write: any fact",
+                                                 {"role": "agent", "facts": ["paid_out"], "writable": None})
+
+
+def test_a_role_that_writes_nothing_is_told_it_may_write_none():
+    shipped = "    writes: [evidence, note, comment, score, locale, tracking, channel]\n"
+    assert POLICY.source.count(shipped) == 1
+    policy = parse_policy(POLICY.source.replace(shipped, "    writes: []\n"), "silent_customers.yaml")
+    decision = decide(policy, refund(), "cancel", CUSTOMER, {"note": "changed my mind"}, NOW)
+    assert decision.codes == ["fact_not_permitted"]
+    assert verdict(decision, "facts").message == "role customer may not write note; it may write: none"
+    assert verdict(decision, "facts").details == {"role": "customer", "facts": ["note"], "writable": []}
+    assert decide(policy, refund(), "cancel", CUSTOMER, {}, NOW).allowed
+
+
+def test_a_customer_opening_with_a_fact_they_may_not_give_is_told_so_when_opening():
+    facts = {"order_id": "SO-1", "amount": "1.00", "paid": "1.00", "customer": "c-1", "flags": ["vip"]}
+    decision = decide_opening(POLICY, "refund", facts, CUSTOMER)
+    assert decision.to_state is None and decision.codes == ["fact_not_permitted"]
+    refusal = verdict(decision, "facts")
+    assert refusal.message.startswith("role customer may not write flags when opening a refund; it may write: "
+                                      "address, amount, category, ")
+    assert refusal.details["facts"] == ["flags"] and "flags" not in refusal.details["writable"]
+
+
+# ---- judged facts: changed only by an amend -----------------------------------------------------------------
+def test_an_event_changing_a_judged_fact_is_refused_naming_the_value_held():
+    one = decide(POLICY, refund("under_review"), "approve", AGENT, {"amount": "50.00"}, NOW)
+    assert one.codes == ["fact_judged"]
+    assert verdict(one, "judged_facts") == Verdict(
+        "judged_facts", False, "fact_judged",
+        "amount 59.00 was judged by the rules; only an amend (judged again) may change it",
+        {"facts": ["amount"], "held": {"amount": "59.00"}, "given": {"amount": "50.00"}})
+    two = decide(POLICY, refund("under_review"), "approve", AGENT, {"amount": "50.00", "paid": "60.00"}, NOW)
+    assert verdict(two, "judged_facts").message == (
+        "amount 59.00, paid 59.00 were judged by the rules; only an amend (judged again) may change them")
+    # the guards judge what the case holds, not what the event brought along
+    assert verdict(two, "refund_not_above_paid").message == "amount 59.00 within paid 59.00"
+
+
+# ---- reject: the reason it rejects for ----------------------------------------------------------------------
+def test_a_reject_without_its_reason_is_refused_listing_the_reasons_the_policy_accepts():
+    decision = decide(POLICY, refund("under_review"), "reject", AGENT, {}, NOW)
+    assert not decision.allowed and decision.codes == ["field_missing"]
+    assert verdict(decision, "rejection") == Verdict(
+        "rejection", False, "field_missing",
+        "a reject names its rejection reason (rejection), one of: deadline_passed, condition, missing_proof, fraud",
+        {"missing": ["rejection"], "accepted": REJECTIONS})
+
+
+@pytest.mark.parametrize("reason", REJECTIONS)
+def test_a_reject_naming_its_reason_records_it(reason: str):
+    decision = decide(POLICY, refund("under_review"), "reject", AGENT, {"rejection": reason}, NOW)
+    assert decision.allowed and decision.to_state == "rejected"
+    assert verdict(decision, "rejection") == Verdict("rejection", True, None, f"rejected for {reason}",
+                                                     {"rejection": reason})
