@@ -213,6 +213,8 @@ def test_facts_are_normalised_by_what_their_name_says_they_are():
     ({"score": "３"}, "score '３' is not a non-negative whole number", "score"),
     ({"score": True}, "score True is not a non-negative whole number", "score"),
     ({"score": 2.0}, "score 2.0 is not a non-negative whole number", "score"),
+    ({"refunds_last_30_days": Decimal("5")}, "refunds_last_30_days Decimal('5') is not a non-negative whole number",
+     "refunds_last_30_days"),
     ({"flags": 5}, "flags 5 is not a list", "flags"),
     ({"currency": "CN"}, "currency 'CN' is not a 3-letter ISO code like CNY or USD", "currency"),
     ({"currency": "C1Y"}, "currency 'C1Y' is not a 3-letter ISO code like CNY or USD", "currency"),
@@ -228,6 +230,16 @@ def test_facts_are_normalised_by_what_their_name_says_they_are():
 def test_a_bad_fact_is_refused_naming_it(facts: dict[str, Any], message: str, field: str):
     e = refused(F.normalize, facts)
     assert str(e) == message and e.field == field
+
+
+@pytest.mark.parametrize("facts", [{"refunds_last_30_days": "-1"}, {"score": True}, {"score": Decimal("5")},
+                                   {"flags": 5}, {"flags": {"vip": True}}, {"reason": True}, {"custom": [1]},
+                                   {"custom": {"a": 1}}, {"note": "a\x00b"}])
+def test_a_refused_fact_carries_the_value_given(facts: dict[str, Any]):
+    """What a library caller shows or logs next to the field: the value as it was given, not a reading of it."""
+    [(name, given)] = facts.items()
+    e = refused(F.normalize, facts)
+    assert (e.field, e.value) == (name, given)
 
 
 def test_text_at_its_limit_is_kept_and_a_number_given_as_text_is_text():
@@ -259,7 +271,6 @@ def test_a_fact_the_policy_declares_is_normalised_as_its_type_says():
     assert F.normalize({"gift": False}, UTC, types) == {"gift": False}
     e = refused(F.normalize, {"gift": "yes"}, UTC, types)
     assert str(e) == "gift 'yes' is not true or false" and (e.field, e.value) == ("gift", "yes")
-    assert F.normalize_value("amount", "3") == "3.00" and F.normalize_value("custom", 3) == 3
 
 
 # ---- facts after an event --------------------------------------------------------------------------------------------
