@@ -292,6 +292,8 @@ def test_money_and_instants_are_read_back_typed():
     assert F.money({"amount": "59.00"}, "amount") == Decimal("59.00") and F.money({}, "amount") is None
     assert F.instant({"delivered": "2026-11-02"}, "delivered", SHANGHAI) == datetime(2026, 11, 2, tzinfo=SHANGHAI)
     assert F.instant({}, "delivered", SHANGHAI) is None
+    e = refused(F.instant, {"delivered": "last week"}, "delivered", SHANGHAI)  # (a fact kept as text, read as a date)
+    assert (e.field, e.value) == ("delivered", "last week") and str(e).startswith("delivered 'last week' is not a date")
 
 
 def test_a_kind_that_is_not_text_is_refused_as_unknown_not_crashed_on(engine):
