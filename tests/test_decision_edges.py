@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from casework import Actor, load_policy, parse_policy
-from casework.decide import decide, decide_opening
+from casework.decide import decide, decide_opening, opening_roles
 from casework.domain import Case, Decision, Verdict
 from casework.transition import opened
 
@@ -153,3 +153,85 @@ def test_a_reject_naming_its_reason_records_it(reason: str):
     assert decision.allowed and decision.to_state == "rejected"
     assert verdict(decision, "rejection") == Verdict("rejection", True, None, f"rejected for {reason}",
                                                      {"rejection": reason})
+
+
+def test_a_policy_without_rejections_lets_a_reject_go_without_a_reason():
+    start = POLICY.source.index("\nrejections:\n")
+    end = POLICY.source.index("\n\n", start + 1)
+    policy = parse_policy(POLICY.source[:start] + POLICY.source[end:], "no_rejections.yaml")
+    assert not policy.document.rejections
+    decision = decide(policy, refund("under_review"), "reject", AGENT, {}, NOW)
+    assert decision.allowed and [v.guard for v in decision.verdicts] == ["roles"]
+
+
+# ---- the machine, whose case it is, who opens -----------------------------------------------------------------
+def test_an_event_not_available_is_refused_naming_the_state_and_every_event_possible_from_it():
+    decision = decide(POLICY, refund(), "pay", AGENT, {"note": "n"}, NOW)
+    assert decision.to_state is None and decision.codes == ["not_available"]
+    assert decision.verdicts == (Verdict(
+        "machine", False, "not_available",
+        "pay is not available from state submitted; possible: review, request_evidence, provide_evidence, approve, "
+        "reject, cancel, amend",
+        {"state": "submitted", "available": ["review", "request_evidence", "provide_evidence", "approve", "reject",
+                                             "cancel", "amend"]}),)
+
+
+def test_a_customer_acting_on_another_customers_case_is_refused_first_naming_whose_it_is():
+    stranger = Actor("c-2", "customer")
+    decision = decide(POLICY, refund(), "cancel", stranger, {"note": "n"}, NOW)
+    assert decision.codes == ["role_not_permitted"]
+    assert decision.verdicts[0] == Verdict("owner", False, "role_not_permitted",
+                                           "customer c-2 may act only on their own cases; this case is customer "
+                                           "c-1's", {"actor": "c-2", "customer": "c-1"})
+    unowned = refund()
+    unowned = replace(unowned, facts={k: v for k, v in unowned.facts.items() if k != "customer"})
+    refusal = decide(POLICY, unowned, "cancel", stranger, {}, NOW).verdicts[0]
+    assert (refusal.message, refusal.details) == (
+        "customer c-2 may act only on their own cases; this case has no customer", {"actor": "c-2", "customer": None})
+    # the owner, and anyone not acting as a customer, is not asked whose case it is
+    assert [v.guard for v in decide(POLICY, refund(), "cancel", CUSTOMER, {}, NOW).verdicts] == ["roles"]
+    assert [v.guard for v in decide(POLICY, unowned, "cancel", AGENT, {}, NOW).verdicts] == ["roles"]
+
+
+def test_what_the_system_keeps_is_written_by_the_engine_alone():
+    decision = decide(POLICY, refund(), "review", AGENT, {"priority": 2}, NOW)
+    assert decision.codes == ["fact_not_permitted"]
+    assert verdict(decision, "facts").message == "role agent may not write priority; it may write: any fact"
+    assert decide(POLICY, refund(), "review", Actor.system(), {"priority": 2}, NOW).allowed
+    said = decide(POLICY, refund(), "review", Actor("system", "system"), {"priority": 2}, NOW)  # saying so is not it
+    assert verdict(said, "facts").details["facts"] == ["priority"]
+
+
+def test_an_ungranted_operator_is_refused_before_the_facts_they_may_not_write():
+    granted = parse_policy(POLICY.source + "\noperators:\n  alice: [agent]\n", "granted.yaml")
+    decision = decide(granted, refund(), "review", Actor("mallory", "agent"), {"paid_out": "1.00"}, NOW)
+    assert [v.guard for v in decision.verdicts] == ["operators", "roles", "facts"]
+    assert decision.verdicts[0].message == "mallory was not granted the role agent; granted: none (customer only)"
+
+
+def test_who_may_open_a_kind_is_told_with_the_roles_that_may():
+    assert opening_roles(POLICY, "refund", CUSTOMER) == (Verdict(
+        "open_roles", True, None, "role customer may open a refund",
+        {"role": "customer", "allowed": ["customer", "agent", "supervisor"]}),)
+    assert opening_roles(POLICY, "complaint", Actor("system", "system")) == (Verdict(
+        "open_roles", False, "role_not_permitted",
+        "role system may not open a complaint; allowed: customer, agent, supervisor",
+        {"role": "system", "allowed": ["customer", "agent", "supervisor"]}),)
+    granted = parse_policy(POLICY.source + "\noperators:\n  alice: [agent]\n", "granted.yaml")
+    assert [(v.guard, v.passed) for v in opening_roles(granted, "refund", Actor("mallory", "agent"))] == [
+        ("operators", False), ("open_roles", True)]
+    assert [(v.guard, v.passed) for v in opening_roles(granted, "refund", AGENT)] == [("open_roles", True)]
+
+
+def test_a_customer_opens_only_in_their_own_name():
+    facts = {"order_id": "SO-1", "amount": "1.00", "paid": "1.00", "customer": "c-2"}
+    decision = decide_opening(POLICY, "refund", facts, CUSTOMER)
+    assert decision.to_state is None and decision.codes == ["role_not_permitted"]
+    assert decision.verdicts[0] == Verdict("owner", False, "role_not_permitted",
+                                           "customer c-1 may open cases only in their own name, not customer c-2's",
+                                           {"actor": "c-1", "customer": "c-2"})
+    own = decide_opening(POLICY, "refund", {**facts, "customer": "c-1"}, CUSTOMER)
+    assert own.allowed and own.to_state == "submitted" and (own.kind, own.event, own.from_state) == (
+        "refund", "open", "")
+    assert [v.guard for v in own.verdicts] == ["open_roles"] and own.policy == POLICY.ref
+    assert decide_opening(POLICY, "refund", facts, AGENT).to_state == "submitted"  # an agent opens for anyone
