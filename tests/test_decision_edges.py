@@ -17,6 +17,7 @@ import pytest
 from casework import Actor, load_policy, parse_policy
 from casework.decide import decide, decide_opening, opening_roles
 from casework.domain import Case, Decision, Verdict
+from casework.machines import KINDS
 from casework.transition import opened
 
 NOW = datetime(2026, 11, 22, 2, tzinfo=UTC)
@@ -168,12 +169,21 @@ def test_a_policy_without_rejections_lets_a_reject_go_without_a_reason():
 def test_an_event_not_available_is_refused_naming_the_state_and_every_event_possible_from_it():
     decision = decide(POLICY, refund(), "pay", AGENT, {"note": "n"}, NOW)
     assert decision.to_state is None and decision.codes == ["not_available"]
+    assert (decision.kind, decision.event, decision.from_state, decision.policy) == (
+        "refund", "pay", "submitted", POLICY.ref)
     assert decision.verdicts == (Verdict(
         "machine", False, "not_available",
         "pay is not available from state submitted; possible: review, request_evidence, provide_evidence, approve, "
         "reject, cancel, amend",
         {"state": "submitted", "available": ["review", "request_evidence", "provide_evidence", "approve", "reject",
                                              "cancel", "amend"]}),)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_no_state_is_a_dead_end_so_a_refusal_always_names_an_event_possible(kind: str):
+    machine = KINDS[kind]
+    assert [state for state in machine.states if not machine.available(state)] == []
+    assert machine.available("closed") == ("reopen", "rate")  # a closed case may still be reopened or rated
 
 
 def test_a_customer_acting_on_another_customers_case_is_refused_first_naming_whose_it_is():

@@ -216,6 +216,8 @@ def test_facts_are_normalised_by_what_their_name_says_they_are():
     ({"refunds_last_30_days": Decimal("5")}, "refunds_last_30_days Decimal('5') is not a non-negative whole number",
      "refunds_last_30_days"),
     ({"flags": 5}, "flags 5 is not a list", "flags"),
+    ({"delivered": "soon"}, "delivered 'soon' is not a date; expected an ISO date (2026-11-02) or datetime "
+     "(2026-11-02T14:30:00+08:00)", "delivered"),
     ({"currency": "CN"}, "currency 'CN' is not a 3-letter ISO code like CNY or USD", "currency"),
     ({"currency": "C1Y"}, "currency 'C1Y' is not a 3-letter ISO code like CNY or USD", "currency"),
     ({"reason": "  "}, "reason is empty", "reason"),
