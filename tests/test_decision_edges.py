@@ -9,7 +9,7 @@ Each is decided by :func:`casework.decide.decide` on the shipped policy, on one 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -245,3 +245,16 @@ def test_a_customer_opens_only_in_their_own_name():
         "refund", "open", "")
     assert [v.guard for v in own.verdicts] == ["open_roles"] and own.policy == POLICY.ref
     assert decide_opening(POLICY, "refund", facts, AGENT).to_state == "submitted"  # an agent opens for anyone
+
+
+# ---- the reopening window: a closed case's, and only for reopening it ------------------------------------------
+def test_the_reopen_window_limits_reopening_a_closed_case_only():
+    closed = replace(refund("closed"), closed=True, state_since=NOW)
+    year_on = NOW + timedelta(days=400)
+    rated = decide(POLICY, closed, "rate", CUSTOMER, {"score": 4}, year_on)  # rating a closed case: no window
+    assert rated.allowed and "reopen_within" not in [v.guard for v in rated.verdicts]
+    assert decide(POLICY, closed, "reopen", CUSTOMER, {}, year_on).codes == ["window_expired"]
+    complaint = opened("CP-20261122-000001", "complaint", {"order_id": "SO-1", "customer": "c-1"}, POLICY, NOW)
+    resolved = replace(complaint, state="resolved", state_since=NOW)  # resolved, not closed: reopened any time
+    reopened = decide(POLICY, resolved, "reopen", CUSTOMER, {}, year_on)
+    assert reopened.allowed and [v.guard for v in reopened.verdicts] == ["roles"]
