@@ -151,7 +151,9 @@ def test_a_reject_without_its_reason_is_refused_listing_the_reasons_the_policy_a
 @pytest.mark.parametrize("reason", REJECTIONS)
 def test_a_reject_naming_its_reason_records_it(reason: str):
     decision = decide(POLICY, refund("under_review"), "reject", AGENT, {"rejection": reason}, NOW)
-    assert decision.allowed and decision.to_state == "rejected"
+    assert decision.allowed and (decision.kind, decision.event, decision.from_state, decision.to_state) == (
+        "refund", "reject", "under_review", "rejected")
+    assert decision.policy == POLICY.ref
     assert verdict(decision, "rejection") == Verdict("rejection", True, None, f"rejected for {reason}",
                                                      {"rejection": reason})
 
@@ -214,8 +216,11 @@ def test_what_the_system_keeps_is_written_by_the_engine_alone():
 
 def test_an_ungranted_operator_is_refused_before_the_facts_they_may_not_write():
     granted = parse_policy(POLICY.source + "\noperators:\n  alice: [agent]\n", "granted.yaml")
-    decision = decide(granted, refund(), "review", Actor("mallory", "agent"), {"paid_out": "1.00"}, NOW)
-    assert [v.guard for v in decision.verdicts] == ["operators", "roles", "facts"]
+    decision = decide(granted, refund("under_review"), "approve", Actor("mallory", "agent"), {"paid_out": "1.00"},
+                      NOW)
+    assert [v.guard for v in decision.verdicts] == ["operators", "roles", "facts", "refund_not_above_paid",
+                                                    "refund_approval_limit", "refund_fraud_confirmed",
+                                                    "refund_frequency"]
     assert decision.verdicts[0].message == "mallory was not granted the role agent; granted: none (customer only)"
 
 
