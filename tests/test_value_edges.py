@@ -279,8 +279,9 @@ def test_a_fact_the_policy_declares_is_normalised_as_its_type_says():
 def test_an_events_data_overrides_facts_except_evidence_and_flags_which_accumulate():
     facts = {"amount": "10.00", "evidence": [{"type": "photo", "ref": "a"}], "flags": ["vip"]}
     data = {"amount": "8.00", "evidence": [{"type": "photo", "ref": "a"}, {"type": "photo", "ref": "b"},
+                                           {"type": "photo", "ref": "b"},  # the same file given twice: kept once
                                            {"type": "video", "ref": None}, {"type": "video", "ref": None}],
-            "flags": ["chargeback", "vip"]}
+            "flags": ["chargeback"]}  # a flag added; vip, which the case holds, stays
     merged = F.merge(facts, data)
     assert merged == {"amount": "8.00", "flags": ["chargeback", "vip"], "evidence": [
         {"type": "photo", "ref": "a"}, {"type": "photo", "ref": "b"}, {"type": "video", "ref": None}]}
