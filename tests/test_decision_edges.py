@@ -263,3 +263,13 @@ def test_the_reopen_window_limits_reopening_a_closed_case_only():
     resolved = replace(complaint, state="resolved", state_since=NOW)  # resolved, not closed: reopened any time
     reopened = decide(POLICY, resolved, "reopen", CUSTOMER, {}, year_on)
     assert reopened.allowed and [v.guard for v in reopened.verdicts] == ["roles"]
+
+
+def test_what_the_system_keeps_is_given_at_opening_by_the_engine_alone():
+    facts = {"order_id": "SO-1", "amount": "1.00", "paid": "1.00", "customer": "c-1", "priority": 2}
+    refused = decide_opening(POLICY, "refund", facts, AGENT)
+    assert refused.codes == ["fact_not_permitted"]
+    assert verdict(refused, "facts").message == (
+        "role agent may not write priority when opening a refund; it may write: any fact")
+    # the engine's own actor may give it (whether it may open a refund at all is another verdict)
+    assert [v.guard for v in decide_opening(POLICY, "refund", facts, Actor.system()).verdicts] == ["open_roles"]
