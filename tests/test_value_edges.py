@@ -235,8 +235,8 @@ def test_a_bad_fact_is_refused_naming_it(facts: dict[str, Any], message: str, fi
 
 
 @pytest.mark.parametrize("facts", [{"refunds_last_30_days": "-1"}, {"score": True}, {"score": Decimal("5")},
-                                   {"flags": 5}, {"flags": {"vip": True}}, {"reason": True}, {"custom": [1]},
-                                   {"custom": {"a": 1}}, {"note": "a\x00b"}])
+                                   {"flags": 5}, {"flags": {"vip": True}}, {"reason": True}, {"reason": "  "},
+                                   {"custom": [1]}, {"custom": {"a": 1}}, {"note": "a\x00b"}])
 def test_a_refused_fact_carries_the_value_given(facts: dict[str, Any]):
     """What a library caller shows or logs next to the field: the value as it was given, not a reading of it."""
     [(name, given)] = facts.items()
@@ -253,7 +253,7 @@ def test_text_at_its_limit_is_kept_and_a_number_given_as_text_is_text():
     assert long.value == "z" * 40 + "…"
 
 
-@pytest.mark.parametrize("name", ["", "two words", "dash-ed", "é!", 5])
+@pytest.mark.parametrize("name", ["", "_", "__", "two words", "dash-ed", "é!", 5])
 def test_a_fact_name_is_letters_digits_and_underscores(name: Any):
     e = refused(F.normalize, {name: "x"})
     assert str(e) == f"fact name {name!r} is not valid; use letters, digits and underscores"
