@@ -236,7 +236,8 @@ def test_a_bad_fact_is_refused_naming_it(facts: dict[str, Any], message: str, fi
 
 @pytest.mark.parametrize("facts", [{"refunds_last_30_days": "-1"}, {"score": True}, {"score": Decimal("5")},
                                    {"flags": 5}, {"flags": {"vip": True}}, {"reason": True}, {"reason": "  "},
-                                   {"custom": [1]}, {"custom": {"a": 1}}, {"note": "a\x00b"}])
+                                   {"custom": [1]}, {"custom": {"a": 1}}, {"note": "a\x00b"}],
+                         ids=lambda facts: next(iter(facts)))
 def test_a_refused_fact_carries_the_value_given(facts: dict[str, Any]):
     """What a library caller shows or logs next to the field: the value as it was given, not a reading of it."""
     [(name, given)] = facts.items()
