@@ -186,6 +186,18 @@ def test_the_systems_own_values_go_to_the_tracking_not_the_facts(default_policy:
     assert again.tracking.breaches == ("first_response", "resolution") and "timer" not in again.facts
 
 
+def test_a_closed_case_leaves_its_queue(default_policy: PolicySet):
+    case = opening("RF-20261122-000001", "refund", {"order_id": "SO-1", "amount": "5.00", "paid": "5.00"},
+                   default_policy, NOW, CUSTOMER, _open_verdict()).case
+    queued = advance(case, default_policy, event="sla_breach", to_state=case.state, now=NOW,
+                     data={"queue": "supervisor"})
+    assert queued.tracking.queue == "supervisor"
+    cancelled = advance(queued, default_policy, event="cancel", to_state="cancelled", data={}, now=NOW)
+    assert cancelled.tracking.queue == "supervisor"  # still someone's to close
+    closed = advance(cancelled, default_policy, event="close", to_state="closed", data={}, now=NOW)
+    assert closed.closed and closed.tracking.queue is None
+
+
 def test_a_step_under_another_policy_version_repins_the_case(default_policy: PolicySet):
     from casework import parse_policy
 
