@@ -48,10 +48,9 @@ def decide(policy: PolicySet, case: Case, event: str, actor: Actor, data: Mappin
     ks = spec(case.kind)
     target = ks.target(case.state, event)
     if target is None:
-        possible = ks.available(case.state)
-        listed = ", ".join(possible) if possible else "none (the case is finished)"
+        possible = ks.available(case.state)  # (never none: a closed case may still be reopened or rated)
         verdict = Verdict("machine", False, "not_available",
-                          f"{event} is not available from state {case.state}; possible: {listed}",
+                          f"{event} is not available from state {case.state}; possible: {', '.join(possible)}",
                           {"state": case.state, "available": list(possible)})
         return Decision(case.kind, event, case.state, None, (verdict,), policy.ref)
     written: list[Verdict] = []

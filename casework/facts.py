@@ -72,11 +72,6 @@ def normalize(facts: Mapping[str, Any], tz: tzinfo = UTC, types: Mapping[str, st
     return out
 
 
-def normalize_value(key: str, value: Any, tz: tzinfo = UTC) -> Any:
-    """One fact's value in normal form, by what its name says it is (any other fact: a JSON scalar)."""
-    return _BY_NAME.get(key, _scalar)(key, value, tz)
-
-
 def _money(key: str, value: Any, tz: tzinfo) -> str:
     if isinstance(value, str) and _CANONICAL_MONEY.match(value):
         return value  # already what money_str would give (bulk imports are mostly this)
@@ -88,10 +83,11 @@ def _date(key: str, value: Any, tz: tzinfo) -> str:
 
 
 def _count(key: str, value: Any, tz: tzinfo) -> int:
-    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if not (text.isascii() and text.isdigit()):  # (isdigit alone takes ３ and ٣)
-        raise InvalidInput(f"{key} {value!r} is not a non-negative whole number", field=key, value=value)
-    return int(text)
+    if isinstance(value, int | str):  # (True and False read as words, never as digits)
+        text = str(value).strip()
+        if text.isascii() and text.isdigit():  # (isdigit alone takes ３ and ٣)
+            return int(text)
+    raise InvalidInput(f"{key} {value!r} is not a non-negative whole number", field=key, value=value)
 
 
 def _listed(key: str, value: Any, tz: tzinfo) -> list[str]:

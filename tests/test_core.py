@@ -160,6 +160,18 @@ def test_a_refused_step_records_the_attempt_and_leaves_the_case(default_policy: 
     assert check_case(t.case, [before.entry, t.entry], 2, t.entry.hash, {default_policy.hash: default_policy}.get) == []
 
 
+def test_each_entry_records_the_channel_its_event_came_by_else_the_cases(default_policy: PolicySet):
+    opened = opening("RF-20261122-000001", "refund", {"order_id": "SO-1", "amount": "5.00", "paid": "5.00",
+                                                      "channel": "app"}, default_policy, NOW, CUSTOMER, _open_verdict())
+    assert opened.entry.channel == "app"
+    by_phone = step(opened.case, 1, opened.entry.hash, event="review", to_state="under_review", verdicts=(),
+                    actor=AGENT, data={"channel": "hotline"}, now=NOW, policy=default_policy)
+    assert by_phone.entry.channel == "hotline"
+    unsaid = step(opened.case, 1, opened.entry.hash, event="review", to_state="under_review", verdicts=(),
+                  actor=AGENT, data={"note": "looking"}, now=NOW, policy=default_policy)
+    assert unsaid.entry.channel == "app"  # the channel the case came by
+
+
 def test_the_systems_own_values_go_to_the_tracking_not_the_facts(default_policy: PolicySet):
     case = opening("RF-20261122-000001", "refund", {"order_id": "SO-1", "amount": "5.00", "paid": "5.00"},
                    default_policy, NOW, CUSTOMER, _open_verdict()).case
@@ -172,6 +184,18 @@ def test_the_systems_own_values_go_to_the_tracking_not_the_facts(default_policy:
     again = advance(marked, default_policy, event="sla_breach", to_state=case.state, now=later,
                     data={"breaches": ["resolution"], "timer": "submitted"})
     assert again.tracking.breaches == ("first_response", "resolution") and "timer" not in again.facts
+
+
+def test_a_closed_case_leaves_its_queue(default_policy: PolicySet):
+    case = opening("RF-20261122-000001", "refund", {"order_id": "SO-1", "amount": "5.00", "paid": "5.00"},
+                   default_policy, NOW, CUSTOMER, _open_verdict()).case
+    queued = advance(case, default_policy, event="sla_breach", to_state=case.state, now=NOW,
+                     data={"queue": "supervisor"})
+    assert queued.tracking.queue == "supervisor"
+    cancelled = advance(queued, default_policy, event="cancel", to_state="cancelled", data={}, now=NOW)
+    assert cancelled.tracking.queue == "supervisor"  # still someone's to close
+    closed = advance(cancelled, default_policy, event="close", to_state="closed", data={}, now=NOW)
+    assert closed.closed and closed.tracking.queue is None
 
 
 def test_a_step_under_another_policy_version_repins_the_case(default_policy: PolicySet):

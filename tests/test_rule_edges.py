@@ -363,6 +363,7 @@ def test_a_kind_without_reopen_within_may_be_reopened_any_time():
     assert decision.allowed
     assert [(v.guard, v.message) for v in decision.verdicts][-1] == ("reopen_within",
                                                                      "no limit on reopening after closing")
+    assert decision.verdicts[-1].details == {}  # no window, no deadline: nothing to report
 
 
 def test_a_counter_the_case_does_not_hold_or_holds_at_zero_counts_zero():

@@ -213,7 +213,11 @@ def test_facts_are_normalised_by_what_their_name_says_they_are():
     ({"score": "３"}, "score '３' is not a non-negative whole number", "score"),
     ({"score": True}, "score True is not a non-negative whole number", "score"),
     ({"score": 2.0}, "score 2.0 is not a non-negative whole number", "score"),
+    ({"refunds_last_30_days": Decimal("5")}, "refunds_last_30_days Decimal('5') is not a non-negative whole number",
+     "refunds_last_30_days"),
     ({"flags": 5}, "flags 5 is not a list", "flags"),
+    ({"delivered": "soon"}, "delivered 'soon' is not a date; expected an ISO date (2026-11-02) or datetime "
+     "(2026-11-02T14:30:00+08:00)", "delivered"),
     ({"currency": "CN"}, "currency 'CN' is not a 3-letter ISO code like CNY or USD", "currency"),
     ({"currency": "C1Y"}, "currency 'C1Y' is not a 3-letter ISO code like CNY or USD", "currency"),
     ({"reason": "  "}, "reason is empty", "reason"),
@@ -230,6 +234,17 @@ def test_a_bad_fact_is_refused_naming_it(facts: dict[str, Any], message: str, fi
     assert str(e) == message and e.field == field
 
 
+@pytest.mark.parametrize("facts", [{"refunds_last_30_days": "-1"}, {"score": True}, {"score": Decimal("5")},
+                                   {"flags": 5}, {"flags": {"vip": True}}, {"reason": True}, {"reason": "  "},
+                                   {"custom": [1]}, {"custom": {"a": 1}}, {"note": "a\x00b"}],
+                         ids=lambda facts: next(iter(facts)))
+def test_a_refused_fact_carries_the_value_given(facts: dict[str, Any]):
+    """What a library caller shows or logs next to the field: the value as it was given, not a reading of it."""
+    [(name, given)] = facts.items()
+    e = refused(F.normalize, facts)
+    assert (e.field, e.value) == (name, given)
+
+
 def test_text_at_its_limit_is_kept_and_a_number_given_as_text_is_text():
     assert F.normalize({"order_id": "x" * 200})["order_id"] == "x" * 200
     assert F.normalize({"note": "y" * 10_000})["note"] == "y" * 10_000
@@ -239,7 +254,7 @@ def test_text_at_its_limit_is_kept_and_a_number_given_as_text_is_text():
     assert long.value == "z" * 40 + "…"
 
 
-@pytest.mark.parametrize("name", ["", "two words", "dash-ed", "é!", 5])
+@pytest.mark.parametrize("name", ["", "_", "__", "two words", "dash-ed", "é!", 5])
 def test_a_fact_name_is_letters_digits_and_underscores(name: Any):
     e = refused(F.normalize, {name: "x"})
     assert str(e) == f"fact name {name!r} is not valid; use letters, digits and underscores"
@@ -259,15 +274,15 @@ def test_a_fact_the_policy_declares_is_normalised_as_its_type_says():
     assert F.normalize({"gift": False}, UTC, types) == {"gift": False}
     e = refused(F.normalize, {"gift": "yes"}, UTC, types)
     assert str(e) == "gift 'yes' is not true or false" and (e.field, e.value) == ("gift", "yes")
-    assert F.normalize_value("amount", "3") == "3.00" and F.normalize_value("custom", 3) == 3
 
 
 # ---- facts after an event --------------------------------------------------------------------------------------------
 def test_an_events_data_overrides_facts_except_evidence_and_flags_which_accumulate():
     facts = {"amount": "10.00", "evidence": [{"type": "photo", "ref": "a"}], "flags": ["vip"]}
     data = {"amount": "8.00", "evidence": [{"type": "photo", "ref": "a"}, {"type": "photo", "ref": "b"},
+                                           {"type": "photo", "ref": "b"},  # the same file given twice: kept once
                                            {"type": "video", "ref": None}, {"type": "video", "ref": None}],
-            "flags": ["chargeback", "vip"]}
+            "flags": ["chargeback"]}  # a flag added; vip, which the case holds, stays
     merged = F.merge(facts, data)
     assert merged == {"amount": "8.00", "flags": ["chargeback", "vip"], "evidence": [
         {"type": "photo", "ref": "a"}, {"type": "photo", "ref": "b"}, {"type": "video", "ref": None}]}
@@ -281,6 +296,8 @@ def test_money_and_instants_are_read_back_typed():
     assert F.money({"amount": "59.00"}, "amount") == Decimal("59.00") and F.money({}, "amount") is None
     assert F.instant({"delivered": "2026-11-02"}, "delivered", SHANGHAI) == datetime(2026, 11, 2, tzinfo=SHANGHAI)
     assert F.instant({}, "delivered", SHANGHAI) is None
+    e = refused(F.instant, {"delivered": "last week"}, "delivered", SHANGHAI)  # (a fact kept as text, read as a date)
+    assert (e.field, e.value) == ("delivered", "last week") and str(e).startswith("delivered 'last week' is not a date")
 
 
 def test_a_kind_that_is_not_text_is_refused_as_unknown_not_crashed_on(engine):
