@@ -196,3 +196,23 @@ def test_a_case_reopened_well_before_its_deadline_keeps_it_and_without_reopen_re
     plain.fire(other, "close", actor=AGENT)
     clock.advance(days=4)
     assert plain.fire(other, "reopen", actor=CUSTOMER).resolution_due == promised
+
+
+def test_desk_work_on_a_waiting_case_neither_resumes_nor_pushes_its_clock(make_engine: Any, clock: FixedClock) -> None:
+    """A note, an assignment or a new priority while the customer is awaited keeps the case waiting: the
+    resolution deadline moves once, by the whole wait, when the customer answers."""
+    engine: Engine = make_engine(policies=policy("3d"))
+    clock.set("2026-11-02T10:00:00+01:00")
+    number = engine.open("refund", REFUND, actor=CUSTOMER).number
+    due = engine.get(number).resolution_due
+    assert due == utc("2026-11-05T09:00:00+00:00")
+    engine.fire(number, "request_evidence", actor=AGENT)
+    clock.advance(hours=2)
+    assert engine.note(number, "asked the courier", actor=AGENT).resolution_due == due
+    clock.advance(hours=1)
+    assert engine.assign(number, "bob", actor=SUPERVISOR).resolution_due == due
+    assert engine.get(number).state == "awaiting_evidence"
+    clock.advance(hours=2)
+    resumed = engine.fire(number, "provide_evidence", actor=CUSTOMER, data={"evidence": ["order_record"]})
+    assert resumed.resolution_due == utc("2026-11-05T14:00:00+00:00")  # paused 5h, counted once
+    assert engine.verify().ok
