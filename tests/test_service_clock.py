@@ -216,3 +216,21 @@ def test_desk_work_on_a_waiting_case_neither_resumes_nor_pushes_its_clock(make_e
     resumed = engine.fire(number, "provide_evidence", actor=CUSTOMER, data={"evidence": ["order_record"]})
     assert resumed.resolution_due == utc("2026-11-05T14:00:00+00:00")  # paused 5h, counted once
     assert engine.verify().ok
+
+
+def test_the_first_response_stays_due_through_desk_work_that_is_not_a_response(
+        make_engine: Any, clock: FixedClock) -> None:
+    """An assignment or a note is not a response: the case stays due at its first-response deadline (the
+    earliest of its deadlines) until an event the policy counts as one, such as review, is applied."""
+    engine: Engine = make_engine(policies=policy("3d"))
+    clock.set("2026-11-02T10:00:00+01:00")
+    opened = engine.open("refund", REFUND, actor=CUSTOMER)
+    assert opened.first_response_due is not None and opened.resolution_due is not None
+    assert opened.due_at == opened.first_response_due < opened.resolution_due
+    clock.advance(hours=1)
+    assigned = engine.assign(opened.number, "bob", actor=SUPERVISOR)
+    assert (assigned.responded_at, assigned.due_at) == (None, opened.first_response_due)
+    noted = engine.note(opened.number, "called the courier", actor=AGENT)
+    assert (noted.responded_at, noted.due_at) == (None, opened.first_response_due)
+    reviewed = engine.fire(opened.number, "review", actor=AGENT)
+    assert reviewed.responded_at == clock() and reviewed.due_at == opened.resolution_due
