@@ -4,13 +4,16 @@ and what `policy check` says about a mistake in one (FILE:LINE:COL, with "did yo
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
+from test_rule_edges import NOW as EDGE_NOW
+from test_rule_edges import SHANGHAI, TYPES, judge, rule
 
 from casework import Actor, Engine, PolicyError, PolicySet, TransitionDenied, load_policy, parse_policy
 from casework.decide import decide
 from casework.policies.declarations import BUILTIN
-from casework.policies.expressions import to_minor
+from casework.policies.expressions import Expression, Outcome, check, from_minor, samples, to_minor
 from casework.transition import opened
 
 NOW = datetime.fromisoformat("2026-11-22T10:00:00+08:00")
@@ -446,3 +449,163 @@ def test_expressions_judge_alike_from_many_threads_and_each_decision_reads_its_o
         results = list(pool.map(judge, range(400)))
     assert all(got is want for got, want in results)
     assert expr.run({"amount": "9.00"}, types, NOW, UTC).missing == ("delivered",)  # nothing left from before
+
+
+# ---- what an expression reads, and what `policy check` says, exactly ------------------------------------------
+SAMPLES = {name: samples(kind, None) for name, kind in TYPES.items()}
+TAIL = ("; money is compared with, added to and subtracted from money only (write money('500.00')), a date with "
+        "dates and now, a span with days(n) or duration('24h')")
+
+
+def checked(text: str, want: str | None = None) -> list[tuple[int, int, str]]:
+    """What `policy check` finds in an expression on the shipped policy's facts (line and column inside it)."""
+    found = check(Expression(text), TYPES, SAMPLES) if want is None else check(Expression(text), TYPES, SAMPLES, want)
+    return [(p.line, p.column, p.message) for p in found]
+
+
+def read(text: str, facts: dict[str, object], types: dict[str, str] = TYPES) -> Outcome:
+    return Expression(text).run(facts, types, EDGE_NOW, SHANGHAI)
+
+
+def test_a_type_error_names_every_fact_the_expression_reads_with_its_type():
+    assert checked("score + reason > 0") == [(1, 1, "type error: reason is an enum (text), score is an int" + TAIL)]
+    assert checked("flags + evidence > 0") == [
+        (1, 1, "type error: evidence is evidence (a list of types), flags is a list of text" + TAIL)]
+    assert checked("amount > delivered") == [(1, 1, "type error: amount is money, delivered is a date" + TAIL)]
+
+
+def test_a_type_error_between_literals_says_what_cel_could_not_do_and_that_it_reads_no_facts():
+    assert checked("1 + 1 > 0 && 'a' + 1 == 'b'") == [
+        (1, 1, "type error (Unsupported operation: string + int): it reads no facts" + TAIL)]
+
+
+def test_a_type_error_behind_a_value_that_fails_is_still_found():
+    # flags[0] fails on a case with no flags (not the expression's type); with a flag it adds text to a number.
+    assert checked("flags[0] + 1 == 2") == [
+        (1, 1, "type error (Unsupported operation: string + int): flags is a list of text" + TAIL)]
+    assert checked("100 / score == 1 || note + 1 == 2") == [
+        (1, 1, "type error (Unsupported operation: string + int): note is a text, score is an int" + TAIL)]
+
+
+def test_an_index_past_the_end_of_a_list_is_no_error_in_the_check_and_refuses_a_case_without_the_flag():
+    assert checked("flags[0] == 'vip'") == []
+    outcome = read("flags[0] == 'vip'", {"flags": []})
+    assert outcome == Outcome(None, {"flags": []}, (), "index out of bounds: 0")
+    assert read("flags[0] == 'vip'", {"flags": ["vip"]}).value is True
+
+
+def test_a_condition_must_be_true_or_false_and_the_check_says_what_it_gives():
+    assert checked("delivered") == [(1, 1, "a condition must be true or false; this gives a date")]
+    assert checked("score") == [(1, 1, "a condition must be true or false; this gives int")]
+    assert checked("note") == [(1, 1, "a condition must be true or false; this gives str")]
+    assert checked("flags", want="a guard") == [(1, 1, "a guard must be true or false; this gives list")]
+
+
+def test_an_unknown_function_with_no_near_name_lists_the_functions_casework_adds():
+    hint = "; casework adds money(), date(), days(), latest(), earliest()"
+    assert checked("f1(amount)") == [(1, 1, f"unknown function 'f1'{hint}")]
+    assert checked("amount > foo(amount)") == [(1, 10, f"unknown function 'foo'{hint}")]
+
+
+def test_a_mistake_on_the_second_line_of_an_expression_is_placed_on_that_line():
+    assert checked("amount > money('1.00') &&\n  amout") == [
+        (2, 3, "'amout' is not a declared fact (did you mean 'amount'?)")]
+    assert checked("amount > money('1.00') &&\n  amount > money('1.00') && amout") == [
+        (2, 29, "'amout' is not a declared fact (did you mean 'amount'?)")]
+
+
+def test_a_syntax_error_cel_gives_no_position_for_is_placed_at_the_expressions_start():
+    assert checked("amount ? true") == [(1, 1, "Incomplete `ExprContext` for `_?_:_` expression!")]
+
+
+def test_an_expression_with_a_syntax_error_reads_no_facts_and_calls_no_functions():
+    broken = Expression("amount >")
+    assert broken.error is not None and broken.program is None
+    assert (broken.reads(), broken.functions, broken.bound, broken.own, broken.who) == (
+        frozenset(), frozenset(), frozenset(), (), False)
+
+
+def test_a_date_the_date_function_cannot_read_is_an_error_at_the_function():
+    assert checked("score > 0 && date('tomorrow') < now") == [
+        (1, 14, "date(): date 'tomorrow' is not a date; expected an ISO date (2026-11-02) or datetime "
+                "(2026-11-02T14:30:00+08:00)")]
+    outcome = read("date(note) < now", {"note": "tomorrow"})
+    assert outcome.error == ("Function 'date' error: Python function call failed: InvalidInput: date 'tomorrow' is "
+                             "not a date; expected an ISO date (2026-11-02) or datetime (2026-11-02T14:30:00+08:00)")
+
+
+def test_the_helpers_say_what_they_take():
+    assert checked("earliest() < now") == [
+        (1, 1, "earliest(): takes dates, like earliest(delivered, redelivered) or earliest([delivered, shipped])")]
+    assert checked("days(true) > days(1)") == [
+        (1, 1, "days(): takes a whole number of days, like days(14); given True")]
+    assert checked("money(1, 2) > amount") == [(1, 1, "money(): takes one argument, like money('500.00'); given 2")]
+    assert checked("earliest([delivered, shipped]) < now && latest([delivered]) < now") == []
+
+
+def test_the_earliest_of_several_dates_or_of_a_list_of_them():
+    facts = {"delivered": "2026-11-20", "shipped": "2026-11-18", "purchased": "2026-11-15"}
+    assert read("now - earliest(delivered, shipped, purchased) > days(6)", facts).value is True
+    assert read("now - earliest([delivered, shipped]) > days(6)", facts).value is False
+    assert read("now - latest([purchased, shipped]) <= days(5)", facts).value is True
+
+
+def test_a_fact_after_now_in_name_order_is_read_too():
+    assert read("now - shipped <= days(7)", {"shipped": "2026-11-20"}) == Outcome(True, {"shipped": "2026-11-20"})
+
+
+def test_a_case_without_flags_reads_as_no_flags_and_each_flag_as_text():
+    assert read("size(flags) == 0", {}) == Outcome(True, {"flags": []})
+    assert read("'vip' in flags && '3' in flags", {"flags": ["vip", 3]}).value is True
+
+
+def test_a_bool_fact_given_as_text_by_the_cli_is_read_as_true_or_false_and_anything_else_is_an_error():
+    gift = {"gift": "bool"}
+    assert read("gift", {"gift": "true"}, gift) == Outcome(True, {"gift": "true"})
+    assert read("gift", {"gift": "false"}, gift) == Outcome(False, {"gift": "false"})
+    assert read("gift", {"gift": True}, gift).value is True
+    assert read("!gift", {}, gift) == Outcome(True, {"gift": False})  # not known: false
+    assert read("gift", {"gift": "yes"}, gift) == Outcome(None, {}, (), "gift 'yes' is not a bool: write true or false")
+
+
+def test_a_fact_with_no_declaration_is_read_as_text():
+    assert read("note == 'x'", {"note": "x"}, {}) == Outcome(True, {"note": "x"})
+
+
+def test_a_fact_that_is_not_its_type_is_named_with_its_value_and_the_facts_read_before_it_are_kept():
+    outcome = read("amount > money('1.00') && now - delivered <= days(7)", {"amount": "2", "delivered": "soon"})
+    assert outcome == Outcome(None, {"amount": "2.00"}, (), "delivered 'soon' is not a date: delivered 'soon' is "
+                              "not a date; expected an ISO date (2026-11-02) or datetime (2026-11-02T14:30:00+08:00)")
+
+
+def test_money_is_shown_as_people_read_it_with_its_sign_and_two_places():
+    assert read("amount > money('500.00')", {"amount": "600"}).values == {"amount": "600.00"}
+    assert read("adjustment < money('0.00')", {"adjustment": "-1.5"}).values == {"adjustment": "-1.50"}
+    assert read("adjustment == money('0.00')", {"adjustment": "0"}).values == {"adjustment": "0.00"}
+    assert read("adjustment < money('1.00')", {"adjustment": Decimal("0.5")}).values == {"adjustment": "0.50"}
+    assert from_minor(-150) == "-1.50" and from_minor(0) == "0.00" and from_minor(5) == "0.05"
+
+
+def test_evidence_given_as_type_equals_reference_by_the_cli_is_read_as_its_types():
+    outcome = read("'photo' in evidence", {"evidence": ["photo=IMG_1.jpg=v2", "receipt"]})
+    assert outcome == Outcome(True, {"evidence": ["photo", "receipt"]})
+
+
+def test_a_when_reads_money_and_evidence_as_people_read_them_in_the_refusals_details():
+    photo = rule(guard="expr", id="photo", when="amount > money('500.00')", expr="'photo' in evidence",
+                 code="evidence_missing")
+    v = judge(photo, {"amount": "600", "evidence": ["receipt=r.pdf"]})
+    assert v.details == {"amount": "600.00", "evidence": ["receipt"]}
+    assert v.message == "'photo' in evidence does not hold (evidence receipt)"
+    capped = rule(guard="expr", id="capped", when="'receipt' in evidence", expr="amount <= money('500.00')",
+                  code="amount_exceeds_paid")
+    v = judge(capped, {"amount": "600", "evidence": [{"type": "receipt", "ref": "r.pdf"}]})
+    assert v.details == {"evidence": ["receipt"], "amount": "600.00"}
+
+
+def test_an_expression_is_the_same_expression_as_another_with_the_same_text():
+    assert Expression("amount > money('1.00')") == Expression("amount > money('1.00')")
+    assert Expression("amount > money('1.00')") != Expression("amount > money('2.00')")
+    assert Expression("score > 1") != "score > 1"
+    assert len({Expression("score > 1"), Expression("score > 1")}) == 1
+    assert hash(Expression("score > 1")) == hash("score > 1")

@@ -43,14 +43,14 @@ def from_minor(units: int) -> str:
     return f"{'-' if units < 0 else ''}{whole}.{cents:02d}"
 
 
-def _one(name: str, example: str, args: tuple[Any, ...]) -> Any:
+def _one(example: str, args: tuple[Any, ...]) -> Any:
     if len(args) != 1:
         raise ValueError(f"takes one argument, like {example}; given {len(args)}")
     return args[0]
 
 
 def _days(*args: Any) -> timedelta:
-    n = _one("days", "days(14)", args)
+    n = _one("days(14)", args)
     if not isinstance(n, int) or isinstance(n, bool):
         raise ValueError(f"takes a whole number of days, like days(14); given {n!r}")
     return timedelta(days=n)
@@ -77,11 +77,11 @@ def earliest(*dates: Any) -> datetime:
 @lru_cache(maxsize=64)
 def functions(tz: tzinfo) -> dict[str, Callable[..., Any]]:
     """The functions casework adds to CEL, for a policy in zone ``tz``."""
-    return {"money": lambda *a: to_minor(_one("money", "money('500.00')", a)),
-            "date": lambda *a: parse_instant(_one("date", "date('2026-11-11')", a), "date", tz).astimezone(UTC),
+    return {"money": lambda *a: to_minor(_one("money('500.00')", a)),
+            "date": lambda *a: parse_instant(_one("date('2026-11-11')", a), "date", tz).astimezone(UTC),
             "days": _days, "latest": latest, "earliest": earliest}
 
 
 # In a check, money is a CEL duration: it combines with money alone (not with numbers, dates or counts).
 CHECK_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    **functions(UTC), "money": lambda *a: timedelta(seconds=to_minor(_one("money", "money('500.00')", a)))}
+    **functions(UTC), "money": lambda *a: timedelta(seconds=to_minor(_one("money('500.00')", a)))}

@@ -60,7 +60,7 @@ CONTEXT = frozenset({NOW, *WHO})  # names every expression may use besides the d
 # Names bound by a macro (the ``e`` of ``evidence.exists(e, e == 'photo')``) are not facts.
 _BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
-_FAILED = re.compile(r"Function '(\w+)' error: .*?(?:ValueError|TypeError): (.*?)"
+_FAILED = re.compile(r"Function '(\w+)' error: .*?(?:ValueError|TypeError|InvalidInput): (.*?)"
                      r"(?:\. Check function|Python function|$)")
 
 
@@ -173,7 +173,8 @@ class Expression:
             values.update((f, given[f]) for f in self.own)
         try:
             return Outcome(self.program.execute(values), shown)
-        except (RuntimeError, TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
+        except (RuntimeError, TypeError, ValueError, OverflowError, ZeroDivisionError, LookupError) as exc:
+            # (LookupError: an index past a list's end, a key a map lacks: flags[0] on a case with no flags)
             return Outcome(None, shown, (), str(exc).split(". ")[0])
 
     def shown(self, facts: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
@@ -301,9 +302,9 @@ def _probe(expr: Expression, types: Mapping[str, str], samples: Mapping[str, tup
         except RuntimeError as exc:
             failed = _FAILED.search(str(exc))
             if failed is not None:  # money('5.0x'), date('tomorrow'), latest(amount): not what the function takes
-                return [Problem(*expr.where(failed[1]), f"{failed[1]}(): {failed[2].strip().rstrip('.')}")]
+                return [Problem(*expr.where(failed[1]), f"{failed[1]}(): {failed[2].strip()}")]
             continue  # a value-dependent failure (an index out of range): not the expression's type
-        except (ValueError, OverflowError, ZeroDivisionError):
+        except (ValueError, OverflowError, ZeroDivisionError, LookupError):  # flags[0] on the empty sample
             continue
         if not isinstance(result, bool):
             what = {timedelta: "money or a span", datetime: "a date"}.get(type(result), type(result).__name__)
