@@ -1,6 +1,6 @@
 """The service calendar: wall-clock and service-hours deadlines, holidays, special days, DST."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -73,3 +73,109 @@ def test_the_policy_file_can_ask_for_service_hours_deadlines():
     due = policy.first_response_due("refund", at("2026-12-31T20:55"))
     assert due.astimezone(SHANGHAI) == at("2027-01-02T16:55")
     assert policy.first_response_due("refund", at("2026-11-23T10:00")) == at("2026-11-23T18:00")
+
+
+# ---- deadlines as a policy writes them, and the desk's hours at their edges ------------------------------------
+@pytest.mark.parametrize(("text", "span", "service"), [
+    ("30m", timedelta(minutes=30), False), ("90min", timedelta(minutes=90), False), ("2h", timedelta(hours=2), False),
+    ("7d", timedelta(days=7), False), ("2w", timedelta(days=14), False), ("1 service hour", timedelta(hours=1), True),
+    (" 8 service hours ", timedelta(hours=8), True), ("90 service minutes", timedelta(minutes=90), True),
+    ("1 service minute", timedelta(minutes=1), True), ("36600d", timedelta(days=36_600), False),
+])
+def test_each_unit_of_a_deadline_counts_as_written_and_reads_back_the_same(text, span, service):
+    deadline = Deadline.parse(text)
+    assert (deadline.span, deadline.service) == (span, service)
+    assert Deadline.parse(str(deadline)) == deadline
+
+
+def test_a_deadline_is_shown_as_a_policy_writes_it():
+    shown = [str(Deadline.parse(t)) for t in ("30m", "36h", "7d", "90m", "8 service hours", "90 service minutes")]
+    assert shown == ["30m", "36h", "168h", "90m", "8 service hours", "90 service minutes"]
+
+
+def test_a_deadline_longer_than_a_century_is_refused_with_the_field_and_the_limit():
+    with pytest.raises(InvalidInput) as refused:
+        Deadline.parse("36601d", field="first_response")
+    assert str(refused.value) == "first_response '36601d' is too long; at most 36600 days"
+    assert (refused.value.field, refused.value.value) == ("first_response", "36601d")
+    with pytest.raises(InvalidInput, match="too long"):
+        Deadline.parse("5229w")
+
+
+def test_a_deadline_that_is_not_text_is_refused_naming_its_field_and_value():
+    with pytest.raises(InvalidInput) as refused:
+        Deadline.parse(24, field="first_response")
+    assert str(refused.value) == "first_response 24 is not a deadline; write 30m, 24h, 7d or '8 service hours'"
+    assert (refused.value.field, refused.value.value) == ("first_response", 24)
+
+
+def test_a_desk_that_never_opens_has_no_next_opening_and_no_service_deadline():
+    closed = ServiceCalendar(SHANGHAI, (time(9), time(17)), weekdays=dict.fromkeys(range(7)))
+    said = "the service calendar has no opening within 1098 days of 2026-11-23T10:00:00+08:00"
+    with pytest.raises(InvalidInput) as refused:
+        closed.next_open(at("2026-11-23T10:00"))
+    assert str(refused.value) == said
+    with pytest.raises(InvalidInput) as refused:
+        closed.deadline(at("2026-11-23T10:00"), Deadline.parse("1 service hour"))
+    assert str(refused.value) == said
+    assert closed.service_between(at("2026-11-23T10:00"), at("2026-11-30T10:00")) == timedelta(0)
+
+
+def test_a_day_of_service_hours_ends_at_closing_time_not_at_the_next_opening():
+    assert DESK.deadline(at("2026-11-23T09:00"), Deadline.parse("12 service hours")) == at("2026-11-23T21:00")
+    assert DESK.deadline(at("2026-11-23T09:00"), Deadline.parse("721 service minutes")) == at("2026-11-24T09:01")
+
+
+def test_the_desk_is_open_from_its_opening_minute_and_closed_from_its_closing_minute():
+    assert DESK.is_open(at("2026-11-23T20:59")) and not DESK.is_open(at("2026-11-23T21:00"))
+    assert DESK.next_open(at("2026-11-23T15:00")) == at("2026-11-23T15:00")  # open: now
+    assert DESK.next_open(at("2026-11-23T21:00")) == at("2026-11-24T09:00")
+    assert not DESK.is_open(at("2027-01-01T12:00"))  # the holiday
+    assert DESK.next_open(at("2027-01-01T12:00")) == at("2027-01-02T09:00")
+
+
+def test_a_night_desk_open_past_midnight_is_open_after_midnight_and_counts_its_hours_across_it():
+    night = ServiceCalendar(SHANGHAI, (time(22), time(2)))
+    assert night.is_open(at("2026-11-24T01:59")) and not night.is_open(at("2026-11-24T02:00"))
+    assert night.is_open(at("2026-11-23T22:00")) and not night.is_open(at("2026-11-23T21:59"))
+    assert night.deadline(at("2026-11-23T23:00"), Deadline.parse("4 service hours")) == at("2026-11-24T23:00")
+    assert night.service_between(at("2026-11-23T12:00"), at("2026-11-24T12:00")) == timedelta(hours=4)
+
+
+def test_a_special_day_wins_over_a_holiday_and_a_weekday_and_an_always_open_desk_never_closes():
+    day = date(2027, 1, 1)  # a Friday, and a holiday
+    desk = ServiceCalendar(SHANGHAI, (time(9), time(21)), frozenset({day}), special={day: (time(10), time(12))},
+                           weekdays={4: None})
+    assert desk.hours_on(day) == (time(10), time(12))
+    assert desk.hours_on(date(2027, 1, 8)) is None  # another Friday
+    assert desk.hours_on(date(2027, 1, 7)) == (time(9), time(21))
+    assert DESK.hours_on(day) is None
+    always = ServiceCalendar.always_open(SHANGHAI)
+    assert always.hours_on(day) == (time(0), time(0)) and always.is_open(at("2027-01-01T03:00"))
+    assert ServiceCalendar.always_open().tz == ZoneInfo("UTC")
+
+
+def test_open_time_between_two_instants_counts_only_the_hours_the_desk_is_open():
+    assert DESK.service_between(at("2026-11-23T20:00"), at("2026-11-24T10:30")) == timedelta(hours=2, minutes=30)
+    assert DESK.service_between(at("2026-11-23T12:00"), at("2026-11-23T11:00")) == timedelta(0)
+    assert DESK.service_between(at("2026-11-23T08:00"), at("2026-11-23T09:00")) == timedelta(0)
+
+
+def test_elapsed_time_is_open_time_for_a_service_deadline_and_wall_clock_time_otherwise_never_negative():
+    start, end = at("2026-11-23T20:00"), at("2026-11-24T10:30")
+    assert DESK.elapsed(start, end, Deadline.parse("8 service hours")) == timedelta(hours=2, minutes=30)
+    assert DESK.elapsed(start, end, Deadline.parse("24h")) == timedelta(hours=14, minutes=30)
+    assert DESK.elapsed(end, start, Deadline.parse("24h")) == timedelta(0)
+
+
+def test_a_deadline_is_extended_by_open_time_or_wall_clock_time_and_not_by_nothing():
+    due = at("2026-11-23T20:00")
+    assert DESK.extend(due, timedelta(hours=2), Deadline.parse("8 service hours")) == at("2026-11-24T10:00")
+    assert DESK.extend(due, timedelta(hours=2), Deadline.parse("24h")) == at("2026-11-23T22:00")
+    assert DESK.extend(due, timedelta(0), Deadline.parse("24h")) is due
+    assert DESK.extend(due, timedelta(hours=-1), Deadline.parse("8 service hours")) is due
+
+
+def test_a_wall_clock_deadline_is_given_in_utc():
+    due = DESK.deadline(at("2026-11-23T20:00"), Deadline.parse("24h"))
+    assert due.tzinfo == UTC and due == at("2026-11-24T20:00")

@@ -47,10 +47,11 @@ class Deadline:
         return cls(timedelta(seconds=seconds), service=service)
 
     def __str__(self) -> str:
-        if self.service:
-            hours = self.span.total_seconds() / 3600
-            return f"{hours:g} service hours"
-        return f"{int(self.span.total_seconds() // 3600)}h"
+        """As a policy writes it, read back the same: ``24h``, ``90m``, ``8 service hours``, ``90 service minutes``."""
+        minutes, unit = int(self.span.total_seconds()) // 60, ("service minutes", "m")
+        if minutes % 60 == 0:
+            minutes, unit = minutes // 60, ("service hours", "h")
+        return f"{minutes} {unit[0]}" if self.service else f"{minutes}{unit[1]}"
 
 
 @dataclass(frozen=True)
