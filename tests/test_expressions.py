@@ -3,6 +3,7 @@ and what `policy check` says about a mistake in one (FILE:LINE:COL, with "did yo
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from decimal import Decimal
 
@@ -609,3 +610,14 @@ def test_an_expression_is_the_same_expression_as_another_with_the_same_text():
     assert Expression("score > 1") != "score > 1"
     assert len({Expression("score > 1"), Expression("score > 1")}) == 1
     assert hash(Expression("score > 1")) == hash("score > 1")
+
+
+def test_now_and_a_date_reach_an_expression_in_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TZ", "Asia/Shanghai")  # a machine whose own zone is not UTC
+    time.tzset()
+    try:
+        # 10:00 in Shanghai is 02:00 UTC; the delivery date is midnight in the policy's zone, 16:00 UTC the day before.
+        assert read("now.getHours() == 2 && delivered.getHours() == 16", {"delivered": "2026-11-20"}).value is True
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -279,3 +279,48 @@ def test_a_case_no_row_matches_is_not_judged_by_the_table():
     v = table().evaluate(GuardContext(kind="return", event="approve", state="requested", facts={"reason": "other"},
                                       data={}, actor=Actor("alice", "agent"), now=NOW, tz=SHANGHAI, roles=ROLES))
     assert v.passed is True and v.message == "no row matches this case"
+
+
+def band(cell: str) -> Any:
+    """A table with one row matching ``amount`` by ``cell`` (a comparison or a range on money)."""
+    return rule(guard="table", hit="first", inputs=["amount"], rule={"guard": "evidence", "any_of": ["photo"]},
+                rows=[{"amount": cell}])
+
+
+def test_a_money_band_in_a_table_cell_holds_its_bounds_exactly():
+    def matched(cell: str, amount: str) -> bool:
+        return applies(band(cell), amount=amount)
+
+    assert [matched("100.00..500.00", a) for a in ("99.99", "100.00", "500.00", "500.01")] == [
+        False, True, True, False]
+    assert [matched("> 500.00", a) for a in ("500.00", "500.01")] == [False, True]
+    assert [matched(">= 500.00", a) for a in ("499.99", "500.00")] == [False, True]
+    assert [matched("< 500.00", a) for a in ("499.99", "500.00")] == [True, False]
+    assert [matched("<= 500.00", a) for a in ("500.00", "500.01")] == [True, False]
+    assert not matched("> 500.00", "n/a") and not matched("< 500.00", "n/a")  # not a number: matches no band
+
+
+# ---- combinators: a branch that does not apply, and what every branch said ---------------------------------------
+def test_a_branch_that_does_not_apply_is_left_out_and_the_branches_after_it_are_still_judged():
+    either = rule(guard="any_of", id="photo_unless_food", guards=[BOOKS_ONLY, PHOTO])
+    v = judge(either, {"category": "books", "evidence": []})
+    assert not v.passed and v.code == "evidence_missing"
+    assert v.message == "none of 1 alternatives holds: (1) missing evidence: photo; required: one of photo"
+    assert v.details["outcomes"] == {"2": False}
+    both = rule(guard="all_of", id="photo_and_unused", guards=[BOOKS_ONLY, PHOTO, UNUSED])
+    v = judge(both, {"category": "books", "evidence": WITH_PHOTO, "condition": "used"})
+    assert not v.passed and v.details["outcomes"] == {"2": True, "3": False}
+
+
+def test_a_refused_any_of_says_how_each_branch_came_out():
+    either = rule(guard="any_of", guards=[PHOTO, UNUSED])
+    v = judge(either, {"evidence": [], "condition": "used"})
+    assert not v.passed and v.details["outcomes"] == {"1": False, "2": False}
+
+
+def test_a_combinator_inside_a_table_row_is_the_tables_rule_not_a_branch_of_the_outer_combinator():
+    row_rule = {"guard": "all_of", "guards": [PHOTO, UNUSED]}
+    inner = rule(guard="table", hit="first", inputs=["category"], rows=[{"category": "books", "then": row_rule}])
+    outer = rule(guard="any_of", guards=[inner, PHOTO])
+    v = judge(outer, {"category": "books", "evidence": [], "condition": "used"})
+    assert not v.passed and v.details["outcomes"] == {"1": False, "2": False}

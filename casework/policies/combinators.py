@@ -102,7 +102,7 @@ class AllOfGuard(_Branches):
             return self.refused(failing, f"{len(failing)} of {len(verdicts)} must-hold rules fail: {_listed(failing)}",
                                 outcomes)
         return self.verdict(True, f"all hold: {_listed(verdicts)}" if verdicts else "no branch applies",
-                            code=self.code or "ok", **{OUTCOMES: outcomes})
+                            **{OUTCOMES: outcomes})
 
 
 class AnyOfGuard(_Branches):
@@ -116,7 +116,7 @@ class AnyOfGuard(_Branches):
         if verdicts and not held:
             return self.refused(verdicts, f"none of {len(verdicts)} alternatives holds: {_listed(verdicts)}", outcomes)
         return self.verdict(True, f"holds: {held[0].message}" if held else "no alternative applies",
-                            code=self.code or "ok", **{OUTCOMES: outcomes})
+                            **{OUTCOMES: outcomes})
 
 
 class NotGuard(_Combinator):
