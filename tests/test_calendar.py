@@ -1,5 +1,6 @@
 """The service calendar: wall-clock and service-hours deadlines, holidays, special days, DST."""
 
+import time as time_module
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -172,10 +173,28 @@ def test_a_deadline_is_extended_by_open_time_or_wall_clock_time_and_not_by_nothi
     due = at("2026-11-23T20:00")
     assert DESK.extend(due, timedelta(hours=2), Deadline.parse("8 service hours")) == at("2026-11-24T10:00")
     assert DESK.extend(due, timedelta(hours=2), Deadline.parse("24h")) == at("2026-11-23T22:00")
-    assert DESK.extend(due, timedelta(0), Deadline.parse("24h")) is due
-    assert DESK.extend(due, timedelta(hours=-1), Deadline.parse("8 service hours")) is due
+    closed = at("2026-11-23T22:00")  # nothing to add: the due time stays, even outside the desk's hours
+    assert DESK.extend(closed, timedelta(0), Deadline.parse("8 service hours")) == closed
+    assert DESK.extend(closed, timedelta(hours=-1), Deadline.parse("8 service hours")) == closed
 
 
 def test_a_wall_clock_deadline_is_given_in_utc():
     due = DESK.deadline(at("2026-11-23T20:00"), Deadline.parse("24h"))
     assert due.tzinfo == UTC and due == at("2026-11-24T20:00")
+
+
+def test_the_desk_keeps_its_own_zone_and_gives_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TZ", "America/New_York")  # 09:30 in Shanghai is still the day before in New York
+    time_module.tzset()
+    try:
+        assert DESK.is_open(at("2026-11-23T09:30"))
+        assert [t.isoformat() for t in DESK.opening(date(2026, 11, 23)) or ()] == [
+            "2026-11-23T01:00:00+00:00", "2026-11-23T13:00:00+00:00"]
+        assert DESK.next_open(at("2026-11-23T08:00")).isoformat() == "2026-11-23T01:00:00+00:00"
+        assert DESK.next_open(at("2026-11-23T10:00")).isoformat() == "2026-11-23T02:00:00+00:00"
+        assert DESK.deadline(at("2026-11-23T10:00"), Deadline.parse("1 service hour")).isoformat() == (
+            "2026-11-23T03:00:00+00:00")
+        assert DESK.deadline(at("2026-11-23T10:00"), Deadline.parse("24h")).isoformat() == "2026-11-24T02:00:00+00:00"
+    finally:
+        monkeypatch.undo()
+        time_module.tzset()

@@ -506,6 +506,8 @@ def test_an_unknown_function_with_no_near_name_lists_the_functions_casework_adds
     hint = "; casework adds money(), date(), days(), latest(), earliest()"
     assert checked("f1(amount)") == [(1, 1, f"unknown function 'f1'{hint}")]
     assert checked("amount > foo(amount)") == [(1, 10, f"unknown function 'foo'{hint}")]
+    # Called as a method it is not looked for after the dot: the problem is placed at the expression's start.
+    assert checked("amount > money('1.00') && note.foo()") == [(1, 1, f"unknown function 'foo'{hint}")]
 
 
 def test_a_mistake_on_the_second_line_of_an_expression_is_placed_on_that_line():
