@@ -623,3 +623,28 @@ def test_now_and_a_date_reach_an_expression_in_utc_whatever_the_machines_zone(mo
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+KINDS = {"gift": "bool", "at": "datetime", "on": "date", "tags": "list", "level": "enum", "ev": "evidence",
+         "score": "int", "amount": "money", "note": "text"}
+KIND_SAMPLES = {name: samples(kind, {"level": ["low", "high"], "tags": ["a", "b"]}.get(name))
+                for name, kind in KINDS.items()}
+
+
+def test_every_kind_of_fact_is_checked_as_its_type():
+    every = ("gift && now - at > days(1) && now - on > days(1) && level in ['low', 'high'] && 'a' in tags && "
+             "'x' in ev && score >= 0 && amount >= money('0.00') && note != 'y'")
+    assert check(Expression(every), KINDS, KIND_SAMPLES) == []
+
+
+@pytest.mark.parametrize("branch", [
+    "gift", "!gift", "score == 0", "score > 1000", "size(tags) == 0", "'b' in tags", "level == 'low'",
+    "level == 'high'", "amount == money('0.00')", "amount > money('1000000.00')", "on < date('2000-01-02')",
+    "at > date('2099-12-31')", "size(ev) == 0", "size(ev) > 0",
+])
+def test_a_type_error_behind_a_branch_on_a_facts_empty_or_large_value_is_found(branch: str):
+    # The check tries each fact at an empty, zero or earliest value and at a large or latest one.
+    [found] = check(Expression(f"{branch} ? note + 1 == 2 : true"), KINDS, KIND_SAMPLES)
+    assert found.message.startswith("type error (Unsupported operation: string + int): ")
+    empty = check(Expression("note == '' ? score + 'a' == 1 : true"), KINDS, KIND_SAMPLES)
+    assert [p.message.split(";")[0] for p in empty] == ["type error: note is a text, score is an int"]
