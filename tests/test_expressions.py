@@ -648,3 +648,11 @@ def test_a_type_error_behind_a_branch_on_a_facts_empty_or_large_value_is_found(b
     assert found.message.startswith("type error (Unsupported operation: string + int): ")
     empty = check(Expression("note == '' ? score + 'a' == 1 : true"), KINDS, KIND_SAMPLES)
     assert [p.message.split(";")[0] for p in empty] == ["type error: note is a text, score is an int"]
+
+
+def test_a_when_that_cannot_be_judged_applies_the_rule_and_the_refusal_shows_the_value_as_given():
+    photo = rule(guard="expr", id="photo", when="amount > money('500.00')", expr="'photo' in evidence",
+                 code="evidence_missing")
+    v = judge(photo, {"amount": "lots", "evidence": []})
+    assert not v.passed and v.code == "evidence_missing"
+    assert v.details == {"amount": "lots", "evidence": []}
