@@ -486,6 +486,8 @@ def test_a_type_error_behind_a_value_that_fails_is_still_found():
         (1, 1, "type error (Unsupported operation: string + int): flags is a list of text" + TAIL)]
     assert checked("100 / score == 1 || note + 1 == 2") == [
         (1, 1, "type error (Unsupported operation: string + int): note is a text, score is an int" + TAIL)]
+    assert checked("note == '' ? int(note) == 1 : note + 1 == 2") == [  # int('') fails for that text only
+        (1, 1, "type error (Unsupported operation: string + int): note is a text" + TAIL)]
 
 
 def test_an_index_past_the_end_of_a_list_is_no_error_in_the_check_and_refuses_a_case_without_the_flag():
@@ -515,6 +517,8 @@ def test_a_mistake_on_the_second_line_of_an_expression_is_placed_on_that_line():
         (2, 3, "'amout' is not a declared fact (did you mean 'amount'?)")]
     assert checked("amount > money('1.00') &&\n  amount > money('1.00') && amout") == [
         (2, 29, "'amout' is not a declared fact (did you mean 'amount'?)")]
+    assert checked("amount > money('1.00') &&\n  score > 1 &&\n    amout") == [
+        (3, 5, "'amout' is not a declared fact (did you mean 'amount'?)")]
 
 
 def test_a_syntax_error_cel_gives_no_position_for_is_placed_at_the_expressions_start():
