@@ -101,8 +101,8 @@ class AllOfGuard(_Branches):
         if failing:
             return self.refused(failing, f"{len(failing)} of {len(verdicts)} must-hold rules fail: {_listed(failing)}",
                                 outcomes)
-        return self.verdict(True, f"all hold: {_listed(verdicts)}" if verdicts else "no branch applies",
-                            **{OUTCOMES: outcomes})
+        held: dict[str, Any] = {OUTCOMES: outcomes}  # (a pass carries no code)
+        return self.verdict(True, f"all hold: {_listed(verdicts)}" if verdicts else "no branch applies", **held)
 
 
 class AnyOfGuard(_Branches):
@@ -115,8 +115,8 @@ class AnyOfGuard(_Branches):
         held = [v for v in verdicts if v.passed]
         if verdicts and not held:
             return self.refused(verdicts, f"none of {len(verdicts)} alternatives holds: {_listed(verdicts)}", outcomes)
-        return self.verdict(True, f"holds: {held[0].message}" if held else "no alternative applies",
-                            **{OUTCOMES: outcomes})
+        said: dict[str, Any] = {OUTCOMES: outcomes}  # (a pass carries no code)
+        return self.verdict(True, f"holds: {held[0].message}" if held else "no alternative applies", **said)
 
 
 class NotGuard(_Combinator):
