@@ -521,7 +521,7 @@ def test_a_mistake_on_the_second_line_of_an_expression_is_placed_on_that_line():
         (3, 5, "'amout' is not a declared fact (did you mean 'amount'?)")]
 
 
-def test_a_syntax_error_cel_gives_no_position_for_is_placed_at_the_expressions_start():
+def test_a_conditional_without_its_else_is_a_syntax_error_at_the_expressions_start():
     assert checked("amount ? true") == [(1, 1, "Incomplete `ExprContext` for `_?_:_` expression!")]
 
 
@@ -660,3 +660,13 @@ def test_a_when_that_cannot_be_judged_applies_the_rule_and_the_refusal_shows_the
     v = judge(photo, {"amount": "lots", "evidence": []})
     assert not v.passed and v.code == "evidence_missing"
     assert v.details == {"amount": "lots", "evidence": []}
+
+
+def test_rules_of_one_decision_that_read_the_same_fact_each_read_every_fact_they_need():
+    # The second rule finds amount already read by the first (converted once per decision), and still reads score.
+    both = rule(guard="all_of", id="both", guards=[
+        {"guard": "expr", "id": "some", "expr": "amount > money('1.00')", "code": "amount_exceeds_paid"},
+        {"guard": "expr", "id": "low", "expr": "amount > money('1.00') && score < 5", "code": "amount_exceeds_paid"}])
+    v = judge(both, {"amount": "2.00", "score": 3})
+    assert v.passed and v.message == ("all hold: (1) amount > money('1.00') holds (amount 2.00); "
+                                      "(2) amount > money('1.00') && score < 5 holds (amount 2.00; score 3)")
