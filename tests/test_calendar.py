@@ -198,3 +198,17 @@ def test_the_desk_keeps_its_own_zone_and_gives_utc_whatever_the_machines_zone(mo
     finally:
         monkeypatch.undo()
         time_module.tzset()
+
+
+def test_a_night_desk_is_open_after_midnight_on_a_machine_a_day_ahead_of_the_desk(monkeypatch: pytest.MonkeyPatch):
+    pago = ZoneInfo("Pacific/Pago_Pago")  # UTC-11; the machine's zone below is UTC+14, a day ahead
+    night = ServiceCalendar(pago, (time(22), time(2)))
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    time_module.tzset()
+    try:
+        one_am = at("2026-11-24T01:00", pago)  # in the night that began on the 23rd
+        assert night.is_open(one_am) and night.next_open(one_am) == one_am
+        assert night.deadline(one_am, Deadline.parse("30 service minutes")) == at("2026-11-24T01:30", pago)
+    finally:
+        monkeypatch.undo()
+        time_module.tzset()
