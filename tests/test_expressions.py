@@ -670,3 +670,13 @@ def test_rules_of_one_decision_that_read_the_same_fact_each_read_every_fact_they
     v = judge(both, {"amount": "2.00", "score": 3})
     assert v.passed and v.message == ("all hold: (1) amount > money('1.00') holds (amount 2.00); "
                                       "(2) amount > money('1.00') && score < 5 holds (amount 2.00; score 3)")
+
+
+@pytest.mark.parametrize("hidden", ["on > date('2050-01-01')", "score > 1000"])
+def test_an_expression_over_more_than_six_facts_tries_each_fact_at_both_values(hidden: str):
+    # Nine facts: 64 patterns instead of all 512 combinations, in which every fact still takes both of its values.
+    rest = ("amount >= money('0.00') && at != now && size(ev) >= 0 && (gift || !gift) && level != 'z' && "
+            "note != 'z' && size(tags) >= 0 && score >= 0 && on != now")
+    [found] = check(Expression(f"({hidden} ? note + 1 == 2 : true) && {rest}"), KINDS, KIND_SAMPLES)
+    assert found.message.startswith("type error (Unsupported operation: string + int): amount is money, at is a "
+                                    "datetime, ev is evidence (a list of types), gift is a bool, level is an enum")
