@@ -11,10 +11,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from test_rule_edges import NOW, ROLES, SHANGHAI, TYPES, judge, rule
 
 from casework import Actor
 from casework.policies.context import GuardContext
+from casework.policies.tables import Cell
 
 PHOTO = {"guard": "evidence", "id": "photo", "any_of": ["photo"]}
 UNUSED = {"guard": "condition", "id": "unused", "allowed": ["unused"]}
@@ -324,3 +326,33 @@ def test_a_combinator_inside_a_table_row_is_the_tables_rule_not_a_branch_of_the_
     outer = rule(guard="any_of", guards=[inner, PHOTO])
     v = judge(outer, {"category": "books", "evidence": [], "condition": "used"})
     assert not v.passed and v.details["outcomes"] == {"1": False, "2": False}
+
+
+# ---- a table's cells as written ------------------------------------------------------------------------------
+NOT_A_CELL = ("is not a cell: write a value, a list, '*', '!value', '> 500.00' or '100.00..500.00' (money as a "
+              "quoted decimal string)")
+
+
+@pytest.mark.parametrize("raw", [[], ["defective", 1.5]])
+def test_a_list_cell_holds_one_or_more_values(raw: Any):
+    with pytest.raises(ValueError) as refused:
+        Cell.parse(raw)
+    assert str(refused.value) == "a list cell holds one or more values, like [defective, wrong_item]"
+
+
+@pytest.mark.parametrize("raw", [1.5, {"reason": "defective"}])
+def test_a_float_or_a_mapping_is_not_a_cell(raw: Any):
+    with pytest.raises(ValueError) as refused:
+        Cell.parse(raw)
+    assert str(refused.value) == f"{raw!r} {NOT_A_CELL}"
+
+
+def test_each_cell_keeps_the_text_it_was_written_as_and_matches_what_it_says():
+    written = [["defective", "wrong_item"], "*", "<= 500.00", "> 500.00", "500.00..500.00", "!food, books", True, 7]
+    cells = [Cell.parse(raw) for raw in written]
+    assert [c.text for c in cells] == ["['defective', 'wrong_item']", "*", "<= 500.00", "> 500.00", "500.00..500.00",
+                                       "!food, books", "true", "7"]
+    assert cells[1].any and cells[4].matches("500.00") and not cells[4].matches("500.01")  # a range of one amount
+    assert cells[5].matches("toys") and not cells[5].matches("books") and cells[6].matches(True)
+    with pytest.raises(ValueError, match="the range ends before it begins"):
+        Cell.parse("500.01..500.00")
