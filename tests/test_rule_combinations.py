@@ -353,6 +353,11 @@ def test_each_cell_keeps_the_text_it_was_written_as_and_matches_what_it_says():
     assert [c.text for c in cells] == ["['defective', 'wrong_item']", "*", "<= 500.00", "> 500.00", "500.00..500.00",
                                        "!food, books", "true", "7"]
     assert cells[1].any and cells[4].matches("500.00") and not cells[4].matches("500.01")  # a range of one amount
-    assert cells[5].matches("toys") and not cells[5].matches("books") and cells[6].matches(True)
+    assert cells[5].matches("toys") and not cells[5].matches("books") and not cells[5].matches("food")
+    assert cells[6].matches(True) and not cells[6].matches(False)
+    no = Cell.parse(False)
+    assert no.text == "false" and no.matches(False) and not no.matches(True)
+    # A fact the case does not hold matches only "*": not a list, not "any other value", not a band.
+    assert cells[1].matches(None) and not any(c.matches(None) for c in cells[2:])
     with pytest.raises(ValueError, match="the range ends before it begins"):
         Cell.parse("500.01..500.00")
