@@ -212,3 +212,10 @@ def test_a_night_desk_is_open_after_midnight_on_a_machine_a_day_ahead_of_the_des
     finally:
         monkeypatch.undo()
         time_module.tzset()
+
+
+def test_a_deadline_given_without_its_field_is_called_a_deadline():
+    with pytest.raises(InvalidInput) as refused:
+        Deadline.parse("24")
+    assert str(refused.value) == "deadline '24' is not a deadline; write 30m, 24h, 7d or '8 service hours'"
+    assert refused.value.field == "deadline"
