@@ -219,3 +219,9 @@ def test_a_deadline_given_without_its_field_is_called_a_deadline():
         Deadline.parse("24")
     assert str(refused.value) == "deadline '24' is not a deadline; write 30m, 24h, 7d or '8 service hours'"
     assert refused.value.field == "deadline"
+
+
+def test_a_century_of_minutes_and_one_more_is_too_long():
+    assert Deadline.parse("52704000m").span == timedelta(days=36_600)
+    with pytest.raises(InvalidInput, match="too long"):
+        Deadline.parse("52704001m")

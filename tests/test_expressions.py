@@ -453,14 +453,14 @@ def test_expressions_judge_alike_from_many_threads_and_each_decision_reads_its_o
 
 
 # ---- what an expression reads, and what `policy check` says, exactly ------------------------------------------
-SAMPLES = {name: samples(kind, None) for name, kind in TYPES.items()}
 TAIL = ("; money is compared with, added to and subtracted from money only (write money('500.00')), a date with "
         "dates and now, a span with days(n) or duration('24h')")
 
 
 def checked(text: str, want: str | None = None) -> list[tuple[int, int, str]]:
     """What `policy check` finds in an expression on the shipped policy's facts (line and column inside it)."""
-    found = check(Expression(text), TYPES, SAMPLES) if want is None else check(Expression(text), TYPES, SAMPLES, want)
+    typed = {name: samples(kind, None) for name, kind in TYPES.items()}  # (made here: each check makes its own)
+    found = check(Expression(text), TYPES, typed) if want is None else check(Expression(text), TYPES, typed, want)
     return [(p.line, p.column, p.message) for p in found]
 
 
@@ -631,14 +631,17 @@ def test_now_and_a_date_reach_an_expression_in_utc_whatever_the_machines_zone(mo
 
 KINDS = {"gift": "bool", "at": "datetime", "on": "date", "tags": "list", "level": "enum", "ev": "evidence",
          "score": "int", "amount": "money", "note": "text"}
-KIND_SAMPLES = {name: samples(kind, {"level": ["low", "high"], "tags": ["a", "b"]}.get(name))
-                for name, kind in KINDS.items()}
+
+
+def kind_samples() -> dict[str, tuple[object, ...]]:
+    values = {"level": ["low", "high"], "tags": ["a", "b"]}
+    return {name: samples(kind, values.get(name)) for name, kind in KINDS.items()}
 
 
 def test_every_kind_of_fact_is_checked_as_its_type():
     every = ("gift && now - at > days(1) && now - on > days(1) && level in ['low', 'high'] && 'a' in tags && "
              "'x' in ev && score >= 0 && amount >= money('0.00') && note != 'y'")
-    assert check(Expression(every), KINDS, KIND_SAMPLES) == []
+    assert check(Expression(every), KINDS, kind_samples()) == []
 
 
 @pytest.mark.parametrize("branch", [
@@ -648,9 +651,9 @@ def test_every_kind_of_fact_is_checked_as_its_type():
 ])
 def test_a_type_error_behind_a_branch_on_a_facts_empty_or_large_value_is_found(branch: str):
     # The check tries each fact at an empty, zero or earliest value and at a large or latest one.
-    [found] = check(Expression(f"{branch} ? note + 1 == 2 : true"), KINDS, KIND_SAMPLES)
+    [found] = check(Expression(f"{branch} ? note + 1 == 2 : true"), KINDS, kind_samples())
     assert found.message.startswith("type error (Unsupported operation: string + int): ")
-    empty = check(Expression("note == '' ? score + 'a' == 1 : true"), KINDS, KIND_SAMPLES)
+    empty = check(Expression("note == '' ? score + 'a' == 1 : true"), KINDS, kind_samples())
     assert [p.message.split(";")[0] for p in empty] == ["type error: note is a text, score is an int"]
 
 
@@ -677,6 +680,6 @@ def test_an_expression_over_more_than_six_facts_tries_each_fact_at_both_values(h
     # Nine facts: 64 patterns instead of all 512 combinations, in which every fact still takes both of its values.
     rest = ("amount >= money('0.00') && at != now && size(ev) >= 0 && (gift || !gift) && level != 'z' && "
             "note != 'z' && size(tags) >= 0 && score >= 0 && on != now")
-    [found] = check(Expression(f"({hidden} ? note + 1 == 2 : true) && {rest}"), KINDS, KIND_SAMPLES)
+    [found] = check(Expression(f"({hidden} ? note + 1 == 2 : true) && {rest}"), KINDS, kind_samples())
     assert found.message.startswith("type error (Unsupported operation: string + int): amount is money, at is a "
                                     "datetime, ev is evidence (a list of types), gift is a bool, level is an enum")
