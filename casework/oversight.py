@@ -45,7 +45,7 @@ class Oversight(EngineParts):
         """Every audit entry of every case as JSON-ready dicts (see :func:`casework.verification.export`)."""
         from casework import verification
 
-        return verification.export(self.store, personal=self.personal_facts() if redact else (), redact=redact)
+        return verification.export(self.store, personal=self.personal_facts() if redact else ())
 
     def verify(self, *, since: Digest | str | None = None) -> VerifyReport:
         """Check every case's trail (hashes, chain, replay against the stored row), the global chain across all

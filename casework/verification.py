@@ -25,25 +25,25 @@ if TYPE_CHECKING:
     from casework.policies import PolicySet
 
 
-def export(store: Store, *, personal: Sequence[str] = (), redact: bool = False) -> Iterator[dict[str, Any]]:
+def export(store: Store, *, personal: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
     """Every audit entry of every case, oldest case first, then the openings refused (entries of no case, named by
     their series), as JSON-ready dicts (for JSON Lines).
 
-    With ``redact``, the ``personal`` facts are replaced by ``[redacted]`` in each entry's data.
+    The ``personal`` facts (none unless given) are replaced by ``[redacted]`` in each entry's data.
     """
     for number, stored, trail, damage in store.iter_all():
         kind = stored.case.kind if stored is not None else None
         for entry in trail:
-            yield _exported(entry, kind, personal, redact)
+            yield _exported(entry, kind, personal)
         if damage is not None:
             yield {"number": number, "kind": kind, "unreadable": damage}
     for entry in store.refused_openings():
-        yield _exported(entry, kind_of(entry.number), personal, redact)
+        yield _exported(entry, kind_of(entry.number), personal)
 
 
-def _exported(entry: AuditEntry, kind: str | None, personal: Sequence[str], redact: bool) -> dict[str, Any]:
+def _exported(entry: AuditEntry, kind: str | None, personal: Sequence[str]) -> dict[str, Any]:
     doc = {"number": entry.number, "kind": kind, **entry.to_json()}
-    if redact:
+    if personal:
         doc["data"] = mask(doc["data"], personal, redact=True)
     return doc
 

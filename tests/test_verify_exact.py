@@ -361,3 +361,85 @@ def test_entries_of_no_case_and_unreadable_refusals_are_counted_as_checked(trail
                           n=second)
     run(db_url, "UPDATE audit_entries SET verdicts = 'not json' WHERE id = :i", i=entry_id)
     assert engine.verify().entries_checked == 6
+
+
+SUPERVISOR = Actor("lin", "supervisor")
+
+
+@pytest.fixture
+def versions(trails, make_engine, db_url: str) -> tuple[Engine, list[tuple[int, str]]]:
+    """The trails' database with two policy versions on the chain (the shipped one, and a 10-day return window
+    published over it) and two publications: ``(seq, hash)`` of each version, in chain order."""
+    from cli_helpers import DEFAULT_POLICY
+
+    from casework import parse_policy
+
+    engine, _, _ = trails
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    assert text.count("within: 7d") >= 1
+    engine.publish(DEFAULT_POLICY, actor=SUPERVISOR)
+    engine.publish(parse_policy(text.replace("within: 7d", "within: 10d", 1), "policies-10d.yaml"), actor=SUPERVISOR)
+    chain = [(int(seq), h) for seq, h in query(db_url, "SELECT seq, hash FROM policy_versions ORDER BY seq")]
+    assert len(chain) == 2 and engine.verify().ok
+    return make_engine(), chain
+
+
+def found(engine: Engine) -> list[tuple[str, int | None, str]]:
+    return [(p.number, p.seq, p.problem) for p in engine.verify().problems]
+
+
+def test_a_stored_policy_text_edited_is_named_by_its_version(versions, db_url: str):
+    engine, [(_, first), _] = versions
+    run(db_url, "UPDATE policy_versions SET source = source || :more WHERE hash = :h", more="\n# 30d", h=first)
+    assert found(engine) == [
+        ("(policy versions)", None, f"policy version {first[:12]}: its stored text no longer matches its hash")]
+
+
+@pytest.mark.parametrize("column, value", [("label", "forged"), ("personal", "[]")])
+def test_a_stored_label_or_list_of_personal_facts_edited_is_named_by_its_version(versions, db_url: str,
+                                                                                 column: str, value: str):
+    engine, [_, (_, second)] = versions
+    run(db_url, f"UPDATE policy_versions SET {column} = :v WHERE hash = :h", v=value, h=second)
+    assert found(engine) == [("(policy versions)", None, f"policy version {second[:12]}: its stored label or "
+                              "personal facts differ from its text")]
+
+
+def test_the_policy_chain_broken_is_named_at_its_first_broken_version_only(versions, db_url: str):
+    engine, [(_, first), _] = versions
+    run(db_url, "UPDATE policy_versions SET chain_hash = :c WHERE hash = :h", c="f" * 64, h=first)
+    # The second version's link names the first's true chain hash: it no longer follows, and is not reported too.
+    assert found(engine) == [("(policy versions)", 1, f"policy chain broken at version {first[:12]}")]
+
+
+def test_a_version_relinked_or_renumbered_with_a_recomputed_chain_hash_is_named(versions, db_url: str):
+    from casework.audit import policy_chain_hash
+
+    engine, [_, (_, second)] = versions
+    forged = "e" * 64  # a prev_hash of no stored version, the chain hash recomputed from it as an attacker can
+    run(db_url, "UPDATE policy_versions SET prev_hash = :p, chain_hash = :c WHERE hash = :h",
+        p=forged, c=policy_chain_hash(forged, second), h=second)
+    assert found(engine) == [("(policy versions)", 2, f"policy chain broken at version {second[:12]}")]
+    (prev,) = query(db_url, "SELECT chain_hash FROM policy_versions WHERE seq = 1")[0]
+    run(db_url, "UPDATE policy_versions SET prev_hash = :p, chain_hash = :c, seq = 3 WHERE hash = :h",
+        p=prev, c=policy_chain_hash(prev, second), h=second)  # linked right, but a place of the chain skipped
+    assert found(engine) == [("(policy versions)", 3, f"policy chain broken at version {second[:12]}")]
+
+
+def test_a_publication_naming_a_version_not_stored_is_named(versions, db_url: str):
+    from casework.audit import publication_hash
+
+    engine, _ = versions
+    p = engine.store.publications()[1]
+    stranger = "d" * 64  # the link recomputed for it, as an attacker can (no audit key here)
+    run(db_url, "UPDATE policy_publications SET hash = :h, chain_hash = :c WHERE seq = 2", h=stranger,
+        c=publication_hash(p.prev_hash, seq=p.seq, policy_hash=stranger, file=p.file, actor=p.actor, role=p.role,
+                           at=p.at.isoformat()))
+    assert found(engine) == [("(policy publications)", 2, f"publication 2 (of {stranger[:12]} by lin) names a "
+                              "policy version that is not stored")]
+
+
+def test_the_report_carries_the_digest_it_was_checked_against(trails):
+    engine, _, _ = trails
+    head = engine.verify().digest
+    assert head is not None and engine.verify().since is None
+    assert engine.verify(since=head).since == head and engine.verify(since=str(head)).since == head
