@@ -443,3 +443,39 @@ def test_the_report_carries_the_digest_it_was_checked_against(trails):
     head = engine.verify().digest
     assert head is not None and engine.verify().since is None
     assert engine.verify(since=head).since == head and engine.verify(since=str(head)).since == head
+
+
+def test_publications_under_an_audit_key_each_authenticated_or_named(db_url: str, clock: FixedClock,
+                                                                      default_policy: Any):
+    """With the audit key every publication carries its MAC: one whose MAC was stripped after an authenticated
+    one, or forged, is named exactly; an engine with another key finds the first one unauthenticated."""
+    from cli_helpers import DEFAULT_POLICY
+
+    from casework import parse_policy
+
+    key = "k" * 32
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    with Engine(db_url, policies=default_policy, clock=clock, audit_key=key) as engine:
+        engine.publish(DEFAULT_POLICY, actor=SUPERVISOR)
+        engine.publish(parse_policy(text.replace("within: 7d", "within: 10d", 1), "p10.yaml"), actor=SUPERVISOR)
+        first, second = engine.store.publications()
+        assert first.mac and second.mac and engine.verify().ok
+        where = f"publication 2 (of {second.hash[:12]} by lin)"
+        run(db_url, "UPDATE policy_publications SET mac = NULL WHERE seq = 2")
+        assert found(engine) == [("(policy publications)", 2, f"{where} is not authenticated by the audit key but "
+                                  "follows publications that are")]
+        run(db_url, "UPDATE policy_publications SET mac = :m WHERE seq = 2", m="0" * len(second.mac))
+        assert found(engine) == [("(policy publications)", 2, f"{where} is not authenticated by the audit key "
+                                  "(altered or forged)")]
+    with Engine(db_url, policies=default_policy, clock=clock, audit_key="x" * 32, create=False) as other:
+        assert [p for p in found(other) if p[0] == "(policy publications)"] == [
+            ("(policy publications)", 1, f"publication 1 (of {first.hash[:12]} by lin) is not authenticated by the "
+             "audit key (altered or forged)")]
+
+
+def test_a_publication_changed_is_named_as_a_broken_chain(versions, db_url: str):
+    engine, _ = versions
+    run(db_url, "UPDATE policy_publications SET actor = 'mallory' WHERE seq = 2")
+    p = engine.store.publications()[1]
+    assert found(engine) == [("(policy publications)", 2, f"publication chain broken at publication 2 (of "
+                              f"{p.hash[:12]} by mallory): a publication was changed, removed or reordered")]
