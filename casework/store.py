@@ -28,8 +28,9 @@ from casework._store.driver import Database, describe_url
 from casework._store.footprint import DEFAULT, Footprint
 from casework._store.outbox import Appended, Outbox
 from casework._store.publications import Publication, VersionRow
-from casework._store.rows import ChainRow, Filters, Opened, Reader, Transaction
+from casework._store.rows import ChainRow, Filters, Opened, Reader
 from casework._store.tables import APPEND_ONLY, HEAD_REVISION, SCHEMA_VERSION, SEAL_KEY, AuditRow, CaseRow, meta
+from casework._store.transaction import Transaction
 from casework._store.versions import PolicyVersions
 from casework.audit import AuditKey
 from casework.domain import AuditEntry, Case, PolicyRef

@@ -31,7 +31,7 @@ from casework.audit import GENESIS, AuditKey, chain_link
 from casework.errors import StoreError
 
 if TYPE_CHECKING:
-    from casework._store.rows import Transaction
+    from casework._store.transaction import Transaction
 
 Pending = tuple[int, str, str | None]  # an unsealed entry: its row id, its hash, its MAC
 PENDING_BATCH = 5000  # unsealed entries a writer seals at most, besides its own

@@ -26,7 +26,8 @@ from casework.jsontext import canonical_bytes, fragment, parse, strict
 from casework.privacy import mask
 
 if TYPE_CHECKING:
-    from casework._store.rows import Reader, Transaction
+    from casework._store.rows import Reader
+    from casework._store.transaction import Transaction
 
 # An entry as a transaction appends it: its case's row id, the entry, its texts when made, the case after it
 # (row id and case None: an opening refused, an entry of no case, which changes no case and is no change).

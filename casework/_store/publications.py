@@ -7,8 +7,9 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from casework._store.rows import Reader, Transaction
+from casework._store.rows import Reader
 from casework._store.tables import cases, policies, publications
+from casework._store.transaction import Transaction
 from casework.audit import GENESIS, AuditKey, publication_hash
 
 

@@ -10,7 +10,8 @@ from datetime import datetime
 
 from casework._store import publications as published
 from casework._store.publications import Publication, VersionRow
-from casework._store.rows import Reader, Transaction
+from casework._store.rows import Reader
+from casework._store.transaction import Transaction
 from casework.audit import AuditKey, policy_chain_hash
 from casework.domain import PolicyRef
 from casework.errors import StoreError, UniqueViolation
