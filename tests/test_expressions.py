@@ -683,3 +683,39 @@ def test_an_expression_over_more_than_six_facts_tries_each_fact_at_both_values(h
     [found] = check(Expression(f"({hidden} ? note + 1 == 2 : true) && {rest}"), KINDS, kind_samples())
     assert found.message.startswith("type error (Unsupported operation: string + int): amount is money, at is a "
                                     "datetime, ev is evidence (a list of types), gift is a bool, level is an enum")
+
+
+@pytest.mark.parametrize("when, holds", [
+    ("role != 'agent'", False), ("role == 'agent' && actor == 'alice'", True),       # who acts
+    ("now < timestamp('2026-11-01T00:00:00Z')", False), ("now > timestamp('2026-11-22T01:59:00Z')", True),  # now
+    # a date fact is midnight in the policy's zone: 2026-11-21 in Shanghai is 2026-11-20T16:00Z
+    ("delivered > timestamp('2026-11-20T16:30:00Z')", False), ("delivered < timestamp('2026-11-20T16:30:00Z')", True),
+])
+def test_a_when_expression_reads_who_acts_now_and_dates_in_the_policys_zone(when: str, holds: bool):
+    from test_rule_edges import ROLES
+
+    from casework.policies.context import GuardContext
+
+    guarded = rule(guard="expr", id="gated", when=when, expr="false", code="evidence_missing")
+    ctx = GuardContext(kind="refund", event="approve", state="requested", facts={"delivered": "2026-11-21"},
+                       data={}, actor=AGENT, now=EDGE_NOW, tz=SHANGHAI, roles=ROLES, responded=False, types=TYPES)
+    assert guarded.applies(ctx) is holds
+
+
+def test_an_expression_and_a_table_cell_read_and_write_back_as_a_policy_writes_them():
+    from pydantic import TypeAdapter, ValidationError
+
+    from casework.policies.tables import Cell
+
+    cells: TypeAdapter[Cell] = TypeAdapter(Cell)
+    band = cells.validate_python("100.00..500.00")
+    assert isinstance(band, Cell) and band.matches("250.00") and not band.matches("500.01")
+    assert cells.validate_python(band) is band and cells.dump_python(band) == "100.00..500.00"
+    listed = cells.validate_python(["a", "b"])
+    assert listed.matches("b") and not listed.matches("c") and cells.dump_python(listed) == listed.text
+    exprs: TypeAdapter[Expression] = TypeAdapter(Expression)
+    one = exprs.validate_python("x")  # one character is an expression
+    assert isinstance(one, Expression) and one.text == "x" and exprs.dump_python(one) == "x"
+    assert exprs.dump_json(exprs.validate_python("amount > money('1.00')")) == b"\"amount > money('1.00')\""
+    with pytest.raises(ValidationError):
+        exprs.validate_python("")

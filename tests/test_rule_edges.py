@@ -427,3 +427,15 @@ def test_an_amount_rule_names_the_missing_limit_and_refuses_zero_as_passed_false
     assert no_limit.details == {"field": "paid"}
     zero = judge(rule(guard="amount_within", positive=True), {"amount": "0.00", "paid": "5.00"})
     assert zero.passed is False
+
+
+def test_evidence_and_flag_messages_name_every_type_and_flag_in_the_policys_order():
+    evidence = rule(guard="evidence", id="ev", all_of=["photo", "order_record"], any_of=["video", "receipt"])
+    short = judge(evidence, {"evidence": [{"type": "photo"}]})
+    assert short.message == ("missing evidence: order_record, video or receipt; "
+                             "required: photo, order_record and one of video/receipt")
+    whole = judge(evidence, {"evidence": [{"type": t} for t in ("receipt", "order_record", "photo")]})
+    assert whole.passed and whole.message == "evidence present: photo, order_record and one of video/receipt"
+    flags = rule(guard="fraud_flag", id="ff", flags=["chargeback", "abuse"])
+    assert judge(flags, {"flags": ["abuse", "chargeback"]}).message == "customer is flagged chargeback, abuse"
+    assert judge(flags, {"flags": []}).message == "customer has none of the flags chargeback, abuse"
