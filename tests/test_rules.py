@@ -606,3 +606,17 @@ def test_the_system_may_not_open_a_case(sqlite_engine: Engine):
 def open_refund_as(engine: Engine, actor: Actor) -> Case:
     return engine.open("refund", {"order_id": "A1", "amount": "1.00", "paid": "1.00", "customer": CUSTOMER.id},
                        actor=actor)
+
+
+def test_an_escalated_complaint_joins_the_supervisor_queue_and_a_refused_escalation_routes_nothing(
+        sqlite_engine: Engine):
+    case = open_complaint(sqlite_engine)
+    refused(sqlite_engine, case.number, "escalate", CUSTOMER)  # before a response: refused
+    still = sqlite_engine.get(case.number)
+    assert (still.priority, still.queue) == (case.priority, case.queue)
+    assert "queue" not in sqlite_engine.history(case.number)[-1].data
+    escalated = sqlite_engine.fire(case.number, "escalate", actor=AGENT)
+    assert (escalated.state, escalated.priority, escalated.queue) == ("escalated", 2, "supervisor")
+    entry = sqlite_engine.history(case.number)[-1]
+    assert (entry.outcome, entry.data["priority"], entry.data["queue"]) == ("applied", 2, "supervisor")
+    assert sqlite_engine.verify().ok  # the routing recorded is replayed alike

@@ -350,3 +350,13 @@ def test_service_time_runs_to_the_end_of_the_day_and_resumes_at_the_next_opening
     assert str(e) == f"the service calendar has no opening within 1098 days of {start.isoformat()}"
     assert str(refused(closed.add_service_time, start, timedelta(hours=1))).startswith(
         "the service calendar has no opening within 1098 days of ")
+
+
+def test_an_instant_that_does_not_read_is_named_as_a_date_unless_its_field_is_given():
+    with pytest.raises(InvalidInput) as unnamed:
+        parse_instant("soon")
+    assert (str(unnamed.value).startswith("date 'soon' is not a date; expected an ISO date (2026-11-02)"),
+            unnamed.value.field) == (True, "date")
+    with pytest.raises(InvalidInput) as named:
+        parse_instant("soon", "delivered")
+    assert str(named.value).startswith("delivered 'soon' is not a date") and named.value.field == "delivered"
