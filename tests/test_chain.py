@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import cli
 from casework import Actor, AuditKey, Digest, Engine, FixedClock, InvalidInput, StoreError
 from casework.audit import GENESIS, chain_link, hash_of
+from casework.findings import ChainReport
 from casework.jsontext import strict
 
 CUSTOMER, AGENT = Actor("cust-1", "customer"), Actor("alice", "agent")
@@ -244,3 +245,59 @@ def test_entries_sealed_one_after_another_in_one_transaction_each_take_the_next_
     assert engine.store.chain_head()[0] == gseq + 2
     assert [e.event for e in engine.history(second)][-1] == "approve"
     assert problems(engine) == []
+
+
+def test_a_keyed_chain_reports_its_key_and_what_verify_could_not_check_without_it(db_url: str, clock: FixedClock,
+                                                                                   default_policy):
+    with Engine(db_url, policies=default_policy, clock=clock, audit_key=KEY) as engine:
+        refunds(engine, 2)  # four entries, each with its MAC
+        key_id = engine.store.key.id  # type: ignore[union-attr]
+        assert engine.verify().chain == ChainReport(Digest(4, query(db_url, "SELECT link FROM audit_entries "
+                                                                    "WHERE gseq = 4")[0][0]), 0, key_id, key_id, 1, 0)
+    with Engine(db_url, policies=default_policy, clock=clock) as keyless:
+        chain = keyless.verify().chain
+        assert chain is not None and (chain.key_id, chain.chain_key_id, chain.unchecked) == (None, key_id, 4)
+    with Engine(db_url, policies=default_policy, clock=clock, audit_key="another key of 32 bytes length!") as other:
+        other_id = other.store.key.id  # type: ignore[union-attr]
+        assert problems(other) == [
+            f"{query(db_url, 'SELECT number FROM audit_entries WHERE gseq = 1')[0][0]}#1: global chain: the entry at "
+            f"place 1 is not authenticated by the key (altered or forged; the database says its chain is written "
+            f"with key id {key_id}, this key's id is {other_id})"]
+
+
+def test_a_keyed_chain_with_a_mac_stripped_or_its_key_forgotten_is_named(db_url: str, clock: FixedClock,
+                                                                          default_policy):
+    with Engine(db_url, policies=default_policy, clock=clock, audit_key=KEY) as engine:
+        first, second = refunds(engine, 2)
+        run(db_url, "UPDATE audit_entries SET mac = NULL WHERE gseq = 3")
+        assert problems(engine) == [f"{second}#1: global chain: the entry at place 3 is not authenticated by a key "
+                                    "but follows entries that are (from place 1): the chain was rewritten without "
+                                    "the key"]
+    run(db_url, "UPDATE audit_entries SET mac = 'x' WHERE gseq = 3")
+    run(db_url, "UPDATE casework_meta SET value = '' WHERE key = 'audit_seal'")
+    with Engine(db_url, policies=default_policy, clock=clock) as keyless:
+        assert problems(keyless) == [f"{first}#1: global chain: the entry at place 1 carries a MAC but the database "
+                                     "says its chain is written without a key"]
+
+
+def test_a_chain_keyed_from_a_later_place_checks_the_earlier_links_without_the_key(db_url: str, clock: FixedClock,
+                                                                                    default_policy, engine: Engine):
+    refunds(engine, 1)  # places 1 and 2, written without a key
+    with Engine(db_url, policies=default_policy, clock=clock, audit_key=KEY) as keyed:
+        refunds(keyed, 1)  # places 3 and 4, with it
+        report = keyed.verify()
+        assert report.ok and report.chain is not None and report.chain.keyed_from == 3
+
+
+def test_a_link_edited_is_named_at_its_place(engine: Engine, db_url: str):
+    first, _ = refunds(engine, 2)
+    run(db_url, "UPDATE audit_entries SET link = :l WHERE gseq = 2", l="f" * 64)
+    assert problems(engine) == [f"{first}#2: global chain: the link at place 2 does not match: an entry at or before "
+                                "it was changed, removed or reordered"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # on PostgreSQL an unsealed entry waits for a writer
+def test_an_entry_whose_place_was_removed_is_named_on_sqlite(engine: Engine, db_url: str):
+    _, second = refunds(engine, 2)
+    run(db_url, "UPDATE audit_entries SET gseq = NULL, link = NULL WHERE gseq = 4")
+    assert problems(engine) == [f"{second}#2: global chain: the entry is not sealed (its place was removed)"]
