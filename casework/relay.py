@@ -13,10 +13,12 @@ earlier one was sent, and after a failure the relay sends again from the first o
 The stream therefore holds each case's changes (and all changes) in commit order, copies aside.
 At most ``window`` acknowledgements are awaited at once (``window=1``: each before the next is sent).
 
-Pipeline: the outbox is read in pages of ``batch``; the next page is read and encoded on a thread while the
-current one is published and its acknowledgements come back (after a failure that page is dropped and read
-again from the cursor), and the cursor is stored on a thread after each window, written through before the
-relay idles, waits for the broker or stops.
+Pipeline: the outbox is read in pages of ``batch``; the next page is read and encoded while the current one is
+published and its acknowledgements come back (after a failure that page is dropped and read again from the
+cursor), and the cursor is stored after each window, written through before the relay idles, waits for the
+broker or stops. That database work runs on a thread (``reader="thread"``) or in a child process forked when
+the relay starts (``reader="process"``, as ``casework relay`` runs: the reading then takes nothing from the
+publishing's interpreter lock); see :mod:`casework.relay_worker`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from nats.js.api import StreamConfig
 
 from casework.changes import MAX_PAGE
 from casework.errors import BrokerUnavailable, InvalidInput
+from casework.relay_worker import READERS, ProcessWorker, ThreadWorker, can_fork
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -67,6 +70,10 @@ class RelayProgress:
 class Relay:
     """Publishes an Engine's outbox to a JetStream stream (created if missing, with its duplicate window).
 
+    ``reader``: where the database work runs, ``thread`` (the default: safe in any host) or ``process`` (a child
+    forked when :meth:`run` starts: faster on more than one core; POSIX, not for an in-memory database), or
+    ``auto``: ``process`` where it can be, else ``thread``.
+
     >>> relay = Relay(engine, servers="nats://127.0.0.1:4222")      # doctest: +SKIP
     >>> asyncio.run(relay.run(once=True)).published                   # doctest: +SKIP
     """
@@ -74,7 +81,7 @@ class Relay:
     def __init__(self, engine: Engine, *, servers: str = DEFAULT_SERVERS, stream: str = "CASEWORK",
                  subject: str = "casework", name: str = "default", batch: int = 200, window: int = 256,
                  duplicate_window: float = 3600.0, poll: float = 0.5, backoff: tuple[float, float] = (0.2, 10.0),
-                 reveal: bool = False, timeout: float = 5.0) -> None:
+                 reveal: bool = False, timeout: float = 5.0, reader: str = "thread") -> None:
         for label, value, low, high in (("batch", batch, 1, MAX_PAGE), ("window", window, 1, 65536)):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise InvalidInput(f"{label} {value!r}: expected a whole number from {low} to {high}", field=label,
@@ -84,6 +91,7 @@ class Relay:
                 raise InvalidInput(f"{label} {text!r}: expected a non-empty name without spaces, '*' or '>'"
                                    + (" or '.'" if label == "stream" else ""), field=label, value=text)
         self.engine = engine
+        self.reader = _reader(reader, engine)
         self.servers = [s.strip() for s in servers.split(",") if s.strip()]
         if not self.servers:
             raise InvalidInput(f"servers {servers!r}: expected a NATS URL such as {DEFAULT_SERVERS}",
@@ -117,7 +125,8 @@ class Relay:
         report = progress or (lambda _p: None)
         now = RelayProgress("connecting", await asyncio.to_thread(self.position))
         report(now)
-        cursor = _Cursor(self, now.position)
+        worker = await ProcessWorker.start(self._work) if self.reader == "process" else ThreadWorker(self._work)
+        cursor = _Cursor(worker, now.position)
         nc: Client | None = None
         ahead: asyncio.Future[list[Message]] | None = None  # the next page, read while this one is published
         delay, failing_since = self.backoff[0], None
@@ -128,7 +137,7 @@ class Relay:
                         nc = await self._connect()
                         js = nc.jetstream(timeout=self.timeout)
                         await self._ensure_stream(js)
-                    page = await (ahead or asyncio.to_thread(self._messages, now.position))
+                    page = await (ahead or worker.call("page", now.position))
                     ahead = None
                     if not page:
                         await cursor.flush(now.position)
@@ -138,7 +147,7 @@ class Relay:
                         report(now)
                         await _sleep(stop, self.poll)
                         continue
-                    ahead = asyncio.ensure_future(asyncio.to_thread(self._messages, page[-1][0]))
+                    ahead = worker.call("page", page[-1][0])
                     now = replace(now, state="publishing", retry_in=None, problem=None)
                     now, failure = await self._publish(js, page, now, cursor, report)
                     if failure is not None:
@@ -164,14 +173,24 @@ class Relay:
         finally:
             _dropped(ahead)
             await _closed(nc)
-            await cursor.flush(now.position)
+            try:
+                await cursor.flush(now.position)
+            finally:
+                await worker.close()
         now = replace(now, state="stopped", retry_in=None)
         report(now)
         return now
 
+    def _work(self, op: str, arg: int) -> Any:
+        """The relay's database work (run by its worker): ``page`` after a global id, ``save`` a position."""
+        if op == "page":
+            return self._messages(arg)
+        if op == "save":
+            return self.engine.store.outbox.save_cursor(self.name, arg, self.engine.now())
+        raise ValueError(f"unknown relay work {op!r}")
+
     def _messages(self, after: int) -> list[Message]:
-        """The next page of changes after global id ``after``, each as it is sent (run on a thread: the database
-        read and the encoding overlap the acknowledgements the event loop awaits)."""
+        """The next page of changes after global id ``after``, each as it is sent."""
         personal = _nothing_personal if self.reveal else self.engine.policies.personal_facts
         subject, page = self.subject, self.engine.store.outbox.published(after, self.batch, personal)
         return [(gid, f"{subject}.{kind}.{event}", body,
@@ -232,18 +251,19 @@ class Relay:
         return now, None
 
     async def _settled(self, acks: Sequence[asyncio.Future[Any]]) -> None:
-        """Wait until every acknowledgement in ``acks`` came (or an error in its place), the connection is lost,
-        or the broker has not answered for ``timeout`` seconds (plus a millisecond a message)."""
+        """Wait until every acknowledgement in ``acks`` came (or until one failed), the connection is lost, or the
+        broker has not answered for ``timeout`` seconds (plus a millisecond a message)."""
         pending = [ack for ack in acks if not ack.done()]
         if not pending:
             return
-        every: asyncio.Future[Any] = asyncio.gather(*pending, return_exceptions=True)
+        every = asyncio.ensure_future(_in_turn(pending))
         lost: asyncio.Future[Any] = asyncio.ensure_future(self._lost.wait())
         try:
             await asyncio.wait({every, lost}, timeout=self.timeout + len(pending) / 1000,
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
-            lost.cancel()  # (``every`` ends by itself once the caller cancels the acknowledgements still awaited)
+            lost.cancel()
+            every.cancel()  # (cancels the acknowledgement it waits for: the caller sends that one again)
 
 # A change as sent: (global id, subject, payload, headers).
 Message = tuple[int, str, bytes, dict[str, str]]
@@ -253,8 +273,8 @@ class _Cursor:
     """The relay's stored cursor: moved forward in the background (one write at a time; a newer position
     waits for the write in flight), and written through on :meth:`flush`."""
 
-    def __init__(self, relay: Relay, position: int) -> None:
-        self._relay, self._stored, self._wanted = relay, position, position
+    def __init__(self, worker: ThreadWorker | ProcessWorker, position: int) -> None:
+        self._worker, self._stored, self._wanted = worker, position, position
         self._writing: asyncio.Future[None] | None = None
 
     def advance(self, position: int) -> None:
@@ -263,7 +283,7 @@ class _Cursor:
             self._writing.result()  # a database error surfaces here (the relay stops)
             self._writing = None
         if self._writing is None and self._wanted > self._stored:
-            self._writing = asyncio.ensure_future(asyncio.to_thread(self._save, self._wanted))
+            self._writing = self._worker.call("save", self._wanted)
             self._stored = self._wanted
 
     async def flush(self, position: int) -> None:
@@ -273,11 +293,20 @@ class _Cursor:
             await writing
         if self._wanted > self._stored:
             self._stored = self._wanted
-            await asyncio.to_thread(self._save, self._wanted)
+            await self._worker.call("save", self._wanted)
 
-    def _save(self, position: int) -> None:
-        relay = self._relay
-        relay.engine.store.outbox.save_cursor(relay.name, position, relay.engine.now())
+
+async def _in_turn(acks: Sequence[asyncio.Future[Any]]) -> None:
+    """Await ``acks`` in order (cheaper than one gather: acknowledgements come in order, most already there when
+    their turn comes); stop at the first that fails (the acknowledged prefix ends there)."""
+    for ack in acks:
+        if not ack.done():
+            try:
+                await ack
+            except Exception:
+                return
+        elif ack.cancelled() or ack.exception() is not None:
+            return
 
 
 def _dropped(future: asyncio.Future[Any] | None) -> None:
@@ -285,6 +314,17 @@ def _dropped(future: asyncio.Future[Any] | None) -> None:
     if future is not None:
         future.add_done_callback(lambda f: None if f.cancelled() else f.exception())
         future.cancel()
+
+
+def _reader(reader: str, engine: Engine) -> str:
+    """Where a relay of ``engine`` does its database work (``reader`` checked; ``auto`` decided)."""
+    if reader not in READERS:
+        raise InvalidInput(f"reader {reader!r}: expected one of {', '.join(READERS)}", field="reader", value=reader)
+    why = ("this platform cannot fork" if not can_fork() else
+           "the database is one connection of this process (in memory)" if engine.store.one_connection else None)
+    if reader == "process" and why is not None:
+        raise InvalidInput(f"reader 'process': {why}; use 'thread'", field="reader", value=reader)
+    return "process" if reader == "process" or (reader == "auto" and why is None) else "thread"
 
 
 def _nothing_personal(_policy_hash: str) -> list[str]:

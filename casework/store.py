@@ -84,6 +84,8 @@ class Store(PolicyVersions):
         self.footprint = footprint
         self.url = self._db.url  # without its password
         self.dialect = self._db.name
+        # One connection for the whole process (an in-memory SQLite database, a host's StaticPool): never forked.
+        self.one_connection = self._db.one_connection
         self.key = key
         self._codec = Codec(self._db.name)
         self._refs: dict[str, PolicyRef] = {}

@@ -299,3 +299,50 @@ def test_the_cursor_moves_only_over_the_acknowledged_prefix_when_the_broker_refu
     assert any(p.state == "waiting" for p in seen)
     assert [m[0] for m in stream_messages(nats_url, stream)] == [str(c.id) for c in changes[:5]]
     _delete_stream(nats_url, stream)
+
+
+@pytest.mark.parametrize("reader", ["thread", "process"])
+def test_either_reader_delivers_every_change_as_published_and_stores_the_cursor(engine: Engine, nats_url: str,
+                                                                              reader: str) -> None:
+    """The same changes, bodies and headers whether the database work runs on a thread or in a forked child
+    (which, on PostgreSQL, opens connections of its own and seals what waits for the chain); pages of three, so
+    the next page is read while one is published."""
+    from casework import Relay
+
+    for i in range(4):
+        number = engine.open("refund", {"order_id": f"SO-{i}", "amount": "10.00", "paid": "10.00",
+                                        "phone": "13800138000"}, actor=CUSTOMER).number
+        engine.fire(number, "approve", actor=AGENT)
+    stream = f"T{uuid.uuid4().hex[:10].upper()}"
+    relay = Relay(engine, servers=nats_url, stream=stream, subject=stream.lower(), name=stream, batch=3,
+                  reader=reader)
+    assert relay.reader == reader
+    done = asyncio.run(relay.run(once=True, give_up_after=10))
+    changes = engine.changes(limit=100)
+    assert done.published == len(changes) == 8 and relay.position() == changes[-1].id
+    delivered = stream_messages(nats_url, stream)
+    assert [m[0] for m in delivered] == [str(c.id) for c in changes]
+    assert [m[1] for m in delivered] == [c.to_json() for c in changes]  # personal facts masked, as changes() does
+    assert "13800138000" not in json.dumps([m[1] for m in delivered])
+    _delete_stream(nats_url, stream)
+
+
+def test_a_damaged_change_read_by_the_child_stops_the_relay_with_unreadable(sqlite_engine: Engine, tmp_path: Path,
+                                                                          nats_url: str) -> None:
+    """The forked reader finds the damage and says so; the relay raises it, its cursor before the damaged change."""
+    import sqlite3
+
+    from casework import Relay, Unreadable
+
+    first = sqlite_engine.open("refund", {"order_id": "SO-1", "amount": "10.00", "paid": "10.00"}, actor=CUSTOMER)
+    second = sqlite_engine.open("refund", {"order_id": "SO-2", "amount": "10.00", "paid": "10.00"}, actor=CUSTOMER)
+    with sqlite3.connect(tmp_path / "t.db") as db:
+        db.execute("UPDATE outbox SET facts = 'not json' WHERE seq = 1 AND case_id = "
+                   "(SELECT id FROM cases WHERE number = ?)", (second.number,))
+    stream = f"T{uuid.uuid4().hex[:10].upper()}"
+    relay = Relay(sqlite_engine, servers=nats_url, stream=stream, subject=stream.lower(), batch=1, reader="process")
+    with pytest.raises(Unreadable, match=f"case {second.number}: unreadable change of audit entry 1"):
+        asyncio.run(relay.run(once=True, give_up_after=10))
+    assert relay.position() == sqlite_engine.changes(limit=1)[0].id  # the first went out; the damaged one did not
+    assert [m[1]["number"] for m in stream_messages(nats_url, stream)] == [first.number]
+    _delete_stream(nats_url, stream)

@@ -104,6 +104,7 @@ class Database:
         self.driver_error: type[Exception] = self.dialect.loaded_dbapi.Error
         # One connection for everyone (an in-memory SQLite database): every scope holds it in turn.
         self._shared = isinstance(self.engine.pool, StaticPool | SingletonThreadPool)
+        self.one_connection = self._shared  # (a forked child keeps it: a copy of the data, or the parent's file handle)
         # An SQLite file of casework's own: each thread keeps its connection between scopes (see _checkout).
         self._keep = self.sqlite and self.owned and not self._shared
         self.lock = threading.RLock()

@@ -86,6 +86,9 @@ def relay(
         "--batch", min=1, max=10000, help="Changes read per query (the next is read while one is sent).")] = 200,
     window: Annotated[int, typer.Option(
         "--window", min=1, max=65536, help="Acknowledgements awaited at once (1: strictly one by one).")] = 256,
+    reader: Annotated[str, typer.Option(
+        "--reader", help="Where the database reading runs: process (a child of the relay's, on another core), thread, "
+        "or auto (process where it can be).")] = "auto",
     give_up: Annotated[float | None, typer.Option(
         "--give-up-after", min=0, help="Stop with exit 2 after the broker failed this many seconds in a row "
         "(default: 30 with --once, never without).")] = None,
@@ -101,7 +104,7 @@ def relay(
 
     engine = engine_of(ctx)
     relayer = Relay(engine, servers=servers, stream=stream, subject=subject, name=name, batch=batch, window=window,
-                    reveal=reveal)
+                    reveal=reveal, reader=reader)
     if start is not None:
         relayer.rewind(start)
     target = f"{relayer.shown} {stream} ({subject}.>)"

@@ -1,0 +1,201 @@
+"""Where the relay's database work runs: on a thread of the relay's process, or in a process of its own.
+
+The relay's event loop publishes; its database work (reading and encoding the next page of changes,
+storing its cursor) runs beside it, as calls ``work(op, arg)`` that each return a future:
+
+* :class:`ThreadWorker` runs each call on a thread (``asyncio.to_thread``). The reading and the publishing
+  share one interpreter lock, so the relay's own work (about as much CPU a change as the client's
+  publishing) is taken from the publishing rate.
+* :class:`ProcessWorker` runs them in a child forked when the relay starts, which answers over a socket
+  pair, one call at a time, in the order they were asked: the reading runs on another core, in parallel
+  with the publishing (``casework relay`` runs so). The child is the relay's own copy of the process:
+  its Engine opens connections of its own after the fork (see ``casework._store.driver``); it ignores
+  Ctrl-C (the relay stops it), dies on SIGTERM like its parent, and ends when the relay closes the socket
+  or dies. A fork copies only the thread that forks: start it where no other thread holds a lock the
+  child's database code needs (the relay forks before it connects to the broker).
+
+A call the relay no longer wants is cancelled: its answer is read and dropped, so the answers of the calls
+after it stay in step. If the child ends unexpectedly, every call in flight and every later one fails
+with :class:`~casework.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import pickle
+import signal
+import socket
+import struct
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from casework.errors import StoreError
+
+Work = Callable[[str, int], Any]  # (op, arg) -> result, in the relay's terms ("page", after), ("save", position)
+_ASK = struct.Struct("!16sq")  # a call: its op (padded), its argument
+_SIZE = struct.Struct("!I")  # an answer's length, before its pickle: (True, result) or (False, error)
+READERS = ("thread", "process", "auto")  # where a relay works: see Relay
+
+
+def can_fork() -> bool:
+    """Whether this platform can start a :class:`ProcessWorker` (POSIX ``fork``)."""
+    return hasattr(os, "fork") and hasattr(socket, "AF_UNIX")
+
+
+class ThreadWorker:
+    """Each call on a thread of this process."""
+
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    def call(self, op: str, arg: int) -> asyncio.Future[Any]:
+        return asyncio.ensure_future(asyncio.to_thread(self._work, op, arg))
+
+    async def close(self) -> None:
+        return None
+
+
+class ProcessWorker:
+    """Each call in a forked child, answered in order over a socket pair (see the module's doc)."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self._sock = sock
+        self._asked: deque[asyncio.Future[Any]] = deque()
+        self._failed: StoreError | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._answers: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, work: Work) -> ProcessWorker:
+        """Fork a child that answers calls to ``work``; call it from the event loop that will ask them."""
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:  # the child: serve, then leave without running anything of the parent's (no atexit, no flush)
+            status = 1
+            try:
+                ours.close()
+                status = _serve(theirs, work)
+            finally:
+                os._exit(status)
+        theirs.close()
+        worker = cls(pid, ours)
+        worker._reader, worker._writer = await asyncio.open_unix_connection(sock=ours)
+        worker._answers = asyncio.ensure_future(worker._read_answers())
+        return worker
+
+    def call(self, op: str, arg: int) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self._failed is not None:
+            future.set_exception(self._failed)
+            return future
+        assert self._writer is not None
+        self._writer.write(_ASK.pack(op.encode(), arg))
+        self._asked.append(future)
+        return future
+
+    async def _read_answers(self) -> None:
+        assert self._reader is not None
+        try:
+            while True:
+                size = _SIZE.unpack(await self._reader.readexactly(_SIZE.size))[0]
+                ok, value = pickle.loads(await self._reader.readexactly(size))
+                future = self._asked.popleft()
+                if future.cancelled():
+                    continue  # not wanted any more; the answers after it stay in step
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            self._fail(f"the relay's reading process (pid {self.pid}) ended unexpectedly ({_status(self.pid)}; "
+                       f"{type(exc).__name__})")
+        except asyncio.CancelledError:  # closed: what was still asked is not wanted
+            self._failed = StoreError("the relay's reading process was stopped")
+            while self._asked:
+                self._asked.popleft().cancel()
+            raise
+
+    def _fail(self, message: str) -> None:
+        self._failed = StoreError(message)
+        while self._asked:
+            future = self._asked.popleft()
+            if not future.done():
+                future.set_exception(self._failed)
+
+    async def close(self) -> None:
+        """End the child (it leaves when the socket closes; killed if it has not after two seconds)."""
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()
+        if self._answers is not None:
+            self._answers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._answers
+        for _ in range(200):
+            if _reaped(self.pid):
+                return
+            await asyncio.sleep(0.01)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+def _serve(sock: socket.socket, work: Work) -> int:
+    """The child's loop: each call read, run and answered, until the parent closes the socket (0) or dies."""
+    gc.freeze()  # what the parent made is never traversed by the collector: not copied page by page (copy on write)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it (its Ctrl-C stops the relay cleanly)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)  # the parent's event loop's: never woken by the child's signals
+    with sock, sock.makefile("rb") as calls:
+        while True:
+            asked = calls.read(_ASK.size)
+            if len(asked) < _ASK.size:
+                return 0
+            op, arg = _ASK.unpack(asked)
+            try:
+                answer = pickle.dumps((True, work(op.rstrip(b"\0").decode(), arg)), pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # sent to the caller, who raises it
+                answer = _error(exc)
+            try:
+                sock.sendall(_SIZE.pack(len(answer)) + answer)
+            except OSError:
+                return 0  # the parent has gone
+
+
+def _error(exc: Exception) -> bytes:
+    try:
+        return pickle.dumps((False, exc), pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an error that does not pickle: its type and message
+        return pickle.dumps((False, StoreError(f"{type(exc).__name__}: {exc}")), pickle.HIGHEST_PROTOCOL)
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
+
+
+def _status(pid: int) -> str:
+    """How child ``pid`` ended, reaping it (or that it has not yet)."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return "already reaped"
+    if done == 0:
+        return "still running"
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.WEXITSTATUS(status)}"
+
+
+__all__ = ["READERS", "ProcessWorker", "ThreadWorker", "can_fork"]
