@@ -75,7 +75,12 @@ class ProcessWorker:
     async def start(cls, work: Work) -> ProcessWorker:
         """Fork a child that answers calls to ``work``; call it from the event loop that will ask them."""
         ours, theirs = socket.socketpair()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # no more processes, or no memory for one
+            ours.close()
+            theirs.close()
+            raise StoreError(f"cannot start the relay's reading process: {exc}; try reader='thread'") from None
         if pid == 0:  # the child: serve, then leave without running anything of the parent's (no atexit, no flush)
             status = 1
             try:
@@ -113,20 +118,20 @@ class ProcessWorker:
                 else:
                     future.set_exception(value)
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            self._fail(f"the relay's reading process (pid {self.pid}) ended unexpectedly ({_status(self.pid)}; "
-                       f"{type(exc).__name__})")
-        except asyncio.CancelledError:  # closed: what was still asked is not wanted
-            self._failed = StoreError("the relay's reading process was stopped")
+            for _ in range(100):  # its socket closed as it exited: give it a moment to be reaped
+                if (ended := _status(self.pid)) != "still running":
+                    break
+                await asyncio.sleep(0.01)
+            self._failed = StoreError(f"the relay's reading process (pid {self.pid}) ended unexpectedly ({ended}; "
+                                      f"{type(exc).__name__})")
+            while self._asked:
+                future = self._asked.popleft()
+                if not future.done():
+                    future.set_exception(self._failed)
+        finally:  # closed (or failed): what is still asked is not wanted, and nothing more can be
+            self._failed = self._failed or StoreError("the relay's reading process was stopped")
             while self._asked:
                 self._asked.popleft().cancel()
-            raise
-
-    def _fail(self, message: str) -> None:
-        self._failed = StoreError(message)
-        while self._asked:
-            future = self._asked.popleft()
-            if not future.done():
-                future.set_exception(self._failed)
 
     async def close(self) -> None:
         """End the child (it leaves when the socket closes; killed if it has not after two seconds)."""

@@ -116,3 +116,13 @@ def test_the_reader_is_checked_and_auto_takes_a_process_only_where_it_can(tmp_pa
     finally:
         on_file.close()
         in_memory.close()
+
+
+def test_a_fork_that_fails_is_a_store_error_naming_the_way_out(monkeypatch: pytest.MonkeyPatch):
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    with pytest.raises(StoreError, match=r"cannot start the relay's reading process: .*Resource temporarily "
+                                         r"unavailable; try reader='thread'"):
+        asyncio.run(ProcessWorker.start(work))

@@ -10,6 +10,7 @@ commits later. Relays keep their cursor (the last global id the broker acknowled
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -122,7 +123,7 @@ def published_page(reader: Reader, after: int, limit: int, personal: Callable[[s
     before it goes into a body, so no message carries a body that is not JSON).
     """
     found: list[Published] = []
-    masks: dict[str, tuple[Sequence[str], tuple[str, ...]]] = {}  # by policy hash: the personal facts, as JSON keys
+    masks: dict[str, tuple[Sequence[str], re.Pattern[str] | None]] = {}  # by policy hash: personal facts, as keys
     for r in _page(reader, after, limit):
         number, seq, event, kind, policy = r[_NUMBER], r[_SEQ], r[_EVENT], r[_WIDTH], r[_POLICY]
         names, keys = masks.get(policy) or masks.setdefault(policy, _personal(personal(policy)))
@@ -139,11 +140,11 @@ def published_page(reader: Reader, after: int, limit: int, personal: Callable[[s
     return found
 
 
-def _shown(text: str, names: Sequence[str], keys: Sequence[str]) -> Any:
+def _shown(text: str, names: Sequence[str], keys: re.Pattern[str] | None) -> Any:
     """Stored facts or data as a change shows them: the text as it is, or read and masked if it may name one of
-    the personal facts ``names`` (``keys``: each as a JSON key)."""
+    the personal facts ``names`` (``keys`` finds any of them as a JSON key)."""
     value = parse(text)  # also for the text that goes in as it is: a damaged one must not reach a body
-    return mask(value, names) if any(k in text for k in keys) else fragment(text)
+    return mask(value, names) if keys is not None and keys.search(text) else fragment(text)
 
 
 def _page(reader: Reader, after: int, limit: int) -> list[Any]:
@@ -157,8 +158,9 @@ def _page(reader: Reader, after: int, limit: int) -> list[Any]:
     return rows
 
 
-def _personal(names: Sequence[str]) -> tuple[Sequence[str], tuple[str, ...]]:
-    return names, tuple(strict(name) + ":" for name in names)
+def _personal(names: Sequence[str]) -> tuple[Sequence[str], re.Pattern[str] | None]:
+    """The personal facts ``names`` and a pattern finding any of them as a JSON key (None: there are none)."""
+    return names, re.compile("|".join(re.escape(strict(name) + ":") for name in names)) if names else None
 
 
 def _change(reader: Reader, r: Sequence[Any]) -> Change:
