@@ -225,3 +225,22 @@ def test_a_century_of_minutes_and_one_more_is_too_long():
     assert Deadline.parse("52704000m").span == timedelta(days=36_600)
     with pytest.raises(InvalidInput, match="too long"):
         Deadline.parse("52704001m")
+
+
+def test_the_search_for_an_opening_reaches_as_far_as_its_message_says():
+    """Closed every day but special days: an opening 1098 days after the start is found, one a day later is not."""
+    from datetime import date
+
+    from casework.policies.calendar import MAX_DAYS
+
+    start = at("2026-11-23T10:00")
+    closed = dict.fromkeys(range(7))
+    for days, found in ((MAX_DAYS, True), (MAX_DAYS + 1, False)):
+        opening_day = date(2026, 11, 23) + timedelta(days=days)
+        desk = ServiceCalendar(SHANGHAI, (time(9), time(17)), weekdays=closed,
+                               special={opening_day: (time(9), time(17))})
+        if found:
+            assert desk.next_open(start).astimezone(SHANGHAI).date() == opening_day
+        else:
+            with pytest.raises(InvalidInput, match=f"no opening within {MAX_DAYS} days of "):
+                desk.next_open(start)

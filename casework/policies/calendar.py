@@ -101,8 +101,8 @@ class ServiceCalendar:
         return False
 
     def _periods_from(self, start: datetime) -> Iterable[tuple[datetime, datetime]]:
-        day = start.astimezone(self.tz).date() - timedelta(days=1)
-        for _ in range(MAX_DAYS):
+        day = start.astimezone(self.tz).date() - timedelta(days=1)  # (the day before: a night shift begun then)
+        for _ in range(MAX_DAYS + 2):  # up to MAX_DAYS days after start's own
             period = self.opening(day)
             if period is not None and period[1] > start:
                 yield max(period[0], start), period[1]
