@@ -117,10 +117,11 @@ def published_page(reader: Reader, after: int, limit: int, personal: Callable[[s
     Why not through ``Change``: decoding an entry and its facts and encoding them again cost the relay about as
     much as publishing. The stored facts and data are canonical JSON already, the very text ``to_json`` would be
     encoded to, so they go into the body as they are; only a text that may hold a personal fact (the fact's name
-    as a JSON key appears in it) is read and masked. A row orjson cannot encode so (a whole number beyond 64 bits
-    in a reason or a masked text) or a part of it that does not read (its time, its verdicts) goes the long way,
-    through ``Change`` (which says what is damaged, and stops the relay: a damaged facts or data text is read
-    before it goes into a body, so no message carries a body that is not JSON).
+    as a JSON key appears in it) is read and masked. The verdicts, which a body shows only as the reasons among
+    them, are read only if they may hold one (see :func:`_reasons`). A row orjson cannot encode so (a whole
+    number beyond 64 bits in a reason or a masked text) or a part of it that does not read (its time, its
+    verdicts) goes the long way, through ``Change`` (which says what is damaged, and stops the relay: a damaged
+    facts or data text is read before it goes into a body, so no message carries a body that is not JSON).
     """
     found: list[Published] = []
     masks: dict[str, tuple[Sequence[str], re.Pattern[str] | None]] = {}  # by policy hash: personal facts, as keys
@@ -131,13 +132,20 @@ def published_page(reader: Reader, after: int, limit: int, personal: Callable[[s
             body = canonical_bytes(change_json(
                 id=int(r[_GSEQ]), number=number, kind=kind, seq=seq, event=event, from_state=r[_FROM],
                 to_state=r[_TO], outcome=r[_OUTCOME], at=reader.codec.time.at(r[_AT]).isoformat(), actor=r[_ACTOR],
-                role=r[_ROLE], channel=r[_CHANNEL], reasons=reasons_of(parse(r[_VERDICTS])),
+                role=r[_ROLE], channel=r[_CHANNEL], reasons=_reasons(r[_VERDICTS]),
                 data=_shown(r[_DATA], names, keys), version=int(r[_WIDTH + 1]),
                 facts=_shown(r[_WIDTH + 2], names, keys), policy=reader.ref_of(policy).to_json()))
         except (ValueError, TypeError, KeyError):
             body = strict(masked(_change(reader, r), names).to_json()).encode("utf-8")
         found.append((int(r[_GSEQ]), kind, event, number, seq, body))
     return found
+
+
+def _reasons(text: str) -> list[dict[str, Any]]:
+    """The reasons among an entry's stored verdicts. Each verdict is stored with ``passed`` a JSON boolean, so a
+    text without ``false`` anywhere in it is one whose every verdict passed: it holds no reason, and is not read
+    (an applied transition's verdicts, some kilobytes, cost more to read than the rest of its body to make)."""
+    return [] if "false" not in text else reasons_of(parse(text))
 
 
 def _shown(text: str, names: Sequence[str], keys: re.Pattern[str] | None) -> Any:
