@@ -24,7 +24,8 @@ import sqlalchemy as sa
 
 from casework._store.chain import Sealer
 from casework._store.codec import AUDIT_INSERTED, CASE_UPDATED, Codec, StoredCase
-from casework._store.driver import Database, describe_url
+from casework._store.connecting import describe_url
+from casework._store.driver import Database
 from casework._store.footprint import DEFAULT, Footprint
 from casework._store.outbox import Appended, Outbox
 from casework._store.publications import Publication, VersionRow

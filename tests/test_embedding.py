@@ -164,8 +164,11 @@ def test_a_forked_process_reconnects_and_the_parent_carries_on(on_host: Engine, 
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("first", ["read", "write"])
 def test_connections_killed_by_the_server_are_replaced_before_the_next_call(
-        db_url: str, clock: FixedClock, default_policy: PolicySet):
+        db_url: str, clock: FixedClock, default_policy: PolicySet, first: str):
+    """casework's own pool has no pre-ping: the BEGIN of the next call, read or write, finds its connection
+    dropped, and casework renews the pool and begins again on a new one."""
     name = f"casework-kill-{uuid.uuid4().hex[:8]}"
     url = sa.engine.make_url(db_url).update_query_dict({"application_name": name})
     engine = Engine(url.render_as_string(hide_password=False), policies=default_policy, clock=clock)
@@ -177,11 +180,28 @@ def test_connections_killed_by_the_server_are_replaced_before_the_next_call(
                                           "WHERE application_name = :name"), {"name": name}).fetchall()
         killer.dispose()
         assert killed  # the engine's pooled connections were there, and are gone
-        assert engine.get(numbers[0]).state == "submitted"  # the very next call succeeds
-        assert engine.fire(numbers[1], "review", actor=AGENT).state == "under_review"
+        if first == "write":  # the very next call succeeds
+            assert engine.fire(numbers[1], "review", actor=AGENT).state == "under_review"
+        assert engine.get(numbers[0]).state == "submitted"
+        assert engine.get(numbers[1]).state == ("under_review" if first == "write" else "submitted")
         assert _open(engine, "SO-after") and engine.verify().ok
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_connections_go_back_to_casework_s_pool_as_the_pool_made_them(engine: Engine):
+    """casework holds its pool's connections in autocommit mode to send BEGIN and COMMIT itself; SQLAlchemy's
+    own uses of the pool (migrations, inspection) get them back in transactional mode."""
+    number = _open(engine, "SO-1")
+    engine.fire(number, "review", actor=AGENT)
+    assert engine.get(number).state == "under_review"  # a read scope too (ended with ROLLBACK)
+    pool = engine.store._db.engine  # the pool casework made
+    with pool.connect() as conn:
+        assert conn.connection.driver_connection.autocommit is False
+        conn.execute(sa.text("CREATE TEMPORARY TABLE rolled_back (x int)"))
+        conn.rollback()
+        assert conn.execute(sa.text("SELECT to_regclass('pg_temp.rolled_back')")).scalar() is None
 
 
 # ---- the host's transaction -------------------------------------------------------------------------------

@@ -11,73 +11,38 @@ password.
 
 from __future__ import annotations
 
-import operator
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
+from casework._store.connecting import Cursor, Statement, Translated, describe_url, one_line, pool_options
 from casework._store.footprint import DEFAULT, Footprint
-from casework.errors import CaseworkError, InvalidInput, StoreError, UniqueViolation
+from casework.errors import InvalidInput, StoreError, UniqueViolation
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
-Cursor = Any  # a DB-API cursor (sqlite3 or psycopg)
 SAVEPOINT = "casework_write"  # a write on a joined connection is this savepoint of the host's transaction
-
-
-def describe_url(url: str) -> str:
-    """The URL with any password hidden, for messages."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL has no password we could find either
-        return url
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-class Statement:
-    """One compiled statement: its SQL for the driver and how to order its parameters."""
-
-    __slots__ = ("_ordered", "defaults", "keys", "named", "names", "sql")
-
-    def __init__(self, compiled: Any, named: bool) -> None:
-        self.sql: str = str(compiled)
-        self.keys: tuple[str, ...] = tuple(compiled.params)  # every parameter's name
-        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
-        self.defaults: dict[str, Any] = {k: v for k, v in compiled.params.items() if v is not None}  # limits, literals
-        self.named = named
-        # Positional drivers take a tuple in bind order (itemgetter gives one for two or more names).
-        self._ordered = operator.itemgetter(*self.names) if len(self.names) > 1 else None
-
-    def params(self, values: Mapping[str, Any] | None = None) -> Sequence[Any] | Mapping[str, Any]:
-        merged = ({**self.defaults, **values} if self.defaults else values) if values else self.defaults
-        if self.named:
-            return merged
-        if self._ordered is not None:
-            return self._ordered(merged)  # type: ignore[no-any-return]
-        return tuple(merged[n] for n in self.names)
 
 
 class Database:
     """The connections of one store: a SQLAlchemy pool (its own, made from a URL, or the host's Engine).
 
     Each read and each write transaction checks a connection out of the pool for its duration (in the
-    thread that runs it), so one Database serves the threads of a process at once; a connection the
-    database dropped is found by the pool's pre-ping (on by default for a URL of a server database) and
-    replaced. After ``os.fork`` the child gets a pool of its own (see :func:`_after_fork`). An in-memory
-    SQLite database is one connection, shared under a lock. Reads run in short transactions of their
-    own (or inside the write transaction their thread has open); writes in one transaction per command,
-    begun on the driver (``BEGIN IMMEDIATE`` on SQLite, so two writers queue on the database lock
-    instead of deadlocking on a lock upgrade). Inside :meth:`joining`, the thread's reads and writes run
-    on the host's connection instead, in its transaction (each write a savepoint of it).
+    thread that runs it), so one Database serves the threads of a process at once. A connection the
+    server dropped is found by the BEGIN each scope on casework's own pool of a server database sends
+    itself, and replaced, the BEGIN sent again (see :meth:`_begun`; a host's pool checks as the host
+    configured it, pre-ping say). After ``os.fork`` the child gets a pool of its own (see
+    :func:`_after_fork`). An in-memory SQLite database is one connection, shared under a lock. Reads
+    run in short transactions of their own (or inside the write transaction their thread has open);
+    writes in one transaction per command (``BEGIN IMMEDIATE`` on SQLite, so two writers queue on the
+    database lock instead of deadlocking on a lock upgrade). Inside :meth:`joining`, the thread's
+    reads and writes run on the host's connection instead, in its transaction (each write a savepoint
+    of it).
     """
 
     def __init__(self, source: str | sa.Engine, synchronous: str = "NORMAL", footprint: Footprint = DEFAULT) -> None:
@@ -93,7 +58,7 @@ class Database:
         else:
             self.url = describe_url(source)
             try:
-                self.engine = sa.create_engine(source, **_pool_options(source))
+                self.engine = sa.create_engine(source, **pool_options(source))
             except Exception as exc:  # an unknown scheme, a missing driver, a malformed URL
                 raise StoreError(f"cannot use database {self.url}: {one_line(exc)}", url=self.url) from None
             self.owned = True
@@ -104,6 +69,11 @@ class Database:
         self.driver_error: type[Exception] = self.dialect.loaded_dbapi.Error
         # One connection for everyone (an in-memory SQLite database): every scope holds it in turn.
         self._shared = isinstance(self.engine.pool, StaticPool | SingletonThreadPool)
+        # casework's own pool of a server database: a scope's connection is in autocommit mode while casework
+        # holds it and the scope sends BEGIN and COMMIT (or ROLLBACK) itself; its BEGIN, which the driver would
+        # otherwise send on its own before the first statement, is also the check that the connection lives
+        # (see _begun): no pre-ping, one round trip fewer a command.
+        self._explicit = self.owned and not self.sqlite
         self.one_connection = self._shared  # (a forked child keeps it: a copy of the data, or the parent's file handle)
         # An SQLite file of casework's own: each thread keeps its connection between scopes (see _checkout).
         self._keep = self.sqlite and self.owned and not self._shared
@@ -169,6 +139,33 @@ class Database:
                 self.lock.release()
             raise
 
+    def _begun(self) -> tuple[Any, Cursor]:
+        """A connection of casework's own server pool, its transaction begun by casework (see ``_explicit``). A
+        connection the server dropped fails its BEGIN: the pool, whose other connections the server has likely
+        dropped too, is renewed and the BEGIN sent once more, on a new connection (nothing was done on the
+        dropped one, so nothing is lost or done twice)."""
+        for attempt in (1, 2):
+            pooled = self._checkout()
+            cursor: Cursor | None = None
+            try:
+                raw = pooled.driver_connection
+                raw.autocommit = True
+                cursor = raw.cursor()
+                cursor.execute("BEGIN")
+                return pooled, cursor
+            except Exception as exc:
+                dropped = attempt == 1 and isinstance(exc, self.driver_error) and self.dialect.is_disconnect(
+                    cast(Any, exc), pooled.dbapi_connection, cursor)
+                with suppress(Exception):
+                    pooled.invalidate()  # never back to the pool
+                if not dropped:
+                    failure = self.failure(exc, "cannot open database")
+                    if failure is None:
+                        raise
+                    raise failure from None
+                self.engine.dispose()
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _checkin(self, pooled: Any, commit: bool) -> None:
         """Finish the connection's transaction and give it back to the pool (dropped if it is broken)."""
         try:
@@ -177,13 +174,19 @@ class Database:
                 # failed attribute lookup (its __getattr__), thousands of instructions per fire.
                 connection = pooled.dbapi_connection
                 try:
-                    if commit:
+                    if self._explicit:
+                        connection.cursor().execute("COMMIT" if commit else "ROLLBACK")
+                        connection.autocommit = False  # back in the pool as the pool made it
+                    elif commit:
                         connection.commit()
                     else:
                         connection.rollback()
                 except BaseException:
-                    with suppress(Exception):
-                        connection.rollback()  # never leave the connection inside a failed transaction
+                    with suppress(Exception):  # never leave the connection inside a failed transaction
+                        if self._explicit:
+                            connection.cursor().execute("ROLLBACK")
+                        else:
+                            connection.rollback()
                     raise
         except BaseException:
             if pooled is self._local.kept:
@@ -213,12 +216,16 @@ class Database:
             finally:
                 local.cursor = None
             return
-        pooled = self._checkout()
+        if self._explicit:
+            pooled, cursor = self._begun()
+        else:
+            pooled = self._checkout()
         try:
-            with self.translated("database error on"):
-                cursor = pooled.driver_connection.cursor()
-                if self.sqlite:
-                    cursor.execute("BEGIN")  # several statements, one snapshot
+            if not self._explicit:
+                with self.translated("database error on"):
+                    cursor = pooled.driver_connection.cursor()
+                    if self.sqlite:
+                        cursor.execute("BEGIN")  # several statements, one snapshot
             local.cursor = cursor
             yield cursor
         finally:
@@ -237,6 +244,8 @@ class Database:
                 if self.sqlite and not local.joined.in_transaction:
                     cursor.execute("BEGIN IMMEDIATE")  # the host's commit or rollback ends it
                 cursor.execute(f"SAVEPOINT {SAVEPOINT}")
+        elif self._explicit:
+            local.pooled, cursor = self._begun()
         else:
             pooled = self._checkout()
             try:
@@ -356,29 +365,6 @@ class Database:
                 self.engine.dispose()
 
 
-class Translated:
-    """``with db.translated(doing):`` a database error raised inside comes out as the StoreError it means.
-
-    A class rather than a generator context manager: a fire passes through two of them (begin, commit),
-    and a generator costs several thousand instructions more per use (bench/callgrind_fire.py).
-    """
-
-    __slots__ = ("db", "doing")
-
-    def __init__(self, db: Database, doing: str) -> None:
-        self.db, self.doing = db, doing
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if exc is None or isinstance(exc, CaseworkError) or not isinstance(exc, Exception):
-            return
-        failure = self.db.failure(exc, self.doing)
-        if failure is not None:
-            raise failure from None
-
-
 class _Scope(threading.local):
     """What the current thread has open on a Database."""
 
@@ -388,18 +374,6 @@ class _Scope(threading.local):
     writing = False
     joined: Any = None  # the host's driver connection this thread runs on (Database.joining)
     changing = False  # a schema change is beginning (SQLite: BEGIN IMMEDIATE)
-
-
-def _pool_options(url: str) -> dict[str, Any]:
-    """How casework pools a database it opens from a URL: a server's connections are pre-pinged (one
-    the server dropped is replaced before use); an in-memory SQLite database is one connection."""
-    parsed = sa.engine.make_url(url)
-    # Every scope ends its own transaction before giving its connection back: no rollback on return.
-    if parsed.get_backend_name() != "sqlite":
-        return {"pool_pre_ping": True, "pool_reset_on_return": None}
-    if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed):
-        return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    return {"pool_reset_on_return": None}
 
 
 _DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()

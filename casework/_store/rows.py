@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from casework._store.codec import Codec, StoredCase
-from casework._store.driver import Cursor, Database, Statement
+from casework._store.connecting import Cursor, Statement
+from casework._store.driver import Database
 from casework._store.tables import SEAL_KEY, audit, cases, idem, meta, policies
 from casework.audit import GENESIS
 from casework.domain import AuditEntry, Case, PolicyRef
