@@ -89,7 +89,7 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "guard": self.guard,
-            "passed": self.passed,
+            "passed": bool(self.passed),  # a JSON boolean, always (the relay's reading of reasons relies on it)
             "code": self.code,
             "message": self.message,
             "details": self.details,

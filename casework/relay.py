@@ -123,13 +123,18 @@ class Relay:
         with back-off; with ``give_up_after`` seconds of failures in a row, :class:`BrokerUnavailable`."""
         stop = stop or asyncio.Event()
         report = progress or (lambda _p: None)
-        now = RelayProgress("connecting", await asyncio.to_thread(self.position))
-        report(now)
+        # The worker first: a process is forked before this one starts a thread of its own (see relay_worker).
         worker = await ProcessWorker.start(self._work) if self.reader == "process" else ThreadWorker(self._work)
-        cursor = _Cursor(worker, now.position)
         nc: Client | None = None
         ahead: asyncio.Future[list[Message]] | None = None  # the next page, read while this one is published
         delay, failing_since = self.backoff[0], None
+        try:
+            now = RelayProgress("connecting", await worker.call("position", 0))
+            report(now)
+            cursor = _Cursor(worker, now.position)
+        except BaseException:
+            await worker.close()
+            raise
         try:
             while not stop.is_set():
                 try:
@@ -182,11 +187,14 @@ class Relay:
         return now
 
     def _work(self, op: str, arg: int) -> Any:
-        """The relay's database work (run by its worker): ``page`` after a global id, ``save`` a position."""
+        """The relay's database work (run by its worker): ``page`` after a global id, ``save`` a position, read
+        the ``position``."""
         if op == "page":
             return self._messages(arg)
         if op == "save":
             return self.engine.store.outbox.save_cursor(self.name, arg, self.engine.now())
+        if op == "position":
+            return self.position()
         raise ValueError(f"unknown relay work {op!r}")
 
     def _messages(self, after: int) -> list[Message]:

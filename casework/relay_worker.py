@@ -10,9 +10,10 @@ storing its cursor) runs beside it, as calls ``work(op, arg)`` that each return 
   pair, one call at a time, in the order they were asked: the reading runs on another core, in parallel
   with the publishing (``casework relay`` runs so). The child is the relay's own copy of the process:
   its Engine opens connections of its own after the fork (see ``casework._store.driver``); it ignores
-  Ctrl-C (the relay stops it), dies on SIGTERM like its parent, and ends when the relay closes the socket
-  or dies. A fork copies only the thread that forks: start it where no other thread holds a lock the
-  child's database code needs (the relay forks before it connects to the broker).
+  Ctrl-C and SIGTERM (sent to the process group, they are the relay's to handle: it stores its cursor
+  through the child, then closes the socket), and it ends when the relay closes the socket or dies. A fork
+  copies only the thread that forks: start it where no other thread holds a lock the child's database
+  code needs (the relay forks first thing, before it reads its cursor or connects to the broker).
 
 A call the relay no longer wants is cancelled: its answer is read and dropped, so the answers of the calls
 after it stay in step. If the child ends unexpectedly, every call in flight and every later one fails
@@ -90,7 +91,12 @@ class ProcessWorker:
                 os._exit(status)
         theirs.close()
         worker = cls(pid, ours)
-        worker._reader, worker._writer = await asyncio.open_unix_connection(sock=ours)
+        try:
+            worker._reader, worker._writer = await asyncio.open_unix_connection(sock=ours)
+        except BaseException:
+            ours.close()  # the child reads the end of its socket and leaves
+            await worker.close()
+            raise
         worker._answers = asyncio.ensure_future(worker._read_answers())
         return worker
 
@@ -109,7 +115,12 @@ class ProcessWorker:
         try:
             while True:
                 size = _SIZE.unpack(await self._reader.readexactly(_SIZE.size))[0]
-                ok, value = pickle.loads(await self._reader.readexactly(size))
+                answer = await self._reader.readexactly(size)
+                try:
+                    ok, value = pickle.loads(answer)
+                except Exception as exc:  # (the child sends only what it could read back; this is a last guard)
+                    ok, value = False, StoreError(f"the relay's reading process sent an answer that does not read: "
+                                                  f"{type(exc).__name__}: {exc}")
                 future = self._asked.popleft()
                 if future.cancelled():
                     continue  # not wanted any more; the answers after it stay in step
@@ -156,8 +167,8 @@ class ProcessWorker:
 def _serve(sock: socket.socket, work: Work) -> int:
     """The child's loop: each call read, run and answered, until the parent closes the socket (0) or dies."""
     gc.freeze()  # what the parent made is never traversed by the collector: not copied page by page (copy on write)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it (its Ctrl-C stops the relay cleanly)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # sent to the whole group, they are the parent's to handle: it
+        signal.signal(sig, signal.SIG_IGN)          # stores its cursor (through this child), then closes the socket
     with contextlib.suppress(ValueError):
         signal.set_wakeup_fd(-1)  # the parent's event loop's: never woken by the child's signals
     with sock, sock.makefile("rb") as calls:
@@ -177,9 +188,13 @@ def _serve(sock: socket.socket, work: Work) -> int:
 
 
 def _error(exc: Exception) -> bytes:
+    """The answer that carries ``exc``: the error itself if it reads back from its pickle, else a StoreError with
+    its type and message."""
     try:
-        return pickle.dumps((False, exc), pickle.HIGHEST_PROTOCOL)
-    except Exception:  # an error that does not pickle: its type and message
+        answer = pickle.dumps((False, exc), pickle.HIGHEST_PROTOCOL)
+        pickle.loads(answer)
+        return answer
+    except Exception:
         return pickle.dumps((False, StoreError(f"{type(exc).__name__}: {exc}")), pickle.HIGHEST_PROTOCOL)
 
 

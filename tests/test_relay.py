@@ -346,3 +346,32 @@ def test_a_damaged_change_read_by_the_child_stops_the_relay_with_unreadable(sqli
     assert relay.position() == sqlite_engine.changes(limit=1)[0].id  # the first went out; the damaged one did not
     assert [m[1]["number"] for m in stream_messages(nats_url, stream)] == [first.number]
     _delete_stream(nats_url, stream)
+
+
+def test_sigterm_to_the_relays_whole_process_group_stops_it_cleanly_with_its_cursor_stored(
+        tmp_path: Path, nats_url: str) -> None:
+    """As a service manager stops it (SIGTERM to every process of the group), in the middle of a backlog: the
+    reading child ignores the signal, the relay finishes the acknowledgements in flight, stores its cursor
+    through the child, stops it, and exits 0."""
+    db_url = f"sqlite:///{tmp_path}/t.db"
+    engine = Engine(db_url)
+    engine.open_many([{"kind": "refund", "facts": {"order_id": f"SO-{i}", "amount": "10.00", "paid": "10.00"}}
+                      for i in range(20_000)], actor=CUSTOMER)
+    stream = f"T{uuid.uuid4().hex[:10].upper()}"
+    relay = subprocess.Popen([sys.executable, "cli.py", "--db", db_url, "relay", "--nats", nats_url, "--stream",
+                              stream, "--subject", stream.lower(), "--json"], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_until(lambda: (engine.store.outbox.cursor("default") or 0) > 0, "the relay's first publications")
+        os.killpg(relay.pid, signal.SIGTERM)
+        out, err = relay.communicate(timeout=60)
+    finally:
+        if relay.poll() is None:
+            os.killpg(relay.pid, signal.SIGKILL)
+            relay.wait()
+    assert relay.returncode == 0, err
+    final = json.loads(out)
+    assert final["state"] == "stopped" and 0 < final["position"] < 20_000  # stopped in the middle, ...
+    assert engine.store.outbox.cursor("default") == final["position"]  # ... with where it got stored
+    engine.close()
+    _delete_stream(nats_url, stream)

@@ -126,3 +126,29 @@ def test_a_fork_that_fails_is_a_store_error_naming_the_way_out(monkeypatch: pyte
     with pytest.raises(StoreError, match=r"cannot start the relay's reading process: .*Resource temporarily "
                                          r"unavailable; try reader='thread'"):
         asyncio.run(ProcessWorker.start(work))
+
+
+def test_the_relays_live_line_is_drawn_without_a_thread_at_most_8_times_a_second_and_at_every_state(
+        monkeypatch: pytest.MonkeyPatch):
+    """No refresh thread runs while the relay forks its reading process; the line shows each new state, and the
+    last one stays on screen."""
+    import io
+
+    from rich.console import Console
+
+    from casework import RelayProgress
+    from casework.terminal import relay as relay_view
+
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, color_system=None, width=120)
+    monkeypatch.setattr(relay_view, "console", lambda: terminal)
+    threads = threading.active_count()
+    with relay_view.watch("nats://x CASEWORK", shown=True) as progress:
+        assert threading.active_count() == threads  # no refresh thread
+        progress(RelayProgress("connecting", 0))
+        for n in range(1, 200):  # many callbacks within a moment: drawn once, not 199 times
+            progress(RelayProgress("publishing", n, published=n))
+        progress(RelayProgress("stopped", 199, published=199))
+    drawn = screen.getvalue()
+    assert drawn.count("publishing") == 1
+    assert "connecting" in drawn and "stopped     nats://x CASEWORK  published 199  cursor 199" in drawn

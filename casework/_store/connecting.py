@@ -56,13 +56,15 @@ class Statement:
 
 
 def pool_options(url: str) -> dict[str, Any]:
-    """How casework pools a database it opens from a URL: a server's connections are not pre-pinged (each
-    scope's own BEGIN finds one the server dropped: see ``Database._begun``); an in-memory SQLite database
-    is one connection."""
+    """How casework pools a database it opens from a URL: PostgreSQL's connections are not pre-pinged (each
+    scope's own BEGIN finds one the server dropped: see ``Database._begun``), another server's are; an
+    in-memory SQLite database is one connection."""
     parsed = sa.engine.make_url(url)
     # Every scope ends its own transaction before giving its connection back: no rollback on return.
-    if parsed.get_backend_name() != "sqlite":
+    if parsed.get_backend_name() == "postgresql":
         return {"pool_reset_on_return": None}
+    if parsed.get_backend_name() != "sqlite":  # another server: SQLAlchemy's pre-ping finds a dropped connection
+        return {"pool_pre_ping": True, "pool_reset_on_return": None}
     if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed):
         return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     return {"pool_reset_on_return": None}

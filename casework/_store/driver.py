@@ -73,7 +73,7 @@ class Database:
         # holds it and the scope sends BEGIN and COMMIT (or ROLLBACK) itself; its BEGIN, which the driver would
         # otherwise send on its own before the first statement, is also the check that the connection lives
         # (see _begun): no pre-ping, one round trip fewer a command.
-        self._explicit = self.owned and not self.sqlite
+        self._explicit = self.owned and self.name == "postgresql"
         self.one_connection = self._shared  # (a forked child keeps it: a copy of the data, or the parent's file handle)
         # An SQLite file of casework's own: each thread keeps its connection between scopes (see _checkout).
         self._keep = self.sqlite and self.owned and not self._shared
@@ -140,11 +140,12 @@ class Database:
             raise
 
     def _begun(self) -> tuple[Any, Cursor]:
-        """A connection of casework's own server pool, its transaction begun by casework (see ``_explicit``). A
-        connection the server dropped fails its BEGIN: the pool, whose other connections the server has likely
-        dropped too, is renewed and the BEGIN sent once more, on a new connection (nothing was done on the
-        dropped one, so nothing is lost or done twice)."""
-        for attempt in (1, 2):
+        """A connection of casework's own PostgreSQL pool, its transaction begun by casework (see ``_explicit``).
+        A connection the server dropped fails its BEGIN before anything is done on it: it is dropped from the
+        pool and the BEGIN sent on the next one, as many times as the pool held idle connections when the
+        scope began (after a restart every one of them is gone; then a new connection is made)."""
+        tries = 1 + int(getattr(self.engine.pool, "checkedin", lambda: 0)())
+        for attempt in range(1, tries + 1):
             pooled = self._checkout()
             cursor: Cursor | None = None
             try:
@@ -153,17 +154,18 @@ class Database:
                 cursor = raw.cursor()
                 cursor.execute("BEGIN")
                 return pooled, cursor
-            except Exception as exc:
-                dropped = attempt == 1 and isinstance(exc, self.driver_error) and self.dialect.is_disconnect(
+            except BaseException as exc:
+                dropped = attempt < tries and isinstance(exc, self.driver_error) and self.dialect.is_disconnect(
                     cast(Any, exc), pooled.dbapi_connection, cursor)
                 with suppress(Exception):
-                    pooled.invalidate()  # never back to the pool
+                    pooled.invalidate()  # never back to the pool: its state is not known
+                if not isinstance(exc, Exception):
+                    raise
                 if not dropped:
                     failure = self.failure(exc, "cannot open database")
                     if failure is None:
                         raise
                     raise failure from None
-                self.engine.dispose()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _checkin(self, pooled: Any, commit: bool) -> None:

@@ -118,10 +118,12 @@ def published_page(reader: Reader, after: int, limit: int, personal: Callable[[s
     much as publishing. The stored facts and data are canonical JSON already, the very text ``to_json`` would be
     encoded to, so they go into the body as they are; only a text that may hold a personal fact (the fact's name
     as a JSON key appears in it) is read and masked. The verdicts, which a body shows only as the reasons among
-    them, are read only if they may hold one (see :func:`_reasons`). A row orjson cannot encode so (a whole
-    number beyond 64 bits in a reason or a masked text) or a part of it that does not read (its time, its
-    verdicts) goes the long way, through ``Change`` (which says what is damaged, and stops the relay: a damaged
-    facts or data text is read before it goes into a body, so no message carries a body that is not JSON).
+    them, are read only if they may hold one (see :func:`_reasons`; a verdicts text damaged so that it holds no
+    ``false`` is not read, and its change goes out with no reasons, as it would have had: ``verify`` finds the
+    damage). A row orjson cannot encode so (a whole number beyond 64 bits in a reason or a masked text) or a
+    part of it that does not read (its time, its verdicts when read) goes the long way, through ``Change``
+    (which says what is damaged, and stops the relay: a damaged facts or data text is read before it goes into
+    a body, so no message carries a body that is not JSON).
     """
     found: list[Published] = []
     masks: dict[str, tuple[Sequence[str], re.Pattern[str] | None]] = {}  # by policy hash: personal facts, as keys
@@ -142,9 +144,10 @@ def published_page(reader: Reader, after: int, limit: int, personal: Callable[[s
 
 
 def _reasons(text: str) -> list[dict[str, Any]]:
-    """The reasons among an entry's stored verdicts. Each verdict is stored with ``passed`` a JSON boolean, so a
-    text without ``false`` anywhere in it is one whose every verdict passed: it holds no reason, and is not read
-    (an applied transition's verdicts, some kilobytes, cost more to read than the rest of its body to make)."""
+    """The reasons among an entry's stored verdicts. Each verdict is stored with ``passed`` a JSON boolean
+    (``Verdict.to_json``), so a text without ``false`` anywhere in it is one whose every verdict passed: it
+    holds no reason, and is not read (an applied transition's verdicts, a kilobyte or more, cost more to read
+    than the rest of its body to make)."""
     return [] if "false" not in text else reasons_of(parse(text))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -33,8 +34,19 @@ def watch(target: str, *, shown: bool) -> Iterator[Callable[[RelayProgress], Non
         return
     from rich.live import Live  # loaded only to draw
 
-    with Live(Text(""), console=out, refresh_per_second=8, transient=False) as live:
-        yield lambda p: live.update(status(p, target))
+    # Drawn from the progress callback itself, no refresh thread: the relay forks its reading process after this
+    # starts, and a fork should find no other thread that might hold a lock (the console's, say). At most 8
+    # times a second, and at every change of state (the last one, "stopped", included).
+    shown_at, shown_state = [0.0], [""]
+
+    def show(p: RelayProgress) -> None:
+        now = time.monotonic()
+        if p.state != shown_state[0] or now - shown_at[0] >= 0.125:
+            shown_at[0], shown_state[0] = now, p.state
+            live.update(status(p, target), refresh=True)
+
+    with Live(Text(""), console=out, auto_refresh=False, transient=False) as live:
+        yield show
 
 
 def summary(p: RelayProgress, target: str) -> Text:
