@@ -130,9 +130,10 @@ def test_a_fork_that_fails_is_a_store_error_naming_the_way_out(monkeypatch: pyte
 
 def test_the_relays_live_line_is_drawn_without_a_thread_at_most_8_times_a_second_and_at_every_state(
         monkeypatch: pytest.MonkeyPatch):
-    """No refresh thread runs while the relay forks its reading process; the line shows each new state, and the
-    last one stays on screen."""
+    """No refresh thread runs while the relay forks its reading process; the line shows each new state, and
+    within a state at most one drawing an eighth of a second (a clock of the test's own); the last state stays."""
     import io
+    import types
 
     from rich.console import Console
 
@@ -142,13 +143,21 @@ def test_the_relays_live_line_is_drawn_without_a_thread_at_most_8_times_a_second
     screen = io.StringIO()
     terminal = Console(file=screen, force_terminal=True, color_system=None, width=120)
     monkeypatch.setattr(relay_view, "console", lambda: terminal)
+    now = [100.0]
+    monkeypatch.setattr(relay_view, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
     threads = threading.active_count()
     with relay_view.watch("nats://x CASEWORK", shown=True) as progress:
         assert threading.active_count() == threads  # no refresh thread
         progress(RelayProgress("connecting", 0))
-        for n in range(1, 200):  # many callbacks within a moment: drawn once, not 199 times
+        for n in range(1, 100):  # within one moment: the new state drawn once, not 99 times
             progress(RelayProgress("publishing", n, published=n))
-        progress(RelayProgress("stopped", 199, published=199))
+        now[0] += 0.124
+        progress(RelayProgress("publishing", 100, published=100))  # not yet an eighth of a second
+        now[0] += 0.002
+        progress(RelayProgress("publishing", 101, published=101))  # now it is
+        progress(RelayProgress("stopped", 101, published=101))  # a new state: at once
     drawn = screen.getvalue()
-    assert drawn.count("publishing") == 1
-    assert "connecting" in drawn and "stopped     nats://x CASEWORK  published 199  cursor 199" in drawn
+    assert drawn.count("publishing") == 2
+    assert "published 1  cursor 1" in drawn and "published 101  cursor 101" in drawn
+    assert "published 100 " not in drawn and "published 2 " not in drawn
+    assert "connecting" in drawn and "stopped     nats://x CASEWORK  published 101  cursor 101" in drawn
