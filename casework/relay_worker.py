@@ -63,14 +63,12 @@ class ThreadWorker:
 class ProcessWorker:
     """Each call in a forked child, answered in order over a socket pair (see the module's doc)."""
 
-    def __init__(self, pid: int, sock: socket.socket) -> None:
+    def __init__(self, pid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.pid = pid
-        self._sock = sock
         self._asked: deque[asyncio.Future[Any]] = deque()
         self._failed: StoreError | None = None
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._answers: asyncio.Task[None] | None = None
+        self._reader, self._writer = reader, writer
+        self._answers = asyncio.ensure_future(self._read_answers())
 
     @classmethod
     async def start(cls, work: Work) -> ProcessWorker:
@@ -90,28 +88,24 @@ class ProcessWorker:
             finally:
                 os._exit(status)
         theirs.close()
-        worker = cls(pid, ours)
         try:
-            worker._reader, worker._writer = await asyncio.open_unix_connection(sock=ours)
+            reader, writer = await asyncio.open_unix_connection(sock=ours)
         except BaseException:
             ours.close()  # the child reads the end of its socket and leaves
-            await worker.close()
+            await _ended(pid)
             raise
-        worker._answers = asyncio.ensure_future(worker._read_answers())
-        return worker
+        return cls(pid, reader, writer)
 
     def call(self, op: str, arg: int) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self._failed is not None:
             future.set_exception(self._failed)
             return future
-        assert self._writer is not None
         self._writer.write(_ASK.pack(op.encode(), arg))
         self._asked.append(future)
         return future
 
     async def _read_answers(self) -> None:
-        assert self._reader is not None
         try:
             while True:
                 size = _SIZE.unpack(await self._reader.readexactly(_SIZE.size))[0]
@@ -146,22 +140,25 @@ class ProcessWorker:
 
     async def close(self) -> None:
         """End the child (it leaves when the socket closes; killed if it has not after two seconds)."""
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(Exception):
-                await self._writer.wait_closed()
-        if self._answers is not None:
-            self._answers.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._answers
-        for _ in range(200):
-            if _reaped(self.pid):
-                return
-            await asyncio.sleep(0.01)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+        self._answers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._answers
+        await _ended(self.pid)
+
+
+async def _ended(pid: int) -> None:
+    """Wait for child ``pid`` to leave, as it does once its socket closes; killed if it has not after two seconds."""
+    for _ in range(200):
+        if _status(pid) != "still running":
+            return
+        await asyncio.sleep(0.01)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _serve(sock: socket.socket, work: Work) -> int:
@@ -196,13 +193,6 @@ def _error(exc: Exception) -> bytes:
         return answer
     except Exception:
         return pickle.dumps((False, StoreError(f"{type(exc).__name__}: {exc}")), pickle.HIGHEST_PROTOCOL)
-
-
-def _reaped(pid: int) -> bool:
-    try:
-        return os.waitpid(pid, os.WNOHANG)[0] != 0
-    except ChildProcessError:
-        return True
 
 
 def _status(pid: int) -> str:

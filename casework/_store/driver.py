@@ -139,13 +139,29 @@ class Database:
                 self.lock.release()
             raise
 
+    def _opened(self, sqlite_begin: str) -> tuple[Any, Cursor]:
+        """A connection of the pool and a cursor on it, its transaction begun: by ``sqlite_begin`` on SQLite, by
+        casework's own BEGIN on its PostgreSQL pool (:meth:`_begun`), else by the driver at the first statement."""
+        if self._explicit:
+            return self._begun()
+        pooled = self._checkout()
+        try:
+            with self.translated("database error on"):
+                cursor = pooled.driver_connection.cursor()
+                if self.sqlite:
+                    cursor.execute(sqlite_begin)
+        except BaseException:
+            self._checkin(pooled, commit=False)
+            raise
+        return pooled, cursor
+
     def _begun(self) -> tuple[Any, Cursor]:
         """A connection of casework's own PostgreSQL pool, its transaction begun by casework (see ``_explicit``).
         A connection the server dropped fails its BEGIN before anything is done on it: it is dropped from the
-        pool and the BEGIN sent on the next one, as many times as the pool held idle connections when the
-        scope began (after a restart every one of them is gone; then a new connection is made)."""
-        tries = 1 + int(getattr(self.engine.pool, "checkedin", lambda: 0)())
-        for attempt in range(1, tries + 1):
+        pool and the BEGIN sent on the next one, as many times as the pool then holds idle connections, and
+        once more on a new one (after a restart every idle one is gone)."""
+        left: int | None = None  # the tries left, counted once a BEGIN failed (not on every call)
+        while True:
             pooled = self._checkout()
             cursor: Cursor | None = None
             try:
@@ -155,7 +171,10 @@ class Database:
                 cursor.execute("BEGIN")
                 return pooled, cursor
             except BaseException as exc:
-                dropped = attempt < tries and isinstance(exc, self.driver_error) and self.dialect.is_disconnect(
+                if left is None:
+                    left = 1 + int(getattr(self.engine.pool, "checkedin", lambda: 0)())
+                left -= 1
+                dropped = left >= 0 and isinstance(exc, self.driver_error) and self.dialect.is_disconnect(
                     cast(Any, exc), pooled.dbapi_connection, cursor)
                 with suppress(Exception):
                     pooled.invalidate()  # never back to the pool: its state is not known
@@ -166,7 +185,6 @@ class Database:
                     if failure is None:
                         raise
                     raise failure from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _checkin(self, pooled: Any, commit: bool) -> None:
         """Finish the connection's transaction and give it back to the pool (dropped if it is broken)."""
@@ -218,16 +236,8 @@ class Database:
             finally:
                 local.cursor = None
             return
-        if self._explicit:
-            pooled, cursor = self._begun()
-        else:
-            pooled = self._checkout()
+        pooled, cursor = self._opened("BEGIN")  # (on SQLite: several statements, one snapshot)
         try:
-            if not self._explicit:
-                with self.translated("database error on"):
-                    cursor = pooled.driver_connection.cursor()
-                    if self.sqlite:
-                        cursor.execute("BEGIN")  # several statements, one snapshot
             local.cursor = cursor
             yield cursor
         finally:
@@ -246,19 +256,8 @@ class Database:
                 if self.sqlite and not local.joined.in_transaction:
                     cursor.execute("BEGIN IMMEDIATE")  # the host's commit or rollback ends it
                 cursor.execute(f"SAVEPOINT {SAVEPOINT}")
-        elif self._explicit:
-            local.pooled, cursor = self._begun()
         else:
-            pooled = self._checkout()
-            try:
-                with self.translated("database error on"):
-                    cursor = pooled.driver_connection.cursor()
-                    if self.sqlite:
-                        cursor.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                self._checkin(pooled, commit=False)
-                raise
-            local.pooled = pooled
+            local.pooled, cursor = self._opened("BEGIN IMMEDIATE")
         local.cursor, local.writing = cursor, True
         return cursor
 
