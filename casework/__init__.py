@@ -42,6 +42,7 @@ from casework.errors import (
     WriteConflict,
 )
 from casework.findings import CaseProblem, ChainReport, Digest, VerifyReport
+from casework.firing import FireRequest
 from casework.machines import KINDS, KindSpec
 from casework.values import parse_evidence, parse_instant, parse_money, parse_zone
 
@@ -93,6 +94,7 @@ __all__ = [
     "Digest",
     "Engine",
     "EventNotAvailable",
+    "FireRequest",
     "FixedClock",
     "IdempotencyConflict",
     "InvalidImportFile",

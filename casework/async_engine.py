@@ -12,7 +12,10 @@
 
 Each call runs the very same :class:`Engine` method on a thread of a bounded pool (``workers``
 threads), each thread on a connection of the Engine's pool while it runs; the event loop only awaits
-the result, so it is never blocked by the database, a policy's first load or a lock. Why threads and
+the result, so it is never blocked by the database, a policy's first load or a lock. Fires that wait
+for a thread at the same moment are committed together, up to ``group`` at a time, through
+:meth:`Engine.fire_together` (group commit: one transaction, each decided and answered as if alone);
+a fire with an idempotency ``key`` always runs alone. Why threads and
 not an async driver: a transition is a few milliseconds of Python (intake, decide, hashing) around a
 few statements; an async driver would only take the waiting for the database off the threads, and
 would need a second copy of the store for every statement. README's "Embedding" has the numbers.
@@ -21,17 +24,23 @@ would need a second copy of the store for every statement. README's "Embedding" 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable, Coroutine
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
+from casework.domain import Actor, Case
 from casework.engine import Engine
 from casework.errors import InvalidInput
+from casework.firing import FireRequest, Outcome
 
 P = ParamSpec("P")
 R = TypeVar("R")
 DEFAULT_WORKERS = 8  # within the pool casework makes from a URL (5 connections and 10 more on demand)
+DEFAULT_GROUP = 8  # fires committed together at most (README: Embedding)
 EXPORT_BATCH = 500  # entries an export hands the loop per trip to a worker thread
 
 
@@ -56,20 +65,90 @@ class AsyncEngine:
     shutdown. With the host's SQLAlchemy Engine, give its pool at least ``workers`` connections.
     """
 
-    def __init__(self, db: Any = None, *, workers: int = DEFAULT_WORKERS, **engine_options: Any) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise InvalidInput(f"workers {workers!r}: expected a whole number of threads, 1 or more",
-                               field="workers", value=workers)
+    def __init__(self, db: Any = None, *, workers: int = DEFAULT_WORKERS, group: int = DEFAULT_GROUP,
+                 **engine_options: Any) -> None:
+        for name, value, what in (("workers", workers, "threads"), ("group", group, "fires")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInput(f"{name} {value!r}: expected a whole number of {what}, 1 or more",
+                                   field=name, value=value)
         self.engine = db if isinstance(db, Engine) else Engine(db, **engine_options)
         self.workers = workers
+        self.group = group
         self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="casework")
+        self._waiting: deque[_Waiting] = deque()  # fires not yet taken by a thread
+        self._lock = threading.Lock()  # guards _waiting and _starting
+        self._starting = 0  # threads asked to take waiting fires that have not taken them yet
+
+    async def fire(self, number: str, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None,
+                   key: str | None = None, expected_version: int | None = None, retries: int = 0) -> Case:
+        """``Engine.fire`` as a coroutine (see its documentation). Fires waiting for a thread at the same moment
+        are committed together (``Engine.fire_together``); a keyed fire, or any with ``group=1``, runs alone."""
+        loop = asyncio.get_running_loop()
+        if key is not None or self.group == 1:
+            return await loop.run_in_executor(self._threads, functools.partial(
+                self.engine.fire, number, event, actor=actor, data=data, key=key,
+                expected_version=expected_version, retries=retries))
+        waiting = _Waiting(FireRequest(number, event, actor, data, expected_version, retries), loop.create_future())
+        with self._lock:
+            self._waiting.append(waiting)
+            start = self._starting == 0  # else a thread already asked for will take this one too
+            self._starting += start
+        if start:
+            try:
+                self._threads.submit(self._fire_waiting)
+            except RuntimeError:  # closed (aclose)
+                with self._lock:
+                    self._starting -= 1
+                    self._waiting.remove(waiting)
+                raise
+        return await waiting.future
+
+    def _fire_waiting(self) -> None:
+        """On a worker thread: fire the waiting requests, up to ``group`` on distinct cases at a time, until none
+        wait; when more wait than it takes, ask another thread to help (if none is asked for already)."""
+        with self._lock:
+            self._starting -= 1
+        while True:
+            with self._lock:
+                taken = self._take()
+                helper = bool(self._waiting) and self._starting == 0
+                self._starting += helper
+            if helper:
+                try:
+                    self._threads.submit(self._fire_waiting)
+                except RuntimeError:  # closing: this thread goes on taking them itself
+                    with self._lock:
+                        self._starting -= 1
+            if not taken:
+                return
+            try:
+                outcomes: list[Outcome] = self.engine.fire_together([w.request for w in taken])
+            except Exception as failed:  # fire_together answers each request; this is a fault of its own
+                outcomes = [failed] * len(taken)
+            _answer(taken, outcomes)
+
+    def _take(self) -> list[_Waiting]:
+        """Up to ``group`` waiting fires on distinct cases, oldest first (the lock held); a later fire on a case
+        taken stays waiting, in its place, for the next group."""
+        taken: list[_Waiting] = []
+        kept: list[_Waiting] = []
+        cases: set[str] = set()
+        while self._waiting and len(taken) < self.group:
+            waiting = self._waiting.popleft()
+            if waiting.future.cancelled():
+                continue
+            number = waiting.request.number.upper()
+            (kept if number in cases else taken).append(waiting)
+            cases.add(number)
+        self._waiting.extendleft(reversed(kept))
+        return taken
 
     open = _threaded(Engine.open)
     open_many = _threaded(Engine.open_many)
     import_file = _threaded(Engine.import_file)
     get = _threaded(Engine.get)
     check = _threaded(Engine.check)
-    fire = _threaded(Engine.fire)
+    fire_together = _threaded(Engine.fire_together)
     next_events = _threaded(Engine.next_events)
     history = _threaded(Engine.history)
     messages = _threaded(Engine.messages)
@@ -129,6 +208,31 @@ class AsyncEngine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class _Waiting(NamedTuple):
+    request: FireRequest
+    future: asyncio.Future[Case]
+
+
+def _answer(taken: list[_Waiting], outcomes: list[Outcome]) -> None:
+    """Hand each outcome to its waiting coroutine, on the loop it waits on (one wake-up per loop)."""
+    loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Case], Outcome]]] = {}
+    for waiting, outcome in zip(taken, outcomes, strict=True):
+        loops.setdefault(waiting.future.get_loop(), []).append((waiting.future, outcome))
+    for loop, answers in loops.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, answers)
+
+
+def _settle(answers: list[tuple[asyncio.Future[Case], Outcome]]) -> None:
+    for future, outcome in answers:
+        if future.done():  # cancelled meanwhile
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def _take(entries: Any, count: int) -> list[dict[str, Any]]:

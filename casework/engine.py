@@ -15,8 +15,6 @@ import, simulate, adoption, the report and verification each get what they need 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -37,33 +35,27 @@ from casework.domain import (
     AuditEntry,
     Case,
     Decision,
-    case_from_json,
-    decision_from_json,
 )
 from casework.errors import (
-    CaseNotFound,
-    ConcurrentUpdate,
-    IdempotencyConflict,
     InvalidInput,
     TransitionDenied,
     UniqueViolation,
-    WriteConflict,
 )
-from casework.jsontext import canonical
+from casework.firing import Firing, fingerprint_of
 from casework.machines import check_filters, spec
 from casework.oversight import Oversight
 from casework.policy_admin import PolicyAdministration
 from casework.policybook import PolicyBook
 from casework.privacy import mask, masked_entries, personal_in
-from casework.store import Connection, DatabaseSource, Footprint, Store, StoredCase, Transaction
-from casework.transition import case_number, number_series, opening, refused_opening, step
-from casework.values import one_of, suggest
+from casework.store import Connection, DatabaseSource, Footprint, Store
+from casework.transition import case_number, number_series, opening, refused_opening
+from casework.values import one_of
 
 if TYPE_CHECKING:  # the policy machinery is imported on first use: `casework show` never needs it
     from casework.bulk import ImportReport
     from casework.policies import PolicySet
 
-class Engine(PolicyAdministration, DeskWork, Oversight):
+class Engine(PolicyAdministration, DeskWork, Oversight, Firing):
     """Opens cases, decides and applies events, and answers questions about cases.
 
     ``db`` is a SQLAlchemy URL (``sqlite:///casework.db``, ``postgresql+psycopg://user@host/db``), an
@@ -141,7 +133,7 @@ class Engine(PolicyAdministration, DeskWork, Oversight):
         intake.check_opening(policy, kind, actor)
         clean = intake.opening_facts(policy, kind, facts, actor, channel)
         decision = decide_opening(policy, kind, clean, actor)
-        request = _fingerprint({"op": "open", "kind": kind, "facts": clean, "actor": actor.id, "role": actor.role})
+        request = fingerprint_of({"op": "open", "kind": kind, "facts": clean, "actor": actor.id, "role": actor.role})
         if key is not None and (replay := self._replay(actor, key, request)) is not None:
             return replay
         now = self.now()
@@ -205,74 +197,6 @@ class Engine(PolicyAdministration, DeskWork, Oversight):
         case = self._case(number)
         policy = self.policy_for(case.policy.hash)
         return decide(policy, case, event, actor, intake.event_data(policy, case.kind, event, data, actor), self.now())
-
-    def fire(self, number: str, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None,
-             key: str | None = None, expected_version: int | None = None, retries: int = 0) -> Case:
-        """Apply ``event`` to the case if the policy allows it; record the attempt either way.
-
-        Raises :class:`TransitionDenied` (carrying the Decision) when refused, and
-        :class:`ConcurrentUpdate` when another writer changed the case first (after ``retries``
-        fresh re-reads and re-decisions) or when ``expected_version`` is stale.
-        """
-        clean: dict[str, Any] | None = None
-        request = ""
-        if key is not None:
-            # Keyed: the request's fingerprint (with its cleaned data) decides whether this is a replay.
-            F.check_text(key, "key", F.MAX_ID)
-            case = self._case(number)
-            clean = intake.event_data(self.policy_for(case.policy.hash), case.kind, event, data, actor)
-            request = _fingerprint({"op": "fire", "number": number, "event": event, "actor": actor.id,
-                                    "role": actor.role, "data": clean})
-            if (replay := self._replay(actor, key, request)) is not None:
-                return replay
-        for attempt in range(max(0, retries) + 1):
-            try:
-                return self._fire_once(number, event, actor, data, clean, key, request, expected_version)
-            except ConcurrentUpdate as lost:
-                # Beaten by another writer: if that writer was this very request (same key), its
-                # result is ours; never apply the request a second time.
-                if key is not None and (replay := self._replay(actor, key, request)) is not None:
-                    return replay
-                if not isinstance(lost, WriteConflict):
-                    raise  # a stale expected_version: deciding again would not help
-                if attempt >= retries:
-                    current = self.store.get(number)
-                    raise ConcurrentUpdate(number, lost.expected, current.case.version if current else None) from None
-            except UniqueViolation:
-                if key is not None and (replay := self._replay(actor, key, request)) is not None:
-                    return replay
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _fire_once(self, number: str, event: str, actor: Actor, raw: Mapping[str, Any] | None,
-                   data: dict[str, Any] | None, key: str | None, request: str, expected_version: int | None) -> Case:
-        # One read of the case, inside the write transaction: the decision and the write see the
-        # same row (SQLite: BEGIN IMMEDIATE; PostgreSQL: the compare-and-set catches a change).
-        with self.store.transaction() as tx:
-            stored = self._stored(tx.get(number), number, tx)
-            case = stored.case
-            policy = self.policy_for(case.policy.hash)
-            if data is None:
-                data = intake.event_data(policy, case.kind, event, raw, actor)
-            if expected_version is not None and case.version != expected_version:
-                raise ConcurrentUpdate(number, expected_version, case.version)
-            now = self.now()
-            decision = decide(policy, case, event, actor, data, now)
-            t = step(case, stored.last_seq, stored.last_hash, event=event,
-                     to_state=decision.to_state if decision.allowed else None, verdicts=decision.verdicts,
-                     actor=actor, data=data, now=now, policy=policy)
-            if t.applied:
-                tx.update_case(stored, t.case, t.entry.seq, t.entry.hash)
-            else:
-                tx.extend_trail(stored, t.entry.seq, t.entry.hash)
-            tx.append([(stored.id, t.entry, t.texts, t.case)])
-            if key is not None:
-                tx.remember(actor.id, key, request, f"{event} {number}", number,
-                            {"outcome": "applied", "case": t.case.to_json()} if t.applied
-                            else {"outcome": "refused", "decision": decision.to_json()}, now)
-        if not t.applied:
-            raise TransitionDenied(decision, number)
-        return t.case
 
     def next_events(self, number: str, *, actor: Actor) -> list[Decision]:
         """Every event possible from the case's current state, each with its decision for ``actor``."""
@@ -370,27 +294,3 @@ class Engine(PolicyAdministration, DeskWork, Oversight):
         self.store.outbox.after_commit = self.hooks.run
         return self.hooks.add(callback, refused=True)
 
-    # ---- internals -----------------------------------------------------------------------------------
-    def _stored(self, stored: StoredCase | None, number: str, tx: Transaction | None = None) -> StoredCase:
-        if stored is None:
-            like = tx.numbers_like(number) if tx is not None else self.store.numbers_like(number)
-            raise CaseNotFound(number, suggest(number, like, 3))
-        return stored
-
-    def _replay(self, actor: Actor, key: str, request: str) -> Case | None:
-        """The result ``actor``'s key stored (keys are per caller: another's key of the same text is not theirs)."""
-        F.check_text(key, "key", F.MAX_ID)
-        found = self.store.idempotent_result(actor.id, key, request)
-        if found is None:
-            return None
-        original, description, result_json = found
-        if original != request:
-            raise IdempotencyConflict(key, description)
-        result = json.loads(result_json)
-        if result["outcome"] == "refused":
-            raise TransitionDenied(decision_from_json(result["decision"]), None)
-        return case_from_json(result["case"])
-
-
-def _fingerprint(request: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical(dict(request)).encode("utf-8")).hexdigest()

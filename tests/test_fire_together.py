@@ -1,0 +1,258 @@
+"""Engine.fire_together (group commit: several fires in one transaction, each decided as if alone) and
+AsyncEngine's grouping of the fires its coroutines make at the same moment; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from casework import (
+    Actor,
+    AsyncEngine,
+    CaseNotFound,
+    ConcurrentUpdate,
+    Engine,
+    EventNotAvailable,
+    FireRequest,
+    InvalidInput,
+    StoreError,
+    TransitionDenied,
+)
+from casework.errors import WriteConflict
+from casework.store import Transaction
+
+CUSTOMER, AGENT = Actor("cust-1", "customer"), Actor("alice", "agent")
+SUPERVISOR = Actor("sam", "supervisor")
+
+
+def _open(engine: Engine, count: int, amount: str = "59.00") -> list[str]:
+    return [engine.open("refund", {"order_id": f"SO-{i}", "amount": amount, "paid": amount,
+                                   "reason": "not_delivered"}, actor=CUSTOMER).number for i in range(count)]
+
+
+def _trail(engine: Engine, number: str) -> list[tuple[str, str]]:
+    return [(e.event, e.outcome) for e in engine.history(number)]
+
+
+@contextmanager
+def _counted(engine: Engine) -> Iterator[list[int]]:
+    """How many write transactions the engine's store opens within the block."""
+    opened: list[int] = []
+    original = engine.store.transaction
+
+    def counting() -> Transaction:
+        opened.append(1)
+        return original()
+
+    engine.store.transaction = counting  # type: ignore[method-assign]
+    try:
+        yield opened
+    finally:
+        engine.store.transaction = original  # type: ignore[method-assign]
+
+
+def _requests(numbers: list[str]) -> list[FireRequest]:
+    """One of each outcome: applied, refused by the policy, not available, not found, malformed, stale."""
+    a, b, c, d, e, f = numbers
+    return [
+        FireRequest(a, "review", AGENT),
+        FireRequest(b, "approve", Actor("c-2", "customer")),  # a customer may not approve
+        FireRequest(c, "close", AGENT),  # no such event from submitted
+        FireRequest("RF-NOPE-1", "review", AGENT),
+        FireRequest(d, "review", AGENT, data={"evidence": 5}),  # evidence must be a list
+        FireRequest(e, "review", AGENT, expected_version=7),
+        FireRequest(f, "review", AGENT),
+    ]
+
+
+def test_each_request_comes_to_what_fire_alone_would_make_of_it_in_one_transaction(make_engine: Callable[..., Engine]):
+    together, alone = make_engine(), make_engine()
+    ours, theirs = _open(together, 6), _open(alone, 6)
+    with _counted(together) as opened:
+        outcomes = together.fire_together(_requests(ours))
+    assert len(opened) == 1
+    expected: list[Any] = []
+    for request in _requests(theirs):
+        try:
+            expected.append(alone.fire(request.number, request.event, actor=request.actor, data=request.data,
+                                       expected_version=request.expected_version))
+        except Exception as failed:
+            expected.append(failed)
+    assert [type(o) for o in outcomes] == [type(x) for x in expected]
+    kinds = [type(o) for o in outcomes]
+    assert kinds[1:6] == [TransitionDenied, EventNotAvailable, CaseNotFound, InvalidInput, ConcurrentUpdate]
+    assert outcomes[0].state == outcomes[6].state == "under_review"  # type: ignore[union-attr]
+    assert outcomes[1].decision.codes == expected[1].decision.codes  # type: ignore[union-attr]
+    for mine, yours in zip(ours, theirs, strict=True):
+        assert _trail(together, mine) == _trail(alone, yours)
+        assert together.get(mine).version == alone.get(yours).version
+    assert together.verify().ok
+
+
+def test_requests_on_one_case_are_fired_in_the_order_given(engine: Engine):
+    a, b = _open(engine, 2)
+    outcomes = engine.fire_together([FireRequest(a, "review", AGENT), FireRequest(b, "review", AGENT),
+                                     FireRequest(a, "approve", AGENT), FireRequest(a, "approve", AGENT)])
+    assert [getattr(o, "state", None) for o in outcomes[:3]] == ["under_review", "under_review", "approved"]
+    assert isinstance(outcomes[3], EventNotAvailable)
+    assert _trail(engine, a) == [("open", "applied"), ("review", "applied"), ("approve", "applied"),
+                                 ("approve", "refused")]
+
+
+def test_a_group_whose_write_fails_is_written_not_at_all_and_each_request_fired_alone(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch):
+    numbers = _open(engine, 3)
+    original = Transaction.update_cases
+    groups: list[int] = []
+
+    def beaten(self: Transaction, updates: Any) -> None:
+        groups.append(len(updates))
+        if len(updates) > 1:  # as if another writer had changed one of the cases since it was read
+            raise WriteConflict(updates[0][0].case.number, updates[0][0].case.version)
+        original(self, updates)
+
+    monkeypatch.setattr(Transaction, "update_cases", beaten)
+    outcomes = engine.fire_together([FireRequest(n, "review", AGENT) for n in numbers])
+    assert [getattr(o, "state", None) for o in outcomes] == ["under_review"] * 3
+    assert groups == [3, 1, 1, 1]
+    for number in numbers:  # the group's entries were rolled back: one review each
+        assert _trail(engine, number) == [("open", "applied"), ("review", "applied")]
+    assert engine.verify().ok
+
+
+def test_a_failed_commit_is_each_request_s_outcome_and_nothing_is_fired_again(
+        sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch):
+    numbers = _open(sqlite_engine, 3)
+    original = Transaction.__exit__
+    exits: list[bool] = []
+
+    def failing(self: Transaction, exc_type: Any, exc: Any, tb: Any) -> None:
+        exits.append(exc is None)
+        original(self, StoreError, StoreError("connection lost"), None)  # rolled back, as a lost commit may be
+        raise StoreError("the commit's answer was lost")
+
+    monkeypatch.setattr(Transaction, "__exit__", failing)
+    outcomes = sqlite_engine.fire_together([FireRequest(n, "review", AGENT) for n in numbers])
+    monkeypatch.undo()
+    assert [str(o) for o in outcomes] == ["the commit's answer was lost"] * 3
+    assert exits == [True]  # one transaction, not followed by three more
+    assert {sqlite_engine.get(n).state for n in numbers} == {"submitted"}
+
+
+@pytest.mark.parametrize("requests", ["RF-1", [{"number": "RF-1", "event": "review"}], 5])
+def test_requests_that_are_not_fire_requests_are_invalid_input(sqlite_engine: Engine, requests: Any):
+    with pytest.raises(InvalidInput, match="FireRequest"):
+        sqlite_engine.fire_together(requests)
+
+
+@pytest.mark.parametrize(("args", "name"), [((5, "review", AGENT), "number"), (("RF-1", None, AGENT), "event"),
+                                            (("RF-1", "review", "alice"), "actor")])
+def test_a_malformed_fire_request_is_invalid_input_naming_its_field(args: tuple[Any, ...], name: str):
+    with pytest.raises(InvalidInput, match=rf"^{name} ") as raised:
+        FireRequest(*args)
+    assert raised.value.field == name
+
+
+# ---- AsyncEngine: fires made at the same moment are committed together ----------------------------------------
+
+class _Gate:
+    """Wraps ``Engine.fire_together``: records each group's numbers; the first group waits until let go."""
+
+    def __init__(self, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.groups: list[list[str]] = []
+        self.let_go = threading.Event()
+        original = engine.fire_together
+
+        def gated(requests: list[FireRequest]) -> list[Any]:
+            self.groups.append([r.number for r in requests])
+            if len(self.groups) == 1 and not self.let_go.wait(timeout=30):
+                raise RuntimeError("never let go")
+            return original(requests)
+
+        monkeypatch.setattr(engine, "fire_together", gated)
+
+
+def test_coroutines_firing_at_once_are_committed_in_groups_with_the_results_of_lone_fires(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch):
+    numbers = _open(engine, 32)
+    gate = _Gate(engine, monkeypatch)
+
+    async def main() -> list[Any]:
+        aengine = AsyncEngine(engine, workers=1, group=8)
+        fires = asyncio.gather(*(aengine.fire(n, "review", actor=AGENT) for n in numbers))
+        for _ in range(3):
+            await asyncio.sleep(0)  # every coroutine is waiting for the one thread, busy with the first
+        gate.let_go.set()
+        return list(await fires)
+
+    cases = asyncio.run(main())
+    assert [c.number for c in cases] == numbers
+    assert {c.state for c in cases} == {"under_review"}
+    assert [len(g) for g in gate.groups] == [1, 8, 8, 8, 7]
+    assert sorted(n for g in gate.groups for n in g) == sorted(numbers)
+    assert engine.verify().ok
+
+
+def test_a_case_fired_twice_at_once_is_fired_in_the_order_asked_and_a_cancelled_fire_not_at_all(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch):
+    first, a, b, c = _open(engine, 4)
+    gate = _Gate(engine, monkeypatch)
+
+    async def main() -> tuple[Any, ...]:
+        aengine = AsyncEngine(engine, workers=1)
+        started = asyncio.ensure_future(aengine.fire(first, "review", actor=AGENT))
+        await asyncio.sleep(0)
+        review, approve = (asyncio.ensure_future(aengine.fire(a, e, actor=AGENT)) for e in ("review", "approve"))
+        other, cancelled = (asyncio.ensure_future(aengine.fire(n, "review", actor=AGENT)) for n in (b, c))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        gate.let_go.set()
+        return await asyncio.gather(started, review, approve, other)
+
+    done = asyncio.run(main())
+    assert [case.state for case in done] == ["under_review", "under_review", "approved", "under_review"]
+    assert gate.groups == [[first], [a, b], [a]]
+    assert engine.get(c).state == "submitted"
+
+
+def test_a_keyed_fire_and_a_group_of_one_run_alone(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch):
+    a, b = _open(sqlite_engine, 2)
+    gate = _Gate(sqlite_engine, monkeypatch)
+    gate.let_go.set()
+
+    async def main() -> None:
+        keyed = AsyncEngine(sqlite_engine, workers=2)
+        assert (await keyed.fire(a, "review", actor=AGENT, key="k-1")).state == "under_review"
+        assert (await keyed.fire(a, "review", actor=AGENT, key="k-1")).state == "under_review"  # the replay
+        alone = AsyncEngine(sqlite_engine, workers=2, group=1)
+        assert (await alone.fire(b, "review", actor=AGENT)).state == "under_review"
+
+    asyncio.run(main())
+    assert gate.groups == []
+    assert _trail(sqlite_engine, a) == [("open", "applied"), ("review", "applied")]
+
+
+def test_a_grouped_fire_raises_its_own_error(db_url: str, engine: Engine):
+    (number,) = _open(engine, 1)
+
+    async def main() -> None:
+        aengine = AsyncEngine(engine, workers=2)
+        outcomes = await asyncio.gather(aengine.fire(number, "close", actor=AGENT),
+                                        aengine.fire("RF-NOPE-9", "review", actor=AGENT),
+                                        aengine.fire(number, "review", actor=AGENT), return_exceptions=True)
+        assert [type(o) for o in outcomes[:2]] == [EventNotAvailable, CaseNotFound]
+        assert getattr(outcomes[2], "state", None) == "under_review"
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("group", [0, -3, 1.5, True, "8"])
+def test_a_group_size_that_is_not_a_positive_whole_number_is_invalid_input(group: object, sqlite_engine: Engine):
+    with pytest.raises(InvalidInput, match=r"^group "):
+        AsyncEngine(sqlite_engine, group=group)  # type: ignore[arg-type]
+
