@@ -1,9 +1,11 @@
 """AsyncEngine on PostgreSQL: 32 coroutines at once vs one sequential caller (fire ``review``).
 
 Every call goes through :class:`casework.AsyncEngine` (``workers`` threads, the default 8, each on a
-pooled connection while it runs). One caller awaits each fire in turn; then 32 coroutines share the
-same number of fires on distinct cases. Rounds alternate (fresh cases each time) and each figure is
-the median, so one disturbed run does not decide the ratio; target: 32 coroutines >= 2x one caller.
+pooled connection while it runs; fires waiting at the same moment committed together, up to ``--group``
+of them, the AsyncEngine's default 8; ``--group 1`` fires each alone, as before group commit). One
+caller awaits each fire in turn; then 32 coroutines share the same number of fires on distinct cases.
+Rounds alternate (fresh cases each time) and each figure is the median, so one disturbed run does not
+decide the ratio; target: 32 coroutines >= 2x one caller.
 A plain ``Engine`` firing the same way in one thread is printed as the no-threads baseline.
 Uses the server of the test suite (``$CASEWORK_BENCH_PG`` overrides), in a private schema dropped
 at the end; skipped, with the reason, when the server is unreachable.
@@ -22,6 +24,7 @@ from fire_sqlite import AGENT, CUSTOMER
 from pg_fire import _libpq, _with_schema, reachable
 
 from casework import AsyncEngine, Engine
+from casework.async_engine import DEFAULT_GROUP
 
 
 async def _sequential(engine: AsyncEngine, numbers: list[str]) -> float:
@@ -51,8 +54,9 @@ def _plain(engine: Engine, numbers: list[str]) -> tuple[float, float]:
     return len(numbers) / wall, cpu / wall
 
 
-async def measure(url: str, per_round: int, rounds: int, callers: int, workers: int) -> tuple[float, float, float]:
-    engine = AsyncEngine(url, workers=workers)
+async def measure(url: str, per_round: int, rounds: int, callers: int, workers: int, group: int
+                  ) -> tuple[float, float, float]:
+    engine = AsyncEngine(url, workers=workers, group=group)
     opened = await engine.open_many([{"kind": "refund", "facts": {
         "order_id": f"SO-{i:07d}", "amount": "59.00", "paid": "59.00", "reason": "not_delivered"}}
         for i in range(per_round * (2 * rounds + 2))], actor=CUSTOMER)
@@ -71,7 +75,7 @@ async def measure(url: str, per_round: int, rounds: int, callers: int, workers: 
     print(f"fire review: one caller {median(ones):.0f} ops/s, {callers} coroutines {median(many):.0f} ops/s "
           f"(rounds: {', '.join(f'{a:.0f}/{b:.0f}' for a, b in zip(ones, many, strict=True))}); plain Engine in one "
           f"thread {plain:.0f} ops/s, on the CPU {busy:.0%} of its time; {workers} worker threads, "
-          f"{os.cpu_count()} CPUs")
+          f"groups of up to {group}, {os.cpu_count()} CPUs")
     return median(ones), median(many), plain
 
 
@@ -82,6 +86,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--callers", type=int, default=32)
     ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--group", type=int, default=DEFAULT_GROUP, help="fires committed together at most (1: alone)")
     ap.add_argument("--quick", action="store_true", help="200 fires per round and side")
     ap.add_argument("--json-out")
     args = ap.parse_args(argv)
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     admin.execute(f'CREATE SCHEMA "{schema}"')
     try:
         one, many, plain = asyncio.run(measure(_with_schema(args.url, schema), n, args.rounds, args.callers,
-                                               args.workers))
+                                               args.workers, args.group))
     finally:
         admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         admin.close()

@@ -39,6 +39,7 @@ from casework.errors import (
     UniqueViolation,
     WriteConflict,
 )
+from casework.frozen import quick_init
 from casework.jsontext import canonical
 from casework.store import StoredCase, Transaction
 from casework.transition import Transition, step
@@ -47,6 +48,7 @@ from casework.values import suggest
 Outcome = Case | Exception  # what a request of fire_together came to: the case after it, or fire's error
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class FireRequest:
     """One event to fire (the arguments of :meth:`Engine.fire`, without an idempotency key)."""
@@ -58,35 +60,15 @@ class FireRequest:
     expected_version: int | None = None
     retries: int = 0
 
-    def __post_init__(self) -> None:
-        for name in ("number", "event"):
-            if not isinstance(getattr(self, name), str):
-                raise InvalidInput(f"{name} {getattr(self, name)!r}: expected text", field=name,
-                                   value=getattr(self, name))
-        if not isinstance(self.actor, Actor):
-            raise InvalidInput(f"actor {self.actor!r}: expected an Actor", field="actor", value=self.actor)
-
-
-@dataclass(frozen=True, slots=True)
-class _Attempt:
-    """A request as ``_attempt`` takes it: with its cleaned data and idempotency key, when it has them."""
-
-    request: FireRequest
-    data: dict[str, Any] | None = None  # cleaned (intake.event_data) already; None: clean it from request.data
-    key: str | None = None
-    fingerprint: str = ""
 
 
 class _Decided(NamedTuple):
     """A request decided on its case as read, and stepped in memory (the case after it and its entry)."""
 
-    attempt: _Attempt
+    request: FireRequest
     stored: StoredCase
     decision: Decision
     t: Transition
-
-    def outcome(self) -> Case | CaseworkError:
-        return self.t.case if self.t.applied else TransitionDenied(self.decision, self.attempt.request.number)
 
 
 class _Unwritten(Exception):  # a signal between two methods of this module
@@ -118,7 +100,7 @@ class Firing(EngineParts):
                 return replay
         for attempt in range(max(0, retries) + 1):
             try:
-                outcome = self._attempt([_Attempt(request, clean, key, fingerprint)])[0]
+                outcome = self._attempt([request], clean=clean, key=key, fingerprint=fingerprint)[0]
                 if isinstance(outcome, Exception):
                     raise outcome
                 return outcome
@@ -167,7 +149,7 @@ class Firing(EngineParts):
         fails (it may or may not have been applied) is every request's outcome, as it would be alone."""
         if len(requests) > 1:
             try:
-                return list(self._attempt([_Attempt(r) for r in requests], group=True))
+                return list(self._attempt(requests, group=True))
             except _Unwritten:
                 pass  # nothing of the group was written: each alone, which also says what failed
             except Exception as failed:  # the commit failed: each request's outcome, as alone
@@ -181,58 +163,63 @@ class Firing(EngineParts):
                 done.append(failed)
         return done
 
-    def _attempt(self, attempts: Sequence[_Attempt], *, group: bool = False) -> list[Case | CaseworkError]:
-        """The one step of firing: ``attempts`` (on distinct cases) decided and written in one transaction.
+    def _attempt(self, requests: Sequence[FireRequest], *, group: bool = False, clean: dict[str, Any] | None = None,
+                 key: str | None = None, fingerprint: str = "") -> list[Case | CaseworkError]:
+        """The one step of firing: ``requests`` (on distinct cases) decided and written in one transaction.
         A request's own error (not found, malformed, refused, a stale ``expected_version``) is its outcome;
         any other error (WriteConflict: a case changed since it was read) rolls back the whole transaction,
-        raised as ``_Unwritten`` for a ``group``."""
+        raised as ``_Unwritten`` for a ``group``. A lone request may come with its data ``clean`` already and
+        an idempotency ``key`` (with the request's ``fingerprint``) to store its result under."""
+        outcomes: list[Case | CaseworkError] = []
         with self.store.transaction() as tx:
             try:
-                decided = self._decide_all(tx, attempts)
-                stepped = [d for d in decided if isinstance(d, _Decided)]
-                applied = sorted((d for d in stepped if d.t.applied), key=lambda d: d.stored.id)
-                tx.update_cases([(d.stored, d.t.case, d.t.entry.seq, d.t.entry.hash) for d in applied])
+                found: Mapping[str, StoredCase | None]
+                if len(requests) == 1:  # (on SQLite the one-case read also reads the chain's head)
+                    found = {requests[0].number.upper(): tx.get(requests[0].number)}
+                else:
+                    found = tx.get_many([r.number.upper() for r in requests])
+                stepped: list[_Decided] = []
+                for r in requests:
+                    try:
+                        d = self._decided(r, self._stored(found.get(r.number.upper()), r.number, tx), clean)
+                    except CaseworkError as own:
+                        outcomes.append(own)
+                        continue
+                    stepped.append(d)
+                    outcomes.append(d.t.case if d.t.applied else TransitionDenied(d.decision, r.number))
+                if len(stepped) > 1:
+                    stepped.sort(key=_row_id)  # one lock order for every writer
+                updates, entries = [], []
                 for d in stepped:
-                    if not d.t.applied:
-                        tx.extend_trail(d.stored, d.t.entry.seq, d.t.entry.hash)
-                tx.append([(d.stored.id, d.t.entry, d.t.texts, d.t.case) for d in stepped])
-                for d in stepped:
-                    if d.attempt.key is not None:
-                        number = d.stored.case.number
-                        tx.remember(d.attempt.request.actor.id, d.attempt.key, d.attempt.fingerprint,
-                                    f"{d.attempt.request.event} {number}", number,
-                                    {"outcome": "applied", "case": d.t.case.to_json()} if d.t.applied
-                                    else {"outcome": "refused", "decision": d.decision.to_json()}, d.t.entry.at)
+                    t = d.t
+                    if t.applied:
+                        updates.append((d.stored, t.case, t.entry.seq, t.entry.hash))
+                    else:
+                        tx.extend_trail(d.stored, t.entry.seq, t.entry.hash)
+                    entries.append((d.stored.id, t.entry, t.texts, t.case))
+                tx.update_cases(updates)
+                tx.append(entries)
+                if key is not None:
+                    (d,) = stepped  # (a keyed request is fired alone)
+                    number = d.stored.case.number
+                    tx.remember(d.request.actor.id, key, fingerprint, f"{d.request.event} {number}", number,
+                                {"outcome": "applied", "case": d.t.case.to_json()} if d.t.applied
+                                else {"outcome": "refused", "decision": d.decision.to_json()}, d.t.entry.at)
             except Exception as exc:
                 if group:
                     raise _Unwritten from exc
                 raise
-        return [d.outcome() if isinstance(d, _Decided) else d for d in decided]
+        return outcomes
 
-    def _decide_all(self, tx: Transaction, attempts: Sequence[_Attempt]) -> list[_Decided | CaseworkError]:
-        """Each attempt decided on its case as ``tx`` reads it (one statement), or its own error."""
-        if len(attempts) == 1:  # (on SQLite the one-case read also reads the chain's head)
-            found = {attempts[0].request.number.upper(): tx.get(attempts[0].request.number)}
-        else:
-            found = dict(tx.get_many([a.request.number.upper() for a in attempts]))
-        decided: list[_Decided | CaseworkError] = []
-        for a in attempts:
-            try:
-                decided.append(self._decided(a, self._stored(found.get(a.request.number.upper()),
-                                                             a.request.number, tx)))
-            except CaseworkError as own:
-                decided.append(own)
-        return decided
-
-    def _decided(self, a: _Attempt, stored: StoredCase) -> _Decided:
-        r, case = a.request, stored.case
+    def _decided(self, r: FireRequest, stored: StoredCase, clean: dict[str, Any] | None) -> _Decided:
+        case = stored.case
         policy = self.policy_for(case.policy.hash)
-        data = a.data if a.data is not None else intake.event_data(policy, case.kind, r.event, r.data, r.actor)
+        data = clean if clean is not None else intake.event_data(policy, case.kind, r.event, r.data, r.actor)
         if r.expected_version is not None and case.version != r.expected_version:
             raise ConcurrentUpdate(r.number, r.expected_version, case.version)
         now = self.now()
         decision = decide(policy, case, r.event, r.actor, data, now)
-        return _Decided(a, stored, decision, step(case, stored.last_seq, stored.last_hash, event=r.event,
+        return _Decided(r, stored, decision, step(case, stored.last_seq, stored.last_hash, event=r.event,
                                                   to_state=decision.to_state if decision.allowed else None,
                                                   verdicts=decision.verdicts, actor=r.actor, data=data, now=now,
                                                   policy=policy))
@@ -259,6 +246,10 @@ class Firing(EngineParts):
         return case_from_json(result["case"])
 
 
+def _row_id(d: _Decided) -> int:
+    return d.stored.id
+
+
 def fingerprint_of(request: Mapping[str, Any]) -> str:
     """An idempotent request's fingerprint: what its key stands for."""
     return hashlib.sha256(canonical(dict(request)).encode("utf-8")).hexdigest()
@@ -271,4 +262,8 @@ def _requests(requests: Iterable[FireRequest]) -> list[FireRequest]:
     for r in found:
         if not isinstance(r, FireRequest):
             raise InvalidInput(f"request {r!r}: expected a FireRequest", field="requests", value=r)
+        for name, value, what in (("number", r.number, "text"), ("event", r.event, "text"),
+                                  ("actor", r.actor, "an Actor")):
+            if not isinstance(value, Actor if name == "actor" else str):
+                raise InvalidInput(f"{name} {value!r}: expected {what}", field=name, value=value)
     return found

@@ -152,9 +152,10 @@ def test_requests_that_are_not_fire_requests_are_invalid_input(sqlite_engine: En
 
 @pytest.mark.parametrize(("args", "name"), [((5, "review", AGENT), "number"), (("RF-1", None, AGENT), "event"),
                                             (("RF-1", "review", "alice"), "actor")])
-def test_a_malformed_fire_request_is_invalid_input_naming_its_field(args: tuple[Any, ...], name: str):
+def test_a_malformed_fire_request_is_invalid_input_naming_its_field(args: tuple[Any, ...], name: str,
+                                                                   sqlite_engine: Engine):
     with pytest.raises(InvalidInput, match=rf"^{name} ") as raised:
-        FireRequest(*args)
+        sqlite_engine.fire_together([FireRequest(*args)])
     assert raised.value.field == name
 
 
@@ -256,3 +257,21 @@ def test_a_group_size_that_is_not_a_positive_whole_number_is_invalid_input(group
     with pytest.raises(InvalidInput, match=r"^group "):
         AsyncEngine(sqlite_engine, group=group)  # type: ignore[arg-type]
 
+
+
+def test_the_hooks_hear_each_change_of_a_group_once_after_its_commit(engine: Engine):
+    a, b, c = _open(engine, 3)
+    heard: list[tuple[str, str, str]] = []
+    committed: list[bool] = []
+
+    def applied(change: Any) -> None:
+        committed.append(engine.get(change.number).version == 2)  # read by another transaction: committed
+        heard.append((change.number, change.entry.event, change.entry.outcome))
+
+    engine.on_applied(applied)
+    engine.on_refused(lambda change: heard.append((change.number, change.entry.event, change.entry.outcome)))
+    engine.fire_together([FireRequest(a, "review", AGENT), FireRequest(b, "close", AGENT),
+                          FireRequest(c, "review", AGENT)])
+    assert sorted(heard) == sorted([(a, "review", "applied"), (b, "close", "refused"), (c, "review", "applied")])
+    assert committed == [True, True]
+    assert [ch.number for ch in engine.changes(limit=1000) if ch.entry.event == "review"] == [a, c]
