@@ -35,7 +35,7 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 from casework.domain import Actor, Case
 from casework.engine import Engine
 from casework.errors import InvalidInput
-from casework.firing import FireRequest, Outcome
+from casework.firing import FireRequest, Outcome, each_its_own
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -88,7 +88,9 @@ class AsyncEngine:
             return await loop.run_in_executor(self._threads, functools.partial(
                 self.engine.fire, number, event, actor=actor, data=data, key=key,
                 expected_version=expected_version, retries=retries))
-        waiting = _Waiting(FireRequest(number, event, actor, data, expected_version, retries), loop.create_future())
+        request = FireRequest(number, event, actor, data, expected_version, retries)
+        request.check()  # here: a malformed request must not fail the others of its group
+        waiting = _Waiting(request, loop.create_future())
         with self._lock:
             self._waiting.append(waiting)
             start = self._starting == 0  # else a thread already asked for will take this one too
@@ -124,7 +126,7 @@ class AsyncEngine:
             try:
                 outcomes: list[Outcome] = self.engine.fire_together([w.request for w in taken])
             except Exception as failed:  # fire_together answers each request; this is a fault of its own
-                outcomes = [failed] * len(taken)
+                outcomes = each_its_own(failed, len(taken))
             _answer(taken, outcomes)
 
     def _take(self) -> list[_Waiting]:

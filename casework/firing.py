@@ -18,6 +18,7 @@ and every request is fired again alone, each with its own ``retries``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -60,6 +61,13 @@ class FireRequest:
     expected_version: int | None = None
     retries: int = 0
 
+    def check(self) -> None:
+        """InvalidInput unless the number and event are text and the actor an Actor (the rest is checked as
+        ``fire`` checks it)."""
+        for name, value, what in (("number", self.number, "text"), ("event", self.event, "text"),
+                                  ("actor", self.actor, "an Actor")):
+            if not isinstance(value, Actor if name == "actor" else str):
+                raise InvalidInput(f"{name} {value!r}: expected {what}", field=name, value=value)
 
 
 class _Decided(NamedTuple):
@@ -153,7 +161,7 @@ class Firing(EngineParts):
             except _Unwritten:
                 pass  # nothing of the group was written: each alone, which also says what failed
             except Exception as failed:  # the commit failed: each request's outcome, as alone
-                return [failed] * len(requests)
+                return each_its_own(failed, len(requests))
         done: list[Outcome] = []
         for r in requests:
             try:
@@ -262,8 +270,11 @@ def _requests(requests: Iterable[FireRequest]) -> list[FireRequest]:
     for r in found:
         if not isinstance(r, FireRequest):
             raise InvalidInput(f"request {r!r}: expected a FireRequest", field="requests", value=r)
-        for name, value, what in (("number", r.number, "text"), ("event", r.event, "text"),
-                                  ("actor", r.actor, "an Actor")):
-            if not isinstance(value, Actor if name == "actor" else str):
-                raise InvalidInput(f"{name} {value!r}: expected {what}", field=name, value=value)
+        r.check()
     return found
+
+
+def each_its_own(failed: Exception, count: int) -> list[Outcome]:
+    """``failed`` as the outcome of ``count`` requests: a copy each, so that raising one does not change another's
+    traceback."""
+    return [failed, *(copy.copy(failed) for _ in range(count - 1))]

@@ -140,6 +140,7 @@ def test_a_failed_commit_is_each_request_s_outcome_and_nothing_is_fired_again(
     outcomes = sqlite_engine.fire_together([FireRequest(n, "review", AGENT) for n in numbers])
     monkeypatch.undo()
     assert [str(o) for o in outcomes] == ["the commit's answer was lost"] * 3
+    assert len({id(o) for o in outcomes}) == 3  # each its own: raising one leaves the others' tracebacks alone
     assert exits == [True]  # one transaction, not followed by three more
     assert {sqlite_engine.get(n).state for n in numbers} == {"submitted"}
 
@@ -250,6 +251,26 @@ def test_a_grouped_fire_raises_its_own_error(db_url: str, engine: Engine):
         assert getattr(outcomes[2], "state", None) == "under_review"
 
     asyncio.run(main())
+
+
+def test_a_malformed_fire_fails_its_own_coroutine_only(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch):
+    a, b = _open(sqlite_engine, 2)
+    gate = _Gate(sqlite_engine, monkeypatch)
+
+    async def main() -> list[Any]:
+        aengine = AsyncEngine(sqlite_engine, workers=1)
+        first = asyncio.ensure_future(aengine.fire(a, "review", actor=AGENT))
+        await asyncio.sleep(0)
+        rest = [asyncio.ensure_future(aengine.fire(n, "review", actor=actor))  # type: ignore[arg-type]
+                for n, actor in ((7, AGENT), (b, "alice"), (b, AGENT))]
+        await asyncio.sleep(0)
+        gate.let_go.set()
+        return list(await asyncio.gather(first, *rest, return_exceptions=True))
+
+    first, number, actor, fine = asyncio.run(main())
+    assert (first.state, fine.state) == ("under_review", "under_review")
+    assert (number.field, actor.field) == ("number", "actor")
+    assert gate.groups == [[a], [b]]
 
 
 @pytest.mark.parametrize("group", [0, -3, 1.5, True, "8"])
