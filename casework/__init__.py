@@ -18,7 +18,8 @@ from casework.audit import AuditKey
 from casework.changes import Change
 from casework.clock import Clock, FixedClock, system_clock
 from casework.database import DEFAULT_DB, database_url, upgrade_database
-from casework.domain import Actor, AuditEntry, Case, Decision, Note, PolicyRef, Tracking, Verdict
+from casework.desk import Note
+from casework.domain import Actor, AuditEntry, Case, Decision, PolicyRef, Tracking, Verdict
 from casework.engine import Engine
 from casework.errors import (
     BrokerUnavailable,

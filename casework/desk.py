@@ -10,13 +10,14 @@ event that carried a note (``fire ... --note``, a timer's note).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
 from casework import intake
 from casework.decide import owner_verdict
-from casework.domain import Actor, AuditEntry, Case, Decision, Note, Verdict
+from casework.domain import Actor, AuditEntry, Case, Decision, Verdict
 from casework.errors import CaseNotFound, InvalidInput, TransitionDenied
 from casework.transition import step
 from casework.values import one_of, suggest
@@ -33,6 +34,27 @@ PRIORITIES = range(10)  # 0-9, as an escalation sets them (higher: more urgent)
 INTERNAL, TO_CUSTOMER = "internal", "customer"
 NOTE_AUDIENCES = (INTERNAL, TO_CUSTOMER)
 Judge = Callable[["PolicySet", Case], list[Verdict]]
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One note of a case's thread: the entry it was written with (a ``note`` of its own, or an event's
+    ``--note``), who wrote it, and whom it is for (``internal`` or ``customer``); ``reply``: the policy's canned
+    reply it was written out from, if it was one."""
+
+    seq: int
+    at: datetime
+    event: str
+    actor: str
+    role: str
+    audience: str
+    text: str
+    reply: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "at": self.at.isoformat(), "event": self.event, "actor": self.actor,
+                "role": self.role, "audience": self.audience, "text": self.text, "reply": self.reply}
+
 
 
 def write(store: Store, policies: PolicyBook, number: str, event: str,

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from casework import facts as F
-from casework.domain import Actor, Case, Note
+from casework.desk import Note
+from casework.domain import Actor, Case
 from casework.engine_parts import EngineParts
 from casework.errors import InvalidInput
 from casework.machines import REJECT, spec

@@ -345,26 +345,6 @@ class AuditEntry:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Note:
-    """One note of a case's thread: the entry it was written with (a ``note`` of its own, or an event's
-    ``--note``), who wrote it, and whom it is for (``internal`` or ``customer``); ``reply``: the policy's canned
-    reply it was written out from, if it was one."""
-
-    seq: int
-    at: datetime
-    event: str
-    actor: str
-    role: str
-    audience: str
-    text: str
-    reply: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "at": self.at.isoformat(), "event": self.event, "actor": self.actor,
-                "role": self.role, "audience": self.audience, "text": self.text, "reply": self.reply}
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 

@@ -711,8 +711,10 @@ def test_an_expression_and_a_table_cell_read_and_write_back_as_a_policy_writes_t
     band = cells.validate_python("100.00..500.00")
     assert isinstance(band, Cell) and band.matches("250.00") and not band.matches("500.01")
     assert cells.validate_python(band) is band and cells.dump_python(band) == "100.00..500.00"
-    listed = cells.validate_python(["a", "b"])
-    assert listed.matches("b") and not listed.matches("c") and cells.dump_python(listed) == listed.text
+    listed = cells.validate_python(["a", "b", True])
+    assert listed.matches("b") and not listed.matches("c") and listed.matches(True)
+    assert cells.dump_python(listed) == ["a", "b", "true"] and listed.text == "[a, b, true]"  # a list, not a repr
+    assert cells.validate_python(cells.dump_python(listed)) == listed
     exprs: TypeAdapter[Expression] = TypeAdapter(Expression)
     one = exprs.validate_python("x")  # one character is an expression
     assert isinstance(one, Expression) and one.text == "x" and exprs.dump_python(one) == "x"

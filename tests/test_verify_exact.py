@@ -17,8 +17,14 @@ from casework import Actor, Engine, FixedClock
 CUSTOMER, AGENT = Actor("cust-1", "customer"), Actor("alice", "agent")
 
 
+def found(engine: Engine) -> list[tuple[str, int | None, str]]:
+    """What ``verify`` finds: (case number or part, entry seq, problem) each."""
+    return [(p.number, p.seq, p.problem) for p in engine.verify().problems]
+
+
 def problems(engine: Engine) -> list[str]:
-    return [f"{p.number}#{p.seq}: {p.problem}" for p in engine.verify().problems]
+    """What ``verify`` finds, each as ``NUMBER#SEQ: problem``."""
+    return [f"{number}#{seq}: {problem}" for number, seq, problem in found(engine)]
 
 
 @pytest.fixture
@@ -382,10 +388,6 @@ def versions(trails, make_engine, db_url: str) -> tuple[Engine, list[tuple[int, 
     chain = [(int(seq), h) for seq, h in query(db_url, "SELECT seq, hash FROM policy_versions ORDER BY seq")]
     assert len(chain) == 2 and engine.verify().ok
     return make_engine(), chain
-
-
-def found(engine: Engine) -> list[tuple[str, int | None, str]]:
-    return [(p.number, p.seq, p.problem) for p in engine.verify().problems]
 
 
 def test_a_stored_policy_text_edited_is_named_by_its_version(versions, db_url: str):

@@ -71,7 +71,7 @@ def adopt_legacy_stamp(conn: sa.Connection, fp: Footprint) -> None:
 def run_upgrade(conn: sa.Connection, fp: Footprint, key: AuditKey | None = None) -> None:
     """Run every pending casework migration on ``conn`` (inside its transaction)."""
     from alembic.operations import Operations
-    from alembic.runtime.migration import MigrationContext
+    from alembic.runtime.migration import MigrationContext, MigrationStep
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory(str(HERE))
@@ -80,7 +80,9 @@ def run_upgrade(conn: sa.Connection, fp: Footprint, key: AuditKey | None = None)
     adopt_legacy_stamp(conn, fp)
 
     def steps(revision: Any, _context: Any) -> Any:
-        return script._upgrade_revs("head", revision)  # what ``alembic upgrade head`` runs
+        # what ``alembic upgrade head`` runs (Alembic's own ScriptDirectory._upgrade_revs), from public parts
+        scripts = script.iterate_revisions("head", revision, implicit_base=True)
+        return [MigrationStep.upgrade_from_script(script.revision_map, s) for s in reversed(list(scripts))]
 
     context = MigrationContext.configure(conn, opts={**options(fp, key), "script": script, "fn": steps,
                                                      "target_metadata": fp.metadata})

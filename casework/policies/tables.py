@@ -65,6 +65,7 @@ class Cell:
     negated: bool = False  # "!x": any value but these
     low: tuple[Decimal, bool] | None = None  # (bound, inclusive)
     high: tuple[Decimal, bool] | None = None
+    listed: bool = False  # written as a YAML list (dumped as one)
 
     @property
     def numeric(self) -> bool:
@@ -79,7 +80,8 @@ class Cell:
         if isinstance(raw, list):
             if not raw or not all(isinstance(v, str | int | bool) for v in raw):
                 raise ValueError("a list cell holds one or more values, like [defective, wrong_item]")
-            return cls(str(raw), tuple(_text(v) for v in raw))
+            values = tuple(_text(v) for v in raw)
+            return cls(f"[{', '.join(values)}]", values, listed=True)  # as YAML's flow style writes it
         if not isinstance(raw, str | int | bool) or isinstance(raw, float):
             raise ValueError(f"{raw!r} is not a cell: write a value, a list, '*', '!value', '> 500.00' or "
                              "'100.00..500.00' (money as a quoted decimal string)")
@@ -116,7 +118,12 @@ class Cell:
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
             lambda v: v if isinstance(v, Cell) else cls.parse(v),
-            serialization=core_schema.plain_serializer_function_ser_schema(lambda c: c.text))
+            serialization=core_schema.plain_serializer_function_ser_schema(_dumped))
+
+
+def _dumped(cell: Cell) -> str | list[str]:
+    """A cell as the policy's YAML wrote it: a list cell as its list, any other as its text."""
+    return list(cell.values or ()) if cell.listed else cell.text
 
 
 def _text(value: Any) -> str:

@@ -393,11 +393,7 @@ def _check_condition(report: _Report, cond: Condition, loc: Loc, doc: PolicyDocu
                      reasons: list[str] | None) -> None:
     """The names in a guard's ``when``: reasons, conditions, channels and roles."""
     vocab = doc.vocabulary
-    if cond.reason is not None and reasons is not None:
-        report.names((*loc, "reason"), cond.reason, reasons, "reason")
-    if cond.condition is not None:
-        report.names((*loc, "condition"), cond.condition, vocab.conditions, "condition")
-    if cond.channel is not None:
-        report.names((*loc, "channel"), cond.channel, vocab.channels, "channel")
-    if cond.role is not None:
-        report.names((*loc, "role"), cond.role, list(doc.roles), "role")
+    for name, value, known in (("reason", cond.reason, reasons), ("condition", cond.condition, vocab.conditions),
+                               ("channel", cond.channel, vocab.channels), ("role", cond.role, list(doc.roles))):
+        if value is not None and known is not None:
+            report.names((*loc, name), value, known, name)

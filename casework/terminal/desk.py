@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rich.console import RenderableType
 from rich.text import Text
 
-from casework.domain import Note
+from casework.desk import Note
 from casework.terminal import at, visible, zone_name
 
 if TYPE_CHECKING:
