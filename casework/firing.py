@@ -207,8 +207,8 @@ class Firing(EngineParts):
                     entries.append((d.stored.id, t.entry, t.texts, t.case))
                 tx.update_cases(updates)
                 tx.append(entries)
-                if key is not None:
-                    (d,) = stepped  # (a keyed request is fired alone)
+                if key is not None and stepped:  # (a keyed request is fired alone; unless it failed, it stepped)
+                    (d,) = stepped
                     number = d.stored.case.number
                     tx.remember(d.request.actor.id, key, fingerprint, f"{d.request.event} {number}", number,
                                 {"outcome": "applied", "case": d.t.case.to_json()} if d.t.applied

@@ -296,3 +296,11 @@ def test_the_hooks_hear_each_change_of_a_group_once_after_its_commit(engine: Eng
     assert sorted(heard) == sorted([(a, "review", "applied"), (b, "close", "refused"), (c, "review", "applied")])
     assert committed == [True, True]
     assert [ch.number for ch in engine.changes(limit=1000) if ch.entry.event == "review"] == [a, c]
+
+
+def test_a_keyed_fire_with_a_stale_version_is_a_concurrent_update_and_remembers_nothing(engine: Engine):
+    (number,) = _open(engine, 1)
+    with pytest.raises(ConcurrentUpdate):
+        engine.fire(number, "review", actor=AGENT, key="k-stale", expected_version=5)
+    assert engine.fire(number, "review", actor=AGENT, key="k-stale").state == "under_review"  # the key is free
+    assert _trail(engine, number) == [("open", "applied"), ("review", "applied")]
