@@ -350,7 +350,7 @@ def test_a_float_or_a_mapping_is_not_a_cell(raw: Any):
 def test_each_cell_keeps_the_text_it_was_written_as_and_matches_what_it_says():
     written = [["defective", "wrong_item"], "*", "<= 500.00", "> 500.00", "500.00..500.00", "!food, books", True, 7]
     cells = [Cell.parse(raw) for raw in written]
-    assert [c.text for c in cells] == ["['defective', 'wrong_item']", "*", "<= 500.00", "> 500.00", "500.00..500.00",
+    assert [c.text for c in cells] == ["[defective, wrong_item]", "*", "<= 500.00", "> 500.00", "500.00..500.00",
                                        "!food, books", "true", "7"]
     assert cells[1].any and cells[4].matches("500.00") and not cells[4].matches("500.01")  # a range of one amount
     assert cells[5].matches("toys") and not cells[5].matches("books") and not cells[5].matches("food")
