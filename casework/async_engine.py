@@ -15,7 +15,9 @@ threads), each thread on a connection of the Engine's pool while it runs; the ev
 the result, so it is never blocked by the database, a policy's first load or a lock. Fires that wait
 for a thread at the same moment are committed together, up to ``group`` at a time, through
 :meth:`Engine.fire_together` (group commit: one transaction, each decided and answered as if alone);
-a fire with an idempotency ``key`` always runs alone. Why threads and
+a fire with an idempotency ``key`` always runs alone. Fires on one case are fired one after the other, in
+the order made (a case is in one group at a time), and a thread fires one group before it queues again
+behind the other calls. Why threads and
 not an async driver: a transition is a few milliseconds of Python (intake, decide, hashing) around a
 few statements; an async driver would only take the waiting for the database off the threads, and
 would need a second copy of the store for every statement. README's "Embedding" has the numbers.
@@ -75,9 +77,10 @@ class AsyncEngine:
         self.workers = workers
         self.group = group
         self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="casework")
-        self._waiting: deque[_Waiting] = deque()  # fires not yet taken by a thread
-        self._lock = threading.Lock()  # guards _waiting and _starting
-        self._starting = 0  # threads asked to take waiting fires that have not taken them yet
+        self._waiting: deque[_Waiting] = deque()  # fires not yet taken by a thread, oldest first
+        self._lock = threading.Lock()  # guards _waiting, _firing and _queued
+        self._firing: set[str] = set()  # the cases of the groups being fired (their later fires wait)
+        self._queued = 0  # _fire_group tasks submitted and not yet started
 
     async def fire(self, number: str, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None,
                    key: str | None = None, expected_version: int | None = None, retries: int = 0) -> Case:
@@ -93,55 +96,63 @@ class AsyncEngine:
         waiting = _Waiting(request, loop.create_future())
         with self._lock:
             self._waiting.append(waiting)
-            start = self._starting == 0  # else a thread already asked for will take this one too
-            self._starting += start
-        if start:
-            try:
-                self._threads.submit(self._fire_waiting)
-            except RuntimeError:  # closed (aclose)
-                with self._lock:
-                    self._starting -= 1
-                    self._waiting.remove(waiting)
-                raise
+            if not self._ask_thread():  # closed (aclose): it is not taken
+                self._waiting.pop()
+                raise RuntimeError("cannot fire: the AsyncEngine is closed")
         return await waiting.future
 
-    def _fire_waiting(self) -> None:
-        """On a worker thread: fire the waiting requests, up to ``group`` on distinct cases at a time, until none
-        wait; when more wait than it takes, ask another thread to help (if none is asked for already)."""
+    def _ask_thread(self) -> bool:
+        """Make sure a thread will look at the waiting fires (the lock held): a task already queued will, else
+        queue one, behind the calls already waiting for a thread. False once the pool is shut down."""
+        if self._queued:
+            return True
+        try:
+            self._threads.submit(self._fire_group)
+        except RuntimeError:  # shut down (aclose)
+            return False
+        self._queued += 1
+        return True
+
+    def _fire_group(self) -> None:
+        """On a worker thread: fire one group of the waiting requests (``Engine.fire_together``), and queue
+        another task for the rest, so that fires coming without pause never keep other calls from the threads.
+        Once the pool is shut down no task can be queued: this thread fires the rest itself."""
         with self._lock:
-            self._starting -= 1
+            self._queued -= 1
         while True:
             with self._lock:
                 taken = self._take()
-                helper = bool(self._waiting) and self._starting == 0
-                self._starting += helper
-            if helper:
-                try:
-                    self._threads.submit(self._fire_waiting)
-                except RuntimeError:  # closing: this thread goes on taking them itself
-                    with self._lock:
-                        self._starting -= 1
-            if not taken:
+                if taken and self._waiting:
+                    self._ask_thread()  # more wait: another thread may take them meanwhile
+            if not taken:  # none, or only fires on cases being fired: their group's thread looks again
                 return
             try:
                 outcomes: list[Outcome] = self.engine.fire_together([w.request for w in taken])
             except Exception as failed:  # fire_together answers each request; this is a fault of its own
                 outcomes = each_its_own(failed, len(taken))
+            finally:
+                with self._lock:
+                    self._firing.difference_update(w.request.number.upper() for w in taken)
             _answer(taken, outcomes)
+            with self._lock:
+                if not self._waiting or self._ask_thread():
+                    return
 
     def _take(self) -> list[_Waiting]:
-        """Up to ``group`` waiting fires on distinct cases, oldest first (the lock held); a later fire on a case
-        taken stays waiting, in its place, for the next group."""
+        """Up to ``group`` waiting fires on distinct cases, none being fired, oldest first (the lock held); a later
+        fire on a case taken or being fired stays waiting, in its place, until that case's group is done."""
         taken: list[_Waiting] = []
         kept: list[_Waiting] = []
-        cases: set[str] = set()
         while self._waiting and len(taken) < self.group:
             waiting = self._waiting.popleft()
             if waiting.future.cancelled():
                 continue
             number = waiting.request.number.upper()
-            (kept if number in cases else taken).append(waiting)
-            cases.add(number)
+            if number in self._firing:
+                kept.append(waiting)
+            else:
+                taken.append(waiting)
+                self._firing.add(number)
         self._waiting.extendleft(reversed(kept))
         return taken
 

@@ -2,10 +2,11 @@
 
 Both go through one step, :meth:`Firing._attempt`: in one write transaction it reads the cases (one
 statement), decides each request and steps it in memory (:func:`casework.decide.decide`,
-:func:`casework.transition.step`), then writes every applied case with one compare-and-set on the
-version and trail end it read (one ``executemany``, in row id order so that two writers can never
-deadlock on each other), every refused attempt's trail end, and every entry (one ``executemany``,
-sealed into the global chain and copied to the outbox once for the group). ``fire`` is a group of one.
+:func:`casework.transition.step`), then writes every case it stepped with one compare-and-set on the
+version and trail end it read (an applied case as stepped, a refused one as read but for its trail end;
+one ``executemany`` in row id order, so that two groups lock their rows in one order and cannot deadlock
+on each other), and every entry (one ``executemany``, sealed into the global chain and copied to the
+outbox once for the group). ``fire`` is a group of one.
 
 ``fire_together`` is group commit: one ``BEGIN``/``COMMIT``, one seal and one of each write for the whole
 group, so requests that arrive together cost the database (and the interpreter) a fraction of one
@@ -62,11 +63,16 @@ class FireRequest:
     retries: int = 0
 
     def check(self) -> None:
-        """InvalidInput unless the number and event are text and the actor an Actor (the rest is checked as
-        ``fire`` checks it)."""
-        for name, value, what in (("number", self.number, "text"), ("event", self.event, "text"),
-                                  ("actor", self.actor, "an Actor")):
-            if not isinstance(value, Actor if name == "actor" else str):
+        """InvalidInput unless the number and event are text, the actor an Actor, ``expected_version`` a version
+        (or None) and ``retries`` a count (the data is checked against the policy as the request is decided)."""
+        for name, value, valid, what in (
+                ("number", self.number, isinstance(self.number, str), "text"),
+                ("event", self.event, isinstance(self.event, str), "text"),
+                ("actor", self.actor, isinstance(self.actor, Actor), "an Actor"),
+                ("expected_version", self.expected_version,
+                 self.expected_version is None or _count(self.expected_version), "a case version, 0 or more"),
+                ("retries", self.retries, _count(self.retries), "a whole number of retries, 0 or more")):
+            if not valid:
                 raise InvalidInput(f"{name} {value!r}: expected {what}", field=name, value=value)
 
 
@@ -95,6 +101,7 @@ class Firing(EngineParts):
         fresh re-reads and re-decisions) or when ``expected_version`` is stale.
         """
         request = FireRequest(number, event, actor, data, expected_version, retries)
+        request.check()
         clean: dict[str, Any] | None = None
         fingerprint = ""
         if key is not None:
@@ -106,7 +113,7 @@ class Firing(EngineParts):
                                           "role": actor.role, "data": clean})
             if (replay := self._replay(actor, key, fingerprint)) is not None:
                 return replay
-        for attempt in range(max(0, retries) + 1):
+        for attempt in range(retries + 1):
             try:
                 outcome = self._attempt([request], clean=clean, key=key, fingerprint=fingerprint)[0]
                 if isinstance(outcome, Exception):
@@ -153,15 +160,12 @@ class Firing(EngineParts):
         return [o for o in outcomes if o is not None]
 
     def _together(self, requests: Sequence[FireRequest]) -> list[Outcome]:
-        """Requests on distinct cases: in one transaction if its write succeeds, else each alone. A commit that
-        fails (it may or may not have been applied) is every request's outcome, as it would be alone."""
+        """Requests on distinct cases: in one transaction if its write succeeds, else each alone."""
         if len(requests) > 1:
             try:
                 return list(self._attempt(requests, group=True))
             except _Unwritten:
                 pass  # nothing of the group was written: each alone, which also says what failed
-            except Exception as failed:  # the commit failed: each request's outcome, as alone
-                return each_its_own(failed, len(requests))
         done: list[Outcome] = []
         for r in requests:
             try:
@@ -172,51 +176,54 @@ class Firing(EngineParts):
         return done
 
     def _attempt(self, requests: Sequence[FireRequest], *, group: bool = False, clean: dict[str, Any] | None = None,
-                 key: str | None = None, fingerprint: str = "") -> list[Case | CaseworkError]:
+                 key: str | None = None, fingerprint: str = "") -> list[Outcome]:
         """The one step of firing: ``requests`` (on distinct cases) decided and written in one transaction.
         A request's own error (not found, malformed, refused, a stale ``expected_version``) is its outcome;
         any other error (WriteConflict: a case changed since it was read) rolls back the whole transaction,
-        raised as ``_Unwritten`` for a ``group``. A lone request may come with its data ``clean`` already and
-        an idempotency ``key`` (with the request's ``fingerprint``) to store its result under."""
-        outcomes: list[Case | CaseworkError] = []
-        with self.store.transaction() as tx:
-            try:
+        raised as ``_Unwritten`` for a ``group``. A group whose commit fails (it may or may not have been
+        applied) has that error as the outcome of each request it wrote (a copy each), as it would be alone.
+        A lone request may come with its data ``clean`` already and an idempotency ``key`` (with the
+        request's ``fingerprint``) to store its result under."""
+        outcomes: list[Outcome] = []
+        stepped: list[_Decided] = []
+        wrote: set[int] = set()  # the requests stepped, by place
+        written = False
+        try:
+            with self.store.transaction() as tx:
                 found: Mapping[str, StoredCase | None]
                 if len(requests) == 1:  # (on SQLite the one-case read also reads the chain's head)
                     found = {requests[0].number.upper(): tx.get(requests[0].number)}
                 else:
                     found = tx.get_many([r.number.upper() for r in requests])
-                stepped: list[_Decided] = []
-                for r in requests:
+                for i, r in enumerate(requests):
                     try:
                         d = self._decided(r, self._stored(found.get(r.number.upper()), r.number, tx), clean)
                     except CaseworkError as own:
                         outcomes.append(own)
                         continue
                     stepped.append(d)
+                    wrote.add(i)
                     outcomes.append(d.t.case if d.t.applied else TransitionDenied(d.decision, r.number))
                 if len(stepped) > 1:
-                    stepped.sort(key=_row_id)  # one lock order for every writer
-                updates, entries = [], []
-                for d in stepped:
-                    t = d.t
-                    if t.applied:
-                        updates.append((d.stored, t.case, t.entry.seq, t.entry.hash))
-                    else:
-                        tx.extend_trail(d.stored, t.entry.seq, t.entry.hash)
-                    entries.append((d.stored.id, t.entry, t.texts, t.case))
-                tx.update_cases(updates)
-                tx.append(entries)
+                    stepped.sort(key=_row_id)  # one lock order for every writer: rows are locked as written
+                # Every case row in one compare-and-set, in that order: an applied case as stepped, a refused
+                # one as it was read (its trail end moves, nothing else of it changes).
+                tx.update_cases([(d.stored, d.t.case, d.t.entry.seq, d.t.entry.hash) for d in stepped])
+                tx.append([(d.stored.id, d.t.entry, d.t.texts, d.t.case) for d in stepped])
                 if key is not None and stepped:  # (a keyed request is fired alone; unless it failed, it stepped)
                     (d,) = stepped
                     number = d.stored.case.number
                     tx.remember(d.request.actor.id, key, fingerprint, f"{d.request.event} {number}", number,
                                 {"outcome": "applied", "case": d.t.case.to_json()} if d.t.applied
                                 else {"outcome": "refused", "decision": d.decision.to_json()}, d.t.entry.at)
-            except Exception as exc:
-                if group:
-                    raise _Unwritten from exc
+                written = True
+        except Exception as exc:
+            if not group:
                 raise
+            if not written:
+                raise _Unwritten from exc
+            copies = iter(each_its_own(exc, len(wrote)))  # the commit failed: what it held failed with it
+            return [next(copies) if i in wrote else own for i, own in enumerate(outcomes)]
         return outcomes
 
     def _decided(self, r: FireRequest, stored: StoredCase, clean: dict[str, Any] | None) -> _Decided:
@@ -276,5 +283,12 @@ def _requests(requests: Iterable[FireRequest]) -> list[FireRequest]:
 
 def each_its_own(failed: Exception, count: int) -> list[Outcome]:
     """``failed`` as the outcome of ``count`` requests: a copy each, so that raising one does not change another's
-    traceback."""
-    return [failed, *(copy.copy(failed) for _ in range(count - 1))]
+    traceback (the one instance, for an exception that cannot be copied)."""
+    try:
+        return [failed, *(copy.copy(failed) for _ in range(count - 1))]
+    except Exception:  # its class cannot be made again from its arguments
+        return [failed] * count
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

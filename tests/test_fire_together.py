@@ -137,12 +137,54 @@ def test_a_failed_commit_is_each_request_s_outcome_and_nothing_is_fired_again(
         raise StoreError("the commit's answer was lost")
 
     monkeypatch.setattr(Transaction, "__exit__", failing)
-    outcomes = sqlite_engine.fire_together([FireRequest(n, "review", AGENT) for n in numbers])
+    outcomes = sqlite_engine.fire_together([*(FireRequest(n, "review", AGENT) for n in numbers),
+                                            FireRequest("RF-NOPE-1", "review", AGENT)])
     monkeypatch.undo()
-    assert [str(o) for o in outcomes] == ["the commit's answer was lost"] * 3
-    assert len({id(o) for o in outcomes}) == 3  # each its own: raising one leaves the others' tracebacks alone
+    assert [str(o) for o in outcomes[:3]] == ["the commit's answer was lost"] * 3
+    assert len({id(o) for o in outcomes[:3]}) == 3  # each its own: raising one leaves the others' tracebacks alone
+    assert isinstance(outcomes[3], CaseNotFound)  # it wrote nothing: the commit was not its failure
     assert exits == [True]  # one transaction, not followed by three more
     assert {sqlite_engine.get(n).state for n in numbers} == {"submitted"}
+
+
+def test_two_groups_on_the_same_cases_lock_them_in_one_order_and_never_deadlock(
+        pg_test_url: str, clock: Any, default_policy: Any, monkeypatch: pytest.MonkeyPatch):
+    from conftest import _reset_pg
+
+    _reset_pg(pg_test_url)
+    engine = Engine(pg_test_url, policies=default_policy, clock=clock)
+    try:
+        a, b = _open(engine, 2)
+        original = Transaction.update_cases
+        both = threading.Barrier(2)
+        failed: list[BaseException] = []
+
+        def at_once(self: Transaction, updates: Any) -> None:
+            if len(updates) > 1:  # both groups have read their cases: they write at the same moment
+                both.wait(timeout=10)
+            try:
+                original(self, updates)
+            except BaseException as exc:
+                failed.append(exc)
+                raise
+
+        monkeypatch.setattr(Transaction, "update_cases", at_once)
+        # The groups name the cases in opposite orders, and each writes one applied and one refused.
+        groups = [[FireRequest(a, "review", AGENT), FireRequest(b, "close", AGENT)],
+                  [FireRequest(b, "review", AGENT), FireRequest(a, "close", AGENT)]]
+        outcomes: list[list[Any]] = [[], []]
+        threads = [threading.Thread(target=lambda i=i: outcomes[i].extend(engine.fire_together(groups[i])))
+                   for i in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert [type(e) for e in failed] == [WriteConflict]  # the second waited for the first's rows, then lost
+        assert [[type(o).__name__ for o in group] for group in outcomes] == [["Case", "EventNotAvailable"]] * 2
+        assert engine.get(a).state == engine.get(b).state == "under_review"
+        assert engine.verify().ok
+    finally:
+        engine.close()
 
 
 @pytest.mark.parametrize("requests", ["RF-1", [{"number": "RF-1", "event": "review"}], 5])
@@ -152,12 +194,27 @@ def test_requests_that_are_not_fire_requests_are_invalid_input(sqlite_engine: En
 
 
 @pytest.mark.parametrize(("args", "name"), [((5, "review", AGENT), "number"), (("RF-1", None, AGENT), "event"),
-                                            (("RF-1", "review", "alice"), "actor")])
+                                            (("RF-1", "review", "alice"), "actor"),
+                                            (("RF-1", "review", AGENT, None, "3"), "expected_version"),
+                                            (("RF-1", "review", AGENT, None, -1), "expected_version"),
+                                            (("RF-1", "review", AGENT, None, None, True), "retries"),
+                                            (("RF-1", "review", AGENT, None, None, -1), "retries"),
+                                            (("RF-1", "review", AGENT, None, None, 1.5), "retries")])
 def test_a_malformed_fire_request_is_invalid_input_naming_its_field(args: tuple[Any, ...], name: str,
                                                                    sqlite_engine: Engine):
     with pytest.raises(InvalidInput, match=rf"^{name} ") as raised:
         sqlite_engine.fire_together([FireRequest(*args)])
     assert raised.value.field == name
+
+
+@pytest.mark.parametrize(("option", "value"), [("retries", "3"), ("retries", None), ("expected_version", "1")])
+def test_fire_with_a_retry_count_or_version_that_is_not_one_is_invalid_input(option: str, value: Any,
+                                                                            sqlite_engine: Engine):
+    (number,) = _open(sqlite_engine, 1)
+    with pytest.raises(InvalidInput, match=rf"^{option} {value!r}: expected ") as raised:
+        sqlite_engine.fire(number, "review", actor=AGENT, **{option: value})
+    assert raised.value.field == option
+    assert _trail(sqlite_engine, number) == [("open", "applied")]
 
 
 # ---- AsyncEngine: fires made at the same moment are committed together ----------------------------------------
@@ -178,6 +235,14 @@ class _Gate:
 
         monkeypatch.setattr(engine, "fire_together", gated)
 
+    async def held(self) -> None:
+        """Until the first group is in the gate (its thread busy)."""
+        for _ in range(3000):
+            if self.groups:
+                return
+            await asyncio.sleep(0.001)
+        raise AssertionError("no group came to the gate")
+
 
 def test_coroutines_firing_at_once_are_committed_in_groups_with_the_results_of_lone_fires(
         engine: Engine, monkeypatch: pytest.MonkeyPatch):
@@ -195,7 +260,9 @@ def test_coroutines_firing_at_once_are_committed_in_groups_with_the_results_of_l
     cases = asyncio.run(main())
     assert [c.number for c in cases] == numbers
     assert {c.state for c in cases} == {"under_review"}
-    assert [len(g) for g in gate.groups] == [1, 8, 8, 8, 7]
+    first = len(gate.groups[0])  # those that came before the thread took them (1 unless it started late)
+    rest = 32 - first
+    assert 1 <= first <= 8 and [len(g) for g in gate.groups[1:]] == [8] * (rest // 8) + [rest % 8] * (rest % 8 > 0)
     assert sorted(n for g in gate.groups for n in g) == sorted(numbers)
     assert engine.verify().ok
 
@@ -208,7 +275,7 @@ def test_a_case_fired_twice_at_once_is_fired_in_the_order_asked_and_a_cancelled_
     async def main() -> tuple[Any, ...]:
         aengine = AsyncEngine(engine, workers=1)
         started = asyncio.ensure_future(aengine.fire(first, "review", actor=AGENT))
-        await asyncio.sleep(0)
+        await gate.held()
         review, approve = (asyncio.ensure_future(aengine.fire(a, e, actor=AGENT)) for e in ("review", "approve"))
         other, cancelled = (asyncio.ensure_future(aengine.fire(n, "review", actor=AGENT)) for n in (b, c))
         await asyncio.sleep(0)
@@ -260,7 +327,7 @@ def test_a_malformed_fire_fails_its_own_coroutine_only(sqlite_engine: Engine, mo
     async def main() -> list[Any]:
         aengine = AsyncEngine(sqlite_engine, workers=1)
         first = asyncio.ensure_future(aengine.fire(a, "review", actor=AGENT))
-        await asyncio.sleep(0)
+        await gate.held()
         rest = [asyncio.ensure_future(aengine.fire(n, "review", actor=actor))  # type: ignore[arg-type]
                 for n, actor in ((7, AGENT), (b, "alice"), (b, AGENT))]
         await asyncio.sleep(0)
@@ -271,6 +338,75 @@ def test_a_malformed_fire_fails_its_own_coroutine_only(sqlite_engine: Engine, mo
     assert (first.state, fine.state) == ("under_review", "under_review")
     assert (number.field, actor.field) == ("number", "actor")
     assert gate.groups == [[a], [b]]
+
+
+def test_fires_on_a_case_keep_their_order_across_threads(engine: Engine, monkeypatch: pytest.MonkeyPatch):
+    a, b = _open(engine, 2)
+    gate = _Gate(engine, monkeypatch)
+
+    async def main() -> list[Any]:
+        aengine = AsyncEngine(engine, workers=4)
+        review = asyncio.ensure_future(aengine.fire(a, "review", actor=AGENT))
+        await gate.held()  # one thread holds a's review
+        approve = asyncio.ensure_future(aengine.fire(a, "approve", actor=AGENT))
+        assert (await aengine.fire(b, "review", actor=AGENT)).state == "under_review"  # another thread's group
+        await asyncio.sleep(0.05)  # time for a free thread to take the approve, were it free to be taken
+        assert gate.groups == [[a], [b]]
+        gate.let_go.set()
+        return [await review, await approve]
+
+    assert [c.state for c in asyncio.run(main())] == ["under_review", "approved"]
+    assert gate.groups == [[a], [b], [a]]
+
+
+def test_other_calls_get_a_thread_between_groups_while_fires_keep_coming(
+        sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch):
+    numbers = _open(sqlite_engine, 21)
+    gate = _Gate(sqlite_engine, monkeypatch)
+    groups_at_get: list[int] = []
+    original_get = sqlite_engine.store.get  # what Engine.get reads with (the fires read in their transaction)
+    monkeypatch.setattr(sqlite_engine.store, "get", lambda number: groups_at_get.append(len(gate.groups))
+                        or original_get(number))
+
+    async def main() -> None:
+        aengine = AsyncEngine(sqlite_engine, workers=1, group=2)
+        first = asyncio.ensure_future(aengine.fire(numbers[0], "review", actor=AGENT))
+        await gate.held()
+        rest = [asyncio.ensure_future(aengine.fire(n, "review", actor=AGENT)) for n in numbers[1:]]
+        await asyncio.sleep(0)  # all twenty wait for the one thread
+        got = asyncio.ensure_future(aengine.get(numbers[0]))
+        await asyncio.sleep(0)
+        gate.let_go.set()
+        await asyncio.gather(first, got, *rest)
+
+    asyncio.run(main())
+    assert len(gate.groups) == 11  # the first, then twenty in groups of two
+    assert groups_at_get == [2]  # after the group queued before it, not after all ten
+
+
+def test_fires_waiting_when_the_engine_closes_are_all_fired_and_a_fire_after_it_is_refused(
+        sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch):
+    numbers = _open(sqlite_engine, 9)
+    gate = _Gate(sqlite_engine, monkeypatch)
+
+    async def main() -> list[Any]:
+        aengine = AsyncEngine(sqlite_engine, workers=2, group=2)
+        first = asyncio.ensure_future(aengine.fire(numbers[0], "review", actor=AGENT))
+        await gate.held()
+        rest = [asyncio.ensure_future(aengine.fire(n, "review", actor=AGENT)) for n in numbers[1:]]
+        await asyncio.sleep(0)
+        closing = asyncio.ensure_future(aengine.aclose())
+        await asyncio.sleep(0.1)  # the pool is shut down: no thread can be asked for any more
+        gate.let_go.set()
+        done = await asyncio.gather(first, *rest)
+        await closing
+        with pytest.raises(RuntimeError, match=r"^cannot fire: the AsyncEngine is closed$"):
+            await aengine.fire(numbers[0], "approve", actor=AGENT)
+        return list(done)
+
+    monkeypatch.setattr(sqlite_engine, "close", lambda: None)  # read it after
+    assert {c.state for c in asyncio.run(main())} == {"under_review"}
+    assert sorted(n for g in gate.groups for n in g) == sorted(numbers)
 
 
 @pytest.mark.parametrize("group", [0, -3, 1.5, True, "8"])
