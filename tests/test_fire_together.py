@@ -235,11 +235,12 @@ class _Gate:
 
         monkeypatch.setattr(engine, "fire_together", gated)
 
-    async def held(self) -> None:
-        """Until the first group is in the gate (its thread busy)."""
+    async def held(self, aengine: AsyncEngine, number: str) -> asyncio.Future[Any]:
+        """Fire ``review`` on ``number``: the first group, held in the gate (its thread busy) when this returns."""
+        fired = asyncio.ensure_future(aengine.fire(number, "review", actor=AGENT))
         for _ in range(3000):
             if self.groups:
-                return
+                return fired
             await asyncio.sleep(0.001)
         raise AssertionError("no group came to the gate")
 
@@ -274,8 +275,7 @@ def test_a_case_fired_twice_at_once_is_fired_in_the_order_asked_and_a_cancelled_
 
     async def main() -> tuple[Any, ...]:
         aengine = AsyncEngine(engine, workers=1)
-        started = asyncio.ensure_future(aengine.fire(first, "review", actor=AGENT))
-        await gate.held()
+        started = await gate.held(aengine, first)
         review, approve = (asyncio.ensure_future(aengine.fire(a, e, actor=AGENT)) for e in ("review", "approve"))
         other, cancelled = (asyncio.ensure_future(aengine.fire(n, "review", actor=AGENT)) for n in (b, c))
         await asyncio.sleep(0)
@@ -326,8 +326,7 @@ def test_a_malformed_fire_fails_its_own_coroutine_only(sqlite_engine: Engine, mo
 
     async def main() -> list[Any]:
         aengine = AsyncEngine(sqlite_engine, workers=1)
-        first = asyncio.ensure_future(aengine.fire(a, "review", actor=AGENT))
-        await gate.held()
+        first = await gate.held(aengine, a)
         rest = [asyncio.ensure_future(aengine.fire(n, "review", actor=actor))  # type: ignore[arg-type]
                 for n, actor in ((7, AGENT), (b, "alice"), (b, AGENT))]
         await asyncio.sleep(0)
@@ -346,8 +345,7 @@ def test_fires_on_a_case_keep_their_order_across_threads(engine: Engine, monkeyp
 
     async def main() -> list[Any]:
         aengine = AsyncEngine(engine, workers=4)
-        review = asyncio.ensure_future(aengine.fire(a, "review", actor=AGENT))
-        await gate.held()  # one thread holds a's review
+        review = await gate.held(aengine, a)  # one thread holds a's review
         approve = asyncio.ensure_future(aengine.fire(a, "approve", actor=AGENT))
         assert (await aengine.fire(b, "review", actor=AGENT)).state == "under_review"  # another thread's group
         await asyncio.sleep(0.05)  # time for a free thread to take the approve, were it free to be taken
@@ -370,8 +368,7 @@ def test_other_calls_get_a_thread_between_groups_while_fires_keep_coming(
 
     async def main() -> None:
         aengine = AsyncEngine(sqlite_engine, workers=1, group=2)
-        first = asyncio.ensure_future(aengine.fire(numbers[0], "review", actor=AGENT))
-        await gate.held()
+        first = await gate.held(aengine, numbers[0])
         rest = [asyncio.ensure_future(aengine.fire(n, "review", actor=AGENT)) for n in numbers[1:]]
         await asyncio.sleep(0)  # all twenty wait for the one thread
         got = asyncio.ensure_future(aengine.get(numbers[0]))
@@ -391,8 +388,7 @@ def test_fires_waiting_when_the_engine_closes_are_all_fired_and_a_fire_after_it_
 
     async def main() -> list[Any]:
         aengine = AsyncEngine(sqlite_engine, workers=2, group=2)
-        first = asyncio.ensure_future(aengine.fire(numbers[0], "review", actor=AGENT))
-        await gate.held()
+        first = await gate.held(aengine, numbers[0])
         rest = [asyncio.ensure_future(aengine.fire(n, "review", actor=AGENT)) for n in numbers[1:]]
         await asyncio.sleep(0)
         closing = asyncio.ensure_future(aengine.aclose())
