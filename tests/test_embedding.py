@@ -258,6 +258,22 @@ def test_a_refusal_inside_the_host_transaction_is_recorded_with_it(
     assert on_host.verify().ok
 
 
+@pytest.mark.parametrize("commit", [True, False])
+def test_a_connection_with_no_transaction_yet_is_begun_and_its_commit_or_close_decides(
+        commit: bool, on_host: Engine, host_engine: sa.Engine, orders: sa.Table):
+    with host_engine.connect() as conn:  # SQLAlchemy 2's "commit as you go": no transaction until a statement
+        with on_host.using(conn):
+            number = _open(on_host, "SO-1")
+            assert conn.in_transaction()
+        conn.execute(orders.insert().values(id="SO-1", total="59.00"))
+        if commit:
+            conn.commit()
+    with host_engine.connect() as conn:
+        assert conn.execute(sa.select(orders.c.id)).scalars().all() == (["SO-1"] if commit else [])
+    assert [c.number for c in on_host.find(order_id="SO-1")] == ([number] if commit else [])
+    assert on_host.verify().ok
+
+
 def test_only_a_sqlalchemy_connection_in_a_transaction_can_be_joined(on_host: Engine, host_engine: sa.Engine):
     with pytest.raises(InvalidInput, match="SQLAlchemy Connection"), on_host.using("conn"):  # type: ignore[arg-type]
         pass

@@ -292,6 +292,8 @@ def include_name(name, type_, parent_names):  # autogenerate leaves casework's t
     return not (type_ == "table" and footprint.owns(name, parent_names.get("schema_name")))
 
 
+if context.is_offline_mode():
+    raise SystemExit("run the migrations online: casework's need a connection")
 engine = sa.create_engine(context.config.get_main_option("sqlalchemy.url"), poolclass=sa.pool.NullPool)
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=metadata, include_name=include_name)
@@ -332,6 +334,8 @@ def test_a_host_alembic_environment_upgrades_its_tables_and_casework_s(db_url: s
     cfg = Config()
     cfg.set_main_option("script_location", str(host))
     cfg.set_main_option("sqlalchemy.url", db_url.replace("%", "%%"))
+    with pytest.raises(SystemExit, match="online"):  # offline (--sql) would leave casework's tables behind
+        command.upgrade(cfg, "head", sql=True)
     command.upgrade(cfg, "head")
     assert scalar(db_url, "SELECT version_num FROM alembic_version") == "h001"
     assert scalar(db_url, f"SELECT version_num FROM {fp.table('casework_alembic_version')}") == HEAD

@@ -301,6 +301,11 @@ class Database:
         if autocommit or getattr(raw, "autocommit", False):
             raise InvalidInput("cannot join a connection in autocommit mode: its writes would not be one "
                                "transaction", field="connection")
+        if not connection.in_transaction():
+            # Commit as you go: begun here as the host's first statement would begin it, so that the host's
+            # commit() commits casework's writes too (and closing it uncommitted rolls them back).
+            with self.translated("cannot begin a transaction on"):
+                connection.begin()
         local.joined = raw
         try:
             yield
