@@ -15,9 +15,9 @@ threads), each thread on a connection of the Engine's pool while it runs; the ev
 the result, so it is never blocked by the database, a policy's first load or a lock. Fires that wait
 for a thread at the same moment are committed together, up to ``group`` at a time, through
 :meth:`Engine.fire_together` (group commit: one transaction, each decided and answered as if alone);
-a fire with an idempotency ``key`` always runs alone. Fires on one case are fired one after the other, in
-the order made (a case is in one group at a time), and a thread fires one group before it queues again
-behind the other calls. Why threads and
+a fire with an idempotency ``key`` runs alone. Fires on one case are fired one after the other, in the
+order made (a case is in one group at a time, keyed fires included), and a thread fires one group before
+it queues again behind the other calls. Why threads and
 not an async driver: a transition is a few milliseconds of Python (intake, decide, hashing) around a
 few statements; an async driver would only take the waiting for the database off the threads, and
 would need a second copy of the store for every statement. README's "Embedding" has the numbers.
@@ -34,9 +34,9 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
+from casework import facts as F
 from casework.domain import Actor, Case
 from casework.engine import Engine
-from casework.errors import InvalidInput
 from casework.firing import FireRequest, Outcome, each_its_own
 
 P = ParamSpec("P")
@@ -69,92 +69,101 @@ class AsyncEngine:
 
     def __init__(self, db: Any = None, *, workers: int = DEFAULT_WORKERS, group: int = DEFAULT_GROUP,
                  **engine_options: Any) -> None:
-        for name, value, what in (("workers", workers, "threads"), ("group", group, "fires")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInput(f"{name} {value!r}: expected a whole number of {what}, 1 or more",
-                                   field=name, value=value)
+        F.check_whole(workers, "workers", 1, what="a whole number of threads")
+        F.check_whole(group, "group", 1, what="a whole number of fires")
         self.engine = db if isinstance(db, Engine) else Engine(db, **engine_options)
         self.workers = workers
         self.group = group
         self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="casework")
-        self._waiting: deque[_Waiting] = deque()  # fires not yet taken by a thread, oldest first
-        self._lock = threading.Lock()  # guards _waiting, _firing and _queued
-        self._firing: set[str] = set()  # the cases of the groups being fired (their later fires wait)
+        self._lock = threading.Lock()  # guards the three below; taken by the loop's fire and by the threads
+        self._waiting = FireQueue(group)  # fires not yet taken by a thread
         self._queued = 0  # _fire_group tasks submitted and not yet started
+        self._closed = False  # aclose() has begun: no task is asked for any more
 
     async def fire(self, number: str, event: str, *, actor: Actor, data: Mapping[str, Any] | None = None,
                    key: str | None = None, expected_version: int | None = None, retries: int = 0) -> Case:
         """``Engine.fire`` as a coroutine (see its documentation). Fires waiting for a thread at the same moment
-        are committed together (``Engine.fire_together``); a keyed fire, or any with ``group=1``, runs alone."""
-        loop = asyncio.get_running_loop()
-        if key is not None or self.group == 1:
-            return await loop.run_in_executor(self._threads, functools.partial(
-                self.engine.fire, number, event, actor=actor, data=data, key=key,
-                expected_version=expected_version, retries=retries))
+        are committed together (``Engine.fire_together``); a keyed fire runs alone (``group=1``: every fire).
+        Fires on one case are fired one after the other, in the order made."""
         request = FireRequest(number, event, actor, data, expected_version, retries)
         request.check()  # here: a malformed request must not fail the others of its group
-        waiting = _Waiting(request, loop.create_future())
+        waiting = Waiting(request, asyncio.get_running_loop().create_future(), key)
         with self._lock:
-            self._waiting.append(waiting)
-            if not self._ask_thread():  # closed (aclose): it is not taken
-                self._waiting.pop()
+            if self._closed:
                 raise RuntimeError("cannot fire: the AsyncEngine is closed")
+            self._waiting.put(waiting)
+            try:
+                self._ask_thread()
+            except BaseException:  # no thread could be started for it: it is not fired
+                self._waiting.remove(waiting)
+                raise
         return await waiting.future
 
     def _ask_thread(self) -> bool:
         """Make sure a thread will look at the waiting fires (the lock held): a task already queued will, else
-        queue one, behind the calls already waiting for a thread. False once the pool is shut down."""
-        if self._queued:
+        queue one, behind the calls already waiting for a thread. False once closing (aclose)."""
+        if self._queued > 0:
             return True
-        try:
-            self._threads.submit(self._fire_group)
-        except RuntimeError:  # shut down (aclose)
+        if self._closed:
             return False
         self._queued += 1
+        try:
+            self._threads.submit(self._fire_group)
+        except BaseException:
+            self._queued -= 1  # (if its thread failed to start, the task is queued all the same: see _fire_group)
+            raise
         return True
 
+    def _helper(self) -> bool:
+        """``_ask_thread`` from a worker thread, for which a failure to ask means: carry on alone."""
+        try:
+            return self._ask_thread()
+        except Exception:
+            return False
+
     def _fire_group(self) -> None:
-        """On a worker thread: fire one group of the waiting requests (``Engine.fire_together``), and queue
-        another task for the rest, so that fires coming without pause never keep other calls from the threads.
-        Once the pool is shut down no task can be queued: this thread fires the rest itself."""
+        """On a worker thread: fire one group of the waiting fires, and queue another task for the rest, so that
+        fires coming without pause never keep other calls from the threads. Once closing (or when no task can be
+        queued), this thread fires the rest itself."""
         with self._lock:
-            self._queued -= 1
+            self._queued = max(0, self._queued - 1)  # (0: a task whose submit failed after queueing it)
         while True:
             with self._lock:
-                taken = self._take()
+                taken = self._waiting.take()
                 if taken and self._waiting:
-                    self._ask_thread()  # more wait: another thread may take them meanwhile
-            if not taken:  # none, or only fires on cases being fired: their group's thread looks again
+                    self._helper()  # more can be taken: another thread may take them meanwhile
+            if not taken:  # none, or only fires on cases being fired: that group's thread looks again
                 return
             try:
-                outcomes: list[Outcome] = self.engine.fire_together([w.request for w in taken])
-            except Exception as failed:  # fire_together answers each request; this is a fault of its own
-                outcomes = each_its_own(failed, len(taken))
-            finally:
-                with self._lock:
-                    self._firing.difference_update(w.request.number.upper() for w in taken)
-            _answer(taken, outcomes)
+                outcomes = self._fired(taken)
+            except BaseException as stopped:  # not the fires' failure (_fired answers that): the thread's own
+                self._done(taken, each_its_own(RuntimeError(f"the fire was interrupted: {stopped!r}"), len(taken)))
+                raise
+            self._done(taken, outcomes)
             with self._lock:
-                if not self._waiting or self._ask_thread():
+                if not self._waiting or self._helper():
                     return
 
-    def _take(self) -> list[_Waiting]:
-        """Up to ``group`` waiting fires on distinct cases, none being fired, oldest first (the lock held); a later
-        fire on a case taken or being fired stays waiting, in its place, until that case's group is done."""
-        taken: list[_Waiting] = []
-        kept: list[_Waiting] = []
-        while self._waiting and len(taken) < self.group:
-            waiting = self._waiting.popleft()
-            if waiting.future.cancelled():
-                continue
-            number = waiting.request.number.upper()
-            if number in self._firing:
-                kept.append(waiting)
-            else:
-                taken.append(waiting)
-                self._firing.add(number)
-        self._waiting.extendleft(reversed(kept))
-        return taken
+    def _fired(self, taken: list[Waiting]) -> list[Outcome]:
+        """The outcome of each fire taken: a keyed one alone (``Engine.fire``), a group together."""
+        if taken[0].key is not None:
+            (alone,) = taken
+            r = alone.request
+            try:
+                return [self.engine.fire(r.number, r.event, actor=r.actor, data=r.data, key=alone.key,
+                                         expected_version=r.expected_version, retries=r.retries)]
+            except Exception as failed:
+                return [failed]
+        try:
+            return self.engine.fire_together([w.request for w in taken])
+        except Exception as failed:  # fire_together answers each request; this is a fault of its own
+            return each_its_own(failed, len(taken))
+
+    def _done(self, taken: list[Waiting], outcomes: list[Outcome]) -> None:
+        """Their cases free for their next fires; each outcome handed to its coroutine."""
+        with self._lock:
+            self._waiting.done(taken)
+        _answer(taken, outcomes)
 
     open = _threaded(Engine.open)
     open_many = _threaded(Engine.open_many)
@@ -211,7 +220,10 @@ class AsyncEngine:
         return self.engine.now()
 
     async def aclose(self) -> None:
-        """Let the calls under way finish, then close the Engine (and the pool casework made)."""
+        """Let the calls under way finish (the fires waiting are fired), then close the Engine (and the pool
+        casework made). A call made after it raises RuntimeError."""
+        with self._lock:
+            self._closed = True
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, functools.partial(self._threads.shutdown, wait=True))
         self.engine.close()
@@ -223,12 +235,81 @@ class AsyncEngine:
         await self.aclose()
 
 
-class _Waiting(NamedTuple):
+class Waiting(NamedTuple):
+    """A fire waiting for a thread, and the future its coroutine awaits."""
+
     request: FireRequest
     future: asyncio.Future[Case]
+    key: str | None = None  # an idempotency key: fired alone
 
 
-def _answer(taken: list[_Waiting], outcomes: list[Outcome]) -> None:
+class FireQueue:
+    """The fires waiting for a thread: each case's in the order made, taken in groups of fires on distinct cases
+    none of which is being fired (so a case's next fire waits until the group firing it is done), the cases in
+    the order their fires came. Every operation costs the size of a group, not the number waiting. Not
+    thread-safe: its owner holds a lock around every call."""
+
+    def __init__(self, group: int) -> None:
+        self.group = group
+        self._cases: dict[str, deque[Waiting]] = {}  # a case's fires not yet taken, while it has some or is fired
+        self._ready: deque[str] = deque()  # the cases with a fire to take and none being fired
+        self._firing: set[str] = set()
+
+    def __bool__(self) -> bool:
+        """Whether a fire can be taken now."""
+        return bool(self._ready)
+
+    def put(self, waiting: Waiting) -> None:
+        number = waiting.request.number.upper()
+        fires = self._cases.get(number)
+        if fires is None:
+            self._cases[number] = deque([waiting])
+            self._ready.append(number)
+        else:  # its case is ready already, or being fired (ready again when done)
+            fires.append(waiting)
+
+    def remove(self, waiting: Waiting) -> None:
+        """Undo ``put`` (a fire that is not to be made after all)."""
+        number = waiting.request.number.upper()
+        fires = self._cases[number]
+        fires.remove(waiting)
+        if not fires and number not in self._firing:
+            del self._cases[number]
+            self._ready.remove(number)
+
+    def take(self) -> list[Waiting]:
+        """Up to ``group`` fires, the next of each ready case (a keyed fire: alone); cancelled ones dropped."""
+        taken: list[Waiting] = []
+        while self._ready and len(taken) < self.group:
+            number = self._ready[0]
+            fires = self._cases[number]
+            while fires and fires[0].future.cancelled():
+                fires.popleft()
+            if not fires:
+                self._ready.popleft()
+                del self._cases[number]
+                continue
+            if fires[0].key is not None and taken:
+                break  # it goes alone, next
+            self._ready.popleft()
+            self._firing.add(number)
+            taken.append(fires.popleft())
+            if taken[-1].key is not None:
+                break
+        return taken
+
+    def done(self, taken: list[Waiting]) -> None:
+        """The fires ``take`` gave are done: their cases' next fires can be taken."""
+        for waiting in taken:
+            number = waiting.request.number.upper()
+            self._firing.discard(number)
+            if self._cases[number]:
+                self._ready.append(number)
+            else:
+                del self._cases[number]
+
+
+def _answer(taken: list[Waiting], outcomes: list[Outcome]) -> None:
     """Hand each outcome to its waiting coroutine, on the loop it waits on (one wake-up per loop)."""
     loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Case], Outcome]]] = {}
     for waiting, outcome in zip(taken, outcomes, strict=True):

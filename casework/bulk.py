@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from casework import facts as F
 from casework import intake
 from casework.decide import decide_opening, opening_roles
 from casework.domain import Actor, Decision, Verdict
@@ -84,8 +85,7 @@ def open_many(store: Store, policies: PolicyBook, records: Iterable[Mapping[str,
     is None when ``records`` has no length). Idempotency keys are refused: a keyed open needs a
     replay check per record (use ``Engine.open``).
     """
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise InvalidInput(f"batch {batch!r} must be a whole number of at least 1", field="batch")
+    F.check_whole(batch, "batch", 1)
     total = len(records) if isinstance(records, Sized) else None
     t0 = time.perf_counter()
     numbers: list[str] = []

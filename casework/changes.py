@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from casework import facts as F
 from casework.domain import AuditEntry
 from casework.errors import InvalidInput
 from casework.privacy import mask, personal_in
@@ -100,13 +101,7 @@ def outbox_mode(mode: str) -> str:
 
 def page(after: int, limit: int) -> tuple[int, int]:
     """A cursor and a page size checked: ``after`` a global id (0: from the start), ``limit`` 1 to 10000."""
-    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-        raise InvalidInput(f"after {after!r}: expected a global id, a whole number 0 or above", field="after",
-                           value=after)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit {limit!r}: expected a whole number from 1 to {MAX_PAGE}", field="limit",
-                           value=limit)
-    return after, limit
+    return F.check_whole(after, "after", what="a global id"), F.check_whole(limit, "limit", 1, MAX_PAGE)
 
 
 def masked(change: Change, personal: Sequence[str]) -> Change:

@@ -260,6 +260,9 @@ class Engine(PolicyAdministration, DeskWork, Oversight, Firing):
         from casework.queue_views import store_filters
 
         check_filters(kind, state)
+        if limit is not None:
+            F.check_whole(limit, "limit", what="a whole number of cases (None: every case)")
+        F.check_whole(offset, "offset")
         if text is not None:
             F.check_text(text, "search", F.MAX_TEXT)
         given = {"kind": kind, "state": state, "queue": queue, "channel": channel, "assignee": assignee,

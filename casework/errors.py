@@ -271,7 +271,8 @@ class ConcurrentUpdate(Refused):
         self.number = number
         self.expected = expected
         self.actual = actual
-        now = f", it is now at version {actual}" if actual is not None else ""
+        now = ("" if actual is None else f", it is now at version {actual}" if actual != expected
+               else f"; another attempt on it was recorded first, it is still at version {actual}")
         super().__init__(
             f"{number} was changed by someone else (expected version {expected}{now}); "
             "re-read the case and try again"

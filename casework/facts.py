@@ -51,13 +51,18 @@ CATCH_ALL = "*"
 KNOWN_FACTS = MONEY_FACTS | DATE_FACTS | INT_FACTS | LIST_FACTS | TEXT_FACTS | {"evidence"}
 
 
-def normalize(facts: Mapping[str, Any], tz: tzinfo = UTC, types: Mapping[str, str] | None = None
-              ) -> dict[str, Any]:
+def normalize(facts: Mapping[str, Any], tz: tzinfo = UTC, types: Mapping[str, str] | None = None, *,
+              field: str = "facts") -> dict[str, Any]:
     """Validate and normalise facts given by a caller; raise :class:`InvalidInput` on a bad value.
 
     ``tz``: where a time of day written without an offset was read (the policy's zone). ``types``: the
     declared type (``money``, ``date``, ``bool``...) of facts not known by name, normalised as their type says.
+    ``field``: what the caller called them (``facts``, an event's ``data``), for the error when they are not a
+    mapping.
     """
+    if not isinstance(facts, Mapping):
+        raise InvalidInput(f"{field} {facts!r}: expected a mapping of fact names to values, like "
+                           "{\"amount\": \"59.00\"}", field=field, value=facts)
     out: dict[str, Any] = {}
     for key, value in facts.items():
         if key not in KNOWN_FACTS and (not isinstance(key, str) or not key or not key.replace("_", "").isalnum()):
@@ -168,10 +173,26 @@ def normalize_evidence(value: Any) -> list[dict[str, str | None]]:
     return out
 
 
+def check_whole(value: Any, field: str, low: int = 0, high: int | None = None, what: str = "a whole number") -> int:
+    """``value`` if it is a whole number (an int, not a bool) from ``low`` to ``high`` (None: no bound); else
+    InvalidInput naming it and what is accepted (``what``: what the number stands for, e.g. "a global id")."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f", {low} or more" if high is None else f" from {low} to {high}"
+        raise InvalidInput(f"{field} {value!r}: expected {what}{bound}", field=field, value=value)
+    return value
+
+
 def check_text(value: str, field: str, limit: int) -> str:
     """Refuse text a database cannot store faithfully (NUL bytes) or that is absurdly long."""
     if "\x00" in value:
         raise InvalidInput(f"{field} contains a NUL character; remove it", field=field, value=value)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(f"{field} {value!r} contains a lone surrogate, which is not a character: give valid "
+                               "Unicode text", field=field, value=value.encode("utf-8", "backslashreplace").decode()
+                               ) from None
     if len(value) > limit:
         raise InvalidInput(f"{field} is {len(value)} characters long; at most {limit} are accepted",
                            field=field, value=value[:40] + "…")

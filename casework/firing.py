@@ -65,15 +65,13 @@ class FireRequest:
     def check(self) -> None:
         """InvalidInput unless the number and event are text, the actor an Actor, ``expected_version`` a version
         (or None) and ``retries`` a count (the data is checked against the policy as the request is decided)."""
-        for name, value, valid, what in (
-                ("number", self.number, isinstance(self.number, str), "text"),
-                ("event", self.event, isinstance(self.event, str), "text"),
-                ("actor", self.actor, isinstance(self.actor, Actor), "an Actor"),
-                ("expected_version", self.expected_version,
-                 self.expected_version is None or _count(self.expected_version), "a case version, 0 or more"),
-                ("retries", self.retries, _count(self.retries), "a whole number of retries, 0 or more")):
-            if not valid:
+        for name, value, what in (("number", self.number, "text"), ("event", self.event, "text"),
+                                  ("actor", self.actor, "an Actor")):
+            if not isinstance(value, Actor if name == "actor" else str):
                 raise InvalidInput(f"{name} {value!r}: expected {what}", field=name, value=value)
+        if self.expected_version is not None:
+            F.check_whole(self.expected_version, "expected_version", what="a case version")
+        F.check_whole(self.retries, "retries", what="a whole number of retries")
 
 
 class _Decided(NamedTuple):
@@ -288,7 +286,3 @@ def each_its_own(failed: Exception, count: int) -> list[Outcome]:
         return [failed, *(copy.copy(failed) for _ in range(count - 1))]
     except Exception:  # its class cannot be made again from its arguments
         return [failed] * count
-
-
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

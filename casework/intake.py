@@ -82,7 +82,8 @@ def event_data(policy: PolicySet, kind: str, event: str, data: Mapping[str, Any]
         raise InvalidInput(f"unknown {kind} event {event!r}{did_you_mean(event, ks.events)}; "
                            f"{kind} events: {', '.join(ks.events)}", field="event", value=event)
     check_actor(actor, policy)
-    clean = declared_facts(policy, F.normalize(data or {}, policy.tz, policy.declared_types))
+    clean = declared_facts(policy, F.normalize({} if data is None else data, policy.tz, policy.declared_types,
+                                               field="data"))
     check_vocabulary(policy, kind, clean)
     return clean
 

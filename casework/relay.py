@@ -36,6 +36,7 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import StreamConfig
 
+from casework import facts as F
 from casework.changes import MAX_PAGE
 from casework.errors import BrokerUnavailable, InvalidInput
 from casework.relay_worker import READERS, ProcessWorker, ThreadWorker, can_fork
@@ -83,9 +84,7 @@ class Relay:
                  duplicate_window: float = 3600.0, poll: float = 0.5, backoff: tuple[float, float] = (0.2, 10.0),
                  reveal: bool = False, timeout: float = 5.0, reader: str = "thread") -> None:
         for label, value, low, high in (("batch", batch, 1, MAX_PAGE), ("window", window, 1, 65536)):
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise InvalidInput(f"{label} {value!r}: expected a whole number from {low} to {high}", field=label,
-                                   value=value)
+            F.check_whole(value, label, low, high)
         for label, text in (("stream", stream), ("subject", subject), ("name", name)):
             if not text or any(c in text for c in " \t\r\n*>") or (label == "stream" and "." in text):
                 raise InvalidInput(f"{label} {text!r}: expected a non-empty name without spaces, '*' or '>'"
@@ -110,9 +109,7 @@ class Relay:
     def rewind(self, position: int) -> None:
         """Set the cursor to ``position`` (publish again every change after it; the stream drops copies
         within its duplicate window, a consumer by the id)."""
-        if isinstance(position, bool) or not isinstance(position, int) or position < 0:
-            raise InvalidInput(f"position {position!r}: expected a global id, a whole number 0 or above",
-                               field="position", value=position)
+        F.check_whole(position, "position", what="a global id")
         self.engine.store.outbox.save_cursor(self.name, position, self.engine.now(), rewind=True)
 
     # ---- running ---------------------------------------------------------------------------------------

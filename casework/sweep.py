@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from casework import facts as F
 from casework import intake
 from casework.decide import decide
 from casework.domain import Actor, AuditEntry, Case, Verdict
@@ -44,8 +45,7 @@ def sweep(store: Store, policies: PolicyBook, at: datetime, *, present: datetime
         raise InvalidInput(f"now {at.isoformat()} is later than the present ({present.astimezone(UTC).isoformat()})"
                            "; a sweep that writes acts at the present or earlier; use a dry run to see what "
                            "will be due", field="now", value=at)
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise InvalidInput(f"batch {batch!r} must be a whole number of at least 1", field="batch")
+    F.check_whole(batch, "batch", 1)
     numbers = store.due_numbers(at, limit)
     past = not dry_run and present is not None and at < present
     if past:

@@ -149,3 +149,48 @@ def test_a_passed_verdict_carries_no_failure_code(engine: Engine):
     stored = engine.history(case.number)[-1].verdicts  # as written into the trail
     assert {v["code"] for v in stored if v["passed"]} == {None}
     assert {v["code"] for v in stored if not v["passed"]} == {"approval_limit_exceeded"}
+
+
+# ---- malformed arguments are InvalidInput (400), naming the value, never a crash or a 503 -------------------------
+def _opened(engine: Engine) -> str:
+    return engine.open("refund", {"order_id": "SO-1", "amount": "59.00", "paid": "59.00"}, actor=CUSTOMER).number
+
+
+@pytest.mark.parametrize(("call", "field", "says"), [
+    (lambda e, n: e.fire(n, "review", actor=AGENT, data=["photo"]), "data", "data ['photo']: expected a mapping"),
+    (lambda e, n: e.fire(n, "review", actor=AGENT, data="evidence"), "data", "data 'evidence': expected a mapping"),
+    (lambda e, n: e.check(n, "review", actor=AGENT, data=[1]), "data", "data [1]: expected a mapping"),
+    (lambda e, n: e.open("refund", ["SO-1"], actor=CUSTOMER), "facts", "facts ['SO-1']: expected a mapping"),
+    (lambda e, n: e.open("refund", None, actor=CUSTOMER), "facts", "facts None: expected a mapping"),
+    (lambda e, n: e.get(123), "number", "case number 123: expected text"),
+    (lambda e, n: e.history(None), "number", "case number None: expected text"),
+    (lambda e, n: e.get("RF-\x00"), "case number", "case number contains a NUL character"),
+    (lambda e, n: e.get("\ud800"), "case number", "contains a lone surrogate"),
+    (lambda e, n: e.fire(n, "review", actor=AGENT, data={"note": "\udc80"}), "note", "contains a lone surrogate"),
+    (lambda e, n: e.find(limit=-1), "limit", "limit -1: expected a whole number of cases"),
+    (lambda e, n: e.find(limit="x"), "limit", "limit 'x': expected a whole number of cases"),
+    (lambda e, n: e.find(offset=-1), "offset", "offset -1: expected a whole number, 0 or more"),
+], ids=["fire-list", "fire-text", "check-list", "open-list", "open-none", "get-int", "history-none", "get-nul",
+        "get-surrogate", "data-surrogate", "find-limit", "find-limit-text", "find-offset"])
+def test_a_malformed_argument_is_invalid_input_naming_it(engine: Engine, call: Any, field: str, says: str):
+    number = _opened(engine)
+    with pytest.raises(InvalidInput) as raised:
+        call(engine, number)
+    assert says in str(raised.value) and raised.value.field == field
+    assert raised.value.to_json()["http_status"] == 400
+    assert [e.event for e in engine.history(number)] == ["open"]  # nothing recorded for it
+
+
+@pytest.mark.parametrize(("args", "kwargs", "value"), [
+    ((42,), {}, "int"), (("sqlite:///:memory:",), {"schema": "Bad-X"}, "Bad-X"),
+    (("sqlite:///:memory:",), {"prefix": 5}, 5)])
+def test_a_bad_database_or_footprint_names_its_value_in_json(args: Any, kwargs: Any, value: Any):
+    with pytest.raises(InvalidInput) as raised:
+        Engine(*args, **kwargs)
+    assert raised.value.to_json()["value"] == value
+
+
+def test_a_compare_and_set_lost_to_a_recorded_refusal_says_so():
+    lost = ConcurrentUpdate("RF-1", 2, 2)
+    assert "another attempt on it was recorded first, it is still at version 2" in str(lost)
+    assert "it is now at version 3" in str(ConcurrentUpdate("RF-1", 2, 3))

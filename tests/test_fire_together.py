@@ -289,8 +289,9 @@ def test_a_case_fired_twice_at_once_is_fired_in_the_order_asked_and_a_cancelled_
     assert engine.get(c).state == "submitted"
 
 
-def test_a_keyed_fire_and_a_group_of_one_run_alone(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch):
-    a, b = _open(sqlite_engine, 2)
+def test_a_keyed_fire_runs_alone_and_group_one_makes_every_group_one(sqlite_engine: Engine,
+                                                                       monkeypatch: pytest.MonkeyPatch):
+    a, *others = _open(sqlite_engine, 5)
     gate = _Gate(sqlite_engine, monkeypatch)
     gate.let_go.set()
 
@@ -299,11 +300,31 @@ def test_a_keyed_fire_and_a_group_of_one_run_alone(sqlite_engine: Engine, monkey
         assert (await keyed.fire(a, "review", actor=AGENT, key="k-1")).state == "under_review"
         assert (await keyed.fire(a, "review", actor=AGENT, key="k-1")).state == "under_review"  # the replay
         alone = AsyncEngine(sqlite_engine, workers=2, group=1)
-        assert (await alone.fire(b, "review", actor=AGENT)).state == "under_review"
+        done = await asyncio.gather(*(alone.fire(n, "review", actor=AGENT) for n in others))
+        assert {c.state for c in done} == {"under_review"}
 
     asyncio.run(main())
-    assert gate.groups == []
+    assert sorted(gate.groups) == sorted([n] for n in others)  # the keyed fire never in a group
     assert _trail(sqlite_engine, a) == [("open", "applied"), ("review", "applied")]
+
+
+def test_a_keyed_fire_waits_for_the_fire_made_before_it_on_its_case(engine: Engine,
+                                                                    monkeypatch: pytest.MonkeyPatch):
+    a, b = _open(engine, 2)
+    gate = _Gate(engine, monkeypatch)
+
+    async def main() -> list[Any]:
+        aengine = AsyncEngine(engine, workers=4)
+        review = await gate.held(aengine, a)
+        approve = asyncio.ensure_future(aengine.fire(a, "approve", actor=AGENT, key="req-42"))
+        assert (await aengine.fire(b, "review", actor=AGENT, key="req-43")).state == "under_review"  # not held
+        await asyncio.sleep(0.05)  # time for a free thread to take the approve, were it free to be taken
+        assert not approve.done()
+        gate.let_go.set()
+        return [await review, await approve]
+
+    assert [c.state for c in asyncio.run(main())] == ["under_review", "approved"]
+    assert _trail(engine, a) == [("open", "applied"), ("review", "applied"), ("approve", "applied")]
 
 
 def test_a_grouped_fire_raises_its_own_error(db_url: str, engine: Engine):
@@ -403,6 +424,61 @@ def test_fires_waiting_when_the_engine_closes_are_all_fired_and_a_fire_after_it_
     monkeypatch.setattr(sqlite_engine, "close", lambda: None)  # read it after
     assert {c.state for c in asyncio.run(main())} == {"under_review"}
     assert sorted(n for g in gate.groups for n in g) == sorted(numbers)
+
+
+def test_the_fire_queue_takes_each_case_s_fires_in_order_a_keyed_one_alone_and_drops_the_cancelled():
+    from casework.async_engine import FireQueue, Waiting
+
+    loop = asyncio.new_event_loop()
+    try:
+        def waiting(number: str, event: str = "review", key: str | None = None) -> Waiting:
+            return Waiting(FireRequest(number, event, AGENT), loop.create_future(), key)
+
+        queue = FireQueue(group=3)
+        a1, b1, a2, c1, d1, e1, f1, g1 = (waiting("RF-A"), waiting("rf-b"), waiting("RF-A", "approve"),
+                                          waiting("RF-C", key="k"), waiting("RF-D"), waiting("RF-E"),
+                                          waiting("RF-F"), waiting("RF-G"))
+        for w in (a1, b1, a2, c1, d1, e1, f1, g1):
+            queue.put(w)
+        e1.future.cancel()
+        assert queue.take() == [a1, b1]  # the keyed fire is next, alone
+        assert queue.take() == [c1]
+        assert queue.take() == [d1, f1, g1]  # e1 cancelled: dropped; three at most
+        assert not queue and queue.take() == []  # a2 waits for a1's group
+        queue.done([b1, c1])
+        assert not queue
+        queue.done([a1])
+        assert queue and queue.take() == [a2]
+        queue.done([a2, d1, f1, g1])
+        later = waiting("RF-H")
+        queue.put(later)
+        queue.remove(later)
+        assert not queue and queue.take() == []
+    finally:
+        loop.close()
+
+
+def test_a_fire_whose_thread_cannot_be_started_fails_alone_and_the_next_one_is_fired(
+        sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch):
+    a, b = _open(sqlite_engine, 2)
+
+    async def main() -> None:
+        aengine = AsyncEngine(sqlite_engine, workers=2)
+        submit = aengine._threads.submit
+        failures = iter([RuntimeError("can't start new thread")])
+
+        def failing_once(*args: Any) -> Any:
+            for failure in failures:
+                raise failure
+            return submit(*args)
+
+        monkeypatch.setattr(aengine._threads, "submit", failing_once)
+        with pytest.raises(RuntimeError, match="start new thread"):
+            await aengine.fire(a, "review", actor=AGENT)
+        assert (await asyncio.wait_for(aengine.fire(b, "review", actor=AGENT), 30)).state == "under_review"
+
+    asyncio.run(main())
+    assert sqlite_engine.get(a).state == "submitted"
 
 
 @pytest.mark.parametrize("group", [0, -3, 1.5, True, "8"])

@@ -51,7 +51,8 @@ class Database:
             raise InvalidInput(f"cannot use {type(source).__name__!r} as a database: expected a database URL, "
                                "an SQLite file path or a SQLAlchemy Engine"
                                + (" (a sync one: pass AsyncEngine.sync_engine's URL, or the sync Engine itself)"
-                                  if hasattr(source, "sync_engine") else ""), field="db")
+                                  if hasattr(source, "sync_engine") else ""), field="db",
+                               value=type(source).__name__)
         if isinstance(source, sa.Engine):
             self.url = source.url.render_as_string(hide_password=True)
             self.engine, self.owned = source, False

@@ -33,9 +33,10 @@ VERSION_TABLE = "casework_alembic_version"  # casework's own Alembic stamp (the 
 
 
 def _checked(value: str, what: str, limit: int) -> str:
-    if not IDENTIFIER.match(value) or len(value) > limit:
+    if not isinstance(value, str) or not IDENTIFIER.match(value) or len(value) > limit:
         raise InvalidInput(f"{what} {value!r}: expected lowercase letters, digits and underscores, not starting "
-                           f"with a digit, at most {limit} characters (e.g. 'casework' or 'cw_')", field=what)
+                           f"with a digit, at most {limit} characters (e.g. 'casework' or 'cw_')", field=what,
+                           value=value)
     return value
 
 

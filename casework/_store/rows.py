@@ -16,13 +16,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from casework import facts as F
 from casework._store.codec import Codec, StoredCase
 from casework._store.connecting import Cursor, Statement
 from casework._store.driver import Database
 from casework._store.tables import SEAL_KEY, audit, cases, idem, meta, policies
 from casework.audit import GENESIS
 from casework.domain import AuditEntry, Case, PolicyRef
-from casework.errors import Unreadable
+from casework.errors import InvalidInput, Unreadable
 
 IN_CHUNK = 500  # values per IN (...) list: well under every driver's limit on bound values
 Opened = tuple[Case, AuditEntry, tuple[str, str] | None]  # a new case, its opening entry, the entry's texts
@@ -49,6 +50,14 @@ class Filters:
     channel: str | None = None
     text: str | None = None  # in the order id, the customer or a note of the thread (any case)
     states: tuple[tuple[str, str], ...] | None = None  # (kind, state) pairs: in one of them
+
+
+def case_key(number: str) -> str:
+    """A case number as the rows hold it (numbers are read in any case: RF-… = rf-…); InvalidInput unless text."""
+    if not isinstance(number, str):
+        raise InvalidInput(f"case number {number!r}: expected text, like RF-20261122-000001", field="number",
+                           value=number)
+    return F.check_text(number, "case number", F.MAX_ID).upper()
 
 
 def chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
@@ -79,7 +88,7 @@ class Reader:
     # ---- cases ------------------------------------------------------------------------------------
     def get(self, number: str) -> StoredCase | None:
         found = self.run(self.db.statement("get_case", case_by_number),
-                         {"number": number.upper()}).fetchone()  # RF-… = rf-…
+                         {"number": case_key(number)}).fetchone()
         return None if found is None else self.codec.stored_case(found, self.ref_of)
 
     def get_many(self, numbers: Sequence[str]) -> dict[str, StoredCase]:
@@ -191,7 +200,7 @@ class Reader:
     def history(self, number: str) -> list[AuditEntry]:
         statement = self.db.statement("history", lambda: sa.select(audit).where(
             audit.c.number == sa.bindparam("number")).order_by(audit.c.seq))
-        rows = self.run(statement, {"number": number.upper()}).fetchall()  # case numbers read in any case
+        rows = self.run(statement, {"number": case_key(number)}).fetchall()
         return [self.codec.entry(v, self.ref_of) for v in rows]
 
     def trails(self, ids: Sequence[int], until: datetime | None = None) -> dict[int, list[AuditEntry]]:

@@ -14,7 +14,7 @@ from casework._store.chain import Sealer
 from casework._store.codec import AUDIT_INSERTED, CASE_INSERTED, CASE_UPDATED, Codec, StoredCase
 from casework._store.driver import Database
 from casework._store.outbox import Appended, Outbox
-from casework._store.rows import Opened, Reader, case_by_number, chunks, head_of
+from casework._store.rows import Opened, Reader, case_by_number, case_key, chunks, head_of
 from casework._store.tables import audit, cases, counters, idem, policies
 from casework.changes import Change
 from casework.domain import Case, PolicyRef
@@ -67,7 +67,7 @@ class Transaction(Reader):
         if not self.db.sqlite:
             return super().get(number)
         found = self.run(self.db.statement("get_case_and_head", lambda: case_by_number(with_head=True)),
-                         {"number": number.upper()}).fetchone()
+                         {"number": case_key(number)}).fetchone()
         if found is None:
             return None
         self._head = head_of(found[-2], found[-1])
