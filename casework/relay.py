@@ -96,6 +96,12 @@ class Relay:
             raise InvalidInput(f"servers {servers!r}: expected a NATS URL such as {DEFAULT_SERVERS}",
                                field="servers", value=servers)
         self.shown = ",".join(_hidden(s) for s in self.servers)  # for messages: no password
+        for server in self.servers:
+            scheme, sep, _ = server.partition("://")
+            if sep and scheme.lower() not in NATS_SCHEMES:
+                raise InvalidInput(f"servers {_hidden(server)!r}: {scheme}:// is not a NATS server; expected "
+                                   f"{', '.join(s + '://' for s in NATS_SCHEMES)} (the relay publishes to NATS "
+                                   "JetStream)", field="servers", value=_hidden(server))
         self.stream, self.subject, self.name = stream, subject, name
         self.batch, self.window, self.duplicate_window = batch, window, duplicate_window
         self.poll, self.backoff, self.reveal, self.timeout = poll, backoff, reveal, timeout
@@ -350,6 +356,9 @@ async def _closed(nc: Client | None) -> None:
 def _problem(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text and text[0] else type(exc).__name__
+
+
+NATS_SCHEMES = ("nats", "tls", "ws", "wss")  # what the NATS client connects through (no scheme: nats://)
 
 
 def _hidden(url: str) -> str:

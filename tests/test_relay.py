@@ -248,6 +248,21 @@ def test_an_unreachable_broker_is_waited_for_then_reported_in_one_line(sqlite_en
     assert caught.value.http_status == 503 and sqlite_engine.store.outbox.cursor("default") is None
 
 
+def test_a_server_url_of_another_broker_is_refused_at_once_without_its_password(sqlite_engine: Engine,
+                                                                                tmp_path: Path) -> None:
+    from casework import InvalidInput, Relay
+
+    with pytest.raises(InvalidInput, match=r"^servers 'amqp://guest:\*\*\*@127.0.0.1:5672': amqp:// is not a NATS "
+                                           r"server; expected nats://, tls://, ws://, wss://") as refused:
+        Relay(sqlite_engine, servers="nats://127.0.0.1:4222,amqp://guest:guest@127.0.0.1:5672")
+    assert refused.value.field == "servers" and "guest:guest" not in str(refused.value.to_json())
+    Relay(sqlite_engine, servers="127.0.0.1:4222, TLS://nats.example:4443")  # no scheme is nats://
+    result = CliRunner().invoke(cli.app, ["relay", "--once", "--db", f"sqlite:///{tmp_path}/t.db", "--nats",
+                                          "redis://127.0.0.1:6379"])
+    assert result.exit_code == 2 and "redis:// is not a NATS server" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def _delete_stream(url: str, stream: str) -> None:
     import nats
 
