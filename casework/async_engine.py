@@ -136,9 +136,10 @@ class AsyncEngine:
                 return
             try:
                 outcomes = self._fired(taken)
-            except BaseException as stopped:  # not the fires' failure (_fired answers that): the thread's own
-                self._done(taken, each_its_own(RuntimeError(f"the fire was interrupted: {stopped!r}"), len(taken)))
-                raise
+            except BaseException as stopped:  # not the fires' failure (_fired answers that): a hook's SystemExit…
+                # Answered, and the loop goes on: raising would leave their cases' next fires to nobody.
+                outcomes = each_its_own(RuntimeError(f"the fire was interrupted (it may have been applied: read the "
+                                                     f"case): {stopped!r}"), len(taken))
             self._done(taken, outcomes)
             with self._lock:
                 if not self._waiting or self._helper():

@@ -481,6 +481,29 @@ def test_a_fire_whose_thread_cannot_be_started_fails_alone_and_the_next_one_is_f
     assert sqlite_engine.get(a).state == "submitted"
 
 
+def test_a_group_interrupted_by_a_hook_s_system_exit_is_answered_and_the_case_s_next_fire_made(
+        sqlite_engine: Engine):
+    (number,) = _open(sqlite_engine, 1)
+    raised: list[int] = []
+
+    def exiting(change: Any) -> None:
+        if not raised:
+            raised.append(1)
+            raise SystemExit("a hook's")
+
+    sqlite_engine.on_applied(exiting)
+
+    async def main() -> list[Any]:
+        aengine = AsyncEngine(sqlite_engine, workers=4)
+        fires = [aengine.fire(number, "review", actor=AGENT), aengine.fire(number, "approve", actor=AGENT)]
+        return list(await asyncio.wait_for(asyncio.gather(*fires, return_exceptions=True), 30))
+
+    interrupted, approved = asyncio.run(main())
+    assert isinstance(interrupted, RuntimeError) and "it may have been applied" in str(interrupted)
+    assert approved.state == "approved"  # the case's next fire was not left waiting
+    assert _trail(sqlite_engine, number) == [("open", "applied"), ("review", "applied"), ("approve", "applied")]
+
+
 @pytest.mark.parametrize("group", [0, -3, 1.5, True, "8"])
 def test_a_group_size_that_is_not_a_positive_whole_number_is_invalid_input(group: object, sqlite_engine: Engine):
     with pytest.raises(InvalidInput, match=r"^group "):
