@@ -129,6 +129,14 @@ def pg_test_url() -> Iterator[str]:
         _drop_schema(url, schema)
 
 
+@pytest.fixture(autouse=True)
+def _no_terminal_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's output as piped (its fixed width), whatever COLUMNS the shell running pytest exports: a test of a
+    narrow terminal says so itself (``env={"COLUMNS": "80"}``)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     """The engine clock, standing at 2026-11-22 10:00 in Shanghai (moved by tests as needed)."""
