@@ -100,13 +100,18 @@ class Firing(EngineParts):
         """
         request = FireRequest(number, event, actor, data, expected_version, retries)
         request.check()
+        return self._fire(request, key)
+
+    def _fire(self, request: FireRequest, key: str | None = None) -> Case:
+        """``fire`` for a request already checked (``fire_together`` checks its requests as they come in)."""
+        number, event, actor, retries = request.number, request.event, request.actor, request.retries
         clean: dict[str, Any] | None = None
         fingerprint = ""
         if key is not None:
             # Keyed: the request's fingerprint (with its cleaned data) decides whether this is a replay.
             F.check_text(key, "key", F.MAX_ID)
             case = self._stored(self.store.get(number), number).case
-            clean = intake.event_data(self.policy_for(case.policy.hash), case.kind, event, data, actor)
+            clean = intake.event_data(self.policy_for(case.policy.hash), case.kind, event, request.data, actor)
             fingerprint = fingerprint_of({"op": "fire", "number": number, "event": event, "actor": actor.id,
                                           "role": actor.role, "data": clean})
             if (replay := self._replay(actor, key, fingerprint)) is not None:
@@ -150,8 +155,9 @@ class Firing(EngineParts):
             first: list[tuple[int, FireRequest]] = []
             later: list[tuple[int, FireRequest]] = []
             for i, request in pending:
-                (later if request.number.upper() in seen else first).append((i, request))
-                seen.add(request.number.upper())
+                case = request.number.upper()
+                (later if case in seen else first).append((i, request))
+                seen.add(case)
             for (i, _), outcome in zip(first, self._together([r for _, r in first]), strict=True):
                 outcomes[i] = outcome
             pending = later
@@ -167,8 +173,7 @@ class Firing(EngineParts):
         done: list[Outcome] = []
         for r in requests:
             try:
-                done.append(self.fire(r.number, r.event, actor=r.actor, data=r.data,
-                                      expected_version=r.expected_version, retries=r.retries))
+                done.append(self._fire(r))
             except Exception as failed:  # the request's own outcome, as fire raised it
                 done.append(failed)
         return done
